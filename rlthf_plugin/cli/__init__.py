@@ -1,0 +1,52 @@
+"""The ``rlthf`` command line: a thin click layer over the Python API.
+
+Commands live in one module per area and are imported only when used, so
+``rlthf --help`` stays fast and an optional extra is needed only by its own command.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import click
+
+#: command name -> "module:function" (modules under rlthf_plugin.cli).
+COMMANDS: dict[str, str] = {
+    "init": "workspace_cmds:init",
+    "import": "workspace_cmds:import_",
+    "status": "workspace_cmds:status",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-w", "--workspace", type=click.Path(file_okay=False, path_type=Path), default=".",
+              envvar="RLTHF_WORKSPACE", show_default=True,
+              help="Workspace folder (rlthf.toml + ledger). Env: RLTHF_WORKSPACE.")
+@click.version_option(package_name="rlthf_plugin")
+@click.pass_context
+def main(ctx: click.Context, workspace: Path) -> None:
+    """Targeted human feedback for preference data.
+
+    An LLM judge labels every pair; a reward model trained on those labels finds the
+    pairs the judge probably got wrong (RLTHF) and the pairs worth a human label (REAL);
+    the plugin pushes them to Argilla or Label Studio, pulls the human labels back,
+    retrains, and exports a curated set for TRL.
+
+    Typical loop: init -> import -> label-ai -> select -> push -> pull -> ... -> export.
+    """
+    ctx.obj = {"workspace": workspace}

@@ -1,0 +1,88 @@
+"""``rlthf init``, ``rlthf import``, ``rlthf status``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..config import Config
+from ..formats import ROW_FORMATS
+from ..importer import import_files
+from ..workspace import Workspace
+from ._common import echo_table, open_workspace, workspace_path
+
+
+@click.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--ledger-url", default=None,
+              help="SQLAlchemy URL of the ledger (default: SQLite ledger.db in the workspace; "
+                   "e.g. postgresql+psycopg://user@host/db).")
+@click.pass_context
+def init(ctx: click.Context, directory: Path | None, ledger_url: str | None) -> None:
+    """Create a workspace: rlthf.toml and the ledger.
+
+    DIRECTORY defaults to the -w workspace (the current folder). An existing
+    rlthf.toml is kept; the ledger is created or migrated to the current schema.
+    API keys never go into rlthf.toml: set RLTHF_LABEL_STUDIO_API_KEY,
+    RLTHF_ARGILLA_API_KEY, ... or write them to .rlthf-secrets.toml.
+    """
+    root = directory or workspace_path(ctx)
+    cfg = Config()
+    if ledger_url:
+        cfg.ledger.url = ledger_url
+    ws = Workspace.init(root, cfg)
+    ws.close()
+    click.echo(f"workspace ready: {ws.root} (config {ws.root / 'rlthf.toml'})")
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(sorted(ROW_FORMATS)), default=None,
+              help="Row format; detected from each record's fields when omitted.")
+@click.option("--skip-invalid", is_flag=True,
+              help="Import the valid rows and list the invalid ones instead of importing nothing.")
+@click.option("--label-source", type=click.Choice(["human", "ai"]), default="human", show_default=True,
+              help="For chosen/rejected data: whether the preference is a human or an AI label.")
+@click.option("--judge", default="import", show_default=True,
+              help="Judge name for AI labels that do not name their judge.")
+@click.pass_context
+def import_(ctx: click.Context, files: tuple[str, ...], fmt: str | None, skip_invalid: bool,
+            label_source: str, judge: str) -> None:
+    """Import preference data into the ledger.
+
+    FILES: .jsonl, .jsonl.gz, .json, .zip (of JSON files), .parquet, a folder saved with
+    datasets' save_to_disk, or hf://NAME[:SPLIT] (needs the network).
+
+    Formats: merged (prompt, response_a, response_b, ai_label, human_label...),
+    trl (prompt, chosen, rejected), hh (HH-RLHF dialogues), mtbench, pandalm,
+    pandalm-judge, llmeval2, multi (prompt + list of responses). Rows with the same
+    prompt are grouped as that prompt's responses (for `rlthf candidates`).
+
+    The import is one transaction: an invalid row (a missing or non-string field, bad
+    JSON or bytes, an unknown label, identical responses) makes it import nothing and
+    name each bad line, unless --skip-invalid. Re-importing a file adds nothing twice.
+    """
+    ws = open_workspace(ctx)
+    report = import_files(ws.ledger, files, fmt=fmt, skip_invalid=skip_invalid, judge=judge,
+                          label_source=label_source, progress=True)
+    click.echo(f"read {report.rows} valid row(s) ({', '.join(f'{k}: {v}' for k, v in report.formats.items())})")
+    click.echo(f"new: {report.new_pairs} pair(s), {report.new_responses} response(s), "
+               f"{report.new_ai_labels} AI label(s), {report.new_human_labels} human label(s)")
+    if report.skipped:
+        click.echo(f"skipped {len(report.skipped)} invalid row(s):", err=True)
+        for problem in report.skipped:
+            click.echo(f"  {problem}", err=True)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Counts: pairs, AI- and human-labeled pairs, their disagreement, iterations, pushes.
+
+    A pair with several votes (repeated rows, several annotators) counts once; votes
+    that disagree with each other are counted as conflicts.
+    """
+    ws = open_workspace(ctx)
+    echo_table(ws.ledger.status(), as_json=as_json)

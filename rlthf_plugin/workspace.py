@@ -1,0 +1,72 @@
+"""A workspace: a folder with ``rlthf.toml``, the ledger and caches (plots, models)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import CONFIG_FILE, Config, load_config
+from .errors import WorkspaceError
+from .ledger import Ledger
+
+
+def resolve_ledger_url(url: str, root: Path) -> str:
+    """Make a relative SQLite path absolute inside the workspace."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((root / url[len(prefix):]).resolve())
+    return url
+
+
+@dataclass
+class Workspace:
+    """An opened workspace. ``config`` is the effective config (file + env + options)."""
+
+    root: Path
+    config: Config
+    ledger: Ledger
+
+    @classmethod
+    def init(cls, root: str | os.PathLike, config: Config | None = None) -> "Workspace":
+        """Create ``root`` (if needed), write ``rlthf.toml`` (kept if present), create the ledger."""
+        root = Path(root).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        path = root / CONFIG_FILE
+        if not path.exists():
+            path.write_text((config or Config()).to_toml(), encoding="utf-8")
+        cfg = load_config(root)
+        ledger = Ledger.open(resolve_ledger_url(cfg.ledger.url, root), create=True)
+        ignore = root / ".gitignore"
+        if not ignore.exists():  # the ledger, secrets and caches stay out of version control
+            ignore.write_text("ledger.db*\n.rlthf-secrets.toml\ncache/\n", encoding="utf-8")
+        return cls(root, cfg, ledger)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> "Workspace":
+        root = Path(root).resolve()
+        if not (root / CONFIG_FILE).exists():
+            raise WorkspaceError(f"{root} is not a workspace (no {CONFIG_FILE}): run 'rlthf init {root}'")
+        cfg = load_config(root)
+        return cls(root, cfg, Ledger.open(resolve_ledger_url(cfg.ledger.url, root)))
+
+    @property
+    def cache_dir(self) -> Path:
+        path = self.root / "cache"
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
+    def plots_dir(self) -> Path:
+        path = self.root / "plots"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -16,6 +16,8 @@ COMMANDS: dict[str, str] = {
     "init": "workspace_cmds:init",
     "import": "workspace_cmds:import_",
     "status": "workspace_cmds:status",
+    "push": "sync_cmds:push",
+    "pull": "sync_cmds:pull",
 }
 
 

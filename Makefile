@@ -1,0 +1,36 @@
+# Two commands on a fresh machine (Python 3.10+ and git): `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup demo test test-unit test-deps benchmarks clean
+
+# torch==2.13.0 first: on a CPU machine that has its local wheel, pip takes it instead of
+# a multi-GB CUDA build; a looser pin pulled in by another package would not.
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+## The main job on the embedded default: the targeted-feedback loop on shipped real data.
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
+
+## Everything the tests need (server environments, Redis), then the whole suite.
+test: setup test-deps
+	$(BIN)/python -m pytest -ra
+
+test-deps: setup
+	bash scripts/install_test_deps.sh
+
+test-unit: setup
+	$(BIN)/python -m pytest -ra -m "not integration"
+
+clean:
+	rm -rf $(VENV) demo-workspace .pytest_cache

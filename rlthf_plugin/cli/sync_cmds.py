@@ -74,3 +74,23 @@ def pull(ctx: click.Context, backend_name: str, full: bool, **options) -> None:
     backend = _backend(ws, backend_name, **options)
     read, new = sync.pull(ws.ledger, backend, full=full)
     click.echo(f"{backend.platform} {backend.target}: read {read} label(s), {new} new")
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to listen on (config [serve] host, default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (config [serve] port, default 8765).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the webhook receiver: POST /webhooks/label-studio, POST /webhooks/argilla, GET /health.
+
+    Label Studio deliveries must carry the configured secret header; Argilla deliveries
+    a valid Standard Webhooks signature. Labels are stored exactly as `rlthf pull` stores
+    them, so a lost delivery is repaired by the next pull.
+    """
+    from ..errors import require
+    from ..service import create_app
+
+    uvicorn = require("uvicorn", "serve")
+    ws = open_workspace(ctx)
+    app = create_app(ws.root)
+    uvicorn.run(app, host=host or ws.config.serve.host, port=port or ws.config.serve.port, log_level="warning")

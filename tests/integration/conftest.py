@@ -105,3 +105,13 @@ def wait_for(predicate, *, timeout: float = 60.0, every: float = 0.25, what: str
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session; ``postgres.create_db(name)`` gives a URL."""
+    from .postgres import PostgresServer
+
+    server = PostgresServer(free_port()).start()
+    yield server
+    server.stop()

@@ -140,6 +140,16 @@ sync_state = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
+# Leases held by a service process (e.g. "iteration"): one holder at a time, even across
+# processes sharing one PostgreSQL ledger; a lease expires if its holder dies.
+locks = sa.Table(
+    "locks", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
 embeddings = sa.Table(
     "embeddings", metadata,
     sa.Column("model", sa.String(300), primary_key=True),

@@ -51,3 +51,20 @@ def test_concurrent_label_upserts_store_each_once(postgres, tmp_path):
         assert ws.ledger.status()["human_labels_per_platform"]["label-studio"] == 50
     finally:
         ws.close()
+
+
+def test_iteration_lease_across_processes_on_postgres(postgres, tmp_path):
+    """Two processes racing for the iteration lease on one PostgreSQL ledger: one wins."""
+    import subprocess
+    import sys
+
+    url = postgres.create_db(f"ledger_{uuid.uuid4().hex[:8]}")
+    Workspace.init(tmp_path / "ws").close()
+    (tmp_path / "ws" / "rlthf.toml").write_text(f'[ledger]\nurl = "{url}"\n')
+    Workspace.init(tmp_path / "ws").close()
+    code = ("import sys; from rlthf_plugin.workspace import Workspace; from rlthf_plugin.lock import acquire;"
+            f"ws = Workspace.open({str(tmp_path / 'ws')!r}); print(acquire(ws.ledger, 'iteration', sys.argv[1]))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, f"p{i}"], stdout=subprocess.PIPE, text=True)
+             for i in range(4)]
+    outputs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert sorted(outputs) == ["False", "False", "False", "True"]

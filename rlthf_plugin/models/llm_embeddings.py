@@ -28,8 +28,8 @@ class CausalLMEmbedder:
     Parameters
     ----------
     model : str
-        A Hugging Face model name or a local folder saved with ``save_pretrained``
-        (any architecture ``AutoModel`` loads; the LM head is not needed).
+        A Hugging Face causal LM name or a local folder saved with ``save_pretrained``
+        (anything ``AutoModelForCausalLM`` loads; its backbone runs, the LM head does not).
     batch_size : int, default 16
         Texts per forward pass. Texts are sorted by length first, so batches pad little.
     max_length : int, default 512
@@ -67,7 +67,7 @@ class CausalLMEmbedder:
 
     def _load(self) -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         device = torch_device(self.device)
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(
@@ -81,7 +81,8 @@ class CausalLMEmbedder:
         kwargs = {"dtype": dtype}
         if self.device_map is not None:
             kwargs["device_map"] = self.device_map
-        model = AutoModel.from_pretrained(self.model_name, **kwargs)
+        # The backbone without the LM head: its last_hidden_state is the last hidden layer.
+        model = AutoModelForCausalLM.from_pretrained(self.model_name, **kwargs).base_model
         if self.device_map is None:
             model = model.to(device)
         model.eval()

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "push": "sync_cmds:push",
     "pull": "sync_cmds:pull",
     "serve": "sync_cmds:serve",
+    "candidates": "real_cmds:candidates",
 }
 
 

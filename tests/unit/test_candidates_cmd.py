@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from tiny_lm import build_tiny_causal_lm
+from .tiny_lm import build_tiny_causal_lm
 
 from rlthf_plugin import ledger as L
 from rlthf_plugin.cli import main

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_lm import build_tiny_causal_lm
+from .tiny_lm import build_tiny_causal_lm
 
 from rlthf_plugin.errors import ConfigError
 from rlthf_plugin.models.embeddings import EmbeddingCache, SentenceEmbedder

@@ -32,7 +32,7 @@ class Receiver:
     def backend(self, platform: str) -> LabelingBackend:
         with self._lock:
             if platform not in self._backends:
-                self._backends[platform] = open_backend(platform, self.workspace.config)
+                self._backends[platform] = open_backend(platform, self.workspace.config, workspace=self.workspace)
             return self._backends[platform]
 
     def receive(self, platform: str, headers: dict[str, str], body: bytes) -> int:

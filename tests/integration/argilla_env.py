@@ -142,10 +142,10 @@ class ArgillaServer:
         return httpx.Client(base_url=self.url, headers={"X-Argilla-Api-Key": ANNOTATORS[n - 1][1]}, timeout=60)
 
     def stop(self) -> None:
+        """Worker, server, then Redis (the worker needs Redis to shut down cleanly)."""
         for _, proc, _ in reversed(self.procs):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)  # its own session: the worker's work horses go too
-        for _, proc, _ in reversed(self.procs):
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -191,8 +191,14 @@ class ArgillaEnv:
                 raise AssertionError(f"annotator{annotator} could not respond on {external_id}: {r.status_code} {r.text}")
 
     def remote_count(self, backend) -> int:
+        """Records in the backend's dataset as the server's database counts them (0 before it exists)."""
         with self.server.owner() as client:
-            r = client.get(f"/api/v1/datasets/{backend.dataset().id}/records", params={"limit": 1})
+            r = client.get("/api/v1/me/datasets")
+            r.raise_for_status()
+            ids = [d["id"] for d in r.json()["items"] if d["name"] == backend.dataset_name]
+            if not ids:
+                return 0
+            r = client.get(f"/api/v1/datasets/{ids[0]}/records", params={"limit": 1})
             r.raise_for_status()
             return int(r.json()["total"])
 

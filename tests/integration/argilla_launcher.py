@@ -55,12 +55,26 @@ def work() -> None:
     os.environ["ARGILLA_SEARCH_ENGINE"] = ENGINE_NAME
     from argilla_server.search_engine import SearchEngine
 
-    class WorkerSideEngine(SearchEngine):  # noqa: the abstract methods are unreachable: new_instance refuses
+    def refuse(name):
+        async def method(self, *args, **kwargs):
+            raise RuntimeError(
+                f"SearchEngine.{name}: the harness's in-memory search engine lives in the server process; "
+                "this worker job needs a shared search engine (Elasticsearch/OpenSearch)")
+        return method
+
+    class WorkerSideEngine(SearchEngine):
+        """Instantiable (a job that touches no record succeeds); every index call fails loudly."""
+
         @classmethod
         async def new_instance(cls):
-            raise RuntimeError(
-                "the harness's in-memory search engine lives in the server process; "
-                "this worker job needs a shared search engine (Elasticsearch/OpenSearch)")
+            return cls()
+
+        async def close(self):
+            pass
+
+    for name in SearchEngine.__abstractmethods__ - {"new_instance", "close"}:
+        setattr(WorkerSideEngine, name, refuse(name))
+    WorkerSideEngine.__abstractmethods__ = frozenset()
 
     _register(WorkerSideEngine)
     from rq import Worker

@@ -227,3 +227,38 @@ def schedule_value(values: list[float], iteration: int) -> float:
     if not values:
         raise ConfigError("an empty schedule")
     return float(values[min(iteration, len(values) - 1)])
+
+
+def _update_toml(path: Path, section: str, values: Mapping[str, Any], *, private: bool) -> None:
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: {e}") from e
+    data.setdefault(section, {}).update({k: str(v) if isinstance(v, Secret) else v for k, v in values.items()})
+    text = tomli_w.dumps(data)
+    if private:  # created 0600 before the secret is written, never world-readable
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.chmod(path, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
+def update_config_file(root: Path, section: str, /, **values: Any) -> None:
+    """Set keys of ``[section]`` in the workspace's ``rlthf.toml`` (not secrets)."""
+    for key in values:
+        if "api_key" in key or "secret" in key:
+            raise ConfigError(f"[{section}] {key}: secrets belong in {SECRETS_FILE}; use update_secrets_file")
+    _update_toml(Path(root) / CONFIG_FILE, section, values, private=False)
+
+
+def update_secrets_file(root: Path, section: str, /, *, env: Mapping[str, str] | None = None, **values: Any) -> Path:
+    """Set keys of ``[section]`` in the secrets file (``RLTHF_SECRETS_FILE`` or the
+    workspace's ``.rlthf-secrets.toml``), mode 0600; returns its path."""
+    env = os.environ if env is None else env
+    path = Path(env.get(f"{ENV_PREFIX}SECRETS_FILE", Path(root) / SECRETS_FILE))
+    _update_toml(path, section, values, private=True)
+    return path

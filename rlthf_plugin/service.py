@@ -32,7 +32,7 @@ class Receiver:
     def backend(self, platform: str) -> LabelingBackend:
         with self._lock:
             if platform not in self._backends:
-                self._backends[platform] = open_backend(platform, self.workspace.config)
+                self._backends[platform] = open_backend(platform, self.workspace.config, workspace=self.workspace)
             return self._backends[platform]
 
     def receive(self, platform: str, headers: dict[str, str], body: bytes) -> int:
@@ -59,8 +59,7 @@ def create_app(root: str | os.PathLike) -> Any:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/webhooks/{platform}")
-    async def webhook(platform: str, request: fastapi.Request) -> Any:
+    async def webhook(platform: str, request) -> Any:
         if platform not in BACKENDS:
             return JSONResponse({"detail": f"unknown platform '{platform}'"}, status_code=404)
         body = await request.body()
@@ -73,6 +72,12 @@ def create_app(root: str | os.PathLike) -> Any:
             log.warning("bad %s webhook: %s", platform, e.message)
             return JSONResponse({"detail": e.message}, status_code=400)
         return {"stored": new}
+
+    # With `from __future__ import annotations` the annotations are strings that FastAPI
+    # resolves in this module's globals, where `fastapi` (imported lazily) is not: without
+    # the real class, `request` would be read as a query parameter and every delivery get 422.
+    webhook.__annotations__.update(platform=str, request=fastapi.Request)
+    app.post("/webhooks/{platform}")(webhook)
 
     @app.on_event("shutdown")
     def _close() -> None:

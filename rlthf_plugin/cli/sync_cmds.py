@@ -28,7 +28,7 @@ def backend_options(f):
 
 
 def _backend(ws, backend_name, **options):
-    backend = open_backend(backend_name, ws.config, **options)
+    backend = open_backend(backend_name, ws.config, workspace=ws, **options)
     click.get_current_context().call_on_close(backend.close)
     return backend
 

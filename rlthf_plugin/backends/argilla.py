@@ -1,0 +1,431 @@
+"""Argilla 2.x adapter: a dataset of pairwise preference records, responses back, signed webhooks.
+
+Translation only (the queue and what a label means are decided elsewhere):
+
+- :meth:`ArgillaBackend.ensure_project` uses the dataset when its settings have what the
+  plugin needs (else :class:`IncompatibleProjectError` naming the missing field, question
+  or metadata property) or creates it from ``templates/argilla/preference_settings.json``.
+- :meth:`~ArgillaBackend.push` logs records in bulks of :data:`MAX_TASKS_PER_BULK` with
+  ``id`` = pair id, so a rerun updates and never duplicates; records already on the
+  server with the same metadata and suggestion are not sent again.
+- :meth:`~ArgillaBackend.pull` reads submitted responses of every annotator; the external
+  id of a label is the response id; the cursor is the newest response ``updated_at`` seen.
+- :meth:`~ArgillaBackend.parse_webhook` verifies the Standard Webhooks signature and
+  timestamp, rejects replays (a ``webhook-id`` already seen, remembered in the ledger)
+  and maps responses to labels through the same function as pull.
+
+The SDK's records, datasets, settings and webhooks are used as they are; the responses'
+ids and timestamps, which the SDK's response model drops, are read through the SDK's own
+HTTP client from the records search endpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import sqlalchemy as sa
+
+from .. import ledger as L
+from ..config import Config, Secret, load_config, update_secrets_file
+from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
+from ..pairs import A, B, SKIP, TIE
+from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "argilla"
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "argilla" / "preference_settings.json"
+LABEL_QUESTION = "label"
+COMMENT_QUESTION = "comment"
+TEXT_FIELDS = ("prompt", "response_a", "response_b")
+METADATA_TYPES = {"priority": "float", "reason": "terms", "iteration": "integer", "margin": "float"}
+#: Our label -> the LabelQuestion's value, and back.
+LABEL_VALUES = {A: "a", B: "b", TIE: "tie"}
+FROM_VALUE = {v: k for k, v in LABEL_VALUES.items()}
+WEBHOOK_EVENTS = ("response.created", "response.updated", "record.completed")
+#: Records per page when reading from the server.
+PAGE = 500
+#: sync_state key prefix of webhook ids already delivered (replay protection).
+SEEN_PREFIX = "webhook-seen:argilla:"
+#: Standard Webhooks' timestamp tolerance (the ``standardwebhooks`` package checks it).
+WEBHOOK_TOLERANCE = dt.timedelta(minutes=5)
+
+
+def load_settings(*, min_submitted: int = 1, path: Path = TEMPLATE):
+    """The dataset settings of the template, with ``min_submitted`` annotators per record."""
+    rg = require("argilla", "argilla")
+    if min_submitted < 1:
+        raise ConfigError(f"[argilla] min_submitted must be >= 1, got {min_submitted}")
+    settings = rg.Settings.from_json(path)
+    settings.distribution = rg.TaskDistribution(min_submitted=min_submitted)
+    return settings
+
+
+def check_settings(settings, *, where: str) -> None:
+    """Raise :class:`IncompatibleProjectError` naming the first thing ``settings`` lacks."""
+    def kind(prop) -> str:
+        return prop.serialize()["settings"]["type"]
+
+    fields = {f.name: f for f in settings.fields}
+    for name in TEXT_FIELDS:
+        if name not in fields or kind(fields[name]) != "text":
+            raise IncompatibleProjectError(f"{where} lacks the text field '{name}' (needs {', '.join(TEXT_FIELDS)})")
+    questions = {q.name: q for q in settings.questions}
+    label = questions.get(LABEL_QUESTION)
+    if label is None or kind(label) != "label_selection":
+        raise IncompatibleProjectError(f"{where} lacks the label question '{LABEL_QUESTION}' (a, b, tie)")
+    missing = sorted(set(LABEL_VALUES.values()) - set(label.labels))
+    if missing:
+        raise IncompatibleProjectError(f"{where}: question '{LABEL_QUESTION}' lacks the label(s) {missing}")
+    metadata = {m.name: m for m in settings.metadata}
+    for name, wanted in METADATA_TYPES.items():
+        if name not in metadata or kind(metadata[name]) != wanted:
+            raise IncompatibleProjectError(f"{where} lacks the {wanted} metadata property '{name}'")
+
+
+def record_metadata(task: Task) -> dict[str, Any]:
+    """The record's metadata: priority, reason (terms ``key:value``), iteration, margin."""
+    meta: dict[str, Any] = {"priority": float(task.priority)}
+    terms = sorted(f"{k}:{v}" for k, v in task.reason.items() if isinstance(v, str))
+    if terms:
+        meta["reason"] = terms
+    if task.iteration is not None:
+        meta["iteration"] = int(task.iteration)
+    if task.margin is not None:
+        meta["margin"] = float(task.margin)
+    return meta
+
+
+def response_labels(record: Mapping[str, Any], responses: Sequence[Mapping[str, Any]], users: Mapping[str, str],
+                    *, since: str | None = None) -> list[HumanLabel]:
+    """Labels from a record's responses (server JSON): submitted ones are votes; a
+    discarded or draft one withdraws an earlier vote (``deleted``). Used by pull and webhooks."""
+    labels = []
+    for r in responses:
+        if since is not None and str(r["updated_at"]) < since:
+            continue
+        values = r.get("values") or {}
+        value = (values.get(LABEL_QUESTION) or {}).get("value")
+        comment = (values.get(COMMENT_QUESTION) or {}).get("value")
+        if r["status"] == "submitted" and value not in FROM_VALUE:
+            log.warning("response %s has no label among %s; ignored", r["id"], sorted(FROM_VALUE))
+            continue
+        user = str(r.get("user_id") or "")
+        labels.append(HumanLabel(
+            pair_id=str(record["external_id"]), label=FROM_VALUE.get(value, SKIP), annotator=users.get(user, user),
+            platform=PLATFORM, external_id=str(r["id"]), labeled_at=_timestamp(r.get("updated_at")),
+            comment=comment or None, deleted=r["status"] != "submitted"))
+    return labels
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+class ArgillaBackend:
+    """One dataset on one Argilla server. See the module docstring for what each call does."""
+
+    platform = PLATFORM
+
+    def __init__(self, *, url: str, api_key: str, dataset: str, workspace: str = "", show_suggestions: bool = False,
+                 min_submitted: int = 1, webhook_url: str = "", webhook_secret: str | None = None,
+                 root: Path | None = None, ledger: L.Ledger | None = None, on_error: OnError | str = OnError.RAISE,
+                 timeout: int = 120):
+        for option, value in (("url", url), ("api_key", api_key), ("dataset", dataset)):
+            if not value:
+                raise ConfigError(f"[argilla] {option} is not set (rlthf.toml, RLTHF_ARGILLA_{option.upper()}, "
+                                  f"{'the secrets file' if option == 'api_key' else 'or the CLI option'})")
+        self.url, self.api_key, self.dataset_name, self.workspace = url.rstrip("/"), api_key, dataset, workspace
+        self.show_suggestions, self.min_submitted = show_suggestions, min_submitted
+        self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
+        self.root, self.ledger, self.on_error, self.timeout = root, ledger, OnError(on_error), timeout
+        self.target = f"{self.url}#{workspace or '-'}/{dataset}"
+        self._client = None
+        self._dataset = None
+        self._users: dict[str, str] = {}
+        self._seen_in_memory: set[str] = set()  # replay memory when no ledger is attached
+
+    # -- connection ---------------------------------------------------------------------
+    @property
+    def client(self):
+        if self._client is None:
+            rg = require("argilla", "argilla")
+            try:
+                self._client = rg.Argilla(api_url=self.url, api_key=self.api_key, timeout=self.timeout)
+            except Exception as e:  # the SDK raises httpx and its own errors; both mean "cannot use the server"
+                raise BackendError(f"cannot reach Argilla at {self.url}: {e}") from e
+        return self._client
+
+    @property
+    def http(self):
+        """The SDK's authenticated httpx client (for the fields its models drop)."""
+        return self.client.api.http_client
+
+    def health(self) -> bool:
+        try:
+            return self.http.get("/api/v1/me").status_code == 200
+        except BackendError:
+            return False
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.api.http_client.close()
+            self._client = None
+
+    # -- dataset ------------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"Argilla dataset '{self.dataset_name}' in workspace '{self.workspace or '(default)'}'"
+
+    def dataset(self):
+        if self._dataset is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the SDK warns when a dataset does not exist
+                self._dataset = self.client.datasets(self.dataset_name, workspace=self.workspace or None)
+            if self._dataset is None:
+                raise BackendError(f"{self._where()} does not exist: run 'rlthf push' to create it")
+        return self._dataset
+
+    def ensure_project(self) -> str:
+        rg = require("argilla", "argilla")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = self.client.datasets(self.dataset_name, workspace=self.workspace or None)
+        if found is not None:
+            check_settings(found.settings, where=self._where())
+            wanted, actual = self.min_submitted, found.settings.distribution.min_submitted
+            if wanted != actual:
+                log.warning("%s asks for %d submission(s) per record, the config says %d; the dataset's "
+                            "setting stays", self._where(), actual, wanted)
+            self._dataset = found
+        else:
+            ds = rg.Dataset(name=self.dataset_name, workspace=self.workspace or None,
+                            settings=load_settings(min_submitted=self.min_submitted), client=self.client)
+            self._dataset = ds.create()
+        if self.webhook_url:
+            self.ensure_webhook()
+        return str(self._dataset.id)
+
+    def ensure_webhook(self) -> str:
+        """Register (or reuse) the webhook to ``webhook_url``; store its secret; return its id."""
+        rg = require("argilla", "argilla")
+        hooks = [w for w in self.client.webhooks if w.url == self.webhook_url]
+        if hooks:
+            hook = hooks[0]
+            if not set(WEBHOOK_EVENTS) <= set(hook.events) or not hook.enabled:
+                hook.events = sorted(set(hook.events) | set(WEBHOOK_EVENTS))
+                hook.enabled = True
+                hook.update()
+        else:
+            hook = rg.Webhook(url=self.webhook_url, events=list(WEBHOOK_EVENTS),
+                              description="rlthf_plugin: human labels back to the ledger", _client=self.client).create()
+        self.webhook_secret = Secret(hook.secret)
+        if self.root is not None:
+            update_secrets_file(self.root, "argilla", webhook_secret=hook.secret)
+        return str(hook.id)
+
+    # -- push ---------------------------------------------------------------------------
+    def remote_records(self) -> Iterator[dict]:
+        """Every record of the dataset as the server lists it (with suggestions), page by page."""
+        ds_id = self.dataset().id
+        offset = 0
+        while True:
+            r = self.http.get(f"/api/v1/datasets/{ds_id}/records",
+                              params={"offset": offset, "limit": PAGE, "include": ["suggestions"]})
+            _raise_for(r, f"listing records of {self._where()}")
+            items = r.json()["items"]
+            yield from items
+            if len(items) < PAGE:
+                return
+            offset += len(items)
+
+    def _suggestion(self, task: Task) -> dict | None:
+        if not self.show_suggestions or task.ai_label not in LABEL_VALUES:
+            return None
+        return {"value": LABEL_VALUES[task.ai_label], "score": task.ai_score, "agent": task.model_version}
+
+    def _record(self, task: Task):
+        rg = require("argilla", "argilla")
+        p = task.pair
+        suggestion = self._suggestion(task)
+        record = rg.Record(
+            id=p.id, fields={"prompt": p.prompt, "response_a": p.response_a, "response_b": p.response_b},
+            metadata=record_metadata(task),
+            suggestions=[rg.Suggestion(LABEL_QUESTION, **suggestion)] if suggestion else [])
+        record.dataset = self.dataset()  # resolves the suggestion's question id
+        return record.api_model()
+
+    def _unchanged(self, task: Task, remote: Mapping[str, Any], question_id: str) -> bool:
+        if (remote.get("metadata") or {}) != record_metadata(task):
+            return False
+        wanted = self._suggestion(task)
+        if wanted is None:
+            return True
+        have = [s for s in remote.get("suggestions") or [] if str(s.get("question_id")) == question_id]
+        return bool(have) and all(have[0].get(k) == v for k, v in wanted.items())
+
+    def push(self, tasks: Sequence[Task], *, known: Mapping[str, str]) -> PushReport:
+        """Create or update records (``id`` = pair id). ``known`` is not trusted: the
+        server's listing says what exists, so an interrupted push leaves no gap or duplicate."""
+        ds = self.dataset()
+        report = PushReport(target=self.target)
+        remote = {r["external_id"]: r for r in self.remote_records() if r.get("external_id")}
+        question_id = str(ds.settings.questions[LABEL_QUESTION].id)
+        todo = []
+        for task in tasks:
+            have = remote.get(task.pair.id)
+            if have is not None:
+                report.existing += 1
+                report.mapping[task.pair.id] = str(have["id"])
+                if self._unchanged(task, have, question_id):
+                    continue
+            todo.append(task)
+        for start in range(0, len(todo), MAX_TASKS_PER_BULK):
+            for model in self._upsert(todo[start:start + MAX_TASKS_PER_BULK], report):
+                if model.external_id not in report.mapping:
+                    report.created += 1
+                report.mapping[model.external_id] = str(model.id)
+        report.predictions = sum(1 for t in tasks if self._suggestion(t) is not None)
+        return report
+
+    def _upsert(self, batch: Sequence[Task], report: PushReport) -> list:
+        ds_id = self.dataset().id
+        try:
+            models, _ = self.client.api.records.bulk_upsert(ds_id, [self._record(t) for t in batch])
+            return models
+        except Exception as e:  # the SDK's ArgillaAPIError family and httpx errors
+            if self.on_error is OnError.RAISE or len(batch) == 1:
+                if self.on_error is OnError.RAISE:
+                    raise BackendError(f"{self._where()} refused {len(batch)} record(s): {e}") from e
+                report.failed.append((batch[0].pair.id, str(e)))
+                if self.on_error is OnError.WARN:
+                    log.warning("record %s refused: %s", batch[0].pair.id, e)
+                return []
+        # One bad record fails its whole bulk: send one by one to find it.
+        return [m for t in batch for m in self._upsert([t], report)]
+
+    # -- pull ---------------------------------------------------------------------------
+    def _user_names(self, ids: set[str]) -> dict[str, str]:
+        if not ids <= set(self._users):
+            r = self.http.get("/api/v1/users")
+            if r.status_code == 200:
+                self._users.update({str(u["id"]): u["username"] for u in r.json()["items"]})
+        return self._users
+
+    def records_with_responses(self) -> Iterator[dict]:
+        """Records having a response (any status), with their responses, via the search endpoint."""
+        ds_id = self.dataset().id
+        body = {"query": {}, "filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"},
+                                                  "values": ["submitted", "discarded", "draft"]}]}}
+        offset = 0
+        while True:
+            r = self.http.post(f"/api/v1/datasets/{ds_id}/records/search", json=body,
+                               params={"offset": offset, "limit": PAGE, "include": ["responses"]})
+            _raise_for(r, f"searching records of {self._where()}")
+            items = r.json()["items"]
+            yield from (item["record"] for item in items)
+            if len(items) < PAGE:
+                return
+            offset += len(items)
+
+    def pull(self, *, cursor: Any = None) -> PullResult:
+        since = (cursor or {}).get("since") if isinstance(cursor, dict) else None
+        records = list(self.records_with_responses())
+        users = self._user_names({str(r["user_id"]) for rec in records for r in rec.get("responses") or []})
+        labels = [lab for rec in records for lab in response_labels(rec, rec.get("responses") or [], users, since=since)]
+        newest = max((str(r["updated_at"]) for rec in records for r in rec.get("responses") or []), default=since)
+        return PullResult(labels=labels, cursor={"since": newest} if newest else cursor)
+
+    # -- webhooks -----------------------------------------------------------------------
+    def _current_secret(self) -> str | None:
+        if self.root is not None:  # the secret may have been stored after this process started
+            secret = load_config(self.root).argilla.webhook_secret
+            if secret:
+                return str(secret)
+        return str(self.webhook_secret) if self.webhook_secret else None
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> dict:
+        """The delivery's JSON payload when its signature, timestamp and id are valid."""
+        standardwebhooks = require("standardwebhooks", "argilla")
+        secret = self._current_secret()
+        if not secret:
+            raise WebhookAuthError("no Argilla webhook secret is configured ([argilla] webhook_secret)")
+        headers = {k.lower(): v for k, v in headers.items()}
+        if not all(headers.get(h) for h in ("webhook-id", "webhook-timestamp", "webhook-signature")):
+            raise WebhookAuthError("unsigned delivery (webhook-id, webhook-timestamp, webhook-signature)")
+        try:
+            payload = standardwebhooks.Webhook(secret).verify(body, headers)
+        except standardwebhooks.WebhookVerificationError as e:
+            raise WebhookAuthError(f"invalid signature or timestamp: {e}") from e
+        self._remember(headers["webhook-id"])
+        return payload
+
+    def _remember(self, webhook_id: str) -> None:
+        """Record a delivery id; a second delivery with it is a replay."""
+        if self.ledger is None:
+            if webhook_id in self._seen_in_memory:
+                raise WebhookAuthError(f"replayed delivery {webhook_id}")
+            self._seen_in_memory.add(webhook_id)
+            return
+        stamp = L.now()
+        try:
+            with self.ledger.engine.begin() as conn:
+                conn.execute(L.sync_state.insert().values(key=SEEN_PREFIX + webhook_id, value=stamp.isoformat(),
+                                                          updated_at=stamp))
+        except sa.exc.IntegrityError as e:
+            raise WebhookAuthError(f"replayed delivery {webhook_id}") from e
+        with self.ledger.engine.begin() as conn:  # older ids fail the timestamp check anyway
+            conn.execute(L.sync_state.delete().where(L.sync_state.c.key.startswith(SEEN_PREFIX),
+                                                     L.sync_state.c.updated_at < stamp - 2 * WEBHOOK_TOLERANCE))
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[HumanLabel]:
+        payload = self.verify(headers, body)
+        event, data = payload.get("type"), payload.get("data") or {}
+        if event in ("response.created", "response.updated"):
+            record = data.get("record") or {}
+            if str((record.get("dataset") or {}).get("id")) != str(self.dataset().id):
+                return []  # webhooks are server-wide: another dataset's response
+            response = {**data, "user_id": (data.get("user") or {}).get("id")}
+            users = {str(response["user_id"]): (data.get("user") or {}).get("username", "")}
+            return response_labels(record, [response], users)
+        if event == "record.completed":
+            if str((data.get("dataset") or {}).get("id")) != str(self.dataset().id):
+                return []
+            r = self.http.get(f"/api/v1/records/{data['id']}", params={"include": ["responses"]})
+            _raise_for(r, f"reading record {data['id']}")
+            record = r.json()
+            responses = record.get("responses") or []
+            return response_labels(record, responses, self._user_names({str(x["user_id"]) for x in responses}))
+        return []
+
+
+def _raise_for(response, what: str) -> None:
+    if response.status_code >= 400:
+        raise BackendError(f"Argilla: {what}: HTTP {response.status_code}: {response.text[:300]}")
+
+
+def from_config(config: Config, *, workspace=None, url: str | None = None, dataset: str | None = None,
+                argilla_workspace: str | None = None, show_ai: bool | None = None, webhook_url: str | None = None,
+                on_error: str = "raise", **ignored: Any) -> ArgillaBackend:
+    """The backend of ``config.argilla`` with CLI overrides. ``workspace`` (a
+    :class:`~rlthf_plugin.workspace.Workspace`) is where the webhook secret is stored and
+    delivery ids are remembered. Label Studio's options (project, create_name) are ignored."""
+    c = config.argilla
+    unknown = set(ignored) - {"project", "create_name"}
+    if unknown:
+        raise ConfigError(f"unknown Argilla option(s): {sorted(unknown)}")
+    return ArgillaBackend(
+        url=url or c.url, api_key=str(c.api_key or ""), dataset=dataset or c.dataset,
+        workspace=argilla_workspace if argilla_workspace is not None else c.workspace,
+        show_suggestions=c.show_suggestions if show_ai is None else show_ai, min_submitted=c.min_submitted,
+        webhook_url=webhook_url if webhook_url is not None else c.webhook_url, webhook_secret=c.webhook_secret,
+        root=Path(workspace.root) if workspace is not None else None,
+        ledger=workspace.ledger if workspace is not None else None, on_error=on_error)
+
+
+__all__ = ["ArgillaBackend", "from_config", "load_settings", "check_settings", "response_labels", "TEMPLATE"]

@@ -1,0 +1,125 @@
+"""Argilla-only behaviour on the real argilla-server (see argilla_env.py): priority order
+through search, suggestions hidden or shown, incompatible datasets, webhook forgeries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+import uuid
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from standardwebhooks import Webhook
+
+from rlthf_plugin import ledger as L
+from rlthf_plugin import sync
+from rlthf_plugin.backends.argilla import load_settings
+from rlthf_plugin.config import SECRETS_FILE
+from rlthf_plugin.errors import IncompatibleProjectError
+from rlthf_plugin.tasks import asked_tasks
+
+from .conftest import ReceiverThread, add_asked_iteration, wait_for
+
+pytestmark = pytest.mark.integration
+
+PRIORITY_DESC = {"query": {}, "sort": [{"scope": {"entity": "metadata", "metadata_property": "priority"},
+                                        "order": "desc"}]}
+
+
+def name() -> str:
+    return f"argilla-{uuid.uuid4().hex[:8]}"
+
+
+def pushed(env, ws, n: int, **configure):
+    ids = add_asked_iteration(ws.ledger, n)
+    env.configure(ws, name=name(), **configure)
+    backend = env.backend(ws)
+    report = sync.push(ws.ledger, backend, asked_tasks(ws.ledger), iteration=1)
+    return ids, backend, report
+
+
+def test_priority_orders_the_search_for_owner_and_annotator(argilla_env, argilla_server, real_workspace):
+    ids, backend, _ = pushed(argilla_env, real_workspace, 30)
+    with real_workspace.ledger.engine.connect() as conn:
+        priority = dict(conn.execute(sa.select(L.decisions.c.pair_id, L.decisions.c.priority)).all())
+    expected = sorted(ids, key=lambda pid: -priority[pid])[:10]
+    ds_id = backend.dataset().id
+    with argilla_server.owner() as owner:
+        r = owner.post(f"/api/v1/datasets/{ds_id}/records/search", json=PRIORITY_DESC, params={"limit": 10})
+    assert r.status_code == 200, r.text
+    assert [i["record"]["external_id"] for i in r.json()["items"]] == expected
+    meta = r.json()["items"][0]["record"]["metadata"]
+    assert meta["reason"] == ["region:ask"] and meta["iteration"] == 1 and meta["margin"] < 0
+    # The annotator's queue (what the UI shows) sorted by the visible priority property.
+    with argilla_server.annotator(1) as annotator:
+        r = annotator.post(f"/api/v1/me/datasets/{ds_id}/records/search", json=PRIORITY_DESC, params={"limit": 10})
+    assert r.status_code == 200, r.text
+    assert [i["record"]["external_id"] for i in r.json()["items"]] == expected
+    # Annotators see the priority only: reason, iteration and margin (anchoring) stay hidden.
+    assert r.json()["items"][0]["record"]["metadata"] == {"priority": priority[expected[0]]}
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_suggestions_hidden_by_default_shown_on_request(argilla_env, argilla_server, real_workspace, show):
+    ids, backend, report = pushed(argilla_env, real_workspace, 6, show_suggestions=show)
+    ai = real_workspace.ledger.ai_majority()
+    with argilla_server.owner() as owner:
+        r = owner.get(f"/api/v1/records/{report.mapping[ids[0]]}", params={"include": ["suggestions"]})
+    suggestions = r.json()["suggestions"]
+    if not show:
+        assert suggestions == [] and report.predictions == 0
+        return
+    assert report.predictions == 6
+    assert len(suggestions) == 1
+    s = suggestions[0]
+    assert s["value"] == {"A": "a", "B": "b", "tie": "tie"}[ai[ids[0]].label]
+    assert s["score"] == pytest.approx(ai[ids[0]].agreement) and s["agent"] == "rlthf-iter1"
+
+
+def test_existing_incompatible_dataset_is_refused_by_name(argilla_env, argilla_server, real_workspace):
+    import argilla as rg
+
+    add_asked_iteration(real_workspace.ledger, 3)
+    dataset = name()
+    client = rg.Argilla(api_url=argilla_server.url, api_key="rlthf.owner.apikey")
+    settings = load_settings()
+    settings.fields.remove("response_b")
+    rg.Dataset(name=dataset, workspace="argilla", settings=settings, client=client).create()
+    argilla_env.configure(real_workspace, name=dataset)
+    backend = argilla_env.backend(real_workspace)
+    with pytest.raises(IncompatibleProjectError, match="response_b"):
+        sync.push(real_workspace.ledger, backend, asked_tasks(real_workspace.ledger))
+    assert argilla_env.remote_count(backend) == 0
+
+
+def test_webhook_secret_stored_private_and_forgeries_rejected(argilla_env, argilla_server, real_workspace):
+    ids = add_asked_iteration(real_workspace.ledger, 4)
+    receiver = ReceiverThread(real_workspace.root)
+    url = f"{receiver.url}/webhooks/argilla"
+    argilla_env.configure(real_workspace, name=name(), webhook_url=url)
+    receiver.start()
+    try:
+        backend = argilla_env.backend(real_workspace)
+        report = sync.push(real_workspace.ledger, backend, asked_tasks(real_workspace.ledger), iteration=1)
+        secrets = real_workspace.root / SECRETS_FILE
+        assert stat.S_IMODE(os.stat(secrets).st_mode) == 0o600
+        secret = str(argilla_env._secret())
+        assert secret and secret in secrets.read_text()
+        argilla_env.annotate(backend, report.mapping[ids[1]], "tie", annotator=2)
+        wait_for(lambda: argilla_env._seen_ids(), what="a real delivery")
+        # A correctly signed delivery of our own: accepted once, then a replay.
+        body = json.dumps({"type": "response.created", "version": 1, "data": {}}).encode()
+        msg_id, now = f"msg_{uuid.uuid4().hex}", dt.datetime.now(tz=dt.timezone.utc)
+        headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
+                   "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode())}
+        assert httpx.post(url, content=body, headers=headers).status_code == 200
+        assert httpx.post(url, content=body, headers=headers).status_code == 401  # replay
+        assert httpx.post(url, content=body, headers={**headers, "webhook-id": "msg_other"}).status_code == 401
+        assert httpx.post(url, content=body).status_code == 401  # unsigned
+        for forged in argilla_env.forged_deliveries(body):
+            assert httpx.post(url, content=body, headers=forged).status_code == 401, forged
+    finally:
+        receiver.stop()

@@ -1,0 +1,71 @@
+"""The Argilla adapter's translation and webhook checks that need no server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from standardwebhooks import Webhook
+
+from rlthf_plugin.backends.argilla import ArgillaBackend, record_metadata, response_labels
+from rlthf_plugin.backends.base import Task
+from rlthf_plugin.errors import ConfigError, WebhookAuthError
+from rlthf_plugin.pairs import PreferencePair
+
+SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
+
+
+def backend(ledger=None) -> ArgillaBackend:
+    return ArgillaBackend(url="http://127.0.0.1:1", api_key="k", dataset="d", webhook_secret=SECRET, ledger=ledger)
+
+
+def signed(body: bytes, msg_id: str = "msg_1", *, secret: str = SECRET, age: float = 0.0) -> dict:
+    when = dt.datetime.now(tz=dt.timezone.utc) - dt.timedelta(seconds=age)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())),
+            "webhook-signature": Webhook(secret).sign(msg_id, when, body.decode())}
+
+
+def test_record_metadata_keeps_string_reasons_as_terms():
+    task = Task(PreferencePair.create("p", "a", "b"), priority=3, reason={"region": "ask", "rank": 2},
+                iteration=4, margin=-0.25)
+    assert record_metadata(task) == {"priority": 3.0, "reason": ["region:ask"], "iteration": 4, "margin": -0.25}
+    assert record_metadata(Task(PreferencePair.create("p", "a", "b"))) == {"priority": 0.0}
+
+
+def test_response_labels_map_values_users_and_withdrawals():
+    record = {"external_id": "pair1"}
+    responses = [
+        {"id": "r1", "status": "submitted", "user_id": "u1", "updated_at": "2026-01-02T00:00:00",
+         "values": {"label": {"value": "b"}, "comment": {"value": "clearer"}}},
+        {"id": "r2", "status": "discarded", "user_id": "u2", "updated_at": "2026-01-03T00:00:00", "values": None},
+        {"id": "r3", "status": "submitted", "user_id": "u3", "updated_at": "2026-01-01T00:00:00",
+         "values": {"label": {"value": "tie"}}},
+    ]
+    labels = response_labels(record, responses, {"u1": "ann1"}, since="2026-01-02T00:00:00")
+    assert [(x.external_id, x.label, x.annotator, x.deleted, x.comment) for x in labels] == [
+        ("r1", "B", "ann1", False, "clearer"), ("r2", "skip", "u2", True, None)]
+
+
+def test_missing_settings_name_the_option():
+    with pytest.raises(ConfigError, match="api_key"):
+        ArgillaBackend(url="http://x", api_key="", dataset="d")
+
+
+def test_unsigned_forged_stale_and_replayed_deliveries_are_refused(workspace):
+    b = backend(workspace.ledger)
+    body = json.dumps({"type": "dataset.created", "data": {}}).encode()
+    with pytest.raises(WebhookAuthError, match="unsigned"):
+        b.parse_webhook({}, body)
+    with pytest.raises(WebhookAuthError, match="signature"):
+        b.parse_webhook(signed(body, secret="d3Jvbmctd3Jvbmctd3Jvbmc="), body)
+    with pytest.raises(WebhookAuthError):
+        b.parse_webhook(signed(body, age=3600), body)
+    with pytest.raises(WebhookAuthError):
+        b.parse_webhook(signed(body), body + b" ")
+    assert b.parse_webhook(signed(body, "msg_ok"), body) == []  # an event the adapter does not map
+    with pytest.raises(WebhookAuthError, match="replayed"):
+        b.parse_webhook(signed(body, "msg_ok"), body)
+    # Remembered in the ledger: a fresh backend (another process) refuses it too.
+    with pytest.raises(WebhookAuthError, match="replayed"):
+        backend(workspace.ledger).parse_webhook(signed(body, "msg_ok"), body)

@@ -15,7 +15,7 @@ import math
 import os
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..config import JudgeConfig
@@ -58,6 +58,8 @@ class OpenAIJudge:
         Dollars per million input and output tokens, for the estimate.
     backoff : float, default 1.0
         Seconds before the first retry; doubled each time, with jitter.
+    transport : httpx.AsyncBaseTransport or None, default None
+        A custom httpx transport (proxies, tests of the retry policy); None = the network.
     """
 
     model: str
@@ -71,6 +73,7 @@ class OpenAIJudge:
     logprobs: bool = True
     prices: tuple[float, float] | None = None
     backoff: float = 1.0
+    transport: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -113,7 +116,8 @@ class OpenAIJudge:
         for call in calls:
             queue.put_nowait(call)
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        async with httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits) as client:
+        async with httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits,
+                                     transport=self.transport) as client:
 
             async def worker() -> None:
                 while True:

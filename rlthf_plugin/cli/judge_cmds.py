@@ -23,6 +23,8 @@ from ._common import echo_table, open_workspace
                    "Config: [judge] task.")
 @click.option("--template", type=click.Path(dir_okay=False, exists=True), default=None,
               help="A judge template file (copy templates/judge/pairwise.toml to edit).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds per request before it is retried (slow local servers need more). Config: [judge] timeout.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Tokens the openai judge may write.")
 @click.option("--max-chars", type=click.IntRange(min=0), default=None,
               help="Cut the input and each response to this many characters in the prompt (0: no cut).")
@@ -33,7 +35,8 @@ from ._common import echo_table, open_workspace
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def label_ai(ctx: click.Context, judge: str | None, base_url: str | None, limit: int | None,
-             concurrency: int | None, task: str | None, template: str | None, max_tokens: int | None,
+             concurrency: int | None, task: str | None, template: str | None, timeout: float | None,
+             max_tokens: int | None,
              max_chars: int | None, single_order: str | None, relabel: bool, retry_parse_errors: bool,
              as_json: bool) -> None:
     """Label pairs with an LLM judge, in both orders; a flip is a tie.
@@ -47,7 +50,7 @@ def label_ai(ctx: click.Context, judge: str | None, base_url: str | None, limit:
 
     ws = open_workspace(ctx)
     cfg = override(ws.config, "judge", judge=judge, base_url=base_url, concurrency=concurrency, task=task,
-                   template=template, max_tokens=max_tokens, max_chars=max_chars).judge
+                   template=template, timeout=timeout, max_tokens=max_tokens, max_chars=max_chars).judge
     if not cfg.judge:
         raise click.UsageError("give --judge openai:MODEL or hf:NAME_OR_PATH (or set [judge] judge)")
     tmpl = load_template(cfg.template or None)

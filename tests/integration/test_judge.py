@@ -27,7 +27,7 @@ from _judge_server import JudgeServer, smollm2_dir
 
 pytestmark = pytest.mark.integration
 
-N_PAIRS = 3
+N_PAIRS = 2
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -96,7 +96,8 @@ def test_openai_judge_killed_and_rerun_asks_no_pair_twice(server: JudgeServer, s
     ws = tmp_path / "ws"
     _init(runner, ws, short_pairs)
     judge = f"openai:{server.model_dir}"
-    args = ["--judge", judge, "--base-url", server.base_url, "--max-tokens", "8", "--max-chars", "300"]
+    args = ["--judge", judge, "--base-url", server.base_url, "--max-tokens", "8", "--max-chars", "300",
+            "--timeout", "900"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     before = server.chat_requests()
     proc = subprocess.Popen([sys.executable, "-m", "rlthf_plugin", "-w", str(ws), "label-ai", *args,
@@ -141,10 +142,10 @@ def test_hf_judge_same_model(model_dir: Path, short_pairs: Path, tmp_path, runne
     ws = tmp_path / "ws"
     _init(runner, ws, short_pairs)
     judge = f"hf:{model_dir}"
-    report = _label_ai(runner, ws, "--judge", judge, "--limit", "2")
-    assert report["pairs"] == 2 and report["asked"] == 4
+    report = _label_ai(runner, ws, "--judge", judge, "--limit", "1")
+    assert report["pairs"] == 1 and report["asked"] == 2
     report = _label_ai(runner, ws, "--judge", judge)
-    assert report["pairs"] == N_PAIRS - 2 and report["asked"] == 2
+    assert report["pairs"] == N_PAIRS - 1 and report["asked"] == 2 * (N_PAIRS - 1)
     rows = _rows(ws)
     single = [r for r in rows if r["order"] in ("ab", "ba")]
     assert len(single) == 2 * N_PAIRS

@@ -230,7 +230,7 @@ def test_openai_retries_429_and_5xx_then_stops_on_4xx(workspace):
                          transport=httpx.MockTransport(lambda r: httpx.Response(401, text="bad key")))
     with pytest.raises(JudgeError, match="refused the API key"):
         label_pairs(workspace.ledger, refuse, load_template(), progress=False)
-    flaky = OpenAIJudge("m", base_url="http://judge.test/v1", backoff=0.0, max_retries=2,
+    flaky = OpenAIJudge("m", base_url="http://judge.test/v1", backoff=0.0, max_retries=2, concurrency=1,
                         transport=httpx.MockTransport(lambda r: httpx.Response(500)))
     with pytest.raises(JudgeError, match="failed 3 times"):
         label_pairs(workspace.ledger, flaky, load_template(), progress=False)

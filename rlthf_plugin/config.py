@@ -96,11 +96,37 @@ class ArgillaConfig:
 
 @dataclass
 class JudgeConfig:
+    #: ``openai:MODEL`` or ``hf:NAME_OR_PATH`` (``rlthf label-ai --judge``).
     judge: str = ""
+    #: OpenAI-compatible endpoint including ``/v1``; empty = https://api.openai.com/v1.
     base_url: str = ""
+    #: Key for the endpoint (secrets file or RLTHF_JUDGE_API_KEY); else env OPENAI_API_KEY.
     api_key: Secret | None = None
+    #: Requests in flight at once (openai judge).
     concurrency: int = 8
+    #: Seconds before one request times out (it is then retried).
     timeout: float = 60.0
+    #: Retries of a request after a timeout, a connection error, 429 or 5xx (exponential backoff).
+    max_retries: int = 5
+    #: Tokens the openai judge may write (rationale + preference).
+    max_tokens: int = 512
+    temperature: float = 0.0
+    #: Ask the endpoint for log-probs, stored as the judge's confidence when it gives them.
+    logprobs: bool = True
+    #: Task type of the pairs: a ``[tasks.NAME]`` of the template (dialogue, summarization).
+    task: str = "dialogue"
+    #: Path of a judge template; empty = the packaged templates/judge/pairwise.toml.
+    template: str = ""
+    #: Cut the input and each response to this many characters in the prompt (0 = no cut).
+    max_chars: int = 0
+    #: Pairs per forward pass of the hf judge.
+    batch_size: int = 8
+    #: Device of the hf judge (cpu, cuda, cuda:1); empty = the GPU when present.
+    device: str = ""
+    #: Dollars per million input / output tokens for the cost estimate; 0 = the built-in
+    #: list price of known OpenAI models, else no estimate.
+    price_input: float = 0.0
+    price_output: float = 0.0
 
 
 @dataclass

@@ -9,6 +9,7 @@ Every error a user can act on subclasses :class:`RlthfError`, itself a
     ├── WorkspaceError              no workspace / ledger at the path, schema too new
     ├── MissingExtraError           an optional extra is not installed
     ├── BackendError                a labeling platform refused or failed a call
+    ├── JudgeError                  an LLM judge endpoint or model failed (after retries)
     │   └── IncompatibleProjectError  an existing project/dataset lacks a field or question
     └── WebhookAuthError            a webhook without a valid secret or signature
 """
@@ -76,6 +77,10 @@ class MissingExtraError(RlthfError):
 
 class BackendError(RlthfError):
     """A labeling platform answered with an error or an inconsistent result."""
+
+
+class JudgeError(RlthfError):
+    """The judge's endpoint refused a call or kept failing after the retries; results so far are kept."""
 
 
 class IncompatibleProjectError(BackendError):

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "pull": "sync_cmds:pull",
     "serve": "sync_cmds:serve",
     "candidates": "real_cmds:candidates",
+    "label-ai": "judge_cmds:label_ai",
 }
 
 

@@ -1,0 +1,298 @@
+"""AI labels from an LLM judge, cached in the ledger so a rerun asks nothing twice.
+
+Two kinds of judge, named by a spec string:
+
+- ``openai:MODEL`` (:class:`~rlthf_plugin.models.judge_openai.OpenAIJudge`): anything that
+  speaks the OpenAI chat completions API (OpenAI, vLLM, Ollama, llama.cpp server, TGI,
+  ``transformers serve``); it writes a rationale and a preference, parsed from the text.
+- ``hf:NAME_OR_PATH`` (:class:`~rlthf_plugin.models.judge_hf.HFJudge`): a local causal LM
+  through transformers; it compares the probability of answering A vs B, batched, on the
+  GPU when present.
+
+:func:`label_pairs` runs a judge over pairs in both orders (``ab``, ``ba``), stores each
+single-order answer in ``ai_labels`` under (pair id, judge, prompt version, order) as soon
+as it arrives, and the combined verdict under order ``both`` when both are in: a flip is
+``tie_inconsistent``, an unparsable answer ``parse_error`` with its raw text. Cached
+answers are never asked again, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import sqlalchemy as sa
+from tqdm.auto import tqdm
+
+from .. import ledger as L
+from ..config import JudgeConfig
+from ..errors import ConfigError
+from ..pairs import PARSE_ERROR, PreferencePair
+from .judge_prompt import ORDERS, Answer, JudgeTemplate, combine_orders, load_template, to_stored_order
+
+#: Task types with criteria in the shipped template.
+TASKS = ("dialogue", "summarization")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One question to a judge: a pair shown in one order."""
+
+    pair: PreferencePair
+    order: str
+    messages: list[dict]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A judge's reply to one :class:`Call`, in the order shown.
+
+    ``raw`` is the answer text (or, for the hf judge, the two probabilities), stored with
+    the label; ``label`` is A, B, tie or parse_error.
+    """
+
+    label: str
+    raw: str
+    confidence: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Judge(Protocol):
+    """What :func:`label_pairs` needs from a judge.
+
+    ``name`` is the ledger's ``judge`` column. ``run`` answers every call and hands each
+    reply to ``on_reply`` as soon as it has it (so a crash loses at most the calls in
+    flight); it raises :class:`~rlthf_plugin.errors.JudgeError` when the judge fails.
+    """
+
+    name: str
+    #: (input, output) price in dollars per million tokens, for the cost estimate; None: unknown.
+    prices: tuple[float, float] | None
+
+    def run(self, calls: Sequence[Call], on_reply: Callable[[Call, Reply], None]) -> None:
+        ...
+
+
+def open_judge(spec: str, config: JudgeConfig | None = None, *, template: JudgeTemplate | None = None,
+               base_url: str | None = None) -> Judge:
+    """A judge from its spec, ``openai:MODEL`` or ``hf:NAME_OR_PATH``, set up from ``[judge]``.
+
+    Raises
+    ------
+    ConfigError
+        An empty or unknown spec, naming the two valid forms.
+    """
+    config = config or JudgeConfig()
+    kind, _, name = spec.partition(":")
+    if not name or kind not in ("openai", "hf"):
+        raise ConfigError(f"--judge {spec!r}: expected 'openai:MODEL' or 'hf:NAME_OR_PATH'")
+    template = template or load_template(config.template or None)
+    if kind == "openai":
+        from .judge_openai import OpenAIJudge
+
+        return OpenAIJudge.from_config(name, config, base_url=base_url)
+    from .judge_hf import HFJudge
+
+    return HFJudge(name, template=template, batch_size=config.batch_size, device=config.device or None)
+
+
+@dataclass
+class LabelReport:
+    """What one :func:`label_pairs` run did."""
+
+    judge: str
+    prompt_version: str
+    pairs: int = 0
+    #: Calls sent to the judge in this run (single orders).
+    asked: int = 0
+    #: Single-order answers found in the ledger and not asked again.
+    cached: int = 0
+    #: Verdicts per label written in this run.
+    verdicts: dict[str, int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    cost: float | None = None
+
+
+def pairs_to_label(ledger: L.Ledger, judge_name: str, version: str, *, relabel: bool = False,
+                   limit: int | None = None) -> list[PreferencePair]:
+    """Pairs still without this judge's verdict, in id order.
+
+    Pairs that already carry another AI label (imported, or another judge's) are left out
+    unless ``relabel``; ``limit`` caps how many pairs are returned.
+    """
+    with ledger.engine.connect() as conn:
+        done = sa.select(L.ai_labels.c.pair_id).where(
+            L.ai_labels.c.judge == judge_name, L.ai_labels.c.prompt_version == version,
+            L.ai_labels.c.order == "both")
+        q = sa.select(L.pairs.c.id).where(L.pairs.c.id.not_in(done))
+        if not relabel:
+            other = sa.select(L.ai_labels.c.pair_id).where(
+                L.ai_labels.c.order.in_(["", "both"]),
+                sa.or_(L.ai_labels.c.judge != judge_name, L.ai_labels.c.prompt_version != version))
+            q = q.where(L.pairs.c.id.not_in(other))
+        q = q.order_by(L.pairs.c.id)
+        ids = list(conn.execute(q.limit(limit) if limit else q).scalars())
+    return ledger.get_pairs(ids)
+
+
+def cached_answers(ledger: L.Ledger, judge_name: str, version: str, pair_ids: Sequence[str]) -> dict[tuple[str, str], Answer]:
+    """(pair id, order) -> the stored single-order answer (stored order), for these pairs."""
+    out: dict[tuple[str, str], Answer] = {}
+    with ledger.engine.connect() as conn:
+        for chunk in L.iter_chunks(list(pair_ids), 900):
+            q = sa.select(L.ai_labels.c.pair_id, L.ai_labels.c.order, L.ai_labels.c.label,
+                          L.ai_labels.c.confidence).where(
+                L.ai_labels.c.judge == judge_name, L.ai_labels.c.prompt_version == version,
+                L.ai_labels.c.order.in_(ORDERS), L.ai_labels.c.pair_id.in_(chunk))
+            for pid, order, label, conf in conn.execute(q):
+                out[(pid, order)] = Answer(label, conf)
+    return out
+
+
+def label_pairs(ledger: L.Ledger, judge: Judge, template: JudgeTemplate, *, task: str = "dialogue",
+                orders: Sequence[str] = ORDERS, limit: int | None = None, relabel: bool = False,
+                max_chars: int | None = None, retry_parse_errors: bool = False,
+                progress: bool = True) -> LabelReport:
+    """Judge every pair without a verdict of this judge and store the labels in the ledger.
+
+    Parameters
+    ----------
+    ledger : Ledger
+    judge : Judge
+        From :func:`open_judge`.
+    template : JudgeTemplate
+        The prompt; its ``version`` is part of the cache key.
+    task : {"dialogue", "summarization"} or another task of the template, default "dialogue"
+        Selects the task text and the criteria.
+    orders : sequence of {"ab", "ba"}, default ("ab", "ba")
+        Both orders (position-bias check) or one. With one order the verdict is stored
+        under the judge name ``NAME[ab]`` (or ``[ba]``), so it never passes for a
+        two-order verdict.
+    limit : int or None, default None
+        Label at most this many pairs (in pair-id order).
+    relabel : bool, default False
+        Also judge pairs that already carry another AI label.
+    max_chars : int or None, default None
+        Cut the input and each response to this many characters in the prompt.
+    retry_parse_errors : bool, default False
+        Forget this judge's stored parse errors first, so those calls are asked again.
+    progress : bool, default True
+        Show a tqdm bar with tokens and the cost estimate.
+
+    Returns
+    -------
+    LabelReport
+    """
+    import time
+
+    orders = tuple(orders)
+    if not orders or any(o not in ORDERS for o in orders) or len(set(orders)) != len(orders):
+        raise ValueError(f"orders {orders!r}: give 'ab', 'ba' or both")
+    if task not in template.tasks:
+        raise ConfigError(f"task {task!r}: the template {template.path} knows {sorted(template.tasks)}")
+    name = judge.name if orders == ORDERS else f"{judge.name}[{orders[0]}]"
+    version = template.version
+    if retry_parse_errors:
+        forget_parse_errors(ledger, name, version)
+    pairs = pairs_to_label(ledger, name, version, relabel=relabel, limit=limit)
+    report = LabelReport(judge=name, prompt_version=version, pairs=len(pairs))
+    cached = cached_answers(ledger, name, version, [p.id for p in pairs])
+    calls = [Call(p, o, template.messages(p, o, task, max_chars=max_chars))
+             for p in pairs for o in orders if (p.id, o) not in cached]
+    report.cached = sum(1 for p in pairs for o in orders if (p.id, o) in cached)
+    answers = dict(cached)
+    # Pairs whose answers are all cached still need their verdict written (a kill between
+    # the last answer and the verdict).
+    ready = [p for p in pairs if all((p.id, o) in answers for o in orders)]
+    _store_verdicts(ledger, name, version, orders, ready, answers, report)
+
+    bar = tqdm(total=len(calls), desc=f"judge {name}", unit="call", disable=not progress)
+    started = time.perf_counter()
+
+    def on_reply(call: Call, reply: Reply) -> None:
+        stored = Answer(to_stored_order(reply.label, call.order), reply.confidence)
+        row = _row(call.pair.id, name, version, call.order, stored, reply.raw)
+        with ledger.engine.begin() as conn:
+            L.insert_ignore(conn, L.ai_labels, [row])
+        answers[(call.pair.id, call.order)] = stored
+        report.asked += 1
+        report.prompt_tokens += reply.prompt_tokens
+        report.completion_tokens += reply.completion_tokens
+        if all((call.pair.id, o) in answers for o in orders):
+            _store_verdicts(ledger, name, version, orders, [call.pair], answers, report)
+        report.cost = estimate_cost(judge.prices, report.prompt_tokens, report.completion_tokens)
+        postfix = {"tok_in": report.prompt_tokens, "tok_out": report.completion_tokens}
+        if report.cost is not None:
+            postfix["cost"] = f"${report.cost:.4f}"
+        bar.set_postfix(postfix, refresh=False)
+        bar.update(1)
+
+    try:
+        if calls:
+            judge.run(calls, on_reply)
+    finally:
+        bar.close()
+        report.seconds = time.perf_counter() - started
+    return report
+
+
+def _row(pair_id: str, judge: str, version: str, order: str, answer: Answer, raw: str | None) -> dict:
+    return {"pair_id": pair_id, "judge": judge, "label": answer.label, "confidence": answer.confidence,
+            "prompt_version": version, "order": order, "source_key": "", "raw": raw, "created_at": L.now()}
+
+
+def _store_verdicts(ledger: L.Ledger, name: str, version: str, orders: tuple[str, ...],
+                    pairs: Sequence[PreferencePair], answers: dict[tuple[str, str], Answer],
+                    report: LabelReport) -> None:
+    rows = []
+    for p in pairs:
+        got = [answers[(p.id, o)] for o in orders]
+        verdict = combine_orders(*got) if len(got) == 2 else got[0]
+        raw = json.dumps({o: a.label for o, a in zip(orders, got)})
+        rows.append(_row(p.id, name, version, "both", verdict, raw))
+        report.verdicts[verdict.label] = report.verdicts.get(verdict.label, 0) + 1
+    if rows:
+        with ledger.engine.begin() as conn:
+            L.insert_ignore(conn, L.ai_labels, rows)
+
+
+def forget_parse_errors(ledger: L.Ledger, judge_name: str, version: str) -> int:
+    """Delete this judge's parse-error answers (and the verdicts built on them); returns how many calls."""
+    with ledger.engine.begin() as conn:
+        t = L.ai_labels
+        bad = sa.select(t.c.pair_id).where(t.c.judge == judge_name, t.c.prompt_version == version,
+                                           t.c.label == PARSE_ERROR, t.c.order.in_(ORDERS))
+        pids = list(conn.execute(bad).scalars())
+        if not pids:
+            return 0
+        conn.execute(t.delete().where(t.c.judge == judge_name, t.c.prompt_version == version,
+                                      t.c.pair_id.in_(pids),
+                                      sa.or_(t.c.order == "both", t.c.label == PARSE_ERROR)))
+    return len(pids)
+
+
+#: Dollars per million (input, output) tokens of some hosted judges, for the progress
+#: bar's estimate only (list prices change: override with [judge] price_input/price_output).
+KNOWN_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+}
+
+
+def estimate_cost(prices: tuple[float, float] | None, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Dollars for these tokens at (input, output) dollars per million tokens; None when unknown."""
+    if prices is None:
+        return None
+    return (prompt_tokens * prices[0] + completion_tokens * prices[1]) / 1e6
+
+
+__all__ = ["Call", "Reply", "Judge", "LabelReport", "open_judge", "label_pairs", "pairs_to_label",
+           "cached_answers", "forget_parse_errors", "estimate_cost", "KNOWN_PRICES", "TASKS"]

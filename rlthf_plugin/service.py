@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends import BACKENDS, LabelingBackend, open_backend
+from .config import secrets_path
 from .errors import RlthfError, WebhookAuthError, require
 from .sync import store_labels
 from .workspace import Workspace
@@ -32,7 +33,8 @@ class Receiver:
     def backend(self, platform: str) -> LabelingBackend:
         with self._lock:
             if platform not in self._backends:
-                self._backends[platform] = open_backend(platform, self.workspace.config)
+                self._backends[platform] = open_backend(platform, self.workspace.config,
+                                                        secrets_file=secrets_path(self.workspace.root))
             return self._backends[platform]
 
     def receive(self, platform: str, headers: dict[str, str], body: bytes) -> int:

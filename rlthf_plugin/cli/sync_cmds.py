@@ -6,6 +6,7 @@ import click
 
 from .. import sync
 from ..backends import BACKENDS, open_backend
+from ..config import secrets_path
 from ..tasks import all_tasks, asked_tasks
 from ._common import open_workspace
 
@@ -28,7 +29,8 @@ def backend_options(f):
 
 
 def _backend(ws, backend_name, **options):
-    backend = open_backend(backend_name, ws.config, **options)
+    # secrets_file: where an adapter saves a secret it generates (a webhook secret).
+    backend = open_backend(backend_name, ws.config, secrets_file=secrets_path(ws.root), **options)
     click.get_current_context().call_on_close(backend.close)
     return backend
 

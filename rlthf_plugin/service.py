@@ -5,8 +5,8 @@ platform's adapter, store the labels through :func:`rlthf_plugin.sync.store_labe
 same path as pull, so a lost webhook is repaired by the next pull), return.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI reads the handlers' annotations
+# at run time, and ``fastapi.Request`` is only a local name inside create_app.
 import logging
 import os
 import threading

@@ -218,6 +218,7 @@ class LabelStudioBackend:
         hooks = [h for h in self._call("listing webhooks", self.client.webhooks.list, project=str(self.project_id))
                  if h.url == self.webhook_url and h.project == self.project_id]
         if hooks:
+            spec.pop("project")  # a webhook cannot move to another project
             self._call("updating the webhook", self.client.webhooks.update, hooks[0].id, **spec)
         else:
             self._call("registering the webhook", self.client.webhooks.create, **spec)

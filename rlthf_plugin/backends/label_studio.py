@@ -276,21 +276,7 @@ class LabelStudioBackend:
 
     def task_payload(self, task: Task) -> dict[str, Any]:
         """The task as Label Studio imports it (with its prediction when AI labels are shown)."""
-        pair = task.pair
-        data = {"pair_id": pair.id, "prompt": pair.prompt, "response_a": pair.response_a,
-                "response_b": pair.response_b, "priority": float(task.priority), "reason": reason_text(task)}
-        out: dict[str, Any] = {"data": data}
-        if self.show_predictions and task.ai_label in LABELS:
-            score = task.margin if task.margin is not None else task.ai_score
-            prediction: dict[str, Any] = {
-                "model_version": task.model_version,
-                "result": [{"from_name": CHOICES_NAME, "to_name": CHOICES_TO_NAME, "type": "choices",
-                            "value": {"choices": [task.ai_label]}}],
-            }
-            if score is not None and math.isfinite(score):
-                prediction["score"] = float(score)
-            out["predictions"] = [prediction]
-        return out
+        return task_payload(task, show_predictions=self.show_predictions)
 
     def _task_page(self, page: int, page_size: int) -> dict[str, Any]:
         # The Data Manager list with include=id,data: the SDK's typed pager parses every
@@ -477,6 +463,25 @@ def check_label_config(xml: str, *, where: str) -> None:
         raise IncompatibleProjectError(
             f"{where}: the label config lacks {'; '.join(problems)}. Use templates/label_studio/pairwise.xml "
             "or rename the tags (see templates/label_studio/README.md), or push with --create NAME")
+
+
+def task_payload(task: Task, *, show_predictions: bool = False) -> dict[str, Any]:
+    """The task as Label Studio imports it (with its prediction when AI labels are shown)."""
+    pair = task.pair
+    data = {"pair_id": pair.id, "prompt": pair.prompt, "response_a": pair.response_a,
+            "response_b": pair.response_b, "priority": float(task.priority), "reason": reason_text(task)}
+    out: dict[str, Any] = {"data": data}
+    if show_predictions and task.ai_label in LABELS:
+        score = task.margin if task.margin is not None else task.ai_score
+        prediction: dict[str, Any] = {
+            "model_version": task.model_version,
+            "result": [{"from_name": CHOICES_NAME, "to_name": CHOICES_TO_NAME, "type": "choices",
+                        "value": {"choices": [task.ai_label]}}],
+        }
+        if score is not None and math.isfinite(score):
+            prediction["score"] = float(score)
+        out["predictions"] = [prediction]
+    return out
 
 
 def reason_text(task: Task) -> str:

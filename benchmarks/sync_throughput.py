@@ -24,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from benchmarks._report import write_section
 from rlthf_plugin import sync
@@ -50,14 +50,20 @@ class Row:
         return self.adapter_rate / self.raw_rate
 
 
-def median_rate(items: int, run: Callable[[], None], repeats: int) -> float:
-    """Items per second of ``run`` (median over ``repeats`` runs)."""
-    seconds = []
+def interleaved_rates(items: int, runs: Sequence[Callable[[], float | None]], repeats: int) -> list[float]:
+    """Items per second of each of ``runs`` (median over ``repeats``), run in turn
+    (raw, adapter, raw, adapter...) so that a load change on the machine hits all alike.
+
+    A run may return the seconds it measured itself (to leave set-up out), or None to be
+    timed whole.
+    """
+    seconds: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - start)
-    return items / statistics.median(seconds)
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            measured = run()
+            seconds[i].append(measured if measured is not None else time.perf_counter() - start)
+    return [items / statistics.median(s) for s in seconds]
 
 
 def real_tasks(workspace: Workspace, n: int) -> list[Task]:
@@ -103,7 +109,7 @@ def label_studio(n: int, repeats: int, workdir: Path) -> str:
         client = LabelStudio(base_url=server.url, api_key=server.admin_token, timeout=300)
         rows = []
         for shown in (False, True):
-            def adapter_push(with_ledger: bool) -> None:
+            def adapter_push(with_ledger: bool) -> float:
                 env.configure(ws, name=f"bench-{uuid.uuid4().hex[:8]}", show_predictions=shown)
                 backend = env.backend(ws)
                 backend.ensure_project()  # project creation is not part of the rate
@@ -112,25 +118,21 @@ def label_studio(n: int, repeats: int, workdir: Path) -> str:
                     report = sync.push(ws.ledger, backend, tasks, iteration=1)
                 else:
                     report = backend.push(tasks, known={})
-                timings.append(time.perf_counter() - start)
+                elapsed = time.perf_counter() - start
                 assert report.created == n, report
                 backend.close()
+                return elapsed
 
-            def raw_push() -> None:
+            def raw_push() -> float:
                 pid = client.projects.create(title=f"raw-{uuid.uuid4().hex[:8]}",
                                              label_config=TEMPLATE.read_text(encoding="utf-8")).id
                 payload = [raw_payload(t, shown) for t in tasks]
                 start = time.perf_counter()
                 for batch in iter_chunks(payload, MAX_TASKS_PER_BULK):
                     client.projects.import_tasks(pid, request=list(batch), return_task_ids=True)
-                timings.append(time.perf_counter() - start)
+                return time.perf_counter() - start
 
-            rates = []
-            for run in (raw_push, lambda: adapter_push(False), lambda: adapter_push(True)):
-                timings: list[float] = []
-                for _ in range(repeats):
-                    run()
-                rates.append(n / statistics.median(timings))
+            rates = interleaved_rates(n, [raw_push, lambda: adapter_push(False), lambda: adapter_push(True)], repeats)
             rows.append(Row(f"push ({'with predictions' if shown else 'AI label hidden'})", n, *rates))
 
         # Pull: one project whose n tasks carry two annotations each (imported in bulk).
@@ -163,16 +165,15 @@ def label_studio(n: int, repeats: int, workdir: Path) -> str:
             read, _ = sync.pull(ws.ledger, backend, full=True)
             assert read == labels, read
 
-        rows.append(Row("pull (every label)", labels, median_rate(labels, raw_pull, repeats),
-                        median_rate(labels, adapter_pull, repeats),
-                        median_rate(labels, adapter_pull_into_ledger, repeats)))
+        rows.append(Row("pull (every label)", labels,
+                        *interleaved_rates(labels, [raw_pull, adapter_pull, adapter_pull_into_ledger], repeats)))
         ws.close()
     finally:
         server.stop()
     notes = [
         f"`python -m benchmarks.sync_throughput --platform label-studio --tasks {n} --repeats {repeats}`: "
         f"Label Studio 1.23.2 (SQLite, 127.0.0.1), label-studio-sdk 2.1.2, {n} shipped real pairs, "
-        f"batches of {MAX_TASKS_PER_BULK}, median of {repeats} runs; {platform_mod.processor() or platform_mod.machine()}, "
+        f"batches of {MAX_TASKS_PER_BULK}, median of {repeats} runs, raw and adapter runs interleaved; {platform_mod.processor() or platform_mod.machine()}, "
         f"Python {platform_mod.python_version()}.",
         "",
         "Raw: `projects.import_tasks` on a fresh project with the same payload; `exports.download_sync` (JSON) "

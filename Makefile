@@ -27,7 +27,7 @@ test: setup test-deps
 	$(BIN)/python -m pytest -ra
 
 test-deps: setup
-	bash scripts/install_test_deps.sh
+	PYTHON=$(BIN)/python bash scripts/install_test_deps.sh
 
 test-unit: setup
 	$(BIN)/python -m pytest -ra -m "not integration"

@@ -74,11 +74,19 @@ class SelectionConfig:
 @dataclass
 class LabelStudioConfig:
     url: str = ""
+    #: Id of an existing project (the CLI's --project); its label config must have the
+    #: template's names (see templates/label_studio/README.md).
     project: int | None = None
+    #: Used when ``project`` is unset: the project with this title, created from the
+    #: template when none has it (the CLI's --create).
+    title: str = ""
     api_key: Secret | None = None
     #: Show the AI label as a prediction to annotators (anchoring risk when true).
     show_predictions: bool = False
+    #: Where Label Studio posts annotation events (the `rlthf serve` receiver); empty: none.
     webhook_url: str = ""
+    #: Sent by Label Studio in a header with every delivery; generated into the secrets
+    #: file on the first push that registers a webhook when unset.
     webhook_secret: Secret | None = None
 
 
@@ -230,7 +238,7 @@ def load_config(workspace: Path, env: Mapping[str, str] | None = None) -> Config
                 if "api_key" in key or "secret" in key:
                     raise ConfigError(f"{path}: [{section}] {key}: secrets belong in {SECRETS_FILE} or the environment")
         _apply(cfg, data, str(path))
-    secrets = Path(env.get(f"{ENV_PREFIX}SECRETS_FILE", workspace / SECRETS_FILE))
+    secrets = secrets_path(workspace, env)
     if secrets.exists():
         try:
             _apply(cfg, tomllib.loads(secrets.read_text(encoding="utf-8")), str(secrets))
@@ -238,6 +246,30 @@ def load_config(workspace: Path, env: Mapping[str, str] | None = None) -> Config
             raise ConfigError(f"{secrets}: {e}") from e
     _apply(cfg, _env_values(env), "environment")
     return cfg
+
+
+def secrets_path(workspace: Path, env: Mapping[str, str] | None = None) -> Path:
+    """The secrets file of a workspace (``RLTHF_SECRETS_FILE`` moves it)."""
+    env = os.environ if env is None else env
+    return Path(env.get(f"{ENV_PREFIX}SECRETS_FILE", workspace / SECRETS_FILE))
+
+
+def save_secret(path: Path, section: str, key: str, value: str) -> None:
+    """Set ``[section] key = value`` in the secrets file ``path``, keeping its other
+    entries; the file is created readable by its owner only (mode 0600)."""
+    path = Path(path)
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: {e}") from e
+    data.setdefault(section, {})[key] = str(value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(tomli_w.dumps(data))
+    os.chmod(path, 0o600)
 
 
 def override(cfg: Config, section: str, **values: Any) -> Config:

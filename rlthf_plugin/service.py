@@ -5,8 +5,8 @@ platform's adapter, store the labels through :func:`rlthf_plugin.sync.store_labe
 same path as pull, so a lost webhook is repaired by the next pull), return.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI reads the handlers' annotations
+# at run time, and ``fastapi.Request`` is only a local name inside create_app.
 import logging
 import os
 import threading
@@ -59,7 +59,8 @@ def create_app(root: str | os.PathLike) -> Any:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    async def webhook(platform: str, request) -> Any:
+    @app.post("/webhooks/{platform}")
+    async def webhook(platform: str, request: fastapi.Request) -> Any:
         if platform not in BACKENDS:
             return JSONResponse({"detail": f"unknown platform '{platform}'"}, status_code=404)
         body = await request.body()
@@ -72,12 +73,6 @@ def create_app(root: str | os.PathLike) -> Any:
             log.warning("bad %s webhook: %s", platform, e.message)
             return JSONResponse({"detail": e.message}, status_code=400)
         return {"stored": new}
-
-    # With `from __future__ import annotations` the annotations are strings that FastAPI
-    # resolves in this module's globals, where `fastapi` (imported lazily) is not: without
-    # the real class, `request` would be read as a query parameter and every delivery get 422.
-    webhook.__annotations__.update(platform=str, request=fastapi.Request)
-    app.post("/webhooks/{platform}")(webhook)
 
     @app.on_event("shutdown")
     def _close() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .backends.base import HumanLabel, LabelingBackend, PushReport, Task
+from . import ledger as L
 from .ledger import Ledger
 
 
@@ -17,8 +18,12 @@ def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int
     """Upsert labels keyed by (platform, external id); returns how many were new.
 
     Labels for pairs the ledger does not know are ignored (a task created by hand on the
-    platform); an edited annotation updates its row; a deleted one is marked deleted.
+    platform); an edited annotation updates its row; a deleted one is marked deleted
+    (a deletion with an empty pair id marks the stored label with that external id).
     """
+    gone = [lab.external_id for lab in labels if lab.deleted and not lab.pair_id]
+    if gone:  # a deletion event that names only the annotation (Label Studio)
+        _mark_deleted(ledger, labels[0].platform, gone)
     known = set(ledger.pair_ids()) if labels else set()
     rows = [
         {
@@ -29,6 +34,13 @@ def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int
         for lab in labels if lab.pair_id in known
     ]
     return ledger.store_human_labels(rows)
+
+
+def _mark_deleted(ledger: Ledger, platform: str, external_ids: Sequence[str]) -> None:
+    table = L.human_labels
+    with ledger.engine.begin() as conn:
+        conn.execute(table.update().where(table.c.platform == platform, table.c.external_id.in_(list(external_ids)))
+                     .values(deleted=True, stored_at=L.now()))
 
 
 def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, iteration: int | None = None) -> PushReport:

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need beside the project's virtual environment.
 # Server environments (Label Studio, argilla-server) are built by the test harness itself,
-# once, under ~/.cache/rlthf_plugin/servers (see tests/integration/servers.py).
+# once, under ~/.cache/rlthf_plugin/servers; building them here first shows the progress
+# (and keeps the first pytest run from looking stuck). PYTHON: the project's interpreter.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
@@ -14,3 +17,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+# Label Studio 1.23.2 in its own virtual environment (about 100 s the first time) and a
+# migrated seed database the test sessions start from.
+"$PYTHON" -m tests.integration.label_studio_env

@@ -1,0 +1,527 @@
+"""Label Studio (1.23, SDK ``label-studio-sdk`` 2.1) behind :class:`LabelingBackend`.
+
+Translation only::
+
+    Task (pair, priority, reason, AI label)  ->  task data {pair_id, prompt, response_a,
+                                                  response_b, priority, reason}
+                                                  + a prediction (model_version, score)
+                                                    when AI labels are shown
+    annotation (Choices "preference")        ->  HumanLabel A | B | tie | skip
+
+The project uses ``templates/label_studio/pairwise.xml`` or any config with the same
+names; a Data Manager view ordered by ``-tasks:data.priority`` serves the most important
+task first; a webhook (ANNOTATION_CREATED / ANNOTATION_UPDATED / ANNOTATIONS_DELETED)
+posts to the ``rlthf serve`` receiver with a secret header, since Label Studio signs
+nothing. Facts behind these choices: ``SERVERS.md`` in the design notes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import logging
+import math
+import secrets
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from tqdm.auto import tqdm
+
+from ..config import Config, Secret, save_secret, secrets_path
+from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
+from ..ledger import iter_chunks
+from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "label-studio"
+#: The project template: Text prompt/response_a/response_b, Choices preference (A/B/tie).
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "label_studio" / "pairwise.xml"
+#: Object tags (Text) the adapter fills, each with the task data field of the same name.
+TEXT_FIELDS = ("prompt", "response_a", "response_b")
+CHOICES_NAME = "preference"
+CHOICES_TO_NAME = "prompt"
+COMMENT_NAME = "comment"
+LABELS = ("A", "B", "tie")
+#: Events the webhook asks for; the deletion event's name is plural in Label Studio.
+WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
+#: The header carrying the webhook secret (HTTP headers are case-insensitive).
+SECRET_HEADER = "X-Rlthf-Secret"
+VIEW_TITLE = "rlthf: highest priority first"
+VIEW_ORDERING = ["-tasks:data.priority"]
+PAGE_SIZE = 1000
+
+_HTTP_HINTS = {
+    401: "the API key was refused: set [label_studio] api_key in .rlthf-secrets.toml or RLTHF_LABEL_STUDIO_API_KEY",
+    403: "the API key may not do this on that project",
+    404: "not found on the server (wrong project id or URL?)",
+}
+
+
+def from_config(config: Config, *, url: str | None = None, project: int | None = None,
+                create_name: str | None = None, show_ai: bool | None = None, webhook_url: str | None = None,
+                secrets_file: str | Path | None = None, on_error: OnError | str = OnError.RAISE,
+                workspace: Any = None, **other: Any) -> "LabelStudioBackend":
+    """The adapter for the ``[label_studio]`` section, overridden by CLI options.
+
+    ``create_name`` (``--create``) names a project to use or create from the template;
+    ``project`` (``--project``) an existing one. ``secrets_file`` is where a generated
+    webhook secret is saved (default: the ``workspace``'s ``.rlthf-secrets.toml``).
+    """
+    if secrets_file is None and workspace is not None:
+        secrets_file = secrets_path(workspace.root)
+    misplaced = sorted(k for k in other if k in ("dataset", "argilla_workspace"))
+    if misplaced:
+        raise ConfigError(f"--{misplaced[0].replace('_', '-')} is an Argilla option, not a Label Studio one")
+    if other:
+        raise TypeError(f"unknown Label Studio option(s): {sorted(other)}")
+    cfg = config.label_studio
+    url = url or cfg.url
+    if not url:
+        raise ConfigError("no Label Studio URL: pass --url or set [label_studio] url in rlthf.toml")
+    if not cfg.api_key:
+        raise ConfigError("no Label Studio API key: set [label_studio] api_key in .rlthf-secrets.toml "
+                          "or RLTHF_LABEL_STUDIO_API_KEY")
+    if project is None and create_name is None:
+        project = cfg.project
+        create_name = cfg.title or None
+    elif project is not None:
+        create_name = None
+    return LabelStudioBackend(
+        url, str(cfg.api_key), project=project, title=create_name,
+        show_predictions=cfg.show_predictions if show_ai is None else show_ai,
+        webhook_url=webhook_url or cfg.webhook_url or None,
+        webhook_secret=str(cfg.webhook_secret) if cfg.webhook_secret else None,
+        secrets_file=Path(secrets_file) if secrets_file else None, on_error=OnError(on_error))
+
+
+class LabelStudioBackend:
+    """One Label Studio project. ``target`` is the project id (as text) once resolved."""
+
+    platform = PLATFORM
+
+    def __init__(self, url: str, api_key: str, *, project: int | None = None, title: str | None = None,
+                 show_predictions: bool = False, webhook_url: str | None = None,
+                 webhook_secret: str | None = None, secrets_file: Path | None = None,
+                 on_error: OnError = OnError.RAISE, timeout: float = 300.0):
+        self.url = url.rstrip("/")
+        self._api_key, self._timeout, self._client = api_key, timeout, None
+        self.project_id = project
+        self.title = title
+        self.show_predictions = show_predictions
+        self.webhook_url = webhook_url
+        self._webhook_secret = Secret(webhook_secret) if webhook_secret else None
+        self.secrets_file = secrets_file
+        self.on_error = on_error
+        self.view_id: int | None = None
+        self._ensured = False
+        self._users: dict[int, str] = {}
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        """The SDK client, made on first use: importing the SDK takes seconds, and a
+        webhook delivery (which needs no client) must be answered within Label Studio's
+        1 s timeout."""
+        if self._client is None:
+            sdk = require("label_studio_sdk", "label-studio")
+            self._client = sdk.LabelStudio(base_url=self.url, api_key=self._api_key, timeout=self._timeout)
+        return self._client
+
+    @property
+    def target(self) -> str:
+        if self.project_id is None:
+            self.ensure_project()
+        return str(self.project_id)
+
+    def health(self) -> bool:
+        from label_studio_sdk.core.api_error import ApiError
+        import httpx
+
+        try:
+            self.client.users.whoami()
+        except (ApiError, httpx.HTTPError) as e:
+            log.warning("Label Studio at %s: %s", self.url, e)
+            return False
+        return True
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        """Run one SDK call; an HTTP error becomes a BackendError saying what failed."""
+        from label_studio_sdk.core.api_error import ApiError
+        import httpx
+
+        try:
+            return fn(*args, **kwargs)
+        except ApiError as e:
+            hint = _HTTP_HINTS.get(e.status_code or 0, "")
+            raise BackendError(f"Label Studio {self.url}: {what} failed with HTTP {e.status_code}: "
+                               f"{_short(e.body)}{'; ' + hint if hint else ''}") from e
+        except httpx.HTTPError as e:
+            raise BackendError(f"Label Studio {self.url}: {what} failed: {e}") from e
+
+    # -- project ----------------------------------------------------------------------------
+    def ensure_project(self) -> str:
+        """Use the configured project (checking its label config) or the one titled
+        ``title`` (created from the template when absent); then make sure the priority
+        view and, when a webhook URL is set, the webhook exist. Idempotent."""
+        if self._ensured:
+            return str(self.project_id)
+        if self.project_id is None and not self.title:
+            raise ConfigError("no Label Studio project: pass --project ID or --create NAME "
+                              "(or set [label_studio] project or title)")
+        if self.project_id is None:
+            found = [p for p in self._call("listing projects", self.client.projects.list, title=self.title,
+                                           page_size=100) if p.title == self.title]
+            if found:
+                self.project_id = min(p.id for p in found)
+            else:
+                created = self._call("creating the project", self.client.projects.create,
+                                     title=self.title, label_config=TEMPLATE.read_text(encoding="utf-8"),
+                                     show_collab_predictions=self.show_predictions,
+                                     description="Pairwise preference tasks pushed by rlthf_plugin.")
+                self.project_id = int(created.id)
+                log.info("created Label Studio project %s '%s'", self.project_id, self.title)
+        project = self._call(f"reading project {self.project_id}", self.client.projects.get, self.project_id)
+        check_label_config(project.label_config or "", where=f"Label Studio project {self.project_id}")
+        if bool(project.show_collab_predictions) != self.show_predictions:
+            self._call("updating the project", self.client.projects.update, self.project_id,
+                       show_collab_predictions=self.show_predictions)
+        self.view_id = self._ensure_view()
+        if self.webhook_url:
+            self._ensure_webhook()
+        self._ensured = True
+        return str(self.project_id)
+
+    def _ensure_view(self) -> int:
+        for view in self._call("listing views", self.client.views.list, project=self.project_id):
+            if (view.data or {}).get("title") == VIEW_TITLE:
+                return int(view.id)
+        view = self._call("creating the priority view", self.client.views.create, project=self.project_id,
+                          data={"title": VIEW_TITLE, "ordering": VIEW_ORDERING, "type": "list", "target": "tasks"})
+        return int(view.id)
+
+    @property
+    def webhook_secret(self) -> Secret | None:
+        return self._webhook_secret
+
+    def _ensure_webhook(self) -> None:
+        if not self._webhook_secret:
+            if self.secrets_file is None:
+                raise ConfigError("a webhook needs [label_studio] webhook_secret (in .rlthf-secrets.toml or "
+                                  "RLTHF_LABEL_STUDIO_WEBHOOK_SECRET) so the receiver can check deliveries")
+            self._webhook_secret = Secret(secrets.token_urlsafe(32))
+            save_secret(self.secrets_file, "label_studio", "webhook_secret", self._webhook_secret)
+            log.info("generated a webhook secret into %s", self.secrets_file)
+        spec = {"url": self.webhook_url, "project": self.project_id, "send_payload": True,
+                "send_for_all_actions": False, "actions": list(WEBHOOK_ACTIONS),
+                "headers": {SECRET_HEADER: str(self._webhook_secret)}, "is_active": True}
+        hooks = [h for h in self._call("listing webhooks", self.client.webhooks.list, project=str(self.project_id))
+                 if h.url == self.webhook_url and h.project == self.project_id]
+        if hooks:
+            spec.pop("project")  # a webhook cannot move to another project
+            self._call("updating the webhook", self.client.webhooks.update, hooks[0].id, **spec)
+        else:
+            self._call("registering the webhook", self.client.webhooks.create, **spec)
+
+    # -- push -------------------------------------------------------------------------------
+    def push(self, tasks: Sequence[Task], *, known: Mapping[str, str]) -> PushReport:
+        """Create the tasks whose pair id is not in the project yet, in bulk batches.
+
+        The project is listed first (``known`` is not trusted alone): a push killed after
+        the server created a batch but before the ledger recorded it creates no duplicate.
+        """
+        self.ensure_project()
+        report = PushReport(target=self.target)
+        remote = self.remote_tasks()
+        todo: list[Task] = []
+        seen: set[str] = set()
+        for task in tasks:
+            pid = task.pair.id
+            if pid in remote:
+                report.existing += 1
+                report.mapping[pid] = remote[pid]
+            elif pid not in seen:
+                seen.add(pid)
+                todo.append(task)
+        stale = {pid for pid, ext in known.items() if pid in remote and remote[pid] != str(ext)}
+        if stale:
+            log.warning("%d pair(s) recorded with another task id than the server's; using the server's", len(stale))
+        batches = list(iter_chunks(todo, MAX_TASKS_PER_BULK))
+        for batch in tqdm(batches, desc="push label-studio", unit="batch", disable=None):
+            self._import_batch(batch, report)
+        return report
+
+    def _import_batch(self, batch: Sequence[Task], report: PushReport) -> None:
+        payload = [self.task_payload(t) for t in batch]
+        wanted_predictions = sum(len(p.get("predictions", ())) for p in payload)
+        response = self._call(f"importing {len(batch)} task(s)", self.client.projects.import_tasks,
+                              self.project_id, request=payload, return_task_ids=True)
+        ids = list(_extra(response, "task_ids") or [])
+        if response.task_count != len(batch) or len(ids) != len(batch):
+            raise BackendError(f"Label Studio project {self.project_id} created {response.task_count} of "
+                               f"{len(batch)} task(s) (ids returned: {len(ids)}); rerun the push to fill the gap")
+        report.created += len(batch)
+        report.mapping.update({t.pair.id: str(i) for t, i in zip(batch, ids)})
+        # The server answers "prediction_count"; SDK 2.1.2 models it as "predictions_count".
+        got = int(_extra(response, "prediction_count") or response.predictions_count or 0)
+        report.predictions += got
+        if got != wanted_predictions:
+            why = (f"the server created {got} of {wanted_predictions} prediction(s) in a batch of {len(batch)} "
+                   "(a prediction that does not match the label config is dropped silently)")
+            if self.on_error is OnError.RAISE:
+                raise BackendError(f"Label Studio project {self.project_id}: {why}")
+            if self.on_error is OnError.WARN:
+                log.warning("%s", why)
+            report.failed.extend((t.pair.id, why) for t in batch if t.ai_label)
+
+    def task_payload(self, task: Task) -> dict[str, Any]:
+        """The task as Label Studio imports it (with its prediction when AI labels are shown)."""
+        return task_payload(task, show_predictions=self.show_predictions)
+
+    def _task_page(self, page: int, page_size: int) -> dict[str, Any]:
+        # The Data Manager list with include=id,data: the SDK's typed pager parses every
+        # field of every task and is about 4x slower for the same answer.
+        wrapper = self.client._client_wrapper  # the SDK's own authenticated httpx client
+        response = self._call("listing tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
+                              params={"project": self.project_id, "page": page, "page_size": page_size,
+                                      "fields": "task_only", "include": "id,data"})
+        if response.status_code == 404 and page > 1:
+            return {"tasks": []}
+        if response.status_code >= 400:
+            raise BackendError(f"Label Studio {self.url}: listing tasks failed with HTTP "
+                               f"{response.status_code}: {_short(response.text)}")
+        return response.json()
+
+    def remote_count(self) -> int:
+        """How many tasks the project holds."""
+        self.ensure_project()
+        return int(self._task_page(1, 1).get("total", 0))
+
+    def remote_tasks(self) -> dict[str, str]:
+        """pair id -> task id of every task in the project that carries a pair id."""
+        out: dict[str, str] = {}
+        if self.remote_count() == 0:  # a fresh project: nothing to page through
+            return out
+        page = 1
+        while True:
+            rows = self._task_page(page, PAGE_SIZE).get("tasks", [])
+            for row in rows:
+                pid = (row.get("data") or {}).get("pair_id")
+                if pid:
+                    out.setdefault(str(pid), str(row["id"]))
+            if len(rows) < PAGE_SIZE:
+                break
+            page += 1
+        return out
+
+    # -- pull -------------------------------------------------------------------------------
+    def pull(self, *, cursor: Any = None) -> PullResult:
+        """Every annotator's label on annotated tasks, updated at or after ``cursor``.
+
+        ``cursor`` is the latest annotation ``updated_at`` (ISO text) seen by the previous
+        pull; reading from it inclusively re-reads at most the boundary annotations, which
+        storing (keyed by annotation id) absorbs.
+        """
+        self.ensure_project()
+        since = _parse_time(cursor) if cursor else None
+        chunks = self._call("exporting annotations", self.client.projects.exports.download_sync,
+                            self.project_id, export_type="JSON", download_all_tasks=False)
+        exported = json.loads(b"".join(chunks))
+        labels: list[HumanLabel] = []
+        latest = since
+        for task in exported:
+            pair_id = (task.get("data") or {}).get("pair_id")
+            if not pair_id:
+                continue
+            for annotation in task.get("annotations") or []:
+                stamp = _parse_time(annotation.get("updated_at") or annotation.get("created_at"))
+                if since is not None and stamp is not None and stamp < since:
+                    continue
+                if stamp is not None and (latest is None or stamp > latest):
+                    latest = stamp
+                labels.append(self.to_label(str(pair_id), annotation))
+        return PullResult(labels, latest.isoformat() if latest else cursor)
+
+    def to_label(self, pair_id: str, annotation: Mapping[str, Any], *, deleted: bool = False) -> HumanLabel:
+        """One annotation as a HumanLabel (a cancelled/skipped or empty one is ``skip``)."""
+        label, comment = "skip", None
+        if not annotation.get("was_cancelled"):
+            for item in annotation.get("result") or []:
+                value = item.get("value") or {}
+                if item.get("from_name") == CHOICES_NAME and value.get("choices"):
+                    label = _choice_label(value["choices"][0])
+                elif item.get("from_name") == COMMENT_NAME and value.get("text"):
+                    comment = "\n".join(value["text"]) if isinstance(value["text"], list) else str(value["text"])
+        return HumanLabel(pair_id=pair_id, label=label, annotator=self.user_name(annotation.get("completed_by"),
+                                                   shown=annotation.get("created_username")),
+                          platform=PLATFORM, external_id=str(annotation["id"]),
+                          labeled_at=_parse_time(annotation.get("updated_at") or annotation.get("created_at")),
+                          comment=comment, deleted=deleted)
+
+    def user_name(self, user: Any, *, shown: str | None = None) -> str:
+        """An annotator's e-mail: from ``shown`` (``created_username``, "first last email,
+        id", sent with webhooks) when given, else from the users list (one call, cached)."""
+        if isinstance(user, Mapping):
+            return str(user.get("email") or user.get("id"))
+        if shown and "," in shown:
+            words = shown.rsplit(",", 1)[0].split()
+            if words and "@" in words[-1]:
+                return words[-1]
+        if user is None:
+            return "unknown"
+        uid = int(user)
+        if uid not in self._users:
+            for u in self._call("listing users", self.client.users.list):
+                self._users[int(u.id)] = u.email or str(u.id)
+        return self._users.get(uid, str(uid))
+
+    # -- webhooks ---------------------------------------------------------------------------
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[HumanLabel]:
+        """Check the secret header, then translate an annotation event into labels.
+
+        A deleted annotation comes back as a label with ``deleted=True`` (its pair id is
+        empty when Label Studio sends only the annotation id; storing marks it by id).
+        """
+        self._check_secret(headers)
+        try:
+            event = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise BackendError(f"Label Studio webhook: the body is not JSON ({e})") from e
+        if not isinstance(event, dict):
+            raise BackendError("Label Studio webhook: the body is not a JSON object")
+        action = event.get("action")
+        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+            pair_id = ((event.get("task") or {}).get("data") or {}).get("pair_id")
+            annotation = event.get("annotation")
+            if not pair_id or not isinstance(annotation, dict):
+                return []
+            return [self.to_label(str(pair_id), annotation)]
+        if action == "ANNOTATIONS_DELETED":
+            return [
+                HumanLabel(pair_id=str(((a.get("task") or {}) if isinstance(a.get("task"), dict) else {})
+                                       .get("data", {}).get("pair_id", "")),
+                           label="skip", annotator="", platform=PLATFORM, external_id=str(a["id"]), deleted=True)
+                for a in event.get("annotations") or [] if isinstance(a, dict) and "id" in a
+            ]
+        return []
+
+    def _check_secret(self, headers: Mapping[str, str]) -> None:
+        got = next((v for k, v in headers.items() if k.lower() == SECRET_HEADER.lower()), None)
+        if got is None:
+            raise WebhookAuthError(f"Label Studio webhook without the {SECRET_HEADER} header")
+        for attempt in range(2):
+            expected = self._webhook_secret
+            if expected and hmac.compare_digest(got.encode(), str(expected).encode()):
+                return
+            if attempt == 0 and not self._reload_secret():
+                break
+        raise WebhookAuthError("Label Studio webhook with a wrong secret" if self._webhook_secret
+                               else "Label Studio webhook received but no webhook_secret is configured")
+
+    def _reload_secret(self) -> bool:
+        """Read the secret again from the secrets file (a push may have generated it since)."""
+        if self.secrets_file is None or not self.secrets_file.exists():
+            return False
+        import tomllib
+
+        value = (tomllib.loads(self.secrets_file.read_text(encoding="utf-8")).get("label_studio") or {}).get(
+            "webhook_secret")
+        if not value or value == self._webhook_secret:
+            return False
+        self._webhook_secret = Secret(value)
+        return True
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client._client_wrapper.httpx_client.httpx_client.close()
+            self._client = None
+
+
+def check_label_config(xml: str, *, where: str) -> None:
+    """Raise IncompatibleProjectError unless the config has the names the adapter uses."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as e:
+        raise IncompatibleProjectError(f"{where}: the label config is not valid XML ({e})") from e
+    tags = {el.get("name"): el for el in root.iter() if el.get("name")}
+    problems = []
+    for name in TEXT_FIELDS:
+        el = tags.get(name)
+        if el is None or el.get("value") != f"${name}":
+            problems.append(f'a <Text name="{name}" value="${name}"/>')
+    choices = tags.get(CHOICES_NAME)
+    if choices is None or choices.tag != "Choices":
+        problems.append(f'a <Choices name="{CHOICES_NAME}"> with the choices A, B, tie')
+    else:
+        values = {_choice_label(c.get("alias") or c.get("value") or "") for c in choices.iter("Choice")}
+        missing = [v for v in LABELS if v not in values]
+        if missing:
+            problems.append(f'the choice(s) {", ".join(missing)} in <Choices name="{CHOICES_NAME}">')
+        if choices.get("toName") != CHOICES_TO_NAME:
+            problems.append(f'<Choices name="{CHOICES_NAME}" toName="{CHOICES_TO_NAME}">')
+    if problems:
+        raise IncompatibleProjectError(
+            f"{where}: the label config lacks {'; '.join(problems)}. Use templates/label_studio/pairwise.xml "
+            "or rename the tags (see templates/label_studio/README.md), or push with --create NAME")
+
+
+def task_payload(task: Task, *, show_predictions: bool = False) -> dict[str, Any]:
+    """The task as Label Studio imports it (with its prediction when AI labels are shown)."""
+    pair = task.pair
+    data = {"pair_id": pair.id, "prompt": pair.prompt, "response_a": pair.response_a,
+            "response_b": pair.response_b, "priority": float(task.priority), "reason": reason_text(task)}
+    out: dict[str, Any] = {"data": data}
+    if show_predictions and task.ai_label in LABELS:
+        score = task.margin if task.margin is not None else task.ai_score
+        prediction: dict[str, Any] = {
+            "model_version": task.model_version,
+            "result": [{"from_name": CHOICES_NAME, "to_name": CHOICES_TO_NAME, "type": "choices",
+                        "value": {"choices": [task.ai_label]}}],
+        }
+        if score is not None and math.isfinite(score):
+            prediction["score"] = float(score)
+        out["predictions"] = [prediction]
+    return out
+
+
+def reason_text(task: Task) -> str:
+    """Priority and reason as one line an annotator can read."""
+    parts = [f"priority {task.priority:g}"]
+    for key, value in task.reason.items():
+        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    return " · ".join(parts)
+
+
+def _choice_label(value: str) -> str:
+    v = str(value).strip()
+    low = v.lower()
+    if low in ("a", "response a", "left"):
+        return "A"
+    if low in ("b", "response b", "right"):
+        return "B"
+    if low in ("tie", "equal", "same", "draw"):
+        return "tie"
+    return v
+
+
+def _extra(model: Any, name: str) -> Any:
+    """A response field the SDK's model does not declare (kept by pydantic as extra)."""
+    return getattr(model, name, None) or (getattr(model, "model_extra", None) or {}).get(name)
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    if isinstance(value, dt.datetime):
+        stamp = value
+    else:
+        stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+
+
+def _short(body: Any, limit: int = 300) -> str:
+    text = body if isinstance(body, str) else json.dumps(body, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
+

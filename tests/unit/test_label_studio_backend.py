@@ -1,0 +1,113 @@
+"""The Label Studio adapter's translation, without a server (the server tests are in
+tests/integration/test_label_studio.py and the shared contract)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rlthf_plugin.backends.base import Task
+from rlthf_plugin.backends.label_studio import (
+    SECRET_HEADER, TEMPLATE, LabelStudioBackend, check_label_config, from_config, reason_text,
+)
+from rlthf_plugin.config import Config, Secret
+from rlthf_plugin.errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError
+from rlthf_plugin.pairs import PreferencePair
+
+PAIR = PreferencePair("pair-1", "Which is right?", "answer one", "answer two", "test", {})
+
+
+def backend(**options) -> LabelStudioBackend:
+    return LabelStudioBackend("http://127.0.0.1:9", "key", title="unit", webhook_secret="s3cret", **options)
+
+
+def event(action: str, **fields) -> bytes:
+    return json.dumps({"action": action, **fields}).encode()
+
+
+ANNOTATION = {"id": 7, "completed_by": 2, "created_username": " ann@x.org, 2", "was_cancelled": False,
+              "updated_at": "2026-01-02T03:04:05.123456Z",
+              "result": [{"from_name": "preference", "to_name": "prompt", "type": "choices",
+                          "value": {"choices": ["B"]}},
+                         {"from_name": "comment", "to_name": "prompt", "type": "textarea",
+                          "value": {"text": ["close call"]}}]}
+
+
+def test_template_passes_its_own_check():
+    check_label_config(TEMPLATE.read_text(), where="template")
+
+
+@pytest.mark.parametrize("broken, missing", [
+    (lambda x: x.replace('name="response_b"', 'name="resp_b"'), 'Text name="response_b"'),
+    (lambda x: x.replace('name="preference"', 'name="choice"'), 'Choices name="preference"'),
+    (lambda x: x.replace('<Choice value="tie" alias="tie" hotkey="3"/>', ""), "choice(s) tie"),
+    (lambda x: x.replace('value="$prompt"', 'value="$question"'), 'Text name="prompt"'),
+    (lambda x: "<View><Text", "not valid XML"),
+])
+def test_incompatible_configs_are_named(broken, missing):
+    with pytest.raises(IncompatibleProjectError, match="project 5") as err:
+        check_label_config(broken(TEMPLATE.read_text()), where="Label Studio project 5")
+    assert missing in err.value.message
+
+
+def test_webhook_needs_the_secret():
+    b = backend()
+    body = event("ANNOTATION_CREATED", annotation=ANNOTATION, task={"data": {"pair_id": "pair-1"}})
+    for headers in ({}, {SECRET_HEADER: ""}, {SECRET_HEADER: "s3cre"}, {SECRET_HEADER: "s3cret "}):
+        with pytest.raises(WebhookAuthError):
+            b.parse_webhook(headers, body)
+    with pytest.raises(WebhookAuthError, match="no webhook_secret"):
+        LabelStudioBackend("http://127.0.0.1:9", "key", title="unit").parse_webhook({SECRET_HEADER: "x"}, body)
+
+
+def test_webhook_created_updated_deleted():
+    b = backend()
+    headers = {SECRET_HEADER.lower(): "s3cret"}
+    [label] = b.parse_webhook(headers, event("ANNOTATION_UPDATED", annotation=ANNOTATION,
+                                             task={"data": {"pair_id": "pair-1"}}))
+    assert (label.pair_id, label.label, label.annotator, label.external_id, label.comment) == (
+        "pair-1", "B", "ann@x.org", "7", "close call")
+    assert label.labeled_at.isoformat() == "2026-01-02T03:04:05.123456+00:00" and not label.deleted
+    cancelled = {**ANNOTATION, "was_cancelled": True, "result": []}
+    [skip] = b.parse_webhook(headers, event("ANNOTATION_CREATED", annotation=cancelled,
+                                            task={"data": {"pair_id": "pair-1"}}))
+    assert skip.label == "skip"
+    gone = b.parse_webhook(headers, event("ANNOTATIONS_DELETED", annotations=[{"id": 7}, {"id": 8}]))
+    assert [(g.external_id, g.deleted, g.pair_id) for g in gone] == [("7", True, ""), ("8", True, "")]
+    assert b.parse_webhook(headers, event("PROJECT_UPDATED", project={"id": 1})) == []
+    assert b.parse_webhook(headers, event("ANNOTATION_CREATED", annotation=ANNOTATION, task={"data": {}})) == []
+    with pytest.raises(BackendError, match="not JSON"):
+        b.parse_webhook(headers, b"{nope")
+
+
+def test_payload_hides_the_ai_label_unless_asked():
+    task = Task(PAIR, priority=3.0, reason={"region": "ask", "margin": -0.0123}, iteration=2,
+                ai_label="A", ai_score=0.9, margin=-0.0123, model_version="rlthf-iter2")
+    hidden = backend().task_payload(task)
+    assert "predictions" not in hidden
+    assert hidden["data"] == {"pair_id": "pair-1", "prompt": PAIR.prompt, "response_a": PAIR.response_a,
+                              "response_b": PAIR.response_b, "priority": 3.0,
+                              "reason": "priority 3 · region ask · margin -0.0123"}
+    [prediction] = backend(show_predictions=True).task_payload(task)["predictions"]
+    assert prediction["model_version"] == "rlthf-iter2" and prediction["score"] == pytest.approx(-0.0123)
+    assert prediction["result"][0]["value"] == {"choices": ["A"]}
+    assert prediction["result"][0]["from_name"] == "preference" and prediction["result"][0]["to_name"] == "prompt"
+    assert reason_text(Task(PAIR)) == "priority 0"
+
+
+def test_from_config_names_what_is_missing(tmp_path):
+    cfg = Config()
+    with pytest.raises(ConfigError, match="URL"):
+        from_config(cfg)
+    cfg.label_studio.url = "http://127.0.0.1:9"
+    with pytest.raises(ConfigError, match="API key"):
+        from_config(cfg)
+    cfg.label_studio.api_key = Secret("key")
+    with pytest.raises(ConfigError, match="Argilla option"):
+        from_config(cfg, dataset="x")
+    with pytest.raises(ConfigError, match="--project ID or --create NAME"):
+        from_config(cfg).ensure_project()
+    b = from_config(cfg, project=4, create_name=None, secrets_file=tmp_path / "s.toml")
+    assert (b.project_id, b.title, b.show_predictions) == (4, None, False)
+    assert from_config(cfg, create_name="new", show_ai=True).show_predictions is True

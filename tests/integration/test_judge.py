@@ -23,7 +23,7 @@ from rlthf_plugin.cli import main
 from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.pairs import AI_LABELS, PARSE_ERROR, TIE_INCONSISTENT
 
-from _judge_server import JudgeServer, smollm2_dir
+from ._judge_server import JudgeServer, smollm2_dir
 
 pytestmark = pytest.mark.integration
 

@@ -18,6 +18,10 @@ COMMANDS: dict[str, str] = {
     "status": "workspace_cmds:status",
     "push": "sync_cmds:push",
     "pull": "sync_cmds:pull",
+    "select": "loop_cmds:select",
+    "label": "loop_cmds:label",
+    "run": "loop_cmds:run",
+    "export": "loop_cmds:export",
 }
 
 

@@ -37,6 +37,8 @@ class RewardModel(Protocol):
 
 #: Pairs per training / scoring batch of the embedding head.
 BATCH_SIZE = 4096
+#: Training sets whose features take at most this many bytes are featurised once.
+PRECOMPUTE_BYTES = 1 << 30
 HEADS = ("linear", "mlp")
 
 
@@ -177,13 +179,22 @@ class EmbeddingRewardModel:
         steps = self.epochs * -(-n // BATCH_SIZE)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=max(steps, 1), pct_start=0.1)
         net.train()
-        for _ in tqdm(range(self.epochs), desc="reward head", disable=not self.progress, leave=False):
+        # Small training sets are featurised once; large ones batch by batch (bounded memory).
+        whole = n * dim * 4 * 2 <= PRECOMPUTE_BYTES
+        if whole:
+            all_c, all_r = self._tensor(self._phi(p, c)), self._tensor(self._phi(p, r))
+        all_w = torch.from_numpy(w).to(self._device)
+        for _ in range(self.epochs):
             perm = rng.permutation(n)
             for start in range(0, n, BATCH_SIZE):
                 b = perm[start:start + BATCH_SIZE]
-                xc = self._tensor(self._phi(p[b], c[b]))
-                xr = self._tensor(self._phi(p[b], r[b]))
-                wb = torch.from_numpy(w[b]).to(self._device)
+                if whole:
+                    tb = torch.from_numpy(b).to(self._device)
+                    xc, xr = all_c[tb], all_r[tb]
+                else:
+                    xc = self._tensor(self._phi(p[b], c[b]))
+                    xr = self._tensor(self._phi(p[b], r[b]))
+                wb = all_w[b]
                 loss = (wb * torch.nn.functional.softplus(-(net(xc) - net(xr)).squeeze(-1))).mean()
                 opt.zero_grad()
                 loss.backward()

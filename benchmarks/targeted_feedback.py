@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rlthf_plugin.config import Config
 from rlthf_plugin.loop import plan_iteration, read_pool
 from rlthf_plugin.models.embeddings import SentenceEmbedder
 from rlthf_plugin.models.reward import EmbeddingRewardModel, cross_fit_margins

@@ -134,8 +134,8 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
                        f"{report.existing} already there; pull the labels, then run again")
             return
         _echo_label(label_with_oracle(ws.ledger, config, annotator, iteration=rep.iteration), ws)
-    for path in workspace_plots(ws.ledger, ws.plots_dir):
-        click.echo(f"plot: {path}")
+        paths = workspace_plots(ws.ledger, ws.plots_dir, iteration=rep.iteration)
+    click.echo(f"plots: {', '.join(str(p) for p in paths)} (one margin curve per iteration)")
 
 
 @click.command()

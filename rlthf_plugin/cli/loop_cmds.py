@@ -116,6 +116,7 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
         raise click.UsageError("give exactly one of --annotator oracle:FIELD or --backend NAME")
     ws = open_workspace(ctx)
     config = _configure(ws, **options)
+    paths = []
     for _ in range(n_iterations):
         rep = select_iteration(ws.ledger, config, progress=True)
         _echo_iteration(rep)

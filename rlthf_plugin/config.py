@@ -69,6 +69,26 @@ class SelectionConfig:
     seed: int = 0
     #: Reward model used by ``select``: ``embedding`` (fast, CPU) or ``transformer`` (TRL).
     reward_model: str = "embedding"
+    #: Head of the embedding reward model: ``linear`` or ``mlp``.
+    head: str = "linear"
+    #: Cross-fitting folds for the margins (a pair is scored by a model that did not train
+    #: on it); 0 or 1 = one model, in-sample margins as in the paper.
+    folds: int = 5
+    #: Flips right of the reflection point: ``gated`` (only when the AI-error rate measured
+    #: there on human labels has a Wilson lower bound >= flip_min_precision), ``always``
+    #: (the paper) or ``never``.
+    flip: str = "gated"
+    flip_min_precision: float = 0.5
+    #: Human-labeled pairs from the flip region needed before the gate can open.
+    min_evidence: int = 10
+    #: Share of the budget that samples the flip region while flips are on.
+    probe: float = 0.1
+    #: Share of the budget asked uniformly at random: the held-out check that lets the final
+    #: RM relabel pairs (label source ``rm``) only when it beats the AI labels there.
+    audit: float = 0.0
+    #: Human labels from these platforms (comma-separated) are ground truth for evaluation
+    #: and the oracle annotator, never training labels: by default the imported ones.
+    ground_truth: str = "import"
 
 
 @dataclass

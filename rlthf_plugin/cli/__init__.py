@@ -21,6 +21,10 @@ COMMANDS: dict[str, str] = {
     "serve": "sync_cmds:serve",
     "candidates": "real_cmds:candidates",
     "label-ai": "judge_cmds:label_ai",
+    "select": "loop_cmds:select",
+    "label": "loop_cmds:label",
+    "run": "loop_cmds:run",
+    "export": "loop_cmds:export",
 }
 
 

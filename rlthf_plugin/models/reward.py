@@ -11,9 +11,10 @@ sequence-classification backbone, :mod:`rlthf_plugin.models.reward_trl`).
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+from tqdm.auto import tqdm
 
 
 @runtime_checkable
@@ -32,3 +33,254 @@ class RewardModel(Protocol):
     def margins(self, prompts: Sequence[str], response_a: Sequence[str], response_b: Sequence[str]) -> np.ndarray:
         """``r(a) - r(b)`` per pair, shape (N,) float."""
         ...
+
+
+#: Pairs per training / scoring batch of the embedding head.
+BATCH_SIZE = 4096
+#: Training sets whose features take at most this many bytes are featurised once.
+PRECOMPUTE_BYTES = 1 << 30
+HEADS = ("linear", "mlp")
+
+
+class _TextTable:
+    """Distinct texts -> rows of one embedding matrix, filled through an embedder or cache.
+
+    Pairs only hold row indices, so a million pairs cost two int arrays, not two copies of
+    their embeddings; each distinct text is embedded once (and, through an
+    :class:`~rlthf_plugin.models.embeddings.EmbeddingCache`, once ever).
+    """
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], *, progress: bool = False):
+        self._embed = embed
+        self.progress = progress
+        self.rows: dict[str, int] = {}
+        self.lengths = np.zeros(0, dtype=np.float32)
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+
+    def index(self, texts: Sequence[str]) -> np.ndarray:
+        from ..pairs import text_hash
+
+        hashes = [text_hash(t) for t in texts]
+        new: dict[str, str] = {}
+        for h, t in zip(hashes, texts):
+            if h not in self.rows and h not in new:
+                new[h] = t
+        if new:
+            vectors = np.asarray(self._embed(list(new.values())), dtype=np.float32)
+            start = len(self.rows)
+            for i, h in enumerate(new):
+                self.rows[h] = start + i
+            self.matrix = vectors if not start else np.concatenate([self.matrix, vectors])
+            lengths = np.log1p([len(t) for t in new.values()]).astype(np.float32)
+            self.lengths = np.concatenate([self.lengths, lengths])
+        return np.fromiter((self.rows[h] for h in hashes), dtype=np.int64, count=len(hashes))
+
+
+class EmbeddingRewardModel:
+    """A Bradley-Terry reward head on frozen sentence embeddings; fast on CPU.
+
+    ``r(prompt, response) = head(phi)`` with ``phi = [e_r, e_p * e_r, log(1 + len(r))]``:
+    the response embedding, its elementwise product with the prompt embedding (how well it
+    fits this prompt) and its length in characters. The head is linear (default) or a
+    one-hidden-layer MLP, trained with the weighted Bradley-Terry loss
+    ``w * -log sigmoid(r(chosen) - r(rejected))`` by AdamW in batches of
+    :data:`BATCH_SIZE` pairs; features are standardised on the training pairs.
+
+    Parameters
+    ----------
+    embedder : Embedder or None, default None
+        Anything with ``name`` and ``encode(texts)``; None = the packaged MiniLM
+        (:class:`~rlthf_plugin.models.embeddings.SentenceEmbedder`, every GPU present).
+    ledger : Ledger or None, default None
+        When given, embeddings go through the ledger's cache (no text embedded twice).
+    head : {"linear", "mlp"}, default "linear"
+    hidden : int, default 128
+        Width of the MLP head.
+    epochs : int, default 60
+    lr : float, default 0.01
+    weight_decay : float, default 0.1
+        AdamW decoupled weight decay (the only regulariser of the linear head).
+    device : str or None, default None
+        Where the head trains; None = ``cuda`` when present.
+    seed : int, default 0
+    """
+
+    def __init__(self, embedder: Any = None, *, ledger: Any = None, head: str = "linear", hidden: int = 128,
+                 epochs: int = 60, lr: float = 0.01, weight_decay: float = 0.1, device: str | None = None,
+                 seed: int = 0, progress: bool = False, table: _TextTable | None = None):
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r}; known: {', '.join(HEADS)}")
+        if table is None:
+            from .embeddings import EmbeddingCache, SentenceEmbedder
+
+            embedder = embedder or SentenceEmbedder()
+            if ledger is not None:
+                cache = EmbeddingCache(embedder, ledger, progress=progress)
+                table = _TextTable(lambda texts: cache.embed(texts), progress=progress)
+            else:
+                table = _TextTable(embedder.encode, progress=progress)
+        self.table = table
+        self.head, self.hidden, self.epochs, self.lr = head, hidden, epochs, lr
+        self.weight_decay, self.device, self.seed, self.progress = weight_decay, device, seed, progress
+        self._net = None
+        self._scale: np.ndarray | None = None
+
+    def spawn(self, **changes: Any) -> "EmbeddingRewardModel":
+        """An untrained model with the same settings (or ``changes``) sharing the text table."""
+        kwargs = dict(head=self.head, hidden=self.hidden, epochs=self.epochs, lr=self.lr,
+                      weight_decay=self.weight_decay, device=self.device, seed=self.seed, progress=self.progress)
+        kwargs.update(changes)
+        return EmbeddingRewardModel(table=self.table, **kwargs)
+
+    # -- features ---------------------------------------------------------------------------
+    def _phi(self, p_rows: np.ndarray, r_rows: np.ndarray) -> np.ndarray:
+        mat = self.table.matrix
+        er = mat[r_rows]
+        return np.concatenate([er, er * mat[p_rows], self.table.lengths[r_rows, None]], axis=1)
+
+    def _tensor(self, x: np.ndarray):
+        import torch
+
+        if self._scale is not None:
+            x = x / self._scale
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self._device)
+
+    # -- training -------------------------------------------------------------------------
+    def fit(self, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str], *,
+            weights: Sequence[float] | None = None) -> "EmbeddingRewardModel":
+        import torch
+
+        n = len(prompts)
+        if not (len(chosen) == len(rejected) == n):
+            raise ValueError(f"prompts ({n}), chosen ({len(chosen)}) and rejected ({len(rejected)}) differ in length")
+        if n == 0:
+            raise ValueError("no pairs to fit on")
+        w = np.ones(n, dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
+        if w.shape != (n,) or (w < 0).any():
+            raise ValueError(f"weights must be (N,) = ({n},) and >= 0, got shape {w.shape}")
+        p, c, r = self.table.index(prompts), self.table.index(chosen), self.table.index(rejected)
+        from .embeddings import torch_device
+
+        self._device = torch_device(self.device)
+        rng = np.random.default_rng(self.seed)
+        torch.manual_seed(self.seed)
+        sample = rng.choice(n, size=min(n, 20000), replace=False)
+        diff = self._phi(p[sample], c[sample]) - self._phi(p[sample], r[sample])
+        self._scale = np.maximum(diff.std(axis=0), 1e-6).astype(np.float32)
+        dim = diff.shape[1]
+        if self.head == "linear":
+            net = torch.nn.Linear(dim, 1, bias=False)
+        else:
+            net = torch.nn.Sequential(torch.nn.Linear(dim, self.hidden), torch.nn.GELU(), torch.nn.Dropout(0.1),
+                                      torch.nn.Linear(self.hidden, 1))
+        net = net.to(self._device)
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        w = w / max(float(w.mean()), 1e-12)
+        steps = self.epochs * -(-n // BATCH_SIZE)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=max(steps, 1), pct_start=0.1)
+        net.train()
+        # Small training sets are featurised once; large ones batch by batch (bounded memory).
+        whole = n * dim * 4 * 2 <= PRECOMPUTE_BYTES
+        if whole:
+            all_c, all_r = self._tensor(self._phi(p, c)), self._tensor(self._phi(p, r))
+        all_w = torch.from_numpy(w).to(self._device)
+        for _ in range(self.epochs):
+            perm = rng.permutation(n)
+            for start in range(0, n, BATCH_SIZE):
+                b = perm[start:start + BATCH_SIZE]
+                if whole:
+                    tb = torch.from_numpy(b).to(self._device)
+                    xc, xr = all_c[tb], all_r[tb]
+                else:
+                    xc = self._tensor(self._phi(p[b], c[b]))
+                    xr = self._tensor(self._phi(p[b], r[b]))
+                wb = all_w[b]
+                loss = (wb * torch.nn.functional.softplus(-(net(xc) - net(xr)).squeeze(-1))).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+        net.eval()
+        self._net = net
+        return self
+
+    # -- scoring --------------------------------------------------------------------------
+    def _rewards(self, p_rows: np.ndarray, r_rows: np.ndarray) -> np.ndarray:
+        import torch
+
+        if self._net is None:
+            raise RuntimeError("the reward model is not trained: call fit() first")
+        out = np.empty(len(r_rows), dtype=np.float64)
+        with torch.no_grad():
+            for start in range(0, len(r_rows), BATCH_SIZE):
+                sl = slice(start, start + BATCH_SIZE)
+                out[sl] = self._net(self._tensor(self._phi(p_rows[sl], r_rows[sl]))).squeeze(-1).cpu().numpy()
+        return out
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        if len(prompts) != len(responses):
+            raise ValueError(f"prompts ({len(prompts)}) and responses ({len(responses)}) differ in length")
+        return self._rewards(self.table.index(prompts), self.table.index(responses))
+
+    def margins(self, prompts: Sequence[str], response_a: Sequence[str], response_b: Sequence[str]) -> np.ndarray:
+        if not (len(prompts) == len(response_a) == len(response_b)):
+            raise ValueError(f"prompts ({len(prompts)}), response_a ({len(response_a)}) and response_b "
+                             f"({len(response_b)}) differ in length")
+        p = self.table.index(prompts)
+        return self._rewards(p, self.table.index(response_a)) - self._rewards(p, self.table.index(response_b))
+
+
+def cross_fit_margins(factory: Callable[[], RewardModel], prompts: Sequence[str], response_a: Sequence[str],
+                      response_b: Sequence[str], labels: np.ndarray, *, train: np.ndarray,
+                      weights: np.ndarray | None = None, folds: int = 5, seed: int = 0,
+                      progress: bool = False) -> np.ndarray:
+    """Margins ``r(a) - r(b)`` where no pair is scored by a model that trained on it.
+
+    Parameters
+    ----------
+    factory : callable returning an untrained RewardModel
+    prompts, response_a, response_b : sequences of str, length N
+    labels : ndarray of {"A", "B"}, shape (N,)
+        The training label of each pair (ignored where ``train`` is False).
+    train : ndarray of bool, shape (N,)
+        Pairs in the training set. They are split into ``folds`` folds, each scored by a
+        model fit on the other folds; pairs outside the training set get the mean margin
+        of the fold models. ``folds <= 1`` fits one model on all training pairs and scores
+        every pair with it (in-sample margins, as in the paper).
+    weights : ndarray of float, shape (N,), optional
+        Training weights (amplification).
+
+    Returns
+    -------
+    ndarray of float, shape (N,)
+    """
+    n = len(prompts)
+    labels, train = np.asarray(labels), np.asarray(train, dtype=bool)
+    if labels.shape != (n,) or train.shape != (n,):
+        raise ValueError(f"labels {labels.shape} and train {train.shape} must be ({n},)")
+    if not np.isin(labels[train], ["A", "B"]).all():
+        raise ValueError("training labels must be 'A' or 'B'")
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    prompts, a, b = list(prompts), list(response_a), list(response_b)
+
+    def fit(idx: np.ndarray) -> RewardModel:
+        ch = [a[i] if labels[i] == "A" else b[i] for i in idx]
+        rj = [b[i] if labels[i] == "A" else a[i] for i in idx]
+        return factory().fit([prompts[i] for i in idx], ch, rj, weights=w[idx])
+
+    tr = np.flatnonzero(train)
+    if tr.size == 0:
+        raise ValueError("no training pairs")
+    if folds <= 1 or tr.size < 2 * folds:
+        return np.asarray(fit(tr).margins(prompts, a, b), dtype=np.float64)
+    out = np.zeros(n)
+    rest = np.flatnonzero(~train)
+    fold_of = np.random.default_rng(seed).permutation(tr.size) % folds
+    for k in tqdm(range(folds), desc="cross-fitting", disable=not progress, leave=False):
+        model = fit(tr[fold_of != k])
+        held = tr[fold_of == k]
+        idx = np.concatenate([held, rest])
+        m = np.asarray(model.margins([prompts[i] for i in idx], [a[i] for i in idx], [b[i] for i in idx]))
+        out[held] = m[: held.size]
+        out[rest] += m[held.size:] / folds
+    return out

@@ -1,0 +1,163 @@
+"""``rlthf select``, ``rlthf label``, ``rlthf run``, ``rlthf export``: the RLTHF loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..config import override
+from ._common import open_workspace
+
+
+def selection_options(f):
+    options = [
+        click.option("--budget", type=float, default=None,
+                     help="Fraction of the pool humans label per iteration (config selection.budget, default 0.02)."),
+        click.option("--shard", type=float, default=None,
+                     help="Work on this random fraction of the pool (the paper's 1/4 shard; default 1.0)."),
+        click.option("--reward-model", type=click.Choice(["embedding", "transformer"]), default=None,
+                     help="embedding: Bradley-Terry head on frozen MiniLM embeddings (CPU); transformer: TRL "
+                          "RewardTrainer (needs the [train] extra)."),
+        click.option("--folds", type=int, default=None, help="Cross-fitting folds for the margins (0 = in-sample)."),
+        click.option("--flip", type=click.Choice(["gated", "always", "never"]), default=None,
+                     help="Flip right of the reflection point: only on measured evidence (gated), always (paper), never."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _configure(ws, budget, shard, reward_model, folds, flip):
+    return override(ws.config, "selection", budget=budget, shard=shard, reward_model=reward_model,
+                    folds=folds, flip=flip)
+
+
+def _echo_iteration(rep) -> None:
+    c, g = rep.counts, rep.stats["gate"]
+    curve = rep.stats["curve"]
+    click.echo(f"iteration {rep.iteration}: trained on {rep.stats['train']} pair(s), {rep.stats['candidates']} "
+               f"candidate(s); elbow {curve['elbow']}, knee {curve['knee']}, reflection {curve['reflection']}")
+    click.echo(f"  ask {c['ask']}, flip {c['flip']}, keep {c['keep']}, drop {c['drop']}; flip gate: {g['reason']}")
+
+
+@click.command()
+@selection_options
+@click.option("--no-plot", is_flag=True, help="Do not write the margin-curve plot.")
+@click.pass_context
+def select(ctx: click.Context, no_plot: bool, **options) -> None:
+    """Run one RLTHF iteration: train the reward model, compute the margin curve, decide.
+
+    Records flip / ask / keep / drop for every pair without a human label, each with its
+    reason (region, margin, rank), in the ledger; `rlthf push` sends the asked pairs to a
+    labeling platform, `rlthf label --annotator oracle:FIELD` answers them from ground truth.
+    """
+    from ..loop import select_iteration
+    from ..report import workspace_plots
+
+    ws = open_workspace(ctx)
+    config = _configure(ws, **options)
+    rep = select_iteration(ws.ledger, config, progress=True)
+    _echo_iteration(rep)
+    if not no_plot:
+        for path in workspace_plots(ws.ledger, ws.plots_dir, iteration=rep.iteration):
+            click.echo(f"  plot: {path}")
+
+
+@click.command()
+@click.option("--annotator", required=True,
+              help="oracle:FIELD answers from ground truth: oracle:human = the imported human votes "
+                   "(selection.ground_truth platforms), oracle:NAME = a field of the imported rows.")
+@click.option("--iteration", type=int, default=None, help="The iteration to answer (default: the latest).")
+@click.pass_context
+def label(ctx: click.Context, annotator: str, iteration: int | None) -> None:
+    """Answer an iteration's asked pairs with a simulated annotator (evaluation, demo)."""
+    from ..loop import label_with_oracle
+
+    ws = open_workspace(ctx)
+    rep = label_with_oracle(ws.ledger, ws.config, annotator, iteration=iteration)
+    _echo_label(rep, ws)
+
+
+def _echo_label(rep, ws) -> None:
+    import sqlalchemy as sa
+
+    from .. import ledger as L
+
+    with ws.ledger.engine.connect() as conn:
+        stats = conn.execute(sa.select(L.iterations.c.stats).where(L.iterations.c.id == rep.iteration)).scalar() or {}
+    ev = stats.get("eval") or {}
+    prec = "-" if rep.precision is None else f"{rep.precision:.2f}"
+    line = f"  labeled {rep.answered}/{rep.asked} ({rep.new} new); AI-error precision of the batch {prec}"
+    if ev.get("curated_accuracy") is not None:
+        line += (f"; curated accuracy {ev['curated_accuracy']:.4f} (AI only {ev['ai_accuracy']:.4f}, "
+                 f"{ev['ai_errors_fixed']}/{ev['ai_errors']} AI errors fixed)")
+    click.echo(line)
+
+
+@click.command()
+@click.option("--iterations", "n_iterations", type=int, default=1, show_default=True)
+@selection_options
+@click.option("--annotator", default=None,
+              help="oracle:FIELD labels each batch at once; without it, --backend pushes the batch and returns.")
+@click.option("--backend", "backend_name", default=None, help="label-studio or argilla: push the batch there.")
+@click.pass_context
+def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_name: str | None, **options) -> None:
+    """Loop select -> label -> retrain.
+
+    With --annotator oracle:FIELD every batch is answered at once and the loop goes on.
+    With --backend the first iteration's batch is pushed to the platform and the command
+    returns: `rlthf pull` (or `rlthf serve`) brings the labels back, then run again.
+    """
+    from ..loop import flip_precision, label_with_oracle, select_iteration
+    from ..report import workspace_plots
+
+    if (annotator is None) == (backend_name is None):
+        raise click.UsageError("give exactly one of --annotator oracle:FIELD or --backend NAME")
+    ws = open_workspace(ctx)
+    config = _configure(ws, **options)
+    paths = []
+    for _ in range(n_iterations):
+        rep = select_iteration(ws.ledger, config, progress=True)
+        _echo_iteration(rep)
+        fp = flip_precision(ws.ledger, config, rep.iteration)
+        if fp is not None:
+            click.echo(f"  flip precision (ground truth): {fp:.2f}")
+        if backend_name is not None:
+            from .. import sync
+            from ..backends import open_backend
+            from ..tasks import asked_tasks
+
+            backend = open_backend(backend_name, config)
+            ctx.call_on_close(backend.close)
+            report = sync.push(ws.ledger, backend, asked_tasks(ws.ledger, rep.iteration), iteration=rep.iteration)
+            click.echo(f"  pushed to {backend.platform} {backend.target}: {report.created} created, "
+                       f"{report.existing} already there; pull the labels, then run again")
+            return
+        _echo_label(label_with_oracle(ws.ledger, config, annotator, iteration=rep.iteration), ws)
+        paths = workspace_plots(ws.ledger, ws.plots_dir, iteration=rep.iteration)
+    click.echo(f"plots: {', '.join(str(p) for p in paths)} (one margin curve per iteration)")
+
+
+@click.command()
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="A .jsonl file, or a folder (curated.jsonl is written in it).")
+@click.option("--only", default=None,
+              help="Comma-separated label sources to keep: human, flipped, trusted_ai, ai, rm.")
+@click.pass_context
+def export(ctx: click.Context, out: Path, only: str | None) -> None:
+    """Write the curated set: prompt / chosen / rejected per pair, with its label source.
+
+    Each line also has pair_id, label_source (human, flipped, trusted_ai, ai, rm),
+    iteration and amplification (alpha for human pairs, else 1): ready for TRL.
+    """
+    from collections import Counter
+
+    from ..export import curated_rows, write_export
+
+    ws = open_workspace(ctx)
+    sources = [s.strip() for s in only.split(",") if s.strip()] if only else None
+    rows = curated_rows(ws.ledger, only=sources, config=ws.config)
+    path = write_export(rows, out)
+    counts = Counter(r["label_source"] for r in rows)
+    click.echo(f"wrote {len(rows)} pair(s) to {path} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")

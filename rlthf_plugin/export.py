@@ -1,0 +1,114 @@
+"""The curated preference set: every valid pair with its best label, ready for TRL.
+
+A pair keeps its AI label unless something better says otherwise, in this order:
+
+1. ``human``: a human label (not from the ground-truth platforms, see
+   ``selection.ground_truth``) with a winner; a human tie leaves the pair out;
+2. ``flipped``: the latest iteration flipped it (only through the evidence gate, unless
+   configured otherwise);
+3. ``trusted_ai``: the latest iteration kept it in the trusted region;
+4. ``rm``: the latest reward model's preference, only when that iteration's held-out
+   check (``stats.rm_check.better``, McNemar on the uniform audit sample) showed the RM
+   beating the AI labels;
+5. ``ai``: the AI label (a winner A or B; AI ties and parse errors leave the pair out).
+
+Each row: ``pair_id, prompt, chosen, rejected, label_source, iteration`` (int or None)
+and ``amplification`` (the alpha of the asking iteration for human pairs, else 1).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from . import ledger as L
+from .config import Config
+from .errors import RlthfError
+from .pairs import A, B, majority, swap_label
+
+LABEL_SOURCES = ("human", "flipped", "trusted_ai", "ai", "rm")
+EXPORT_FILE = "curated.jsonl"
+
+
+def curated_rows(ledger: L.Ledger, *, only: Iterable[str] | None = None, config: Config | None = None) -> list[dict]:
+    """One dict per valid pair, in pair-id order; ``only`` restricts the label sources."""
+    only_set = set(only) if only is not None else None
+    if only_set is not None and (bad := only_set - set(LABEL_SOURCES)):
+        raise RlthfError(f"unknown label source(s) {sorted(bad)}; known: {', '.join(LABEL_SOURCES)}")
+    from .loop import ground_truth_platforms
+
+    config = config or Config()
+    truth = ground_truth_platforms(config)
+    with ledger.engine.connect() as conn:
+        its = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings().all()
+        t = L.human_labels
+        q = sa.select(t.c.pair_id, t.c.label, t.c.platform, t.c.iteration).where(t.c.deleted.is_(False)).order_by(t.c.id)
+        human_rows = [r for r in conn.execute(q) if r.platform not in truth]
+        done = [r for r in its if r["state"] in ("selected", "labeled")]
+        decisions: dict[str, dict] = {}
+        latest = done[-1] if done else None
+        if latest is not None:
+            q = sa.select(L.decisions.c.pair_id, L.decisions.c.action, L.decisions.c.margin).where(
+                L.decisions.c.iteration == latest["id"])
+            decisions = {r.pair_id: {"action": r.action, "margin": r.margin} for r in conn.execute(q)}
+    alpha = {r["id"]: int(round(float((r["params"] or {}).get("amplification", 1)))) for r in its}
+    rm_ok = bool(latest and ((latest["stats"] or {}).get("rm_check") or {}).get("better"))
+    votes: dict[str, list[str]] = {}
+    asked: dict[str, int | None] = {}
+    for r in human_rows:
+        votes.setdefault(r.pair_id, []).append(r.label)
+        if r.iteration is not None:
+            asked[r.pair_id] = r.iteration
+    ai = ledger.ai_majority()
+    out = []
+    for p in ledger.get_pairs():
+        row = _best(p.id, votes, asked, alpha, decisions, rm_ok, ai, latest["id"] if latest else None)
+        if row is None or (only_set is not None and row[1] not in only_set):
+            continue
+        label, source, iteration, amp = row
+        chosen, rejected = p.chosen_rejected(label)
+        out.append({"pair_id": p.id, "prompt": p.prompt, "chosen": chosen, "rejected": rejected,
+                    "label_source": source, "iteration": iteration, "amplification": amp})
+    return out
+
+
+def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_ok: bool, ai: dict,
+          latest: int | None) -> tuple[str, str, int | None, int] | None:
+    if pid in votes:
+        m = majority(votes[pid])
+        if m.label in (A, B):
+            it = asked.get(pid)
+            return m.label, "human", it, max(1, alpha.get(it, 1)) if it is not None else 1
+        if m.label is not None:  # a human tie / no majority: no winner to train on
+            return None
+    ai_label = ai[pid].label if pid in ai else None
+    if ai_label not in (A, B):
+        return None
+    d = decisions.get(pid)
+    if d is not None:
+        if d["action"] == "flip":
+            return swap_label(ai_label), "flipped", latest, 1
+        if d["action"] == "keep":
+            return ai_label, "trusted_ai", latest, 1
+        if rm_ok and d["margin"] is not None and d["margin"] < 0:
+            return swap_label(ai_label), "rm", latest, 1
+        if rm_ok and d["margin"] is not None:
+            return ai_label, "rm", latest, 1
+    return ai_label, "ai", None, 1
+
+
+def write_export(rows: list[dict[str, Any]], out: str | Path) -> Path:
+    """Write rows as JSON lines to ``out`` (a ``.jsonl`` file, or a folder: ``curated.jsonl`` in it)."""
+    path = Path(out)
+    if path.suffix != ".jsonl":
+        path.mkdir(parents=True, exist_ok=True)
+        path = path / EXPORT_FILE
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path

@@ -1,0 +1,463 @@
+"""The RLTHF loop on a workspace: select -> label -> retrain, one resumable iteration at a time.
+
+An iteration (:func:`select_iteration`):
+
+1. builds the training set: every pair with a human label (weighted by the amplification
+   alpha of the iteration that asked it) plus, from the previous iteration's decisions,
+   the kept AI labels and the flipped ones; the first iteration trains on every AI label;
+2. trains a reward model and computes the margin of every AI label, cross-fitted so no
+   pair is scored by a model that trained on it (``selection.folds``);
+3. decides flip / ask / keep / drop for the pairs without a human label
+   (:func:`rlthf_plugin.selection.rlthf.select_actions`), the flip gate fed by the AI-error
+   rate measured on human-labeled pairs that lay in the flip region when they were asked;
+4. records the ``iterations`` row and one ``decisions`` row per pair in one transaction.
+
+A crash before step 4 leaves the iteration ``running``; the next call redoes it.
+:func:`label_with_oracle` answers an iteration's asked pairs from ground truth (the
+simulated annotator, for evaluation and the demo) through :func:`rlthf_plugin.sync.store_labels`,
+the same path as labels pulled from Label Studio or Argilla.
+
+Human labels from the ``selection.ground_truth`` platforms (by default the imported ones)
+are ground truth only: the oracle answers from them and :func:`evaluate` measures against
+them; they are never training labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import sqlalchemy as sa
+
+from . import ledger as L
+from .backends.base import HumanLabel
+from .config import Config
+from .errors import ConfigError, RlthfError
+from .models.reward import RewardModel, cross_fit_margins
+from .pairs import A, B, PreferencePair, majority, normalize_label
+from .selection.rlthf import Selection, ai_margins, flip_gate, schedule, select_actions
+from .sync import store_labels
+
+ORACLE_PLATFORM = "oracle"
+
+
+# -- the pure core of one iteration -------------------------------------------------------------
+@dataclass
+class Plan:
+    """The result of :func:`plan_iteration`: margins of every pair, actions of the candidates."""
+
+    margins: np.ndarray        # (N,) margin of the AI label, NaN where the AI label has no winner
+    train: np.ndarray          # (N,) bool, in this iteration's training set
+    candidates: np.ndarray     # (M,) int, indices of the pairs the selection covers
+    selection: Selection       # over the candidates, in that order
+
+
+def training_labels(ai: np.ndarray, human: np.ndarray, prev_action: np.ndarray | None) -> np.ndarray:
+    """The label each pair trains on in this iteration ("" = not in the training set).
+
+    ``ai`` and ``human`` are (N,) arrays of labels ("" where none); ``prev_action`` is the
+    previous iteration's action per pair ("" where none) or None in the first iteration.
+    """
+    out = np.full(ai.shape, "", dtype=object)
+    winner_ai = np.isin(ai, [A, B])
+    if prev_action is None:
+        out[winner_ai] = ai[winner_ai]
+    else:
+        keep = winner_ai & (prev_action == "keep")
+        flip = winner_ai & (prev_action == "flip")
+        out[keep] = ai[keep]
+        out[flip] = np.where(ai[flip] == A, B, A)
+    has_human = np.isin(human, [A, B])
+    out[has_human] = human[has_human]
+    return out.astype(str)
+
+
+def plan_iteration(prompts: Sequence[str], response_a: Sequence[str], response_b: Sequence[str],
+                   ai: np.ndarray, human: np.ndarray, human_weight: np.ndarray, prev_action: np.ndarray | None,
+                   *, factory: Callable[[], RewardModel], budget: int, back_off: float,
+                   candidates: np.ndarray, gate, folds: int = 5, probe: float = 0.1, audit: float = 0.0,
+                   seed: int = 0, progress: bool = False) -> Plan:
+    """Train, score and decide for one iteration; no I/O (the benchmark and the loop share it).
+
+    ``candidates`` (bool (N,)) marks the pairs that may get an action: AI label A/B, no
+    human label, inside the shard. ``human_weight`` is the amplification of each human
+    pair (ignored elsewhere).
+    """
+    labels = training_labels(ai, human, prev_action)
+    train = labels != ""
+    weights = np.where(np.isin(human, [A, B]), human_weight, 1.0)
+    raw = cross_fit_margins(factory, prompts, response_a, response_b, labels, train=train, weights=weights,
+                            folds=folds, seed=seed, progress=progress)
+    winner = np.isin(ai, [A, B])
+    margins = np.full(len(ai), np.nan)
+    margins[winner] = ai_margins(raw[winner], np.zeros(int(winner.sum())), np.where(ai[winner] == A, "A", "B"))
+    cand = np.flatnonzero(candidates & winner)
+    selection = select_actions(margins[cand], budget=budget, back_off=back_off, gate=gate, probe=probe,
+                               audit=audit, seed=seed)
+    return Plan(margins, train, cand, selection)
+
+
+# -- reading the workspace ----------------------------------------------------------------------
+@dataclass
+class Pool:
+    """Everything an iteration reads from the ledger, as aligned arrays."""
+
+    pairs: list[PreferencePair]
+    ai: np.ndarray             # (N,) AI majority label ("" when none)
+    human: np.ndarray          # (N,) counted human majority label ("" when none)
+    human_any: np.ndarray      # (N,) bool: any counted human answer (also tie / skip)
+    human_iteration: np.ndarray  # (N,) iteration that asked it (-1 when none)
+    truth: np.ndarray          # (N,) ground-truth majority label ("" when none)
+    index: dict[str, int] = field(default_factory=dict)
+
+
+def ground_truth_platforms(config: Config) -> set[str]:
+    return {p.strip() for p in config.selection.ground_truth.split(",") if p.strip()}
+
+
+def read_pool(ledger: L.Ledger, config: Config) -> Pool:
+    pairs = ledger.get_pairs()
+    index = {p.id: i for i, p in enumerate(pairs)}
+    n = len(pairs)
+    ai = np.full(n, "", dtype=object)
+    for pid, m in ledger.ai_majority().items():
+        if pid in index and m.label:
+            ai[index[pid]] = m.label
+    truth_platforms = ground_truth_platforms(config)
+    counted: dict[str, list[str]] = defaultdict(list)
+    truth_votes: dict[str, list[str]] = defaultdict(list)
+    asked_in: dict[str, int] = {}
+    t = L.human_labels
+    with ledger.engine.connect() as conn:
+        q = sa.select(t.c.pair_id, t.c.label, t.c.platform, t.c.iteration).where(t.c.deleted.is_(False)).order_by(t.c.id)
+        for pid, label, platform, it in conn.execute(q):
+            if platform in truth_platforms:
+                truth_votes[pid].append(label)
+            else:
+                counted[pid].append(label)
+                if it is not None:
+                    asked_in[pid] = it
+    human = np.full(n, "", dtype=object)
+    human_any = np.zeros(n, dtype=bool)
+    human_iteration = np.full(n, -1, dtype=np.int64)
+    truth = np.full(n, "", dtype=object)
+    for pid, votes in counted.items():
+        i = index.get(pid)
+        if i is None:
+            continue
+        human_any[i] = True
+        human[i] = majority(votes).label or ""
+        human_iteration[i] = asked_in.get(pid, -1)
+    for pid, votes in truth_votes.items():
+        if pid in index:
+            truth[index[pid]] = majority(votes).label or ""
+    return Pool(pairs, ai.astype(str), human.astype(str), human_any, human_iteration, truth.astype(str), index)
+
+
+def in_shard(pair_ids: Sequence[str], shard: float, seed: int) -> np.ndarray:
+    """(N,) bool: a stable random ``shard`` fraction of the pairs (by hashing their ids)."""
+    if not 0 < shard <= 1:
+        raise ConfigError(f"selection.shard must be in (0, 1], got {shard}")
+    if shard == 1:
+        return np.ones(len(pair_ids), dtype=bool)
+    import hashlib
+
+    def u(pid: str) -> float:
+        return int(hashlib.sha256(f"{seed}:{pid}".encode()).hexdigest()[:12], 16) / 16 ** 12
+
+    return np.array([u(p) < shard for p in pair_ids], dtype=bool)
+
+
+def make_factory(ledger: L.Ledger, config: Config, *, progress: bool = False) -> Callable[[], RewardModel]:
+    """A callable returning untrained reward models of the configured kind."""
+    sel = config.selection
+    if sel.reward_model == "embedding":
+        from .models.embeddings import SentenceEmbedder
+        from .models.reward import EmbeddingRewardModel
+
+        emb = config.embedding
+        base = EmbeddingRewardModel(SentenceEmbedder(emb.model, batch_size=emb.batch_size, max_length=emb.max_length),
+                                    ledger=ledger, head=sel.head, seed=sel.seed, progress=progress)
+        return base.spawn
+    if sel.reward_model == "transformer":
+        from .errors import require
+
+        module = require("rlthf_plugin.models.reward_trl", "train")
+        return lambda: module.TransformerRewardModel()
+    raise ConfigError(f"unknown selection.reward_model '{sel.reward_model}'; known: embedding, transformer")
+
+
+# -- the imperative shell -----------------------------------------------------------------------
+def _iteration_rows(ledger: L.Ledger) -> list[dict]:
+    with ledger.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings()]
+
+
+def _decisions(ledger: L.Ledger, iteration: int) -> list[dict]:
+    with ledger.engine.connect() as conn:
+        q = sa.select(L.decisions).where(L.decisions.c.iteration == iteration)
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def gate_evidence(ledger: L.Ledger, pool: Pool) -> tuple[int, int]:
+    """(AI errors, labeled pairs) among pairs asked while they lay in the flip region."""
+    with ledger.engine.connect() as conn:
+        q = sa.select(L.decisions.c.pair_id).where(L.decisions.c.action == "ask", L.decisions.c.region == "flip")
+        asked = set(conn.execute(q).scalars())
+    errors = n = 0
+    for pid in asked:
+        i = pool.index.get(pid)
+        if i is None or pool.human[i] not in (A, B) or pool.ai[i] not in (A, B):
+            continue
+        n += 1
+        errors += pool.human[i] != pool.ai[i]
+    return errors, n
+
+
+def _alpha_of(rows: list[dict], config: Config) -> dict[int, float]:
+    sel = config.selection
+    out = {}
+    for r in rows:
+        params = r["params"] or {}
+        out[r["id"]] = float(params.get("amplification", schedule(r["id"], amplification=sel.amplification,
+                                                                     back_off=sel.back_off)[0]))
+    return out
+
+
+@dataclass
+class IterationReport:
+    iteration: int
+    counts: dict[str, int]
+    stats: dict[str, Any]
+    selection: Selection
+    pairs: list[PreferencePair]    # the candidates, aligned with the selection
+
+
+def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], RewardModel] | None = None,
+                     progress: bool = False) -> IterationReport:
+    """Run one iteration (train, curve, decide) and record it; see the module docstring."""
+    sel = config.selection
+    rows = _iteration_rows(ledger)
+    if rows and rows[-1]["state"] == "running":  # a crashed iteration: redo it
+        it = rows[-1]["id"]
+        rows = rows[:-1]
+    else:
+        it = rows[-1]["id"] + 1 if rows else 0
+    if sel.flip not in ("gated", "always", "never"):
+        raise ConfigError(f"selection.flip must be gated, always or never, not '{sel.flip}'")
+    if not 0 <= sel.budget <= 1:
+        raise ConfigError(f"selection.budget must be a fraction in [0, 1], got {sel.budget}")
+    alpha, beta = schedule(it, amplification=sel.amplification, back_off=sel.back_off)
+    pool = read_pool(ledger, config)
+    if not pool.pairs:
+        raise RlthfError("the workspace has no pairs: run 'rlthf import' first")
+    params = {"budget": sel.budget, "shard": sel.shard, "amplification": alpha, "back_off": beta,
+              "reward_model": sel.reward_model, "head": sel.head, "folds": sel.folds, "flip": sel.flip,
+              "flip_min_precision": sel.flip_min_precision, "probe": sel.probe, "audit": sel.audit,
+              "seed": sel.seed, "ground_truth": sel.ground_truth}
+    with ledger.engine.begin() as conn:
+        conn.execute(L.decisions.delete().where(L.decisions.c.iteration == it))
+        conn.execute(L.iterations.delete().where(L.iterations.c.id == it))
+        conn.execute(L.iterations.insert().values(id=it, state="running", params=params, stats={}, started_at=L.now()))
+    winner = np.isin(pool.ai, [A, B])
+    pool_size = int(winner.sum())
+    if pool_size == 0:
+        raise RlthfError("no pair has an AI label with a winner (A or B): import or judge AI labels first")
+    prev_action = None
+    if rows:
+        prev_action = np.full(len(pool.pairs), "", dtype=object)
+        for d in _decisions(ledger, rows[-1]["id"]):
+            if d["pair_id"] in pool.index:
+                prev_action[pool.index[d["pair_id"]]] = d["action"]
+        prev_action = prev_action.astype(str)
+    alphas = _alpha_of(rows, config)
+    human_weight = np.array([alphas.get(int(h), alpha) for h in pool.human_iteration], dtype=np.float64)
+    candidates = winner & ~pool.human_any & in_shard([p.id for p in pool.pairs], sel.shard, sel.seed)
+    errors, n_evidence = gate_evidence(ledger, pool)
+    gate = flip_gate(errors, n_evidence, mode=sel.flip, min_precision=sel.flip_min_precision,
+                     min_evidence=sel.min_evidence)
+    budget = int(round(sel.budget * pool_size))
+    factory = factory or make_factory(ledger, config, progress=progress)
+    plan = plan_iteration([p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
+                          [p.response_b for p in pool.pairs], pool.ai, pool.human, human_weight, prev_action,
+                          factory=factory, budget=budget, back_off=beta, candidates=candidates, gate=gate,
+                          folds=sel.folds, probe=sel.probe, audit=sel.audit, seed=sel.seed + it, progress=progress)
+    s = plan.selection
+    cand_pairs = [pool.pairs[i] for i in plan.candidates]
+    decision_rows = [
+        {"iteration": it, "pair_id": p.id, "action": str(s.action[k]), "region": str(s.region[k]),
+         "margin": float(s.margins[k]), "rank": int(s.rank[k]), "priority": float(s.priority[k]),
+         "reason": s.reason(k)}
+        for k, p in enumerate(cand_pairs)
+    ]
+    stats = {
+        "pool": pool_size, "candidates": int(plan.candidates.size), "train": int(plan.train.sum()),
+        "human_labeled": int(np.isin(pool.human, [A, B]).sum()), "budget": budget,
+        "counts": s.counts(), "curve": s.curve.summary(), "rm_check": rm_check(pool, plan.margins, ledger),
+        "gate": {"open": s.gate.open, "errors": s.gate.errors, "n": s.gate.n,
+                 "lower_bound": s.gate.lower_bound, "reason": s.gate.reason},
+    }
+    with ledger.engine.begin() as conn:
+        L.insert_ignore(conn, L.decisions, decision_rows)
+        conn.execute(L.iterations.update().where(L.iterations.c.id == it).values(state="selected", stats=stats))
+    return IterationReport(it, s.counts(), stats, s, cand_pairs)
+
+
+def rm_check(pool: Pool, margins: np.ndarray, ledger: L.Ledger) -> dict[str, Any]:
+    """The held-out check: is the RM better than the AI labels on the audit sample?
+
+    Compares the cross-fitted RM with the AI label on human-labeled pairs that were asked
+    as uniform audit samples (McNemar's exact one-sided test on the pairs where they
+    disagree). ``better`` is true only when the RM wins with p < 0.05.
+    """
+    with ledger.engine.connect() as conn:
+        q = sa.select(L.decisions.c.pair_id).where(L.decisions.c.action == "ask", L.decisions.c.region == "audit")
+        audited = {pool.index[p] for p in conn.execute(q).scalars() if p in pool.index}
+    rm_only = ai_only = n = 0
+    for i in audited:
+        if pool.human[i] not in (A, B) or pool.ai[i] not in (A, B) or not np.isfinite(margins[i]):
+            continue
+        n += 1
+        ai_right = pool.ai[i] == pool.human[i]
+        rm_right = ai_right == (margins[i] > 0)
+        rm_only += rm_right and not ai_right
+        ai_only += ai_right and not rm_right
+    k = rm_only + ai_only
+    p = sum(math.comb(k, j) for j in range(rm_only, k + 1)) / 2 ** k if k else 1.0
+    return {"n": n, "rm_only_right": rm_only, "ai_only_right": ai_only, "p_value": p, "better": bool(p < 0.05)}
+
+
+# -- the simulated annotator --------------------------------------------------------------------
+def parse_annotator(spec: str) -> str:
+    """``oracle:FIELD`` -> FIELD; anything else is an error naming the accepted form."""
+    kind, _, name = spec.partition(":")
+    if kind != "oracle" or not name:
+        raise ConfigError(f"unknown annotator '{spec}': use oracle:FIELD (e.g. oracle:human), or push to a "
+                          "labeling platform with 'rlthf push'")
+    return name
+
+
+def oracle_answers(ledger: L.Ledger, config: Config, field_name: str, pair_ids: Sequence[str]) -> dict[str, str]:
+    """Ground-truth answers for pairs: A, B, tie, or skip (no answer).
+
+    ``human`` (or ``human_label``) answers with the majority of the ground-truth platforms'
+    human labels (``selection.ground_truth``); any other FIELD reads that field of the
+    imported row (the pair's metadata), e.g. a gold label column.
+    """
+    if field_name in ("human", "human_label"):
+        platforms = ground_truth_platforms(config)
+        if not platforms:
+            raise ConfigError("oracle:human needs selection.ground_truth (the platforms holding the true labels)")
+        votes: dict[str, list[str]] = defaultdict(list)
+        t = L.human_labels
+        wanted = set(pair_ids)
+        with ledger.engine.connect() as conn:
+            q = sa.select(t.c.pair_id, t.c.label).where(t.c.deleted.is_(False), t.c.platform.in_(sorted(platforms)))
+            for pid, label in conn.execute(q):
+                if pid in wanted:
+                    votes[pid].append(label)
+        out = {}
+        for pid in pair_ids:
+            m = majority(votes.get(pid, []))
+            out[pid] = {A: A, B: B, None: "skip"}.get(m.label, "tie")
+        return out
+    out = {}
+    for p in ledger.get_pairs(pair_ids):
+        value = p.metadata.get(field_name)
+        try:
+            out[p.id] = normalize_label(value) if value not in (None, "") else "skip"
+        except ValueError as e:
+            raise ConfigError(f"pair {p.id}: field '{field_name}': {e}") from e
+    return out
+
+
+@dataclass
+class LabelReport:
+    iteration: int
+    asked: int
+    answered: int
+    new: int
+    ai_errors: int
+    precision: float | None    # AI errors / answered with a winner
+
+
+def label_with_oracle(ledger: L.Ledger, config: Config, annotator: str, *, iteration: int | None = None) -> LabelReport:
+    """Answer an iteration's asked pairs (default: the latest) from ground truth; idempotent."""
+    from .tasks import asked_tasks, latest_iteration
+
+    field_name = parse_annotator(annotator)
+    it = latest_iteration(ledger) if iteration is None else iteration
+    if it is None:
+        raise RlthfError("no iteration yet: run 'rlthf select' first")
+    tasks = asked_tasks(ledger, it)
+    answers = oracle_answers(ledger, config, field_name, [t.pair.id for t in tasks])
+    labels = [HumanLabel(pair_id=pid, label=label, annotator=annotator, platform=ORACLE_PLATFORM,
+                         external_id=f"{annotator}:{pid}") for pid, label in answers.items()]
+    new = store_labels(ledger, labels, iteration=it)
+    report = batch_report(ledger, it, answers)
+    report.new = new
+    ev = evaluate(ledger, config)
+    with ledger.engine.begin() as conn:
+        row = conn.execute(sa.select(L.iterations.c.stats).where(L.iterations.c.id == it)).scalar() or {}
+        row = {**row, "batch": {"asked": report.asked, "answered": report.answered,
+                                "ai_errors": report.ai_errors, "precision": report.precision},
+               "eval": ev if ev["pairs"] else None}
+        conn.execute(L.iterations.update().where(L.iterations.c.id == it).values(
+            state="labeled", stats=row, finished_at=L.now()))
+    return report
+
+
+def batch_report(ledger: L.Ledger, iteration: int, answers: dict[str, str]) -> LabelReport:
+    """AI-error precision of a batch: the share of answered pairs whose AI label was wrong."""
+    ai = ledger.ai_majority()
+    winners = {pid: lab for pid, lab in answers.items() if lab in (A, B) and pid in ai and ai[pid].label in (A, B)}
+    errors = sum(1 for pid, lab in winners.items() if ai[pid].label != lab)
+    answered = sum(1 for lab in answers.values() if lab != "skip")
+    return LabelReport(iteration, len(answers), answered, 0, errors, errors / len(winners) if winners else None)
+
+
+# -- evaluation against ground truth ------------------------------------------------------------
+def evaluate(ledger: L.Ledger, config: Config) -> dict[str, Any]:
+    """Curated labels vs ground truth: accuracy, AI accuracy, share of AI errors fixed.
+
+    Measured on the pairs that have a ground-truth winner (A or B) and an AI winner.
+    """
+    from .export import curated_rows
+
+    pool = read_pool(ledger, config)
+    rows = {r["pair_id"]: r for r in curated_rows(ledger, config=config)}
+    n = correct = ai_correct = ai_errors = fixed = 0
+    sources: Counter = Counter()
+    for i, p in enumerate(pool.pairs):
+        if pool.truth[i] not in (A, B) or pool.ai[i] not in (A, B):
+            continue
+        n += 1
+        ai_ok = pool.ai[i] == pool.truth[i]
+        ai_correct += ai_ok
+        row = rows.get(p.id)
+        label = None
+        if row is not None:
+            label = A if row["chosen"] == p.response_a else B
+            sources[row["label_source"]] += 1
+        ok = label == pool.truth[i] if label else ai_ok
+        correct += ok
+        if not ai_ok:
+            ai_errors += 1
+            fixed += ok
+    return {"pairs": n, "curated_accuracy": correct / n if n else None, "ai_accuracy": ai_correct / n if n else None,
+            "ai_errors": ai_errors, "ai_errors_fixed": fixed, "fixed_share": fixed / ai_errors if ai_errors else None,
+            "sources": dict(sources)}
+
+
+def flip_precision(ledger: L.Ledger, config: Config, iteration: int) -> float | None:
+    """Share of an iteration's flips that were AI errors by ground truth (None without flips)."""
+    pool = read_pool(ledger, config)
+    flips = [d["pair_id"] for d in _decisions(ledger, iteration) if d["action"] == "flip"]
+    judged = [pool.index[p] for p in flips if pool.truth[pool.index[p]] in (A, B)]
+    if not judged:
+        return None
+    return sum(pool.truth[i] != pool.ai[i] for i in judged) / len(judged)
+

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "status": "workspace_cmds:status",
     "push": "sync_cmds:push",
     "pull": "sync_cmds:pull",
+    "train": "train_cmds:train",
 }
 
 

@@ -200,7 +200,7 @@ def _is_main() -> bool:
 
 def _command(ctx: click.Context) -> str:
     """The command line as given (the options that were set), for the model card."""
-    parts = [ctx.command_path]
+    parts = ["rlthf", *ctx.command_path.split()[1:]]
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if value is None or (param.default is not None and value == param.default):

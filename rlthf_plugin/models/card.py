@@ -33,13 +33,14 @@ def model_card(*, kind: str, base_model: str, out: str | Path, train: dict, eval
              f"Trained {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC from `{base_model}` with TRL "
              f"({'RewardTrainer' if kind == 'reward' else 'DPOTrainer'}) on the RLTHF curated set.", "",
              f"Command: `{command}`", "", "## Data", "",
-             "| split | label_source | pairs | rows after amplification |", "|---|---|---|---|"]
+             "| split | label_source | pairs | rows trained (after amplification) |", "|---|---|---|---|"]
     for name, summary in (("train", train), ("eval", evals)):
         if not summary or not summary.get("pairs"):
             continue
+        rows = summary["rows_by_source"] if name == "train" else {}  # eval pairs are never amplified
         for source, pairs in summary["pairs_by_source"].items():
-            lines.append(f"| {name} | {source} | {pairs} | {summary['rows_by_source'].get(source, 0)} |")
-        lines.append(f"| {name} | **all** | {summary['pairs']} | {summary['rows_amplified']} |")
+            lines.append(f"| {name} | {source} | {pairs} | {rows.get(source, '-')} |")
+        lines.append(f"| {name} | **all** | {summary['pairs']} | {summary['rows_amplified'] if rows else '-'} |")
     lines += ["", f"Human share of the training pairs: {train['human_share_pairs']:.1%}; of the amplified "
                   f"training rows: {train['human_share_rows']:.1%}. Iterations: {train['iterations']}.", "",
               "## Metrics", "", "| metric | value |", "|---|---|"]

@@ -31,3 +31,11 @@ def easy_split(rows: list[dict], *, seed: int = 0) -> tuple[list[str], list[str]
         start = int(rng.integers(max(len(other) - 6, 1)))
         rejected.append(" ".join(other[start:start + 6]))
     return prompts, chosen, rejected
+
+
+def tiny_policy(directory, rows: list[dict]):
+    """A tiny Llama with a tokenizer trained on the sample's texts (see rlthf_plugin.models.tiny)."""
+    from rlthf_plugin.models.tiny import build_tiny_causal_lm
+
+    texts = [r[k] for r in rows for k in ("prompt", "response_a", "response_b")]
+    return build_tiny_causal_lm(directory, texts, vocab_size=400)

@@ -8,7 +8,8 @@ its own process so its peak memory is its own (CPU: peak RSS; GPU: peak allocate
   ``max_length``); TRL = ``RewardTrainer`` on the raw texts with ``RewardConfig`` defaults
   (bf16 and gradient checkpointing on, pairs over ``max_length`` dropped), except
   ``max_length=512`` (MiniLM has 512 positions; TRL's 1024 would overflow them) and
-  ``eos_token="[SEP]"`` (BERT has no eos).
+  ``eos_token="[SEP]"`` (BERT has no eos), and ``use_cpu=True`` on a CPU machine (TRL's
+  default bf16 refuses to start on CPU without it).
 - DPO: a tiny Llama built locally; ours = :func:`train_policy` defaults; TRL = ``DPOConfig``
   defaults (bf16, gradient checkpointing, ``max_length`` 1024).
 
@@ -55,6 +56,12 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _rm_ours(rows, steps, batch, tmp):
     from rlthf_plugin.models.reward_trl import RewardTrainingConfig, TransformerRewardModel
 
@@ -77,7 +84,7 @@ def _rm_trl(rows, steps, batch, tmp):
     t = time.perf_counter()
     args = RewardConfig(output_dir=tmp, max_steps=steps, per_device_train_batch_size=batch, max_length=512,
                         eos_token="[SEP]", report_to="none", disable_tqdm=True, save_strategy="no",
-                        logging_steps=steps)
+                        logging_steps=steps, use_cpu=not _gpu())
     trainer = RewardTrainer(model=resolve_model_path("packaged:all-MiniLM-L6-v2"), args=args,
                             train_dataset=Dataset.from_list(rows))
     result = trainer.train()
@@ -104,7 +111,7 @@ def _dpo_trl(rows, steps, batch, tmp):
 
     t = time.perf_counter()
     args = DPOConfig(output_dir=tmp, max_steps=steps, per_device_train_batch_size=batch, report_to="none",
-                     disable_tqdm=True, save_strategy="no", logging_steps=steps)
+                     disable_tqdm=True, save_strategy="no", logging_steps=steps, use_cpu=not _gpu())
     trainer = DPOTrainer(model=str(Path(tmp).parent / "tiny"), args=args, train_dataset=Dataset.from_list(rows))
     result = trainer.train()
     return {"pairs_kept": len(trainer.train_dataset), "truncated": 0, "tokens": trainer._total_train_tokens,

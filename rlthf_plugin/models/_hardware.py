@@ -34,6 +34,15 @@ def in_distributed_launch() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def inference_device() -> str:
+    """``cuda:LOCAL_RANK`` inside a distributed launch, ``cuda`` with a GPU, else ``cpu``."""
+    if cuda_count() == 0:
+        return "cpu"
+    if in_distributed_launch():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return "cuda"
+
+
 def resolve_auto(value: bool | None, auto: bool) -> bool:
     """``None`` means automatic: take ``auto``."""
     return auto if value is None else bool(value)

@@ -371,13 +371,13 @@ class TransformerRewardModel:
         out = np.zeros(len(prompts), dtype=np.float32)
         if not len(prompts):
             return out
-        device = "cuda" if hw.cuda_count() > 0 else "cpu"
+        device = hw.inference_device()
         model = self.model.to(device).eval()
         ids, _ = self._encoder.encode(prompts, responses)
         order = np.argsort([len(x) for x in ids], kind="stable")
         pad = self.tokenizer.pad_token_id
         bs = self.config.score_batch_size
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" and hw.bf16_supported() \
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device != "cpu" and hw.bf16_supported() \
             else torch.autocast("cpu", enabled=False)
         with torch.inference_mode(), autocast:
             for start in tqdm(range(0, len(order), bs), desc="scoring", unit=" batch",

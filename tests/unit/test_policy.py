@@ -61,3 +61,16 @@ def test_dpo_lowers_the_loss_and_saves_a_model_that_reloads(tiny, sample, tmp_pa
     assert AutoTokenizer.from_pretrained(out).chat_template
     meta = json.loads((out / "rlthf_policy.json").read_text())
     assert meta["config"]["beta"] == 0.1 and meta["metrics"]["steps"] == 4
+
+
+def test_dpo_with_lora_saves_an_adapter(tiny, sample, tmp_path):
+    from peft import AutoPeftModelForCausalLM
+
+    prompts = [r["prompt"] for r in sample[:4]]
+    config = DPOTrainingConfig(max_length=64, max_prompt_length=32, max_steps=1, per_device_train_batch_size=4,
+                               lora=True, lora_r=4, lora_alpha=8, progress=False)
+    out = tmp_path / "lora"
+    train_policy(str(tiny), prompts, [r["response_a"] for r in sample[:4]], [r["response_b"] for r in sample[:4]],
+                 out=out, config=config)
+    assert (out / "adapter_config.json").exists()
+    AutoPeftModelForCausalLM.from_pretrained(out)

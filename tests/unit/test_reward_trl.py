@@ -110,3 +110,15 @@ def test_trl_alone_would_drop_the_long_pairs():
     dataset, truncated = ours._dataset(prompts, chosen, rejected)
     assert len(dataset) == 16 and truncated >= 16 - len(trainer.train_dataset)
     assert max(len(x) for x in list(dataset["chosen_ids"]) + list(dataset["rejected_ids"])) <= 64
+
+
+def test_lora_reward_model_saves_the_adapter_and_reloads(tmp_path):
+    prompts, chosen, rejected = easy_split(dev_rows(8, seed=4), seed=4)
+    rm = TransformerRewardModel(max_length=32, max_steps=1, per_device_train_batch_size=8, lora=True, lora_r=4,
+                                lora_alpha=8, progress=False)
+    rm.fit(prompts, chosen, rejected)
+    rm.save(tmp_path / "lora")
+    assert (tmp_path / "lora" / "adapter_config.json").exists()
+    again = TransformerRewardModel.load(tmp_path / "lora")
+    np.testing.assert_allclose(again.margins(prompts, chosen, rejected), rm.margins(prompts, chosen, rejected),
+                               rtol=1e-5, atol=1e-5)

@@ -277,19 +277,7 @@ def secrets_path(workspace: Path, env: Mapping[str, str] | None = None) -> Path:
 def save_secret(path: Path, section: str, key: str, value: str) -> None:
     """Set ``[section] key = value`` in the secrets file ``path``, keeping its other
     entries; the file is created readable by its owner only (mode 0600)."""
-    path = Path(path)
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: {e}") from e
-    data.setdefault(section, {})[key] = str(value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(tomli_w.dumps(data))
-    os.chmod(path, 0o600)
+    _update_toml(Path(path), section, {key: str(value)}, private=True)
 
 
 def override(cfg: Config, section: str, **values: Any) -> Config:
@@ -316,6 +304,7 @@ def _update_toml(path: Path, section: str, values: Mapping[str, Any], *, private
             raise ConfigError(f"{path}: {e}") from e
     data.setdefault(section, {}).update({k: str(v) if isinstance(v, Secret) else v for k, v in values.items()})
     text = tomli_w.dumps(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if private:  # created 0600 before the secret is written, never world-readable
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.chmod(path, 0o600)
@@ -336,7 +325,6 @@ def update_config_file(root: Path, section: str, /, **values: Any) -> None:
 def update_secrets_file(root: Path, section: str, /, *, env: Mapping[str, str] | None = None, **values: Any) -> Path:
     """Set keys of ``[section]`` in the secrets file (``RLTHF_SECRETS_FILE`` or the
     workspace's ``.rlthf-secrets.toml``), mode 0600; returns its path."""
-    env = os.environ if env is None else env
-    path = Path(env.get(f"{ENV_PREFIX}SECRETS_FILE", Path(root) / SECRETS_FILE))
+    path = secrets_path(Path(root), env)
     _update_toml(path, section, values, private=True)
     return path

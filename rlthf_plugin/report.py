@@ -105,7 +105,7 @@ def workspace_plots(ledger: L.Ledger, out_dir: str | Path, *, iteration: int | N
     out_dir.mkdir(parents=True, exist_ok=True)
     with ledger.engine.connect() as conn:
         its = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings().all()
-        its = [r for r in its if r["state"] != "running"]
+        its = [r for r in its if r["state"] not in ("selecting", "running")]
         if not its:
             return []
         row = its[-1] if iteration is None else next((r for r in its if r["id"] == iteration), its[-1])

@@ -79,6 +79,7 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     prec = [h.get("precision") for h in history]
     left.bar(its, [p if p is not None else 0 for p in prec], color="tab:orange")
     left.set_ylim(0, 1)
+    left.set_xticks(its)
     left.set_xlabel("iteration")
     left.set_ylabel("AI-error precision of the human batch")
     left.set_title("Which share of asked pairs had a wrong AI label")
@@ -88,6 +89,7 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
         right.plot(its, acc, marker="o", label="curated labels")
     if any(a is not None for a in ai):
         right.plot(its, ai, ls="--", color="0.5", label="AI labels only")
+    right.set_xticks(its)
     right.set_xlabel("iteration")
     right.set_ylabel("accuracy vs ground truth")
     right.set_title("Accuracy per iteration")

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "label": "loop_cmds:label",
     "run": "loop_cmds:run",
     "export": "loop_cmds:export",
+    "report": "report_cmds:report",
 }
 
 

@@ -38,7 +38,7 @@ from . import ledger as L
 from . import lock, sync
 from .backends import BACKENDS, LabelingBackend, open_backend
 from .config import Config
-from .errors import ConfigError, RlthfError
+from .errors import BackendError, ConfigError, RlthfError
 from .loop import SELECTING, batch_report, evaluate, select_iteration
 from .metrics import Metrics
 from .models.reward import RewardModel
@@ -138,6 +138,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._lease_lost = threading.Event()
         self._next_reconcile = 0.0
+        self._reconcile_due: set[str] = set()
         self.state = "starting"
         self.error: str | None = None
         self.last_reconcile: dict[str, Any] = {}
@@ -194,17 +195,33 @@ class Worker:
     def tick(self) -> None:
         """Reconcile when due, then move the latest iteration as far as it can go."""
         if time.monotonic() >= self._next_reconcile:
-            self.reconcile()
+            self._reconcile_due.update(self.platforms)
             minutes = self.config.serve.reconcile_minutes
             self._next_reconcile = time.monotonic() + minutes * 60 if minutes > 0 else float("inf")
+        if self._reconcile_due:
+            self.reconcile(sorted(self._reconcile_due))
         self.advance()
 
-    def reconcile(self) -> dict[str, tuple[int, int]]:
-        """Pull every platform (incrementally): labels whose webhooks were lost arrive here."""
+    def reconcile(self, platforms: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
+        """Pull platforms (incrementally): labels whose webhooks were lost arrive here.
+
+        A platform nothing was pushed to yet is skipped; one that fails (server down) is
+        retried at the next tick, and the loop goes on meanwhile.
+        """
         self.state = "reconciling"
         out = {}
-        for platform in self.platforms:
-            read, new = sync.pull(self.ledger, self.backend(platform))
+        for platform in platforms or self.platforms:
+            if not self._pushed_to(platform):
+                self._reconcile_due.discard(platform)
+                continue
+            try:
+                read, new = sync.pull(self.ledger, self.backend(platform))
+            except BackendError as e:
+                log.warning("reconciling %s failed (retried at the next check): %s", platform, e.message)
+                self.metrics.inc("rlthf_reconciliations_total", platform=platform, outcome="error")
+                self.last_reconcile[platform] = {"at": L.now().isoformat(), "error": e.message}
+                continue
+            self._reconcile_due.discard(platform)
             out[platform] = (read, new)
             self.metrics.inc("rlthf_reconciliations_total", platform=platform, outcome="ok")
             if new:
@@ -212,6 +229,11 @@ class Worker:
             self.last_reconcile[platform] = {"at": L.now().isoformat(), "read": read, "new": new}
             log.info("reconciled %s: read %d label(s), %d new", platform, read, new)
         return out
+
+    def _pushed_to(self, platform: str) -> bool:
+        with self.ledger.engine.connect() as conn:
+            return conn.execute(sa.select(L.pushes.c.pair_id).where(L.pushes.c.platform == platform).limit(1)).first() \
+                is not None
 
     def advance(self) -> None:
         """Run steps under the iteration lease until one has to wait."""

@@ -78,9 +78,9 @@ def iteration_row(ws: Workspace, iteration: int) -> dict:
         return dict(conn.execute(sa.select(L.iterations).where(L.iterations.c.id == iteration)).mappings().one())
 
 
-def platform_labels(ws: Workspace) -> list[dict]:
+def platform_labels(ws: Workspace, platform: str = PLATFORM) -> list[dict]:
     with ws.ledger.engine.connect() as conn:
-        q = sa.select(L.human_labels).where(L.human_labels.c.platform == PLATFORM, L.human_labels.c.deleted.is_(False))
+        q = sa.select(L.human_labels).where(L.human_labels.c.platform == platform, L.human_labels.c.deleted.is_(False))
         return [dict(r) for r in conn.execute(q).mappings()]
 
 
@@ -95,43 +95,48 @@ def truth(ws: Workspace, pair_ids) -> dict[str, str]:
 
 
 def configure(env, ws: Workspace, receiver: ReceiverThread, **serve) -> None:
-    env.configure(ws, name=fresh_name(), webhook_url=f"{receiver.url}/webhooks/{PLATFORM}")
+    env.configure(ws, name=fresh_name(), webhook_url=f"{receiver.url}/webhooks/{env.platform}")
     if serve:
         update_config_file(ws.root, "serve", **serve)
     ws.config = load_config(ws.root)
 
 
-def test_worker_runs_the_next_iteration_when_the_batch_is_labeled(label_studio_env, small_workspace):
-    ws = small_workspace
+@pytest.fixture(params=["label_studio_env", "argilla_env"])
+def env(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_worker_runs_the_next_iteration_when_the_batch_is_labeled(env, small_workspace):
+    ws, platform = small_workspace, env.platform
     # A selection killed half-way: the worker redoes it (its partial decisions are replaced).
     with ws.ledger.engine.begin() as conn:
         conn.execute(L.iterations.insert().values(id=0, state="selecting", params={}, stats={}, started_at=L.now()))
         conn.execute(L.decisions.insert(), [{"iteration": 0, "pair_id": pid, "action": "ask", "reason": {}}
                                             for pid in ws.ledger.pair_ids()[:3]])
-    receiver = ReceiverThread(ws.root, backends=[PLATFORM])
-    configure(label_studio_env, ws, receiver, max_iterations=2)
+    receiver = ReceiverThread(ws.root, backends=[platform])
+    configure(env, ws, receiver, max_iterations=2)
     receiver.start()
     try:
         wait_for(lambda: state_of(ws, 0) == "pushed", timeout=300, what="iteration 0 pushed")
-        backend = label_studio_env.backend(ws)
+        backend = env.backend(ws)
         asked0 = asked_pair_ids(ws.ledger, 0)
         row0 = iteration_row(ws, 0)
         assert len(asked0) == row0["stats"]["budget"] == round(0.1 * row0["stats"]["pool"]) > 0
-        pushed = ws.ledger.pushed(PLATFORM, backend.target)
-        assert set(pushed) == set(asked0) and label_studio_env.remote_count(backend) == len(asked0)
-        assert row0["stats"]["push"][PLATFORM]["planned"] == len(asked0)
+        pushed = ws.ledger.pushed(platform, backend.target)
+        assert set(pushed) == set(asked0) and env.remote_count(backend) == len(asked0)
+        assert row0["stats"]["push"][platform]["planned"] == len(asked0)
 
         answers = truth(ws, asked0)
-        for pid in asked0:
-            label_studio_env.annotate(backend, pushed[pid], answers[pid], annotator=1)
+        for pid in asked0:  # a second user, through the platform's API: the platform sends the webhooks
+            env.annotate(backend, pushed[pid], answers[pid], annotator=1)
         # No pull after the start: only the webhooks can bring these labels in.
         wait_for(lambda: state_of(ws, 1) == "pushed", timeout=300, what="iteration 1 started and pushed")
         metrics = receiver.app.state.metrics
-        assert metrics.value("rlthf_labels_stored_total", platform=PLATFORM, path="webhook") == len(asked0)
-        assert metrics.value("rlthf_labels_stored_total", platform=PLATFORM, path="pull") == 0
+        assert metrics.value("rlthf_labels_stored_total", platform=platform, path="webhook") == len(asked0)
+        assert metrics.value("rlthf_labels_stored_total", platform=platform, path="pull") == 0
         row0 = iteration_row(ws, 0)
         assert row0["state"] == "labeled" and row0["stats"]["batch"]["answered"] == len(asked0)
-        labels = platform_labels(ws)
+        labels = platform_labels(ws, platform)
         assert sorted(lab["pair_id"] for lab in labels) == sorted(asked0)
         assert {lab["iteration"] for lab in labels} == {0}
         assert {lab["label"] for lab in labels} <= {"A", "B", "tie"}
@@ -139,7 +144,7 @@ def test_worker_runs_the_next_iteration_when_the_batch_is_labeled(label_studio_e
         asked1 = asked_pair_ids(ws.ledger, 1)
         assert asked1 and not set(asked1) & set(asked0)
         assert iteration_row(ws, 1)["stats"]["human_labeled"] == sum(answers[p] in ("A", "B") for p in asked0)
-        assert label_studio_env.remote_count(backend) == len(asked0) + len(asked1)
+        assert env.remote_count(backend) == len(asked0) + len(asked1)
 
         health = httpx.get(f"{receiver.url}/health", timeout=10)
         assert health.status_code == 200, health.text

@@ -161,7 +161,19 @@ class JudgeConfig:
 class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8765
+    #: Platforms the worker runs the loop on (comma-separated: label-studio, argilla); the
+    #: CLI's repeatable ``--backend`` overrides it. Empty: receive webhooks only.
+    backends: str = ""
+    #: Pull every platform at start and then every this many minutes (0 = only at start),
+    #: so labels whose webhooks were lost still arrive.
     reconcile_minutes: float = 5.0
+    #: Seconds between the worker's checks of the batch (a webhook wakes it at once).
+    poll_seconds: float = 5.0
+    #: Time to live of the worker's iteration lease, renewed while it works; a killed
+    #: service's lease passes to its successor after at most this long.
+    lease_seconds: float = 60.0
+    #: The worker starts no iteration numbered this or higher (0 = no limit).
+    max_iterations: int = 0
 
 
 @dataclass

@@ -47,7 +47,7 @@ def curated_rows(ledger: L.Ledger, *, only: Iterable[str] | None = None, config:
         t = L.human_labels
         q = sa.select(t.c.pair_id, t.c.label, t.c.platform, t.c.iteration).where(t.c.deleted.is_(False)).order_by(t.c.id)
         human_rows = [r for r in conn.execute(q) if r.platform not in truth]
-        done = [r for r in its if r["state"] in ("selected", "labeled")]
+        done = [r for r in its if r["state"] not in ("selecting", "running")]  # selection finished
         decisions: dict[str, dict] = {}
         latest = done[-1] if done else None
         if latest is not None:

@@ -173,10 +173,8 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def insert_ignore(conn: Connection, table: sa.Table, rows: Sequence[dict], *, update: Sequence[str] = ()) -> None:
-    """Insert rows, skipping (or, for the ``update`` columns, updating) existing keys."""
-    if not rows:
-        return
+def _dialect_insert(conn: Connection) -> Callable[[sa.Table], Any]:
+    """The ``insert`` construct with ON CONFLICT support for the connection's database."""
     dialect = conn.dialect.name
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
@@ -184,7 +182,14 @@ def insert_ignore(conn: Connection, table: sa.Table, rows: Sequence[dict], *, up
         from sqlalchemy.dialects.postgresql import insert
     else:  # pragma: no cover
         raise WorkspaceError(f"unsupported ledger database '{dialect}' (SQLite or PostgreSQL)")
-    stmt = insert(table)
+    return insert
+
+
+def insert_ignore(conn: Connection, table: sa.Table, rows: Sequence[dict], *, update: Sequence[str] = ()) -> None:
+    """Insert rows, skipping (or, for the ``update`` columns, updating) existing keys."""
+    if not rows:
+        return
+    stmt = _dialect_insert(conn)(table)
     keys = [c.name for c in table.primary_key.columns]
     uniques = [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
     if uniques:
@@ -314,11 +319,18 @@ class Ledger:
             for r in rows
         ]
         with self.engine.begin() as conn:
-            before = conn.execute(sa.select(sa.func.count()).select_from(human_labels)).scalar_one()
+            # New rows are counted by what the insert itself returns: counting the table
+            # before and after overcounts when other writers commit in between (concurrent
+            # webhook deliveries, a pull beside them).
+            new = 0
+            insert = _dialect_insert(conn)
+            stmt = (insert(human_labels).on_conflict_do_nothing(index_elements=["platform", "external_id"])
+                    .returning(human_labels.c.id))
+            for chunk in iter_chunks(full, 5000):
+                new += len(conn.execute(stmt, list(chunk)).all())
             insert_ignore(conn, human_labels, full,
                           update=("label", "annotator", "comment", "deleted", "labeled_at", "stored_at"))
-            after = conn.execute(sa.select(sa.func.count()).select_from(human_labels)).scalar_one()
-        return after - before
+        return new
 
     # -- pushes and sync state ------------------------------------------------------------
     def record_pushes(self, platform: str, target: str, mapping: dict[str, str], iteration: int | None = None) -> None:

@@ -12,7 +12,9 @@ An iteration (:func:`select_iteration`):
    rate measured on human-labeled pairs that lay in the flip region when they were asked;
 4. records the ``iterations`` row and one ``decisions`` row per pair in one transaction.
 
-A crash before step 4 leaves the iteration ``running``; the next call redoes it.
+A crash before step 4 leaves the iteration ``selecting``; the next call redoes it. After
+step 4 it is ``selected``; the service's worker (:mod:`rlthf_plugin.worker`) takes it on
+through ``pushing``, ``pushed`` and ``labeled``.
 :func:`label_with_oracle` answers an iteration's asked pairs from ground truth (the
 simulated annotator, for evaluation and the demo) through :func:`rlthf_plugin.sync.store_labels`,
 the same path as labels pulled from Label Studio or Argilla.
@@ -42,6 +44,8 @@ from .selection.rlthf import Selection, ai_margins, flip_gate, schedule, select_
 from .sync import store_labels
 
 ORACLE_PLATFORM = "oracle"
+#: States of an iteration whose selection has not finished (``running``: older ledgers).
+SELECTING = ("selecting", "running")
 
 
 # -- the pure core of one iteration -------------------------------------------------------------
@@ -241,7 +245,7 @@ def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], 
     """Run one iteration (train, curve, decide) and record it; see the module docstring."""
     sel = config.selection
     rows = _iteration_rows(ledger)
-    if rows and rows[-1]["state"] == "running":  # a crashed iteration: redo it
+    if rows and rows[-1]["state"] in SELECTING:  # a crashed iteration: redo it
         it = rows[-1]["id"]
         rows = rows[:-1]
     else:
@@ -261,7 +265,7 @@ def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], 
     with ledger.engine.begin() as conn:
         conn.execute(L.decisions.delete().where(L.decisions.c.iteration == it))
         conn.execute(L.iterations.delete().where(L.iterations.c.id == it))
-        conn.execute(L.iterations.insert().values(id=it, state="running", params=params, stats={}, started_at=L.now()))
+        conn.execute(L.iterations.insert().values(id=it, state="selecting", params=params, stats={}, started_at=L.now()))
     winner = np.isin(pool.ai, [A, B])
     pool_size = int(winner.sum())
     if pool_size == 0:

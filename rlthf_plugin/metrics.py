@@ -14,6 +14,8 @@ METRICS = {
     "rlthf_iterations_started_total": ("counter", "Iterations started by the worker."),
     "rlthf_iteration": ("gauge", "The latest iteration number."),
     "rlthf_iteration_pending_tasks": ("gauge", "Pushed tasks of the latest iteration still waiting for labels."),
+    "rlthf_iteration_state": ("gauge", "1 for the state of the latest iteration (selecting, selected, pushing, "
+                                       "pushed, labeled), 0 for the others."),
 }
 
 

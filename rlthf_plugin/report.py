@@ -79,6 +79,7 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     prec = [h.get("precision") for h in history]
     left.bar(its, [p if p is not None else 0 for p in prec], color="tab:orange")
     left.set_ylim(0, 1)
+    left.set_xticks(its)
     left.set_xlabel("iteration")
     left.set_ylabel("AI-error precision of the human batch")
     left.set_title("Which share of asked pairs had a wrong AI label")
@@ -88,6 +89,7 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
         right.plot(its, acc, marker="o", label="curated labels")
     if any(a is not None for a in ai):
         right.plot(its, ai, ls="--", color="0.5", label="AI labels only")
+    right.set_xticks(its)
     right.set_xlabel("iteration")
     right.set_ylabel("accuracy vs ground truth")
     right.set_title("Accuracy per iteration")
@@ -105,7 +107,7 @@ def workspace_plots(ledger: L.Ledger, out_dir: str | Path, *, iteration: int | N
     out_dir.mkdir(parents=True, exist_ok=True)
     with ledger.engine.connect() as conn:
         its = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings().all()
-        its = [r for r in its if r["state"] != "running"]
+        its = [r for r in its if r["state"] not in ("selecting", "running")]
         if not its:
             return []
         row = its[-1] if iteration is None else next((r for r in its if r["id"] == iteration), its[-1])

@@ -1,8 +1,11 @@
-"""The webhook service: receivers for Label Studio and Argilla over one workspace.
+"""The webhook service: receivers for Label Studio and Argilla over one workspace, the
+worker that runs the loop by itself, ``/health`` and Prometheus ``/metrics``.
 
 Endpoints are thin (STYLE rule 13): verify the delivery, translate it with the
 platform's adapter, store the labels through :func:`rlthf_plugin.sync.store_labels` (the
-same path as pull, so a lost webhook is repaired by the next pull), return.
+same path as pull, so a lost webhook is repaired by the next pull), wake the worker,
+return. With platforms given (``rlthf serve --backend ...``) a
+:class:`rlthf_plugin.worker.Worker` runs the iterations (see that module).
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the handlers' annotations
@@ -11,10 +14,13 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import sqlalchemy as sa
 
 from .backends import BACKENDS, LabelingBackend, open_backend
 from .errors import RlthfError, WebhookAuthError, require
+from .metrics import Metrics
 from .sync import store_labels
 from .workspace import Workspace
 
@@ -40,42 +46,84 @@ class Receiver:
         labels = self.backend(platform).parse_webhook(headers, body)
         return store_labels(self.workspace.ledger, labels)
 
+    def ledger_ok(self) -> tuple[bool, str]:
+        try:
+            with self.workspace.ledger.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as e:
+            return False, f"{type(e).__name__}: {e}"
+        return True, "ok"
+
     def close(self) -> None:
         for backend in self._backends.values():
             backend.close()
         self.workspace.close()
 
 
-def create_app(root: str | os.PathLike) -> Any:
-    """The FastAPI app serving the workspace at ``root``."""
+def create_app(root: str | os.PathLike, *, backends: Sequence[str] = ()) -> Any:
+    """The FastAPI app serving the workspace at ``root``.
+
+    ``backends`` (default ``[serve] backends``) are the platforms the worker runs the loop
+    on; without any, the app only receives webhooks.
+    """
     fastapi = require("fastapi", "serve")
-    from fastapi.responses import JSONResponse
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.responses import JSONResponse, PlainTextResponse
+
+    from .worker import Worker, parse_platforms
 
     receiver = Receiver(Path(root))
+    metrics = Metrics()
+    platforms = parse_platforms(list(backends) or receiver.workspace.config.serve.backends)
+    worker = Worker(receiver.workspace, platforms, metrics=metrics) if platforms else None
     app = fastapi.FastAPI(title="rlthf_plugin", version="0.1.0")
-    app.state.receiver = receiver
+    app.state.receiver, app.state.metrics, app.state.worker = receiver, metrics, worker
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> Any:
+        ok, detail = receiver.ledger_ok()
+        body: dict[str, Any] = {"status": "ok" if ok else "error", "ledger": detail,
+                                "worker": worker.status() if worker else None}
+        if worker is not None and not worker.alive:
+            body["status"] = "error"
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @app.get("/metrics")
+    def prometheus() -> Any:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.post("/webhooks/{platform}")
     async def webhook(platform: str, request: fastapi.Request) -> Any:
         if platform not in BACKENDS:
             return JSONResponse({"detail": f"unknown platform '{platform}'"}, status_code=404)
+        metrics.inc("rlthf_webhooks_received_total", platform=platform)
         body = await request.body()
-        try:
-            new = receiver.receive(platform, {k.lower(): v for k, v in request.headers.items()}, body)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:  # in a thread: a slow ledger write must not stall the other deliveries
+            new = await run_in_threadpool(receiver.receive, platform, headers, body)
         except WebhookAuthError as e:
             log.warning("rejected %s webhook: %s", platform, e.message)
+            metrics.inc("rlthf_webhooks_rejected_total", platform=platform, reason="auth")
             return JSONResponse({"detail": "unauthorized"}, status_code=401)
         except RlthfError as e:
             log.warning("bad %s webhook: %s", platform, e.message)
+            metrics.inc("rlthf_webhooks_rejected_total", platform=platform, reason="bad")
             return JSONResponse({"detail": e.message}, status_code=400)
+        if new:
+            metrics.inc("rlthf_labels_stored_total", new, platform=platform, path="webhook")
+            if worker is not None:
+                worker.wake()
         return {"stored": new}
+
+    @app.on_event("startup")
+    def _start() -> None:
+        if worker is not None:
+            worker.start()
 
     @app.on_event("shutdown")
     def _close() -> None:
+        if worker is not None:
+            worker.stop()
         receiver.close()
 
     return app

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "run": "loop_cmds:run",
     "export": "loop_cmds:export",
     "train": "train_cmds:train",
+    "report": "report_cmds:report",
 }
 
 

@@ -79,18 +79,27 @@ def pull(ctx: click.Context, backend_name: str, full: bool, **options) -> None:
 @click.command()
 @click.option("--host", default=None, help="Interface to listen on (config [serve] host, default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (config [serve] port, default 8765).")
+@click.option("--backend", "backends", multiple=True, type=click.Choice(sorted(BACKENDS)),
+              help="Run the loop on this platform (repeatable; config [serve] backends): push each "
+                   "iteration's batch, and start the next iteration when the batch is labeled.")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Run the webhook receiver: POST /webhooks/label-studio, POST /webhooks/argilla, GET /health.
+def serve(ctx: click.Context, host: str | None, port: int | None, backends: tuple[str, ...]) -> None:
+    """Run the service: webhook receivers, the loop's worker, /health and /metrics.
 
-    Label Studio deliveries must carry the configured secret header; Argilla deliveries
-    a valid Standard Webhooks signature. Labels are stored exactly as `rlthf pull` stores
-    them, so a lost delivery is repaired by the next pull.
+    POST /webhooks/label-studio and /webhooks/argilla store labels exactly as `rlthf pull`
+    does (Label Studio deliveries must carry the configured secret header, Argilla ones a
+    valid Standard Webhooks signature). With --backend, a worker pulls each platform at
+    start and every [serve] reconcile_minutes (labels whose webhooks were lost), pushes the
+    latest iteration's batch, and runs the next iteration once every pushed task has its
+    labels; each step is recorded before and after, so a killed service resumes on restart.
     """
     from ..errors import require
     from ..service import create_app
 
+    import logging
+
     uvicorn = require("uvicorn", "serve")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ws = open_workspace(ctx)
-    app = create_app(ws.root)
+    app = create_app(ws.root, backends=backends)
     uvicorn.run(app, host=host or ws.config.serve.host, port=port or ws.config.serve.port, log_level="warning")

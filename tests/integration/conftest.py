@@ -62,8 +62,10 @@ def real_workspace(tmp_path):
 class ReceiverThread:
     """`rlthf serve`'s app in a uvicorn thread on a free port; can be stopped and restarted."""
 
-    def __init__(self, root):
+    def __init__(self, root, **app_options):
+        """``app_options`` go to ``create_app`` (e.g. ``backends=["label-studio"]`` starts the worker)."""
         self.root, self.port, self.server, self.thread = root, free_port(), None, None
+        self.app_options, self.app = app_options, None
 
     @property
     def url(self) -> str:
@@ -74,7 +76,8 @@ class ReceiverThread:
 
         from rlthf_plugin.service import create_app
 
-        config = uvicorn.Config(create_app(self.root), host="127.0.0.1", port=self.port, log_level="warning")
+        self.app = create_app(self.root, **self.app_options)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

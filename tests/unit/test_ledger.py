@@ -32,3 +32,17 @@ def test_store_labels_is_idempotent_and_updates(workspace, tmp_path):
     assert pid not in workspace.ledger.human_votes()
     # A label for a pair the ledger does not know is ignored.
     assert store_labels(workspace.ledger, [HumanLabel("0" * 32, "A", "x", "label-studio", "ann-18")]) == 0
+
+
+def test_concurrent_stores_count_each_new_label_once(workspace, tmp_path):
+    """Writers committing between another writer's statements must not inflate its count."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(f'{{"prompt": "p{i}", "response_a": "x", "response_b": "y"}}\n' for i in range(20)))
+    import_files(workspace.ledger, [str(f)])
+    ids = workspace.ledger.pair_ids()
+    batches = [[HumanLabel(pid, "A", "ann", "label-studio", f"ann-{pid}")] for pid in ids] * 4
+    with ThreadPoolExecutor(8) as pool:
+        new = list(pool.map(lambda b: store_labels(workspace.ledger, b), batches))
+    assert sum(new) == len(ids) == workspace.ledger.count(L.human_labels)

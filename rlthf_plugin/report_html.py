@@ -1,0 +1,230 @@
+"""``rlthf report``: one self-contained HTML page per workspace, beside its PNG plots.
+
+The page shows, per iteration, the margin curve with its boundaries (elbow, knee,
+reflection) and the pairs asked and flipped (:func:`rlthf_plugin.report.plot_margin_curve`);
+the AI-error precision of each human batch, where human labels tell; how many labels were
+asked, flipped and kept; the human labels saved against labeling everything; and the
+agreement between annotators. No external assets: the plots are files in the same folder,
+referenced by relative names, and the styles are inline.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from . import ledger as L
+from .config import Config
+from .export import curated_rows
+from .loop import SELECTING, flip_precision, ground_truth_platforms
+from .pairs import A, B, majority
+from .report import plot_history, plot_margin_curve
+
+REPORT_FILE = "index.html"
+ACTIONS = ("ask", "flip", "keep", "drop")
+
+
+# -- what the page shows -------------------------------------------------------------------------
+def agreement(votes: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
+    """Agreement between annotators on pairs labeled by two or more of them.
+
+    ``votes``: pair id -> [(annotator, label), ...] with labels A, B or tie. Returns the
+    number of such pairs, of annotator pairs compared, the share of those that agree
+    (pairwise agreement), and the same per pair of annotators (most compared first).
+    """
+    compared = agreed = 0
+    per: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    pairs = 0
+    for items in votes.values():
+        last: dict[str, str] = {}
+        for who, label in items:
+            if label in (A, B, "tie"):
+                last[who] = label
+        if len(last) < 2:
+            continue
+        pairs += 1
+        for (u, lu), (v, lv) in itertools.combinations(sorted(last.items()), 2):
+            compared += 1
+            agreed += lu == lv
+            per[(u, v)][0] += lu == lv
+            per[(u, v)][1] += 1
+    by_pair = sorted(((u, v, a, n) for (u, v), (a, n) in per.items()), key=lambda x: (-x[3], x[0], x[1]))
+    return {"pairs": pairs, "compared": compared, "agreement": agreed / compared if compared else None,
+            "by_annotators": by_pair}
+
+
+def report_data(ledger: L.Ledger, config: Config) -> dict[str, Any]:
+    """Everything the page shows, read from the ledger."""
+    truth_platforms = ground_truth_platforms(config)
+    ai = {pid: m.label for pid, m in ledger.ai_majority().items()}
+    t = L.human_labels
+    counted: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    truth_votes: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings().all()
+        q = sa.select(t.c.pair_id, t.c.annotator, t.c.label, t.c.platform).where(t.c.deleted.is_(False))
+        for pid, who, label, platform in conn.execute(q.order_by(t.c.id)):
+            (truth_votes if platform in truth_platforms else counted)[pid].append((f"{platform}:{who}", label))
+        decisions = defaultdict(list)
+        for r in conn.execute(sa.select(L.decisions.c.iteration, L.decisions.c.pair_id, L.decisions.c.action,
+                                        L.decisions.c.margin)):
+            decisions[r.iteration].append(r)
+    human = {pid: majority(label for _, label in v).label for pid, v in counted.items()}
+    iterations = []
+    for row in rows:
+        if row["state"] in SELECTING:
+            continue
+        it, stats = row["id"], row["stats"] or {}
+        ds = decisions.get(it, [])
+        counts = Counter(d.action for d in ds)
+        asked = [d.pair_id for d in ds if d.action == "ask"]
+        told = [p for p in asked if human.get(p) in (A, B) and ai.get(p) in (A, B)]
+        errors = sum(human[p] != ai[p] for p in told)
+        iterations.append({
+            "iteration": it, "state": row["state"], "stats": stats, "counts": {a: counts.get(a, 0) for a in ACTIONS},
+            "answered": sum(1 for p in asked if p in human), "told": len(told), "ai_errors": errors,
+            "precision": errors / len(told) if told else None, "flip_precision": flip_precision(ledger, config, it),
+            "margins": np.array([d.margin if d.margin is not None else np.nan for d in ds], dtype=float),
+            "actions": [d.action for d in ds], "asked": asked,
+        })
+    pool = sum(1 for label in ai.values() if label in (A, B))
+    asked_total = len({p for it in iterations for p in it["asked"]})
+    sources = Counter(r["label_source"] for r in curated_rows(ledger, config=config)) if pool else Counter()
+    return {
+        "pairs": len(ledger.pair_ids()), "pool": pool, "iterations": iterations, "asked_total": asked_total,
+        "human_labels": sum(len(v) for v in counted.values()), "sources": dict(sources),
+        "agreement": agreement(counted), "truth_agreement": agreement(truth_votes),
+        "human_ai": _human_ai(human, ai),
+    }
+
+
+def _human_ai(human: dict[str, str | None], ai: dict[str, str | None]) -> dict[str, Any]:
+    both = [p for p, h in human.items() if h in (A, B) and ai.get(p) in (A, B)]
+    agree = sum(human[p] == ai[p] for p in both)
+    return {"pairs": len(both), "agreement": agree / len(both) if both else None}
+
+
+# -- the page --------------------------------------------------------------------------------------
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
+       color: #222; background: #fff; line-height: 1.4; }
+h1 { color: #1f4e79; border-bottom: 3px solid #1f4e79; padding-bottom: .2em; }
+h2 { color: #1f4e79; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; }
+th, td { border: 1px solid #c8d3df; padding: .3em .7em; text-align: right; }
+th { background: #e8eef5; } td.l, th.l { text-align: left; }
+.cards { display: flex; gap: 1em; flex-wrap: wrap; }
+.card { background: #f3f7fb; border-left: 6px solid #2e86c1; padding: .6em 1em; min-width: 12em; }
+.card b { display: block; font-size: 1.6em; color: #1f4e79; }
+.saved { border-left-color: #28a745; } .asked { border-left-color: #e67e22; } .flip { border-left-color: #c0392b; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { color: #555; font-size: .9em; }
+.muted { color: #777; }
+"""
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "–"
+
+
+def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
+    """The page as HTML text; ``images`` maps iteration numbers (as text) and "history" to file names."""
+    e = html.escape
+    pool, asked = data["pool"], data["asked_total"]
+    flipped = data["sources"].get("flipped", 0)
+    kept = data["sources"].get("trusted_ai", 0)
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
+           f"<style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
+           f"<p class='muted'>{data['pairs']} pairs, {pool} with an AI label that picks a winner; "
+           f"{len(data['iterations'])} iteration(s).</p>",
+           "<div class='cards'>",
+           f"<div class='card asked'>human labels asked<b>{asked}</b>{_pct(asked, pool)} of the pool</div>",
+           f"<div class='card saved'>labels saved against labeling everything<b>{max(pool - asked, 0)}</b>"
+           f"{_pct(max(pool - asked, 0), pool)} of {pool}</div>",
+           f"<div class='card flip'>AI labels flipped<b>{flipped}</b>in the curated set</div>",
+           f"<div class='card'>AI labels kept (trusted)<b>{kept}</b>in the curated set</div>",
+           "</div>"]
+    out.append("<h2>Iterations</h2><table><tr><th>iteration</th><th class='l'>state</th>"
+               + "".join(f"<th>{a}</th>" for a in ACTIONS)
+               + "<th>answered</th><th>AI errors / told</th><th>AI-error precision</th>"
+                 "<th>flip precision (ground truth)</th><th class='l'>flip gate</th></tr>")
+    for it in data["iterations"]:
+        gate = (it["stats"].get("gate") or {}).get("reason", "")
+        out.append(f"<tr><td>{it['iteration']}</td><td class='l'>{e(it['state'])}</td>"
+                   + "".join(f"<td>{it['counts'][a]}</td>" for a in ACTIONS)
+                   + f"<td>{it['answered']}</td><td>{it['ai_errors']} / {it['told']}</td>"
+                     f"<td>{_fmt(it['precision'])}</td><td>{_fmt(it['flip_precision'])}</td>"
+                     f"<td class='l'>{e(gate)}</td></tr>")
+    out.append("</table><p class='muted'>AI-error precision: the share of a batch's answered pairs (human "
+               "winner, AI winner) whose AI label the humans overturned; – where no human label tells yet.</p>")
+    if "history" in images:
+        out.append(f"<figure><img src='{e(images['history'])}' alt='AI-error precision per batch and accuracy "
+                   "per iteration'><figcaption>AI-error precision of each human batch; accuracy of the curated "
+                   "labels per iteration (against ground truth, where there is any).</figcaption></figure>")
+    if data["sources"]:
+        out.append("<h2>The curated set</h2><table><tr><th class='l'>label source</th><th>pairs</th></tr>"
+                   + "".join(f"<tr><td class='l'>{e(k)}</td><td>{v}</td></tr>" for k, v in sorted(data["sources"].items()))
+                   + "</table>")
+    out.append("<h2>Agreement</h2><table><tr><th class='l'>who</th><th>pairs</th><th>comparisons</th>"
+               "<th>agreement</th></tr>")
+    for name, ag in (("annotators on the labeling platforms", data["agreement"]),
+                     ("imported (ground-truth) votes", data["truth_agreement"])):
+        out.append(f"<tr><td class='l'>{e(name)}</td><td>{ag['pairs']}</td><td>{ag['compared']}</td>"
+                   f"<td>{_fmt(ag['agreement'])}</td></tr>")
+    ha = data["human_ai"]
+    out.append(f"<tr><td class='l'>human majority vs AI label</td><td>{ha['pairs']}</td><td>{ha['pairs']}</td>"
+               f"<td>{_fmt(ha['agreement'])}</td></tr></table>")
+    by = data["agreement"]["by_annotators"][:10]
+    if by:
+        out.append("<table><tr><th class='l'>annotator</th><th class='l'>annotator</th><th>pairs</th>"
+                   "<th>agreement</th></tr>"
+                   + "".join(f"<tr><td class='l'>{e(u)}</td><td class='l'>{e(v)}</td><td>{n}</td>"
+                             f"<td>{_fmt(a / n)}</td></tr>" for u, v, a, n in by) + "</table>")
+    out.append("<h2>Margin curves</h2>")
+    for it in data["iterations"]:
+        name = images.get(str(it["iteration"]))
+        if name:
+            curve = it["stats"].get("curve") or {}
+            out.append(f"<figure><img src='{e(name)}' alt='margin curve of iteration {it['iteration']}'>"
+                       f"<figcaption>Iteration {it['iteration']}: margins of the AI labels, sorted; elbow "
+                       f"{_fmt(curve.get('elbow'))}, knee {_fmt(curve.get('knee'))}, reflection "
+                       f"{_fmt(curve.get('reflection'))}; the batch asked in orange, flips in red."
+                       "</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write_report(ledger: L.Ledger, config: Config, out_dir: str | Path, *, title: str = "RLTHF report") -> Path:
+    """Write ``index.html`` and its PNGs into ``out_dir``; returns the HTML's path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = report_data(ledger, config)
+    images: dict[str, str] = {}
+    for it in data["iterations"]:
+        if it["actions"]:
+            path = plot_margin_curve(it["margins"], it["actions"], it["stats"].get("curve") or {},
+                                     out_dir / f"margin_curve_iter{it['iteration']}.png",
+                                     title=f"Iteration {it['iteration']}")
+            images[str(it["iteration"])] = path.name
+    if data["iterations"]:
+        history = [{"iteration": it["iteration"], "precision": it["precision"],
+                    "curated_accuracy": (it["stats"].get("eval") or {}).get("curated_accuracy"),
+                    "ai_accuracy": (it["stats"].get("eval") or {}).get("ai_accuracy")} for it in data["iterations"]]
+        images["history"] = plot_history(history, out_dir / "history.png").name
+    path = out_dir / REPORT_FILE
+    path.write_text(render(data, images, title=title), encoding="utf-8")
+    return path

@@ -1,0 +1,51 @@
+"""The worker's pure parts and ledger queries (the loop itself is tested on a real
+Label Studio in tests/integration/test_service.py)."""
+
+import pytest
+
+from rlthf_plugin import ledger as L
+from rlthf_plugin.backends.base import HumanLabel
+from rlthf_plugin.config import Config
+from rlthf_plugin.errors import ConfigError
+from rlthf_plugin.importer import import_files
+from rlthf_plugin.sync import store_labels
+from rlthf_plugin.worker import Worker, label_counts, parse_platforms, required_labels
+
+
+def test_parse_platforms_splits_dedups_and_names_unknown():
+    assert parse_platforms(["label-studio", "argilla,label-studio"]) == ["label-studio", "argilla"]
+    assert parse_platforms("") == []
+    with pytest.raises(ConfigError, match="known: argilla, label-studio"):
+        parse_platforms("labelstudio")
+
+
+def test_required_labels_follow_argilla_min_submitted():
+    cfg = Config()
+    cfg.argilla.min_submitted = 3
+    assert required_labels("argilla", cfg) == 3 and required_labels("label-studio", cfg) == 1
+
+
+def test_label_counts_ignore_deleted_and_other_platforms(workspace, tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(f'{{"prompt": "p{i}", "response_a": "x", "response_b": "y"}}\n' for i in range(3)))
+    import_files(workspace.ledger, [str(f)])
+    a, b, c = workspace.ledger.pair_ids()
+    store_labels(workspace.ledger, [
+        HumanLabel(a, "A", "u1", "argilla", "r1"), HumanLabel(a, "B", "u2", "argilla", "r2"),
+        HumanLabel(b, "A", "u1", "argilla", "r3", deleted=True), HumanLabel(c, "A", "u1", "label-studio", "7")])
+    assert label_counts(workspace.ledger, "argilla", [a, b, c]) == {a: 2}
+
+
+def test_worker_without_platforms_is_refused(workspace):
+    with pytest.raises(ConfigError, match="--backend"):
+        Worker(workspace, [])
+
+
+def test_a_second_worker_waits_for_the_lease(workspace):
+    from rlthf_plugin import lock
+
+    assert lock.acquire(workspace.ledger, "iteration", "someone-else", ttl=60)
+    worker = Worker(workspace, ["label-studio"])
+    worker.advance()
+    assert worker.state.startswith("waiting for the iteration lease (held by someone-else)")
+    assert workspace.ledger.count(L.iterations) == 0

@@ -24,6 +24,32 @@ from .workspace import Workspace
 
 __version__ = "0.1.0"
 
+# Heavier parts (torch, TRL, platform SDKs, FastAPI) load on first use: name -> module.
+_LAZY = {
+    "analyze_curve": "selection.rlthf", "select_actions": "selection.rlthf", "schedule": "selection.rlthf",
+    "ai_margins": "selection.rlthf", "flip_gate": "selection.rlthf",
+    "select_iteration": "loop", "label_with_oracle": "loop", "evaluate": "loop",
+    "curated_rows": "export", "write_export": "export",
+    "RewardModel": "models.reward", "EmbeddingRewardModel": "models.reward",
+    "TransformerRewardModel": "models.reward_trl", "RewardTrainingConfig": "models.reward_trl",
+    "DPOTrainingConfig": "models.policy", "train_policy": "models.policy",
+    "SentenceEmbedder": "models.embeddings", "EmbeddingCache": "models.embeddings",
+    "CausalLMEmbedder": "models.llm_embeddings",
+    "open_judge": "models.judge", "label_pairs": "models.judge",
+    "LabelingBackend": "backends", "Task": "backends", "HumanLabel": "backends", "PushReport": "backends",
+    "open_backend": "backends", "store_labels": "sync",
+    "create_app": "service", "write_report": "report_html",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "BackendError",
     "CandidateReport",
@@ -48,4 +74,5 @@ __all__ = [
     "pair_id",
     "select_from_pool",
     "select_pairs",
+    *sorted(_LAZY),
 ]

@@ -6,7 +6,6 @@ the :class:`tests.integration.contract.PlatformEnv` interface.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import threading
 import time
@@ -19,11 +18,10 @@ from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.importer import import_files
 from rlthf_plugin.workspace import Workspace
 
-# Each platform's harness is a plugin module; only those present are loaded.
-pytest_plugins = [
-    name for name in ("tests.integration.label_studio_env", "tests.integration.argilla_env")
-    if importlib.util.find_spec(name) is not None
-]
+# Each platform's harness lives in its own module; its fixtures are made visible here
+# (pytest_plugins is only allowed in the rootdir's conftest).
+from .argilla_env import argilla_env, argilla_server  # noqa: E402,F401
+from .label_studio_env import label_studio_env, label_studio_server  # noqa: E402,F401
 
 
 def free_port() -> int:

@@ -48,6 +48,25 @@ def add_asked_iteration(ledger: L.Ledger, n: int, *, seed: int = 0, iteration: i
     return ids
 
 
+def write_pandalm_sample(path, n: int):
+    """The first ``n`` well-formed real PandaLM pairs of the shipped dev file, as JSONL at
+    ``path`` (gpt-3.5 AI label and three human votes each); returns ``path``."""
+    import gzip
+    import json
+
+    rows = []
+    with gzip.open(DEV_PAIRS, "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            ok = all(isinstance(r[k], str) and r[k].strip() for k in ("prompt", "response_a", "response_b"))
+            if ok and r["response_a"] != r["response_b"] and r["source"].startswith("PandaLM"):
+                rows.append(r)
+            if len(rows) == n:
+                break
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def real_workspace(tmp_path):
     """A workspace holding the shipped real pairs (2,636 valid)."""

@@ -6,8 +6,6 @@ annotators on a platform so the agreement table has something to compare.
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 import shutil
 import subprocess
@@ -17,9 +15,10 @@ import pytest
 
 from rlthf_plugin.backends.base import HumanLabel
 from rlthf_plugin.cli import main
-from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.sync import store_labels
 from rlthf_plugin.workspace import Workspace
+
+from .conftest import write_pandalm_sample
 
 pytestmark = pytest.mark.integration
 
@@ -53,17 +52,7 @@ def near(pixels: np.ndarray, rgb: tuple[int, int, int], tol: int = 6) -> int:
 
 @pytest.fixture
 def looped_workspace(tmp_path, runner):
-    rows = []
-    with gzip.open(DEV_PAIRS, "rt", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            ok = all(isinstance(r[k], str) and r[k].strip() for k in ("prompt", "response_a", "response_b"))
-            if ok and r["response_a"] != r["response_b"] and r["source"].startswith("PandaLM"):
-                rows.append(r)
-            if len(rows) == 80:
-                break
-    sample = tmp_path / "sample.jsonl"
-    sample.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    sample = write_pandalm_sample(tmp_path / "sample.jsonl", 80)
     ws = tmp_path / "ws"
     env = {"RLTHF_EMBEDDING_MAX_LENGTH": "64", "RLTHF_SELECTION_FOLDS": "3"}
     for args in (["init"], ["import", str(sample)],

@@ -4,7 +4,6 @@ No server is needed (the oracle answers from the imported human votes); it embed
 real texts with the packaged MiniLM (64 tokens each) once, then reads them from the ledger.
 """
 
-import gzip
 import json
 
 import pytest
@@ -12,25 +11,16 @@ import sqlalchemy as sa
 
 from rlthf_plugin import ledger as L
 from rlthf_plugin.cli import main
-from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.export import LABEL_SOURCES, curated_rows
+
+from .conftest import write_pandalm_sample
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def sample(tmp_path):
-    rows = []
-    with gzip.open(DEV_PAIRS, "rt", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            ok = all(isinstance(r[k], str) and r[k].strip() for k in ("prompt", "response_a", "response_b"))
-            if ok and r["response_a"] != r["response_b"] and r["source"].startswith("PandaLM"):
-                rows.append(r)
-            if len(rows) == 70:
-                break
-    path = tmp_path / "sample.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path = write_pandalm_sample(tmp_path / "sample.jsonl", 70)
     return path
 
 

@@ -9,7 +9,6 @@ mid-push and restarted leaves exactly the planned tasks.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal
@@ -25,12 +24,11 @@ import sqlalchemy as sa
 from rlthf_plugin import ledger as L
 from rlthf_plugin.backends.label_studio import SECRET_HEADER
 from rlthf_plugin.config import load_config, update_config_file
-from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.importer import import_files
 from rlthf_plugin.workspace import Workspace
 from rlthf_plugin.worker import asked_pair_ids
 
-from .conftest import ReceiverThread, add_asked_iteration, free_port, wait_for
+from .conftest import ReceiverThread, write_pandalm_sample, add_asked_iteration, free_port, wait_for
 from .contract import workspace_env
 
 pytestmark = pytest.mark.integration
@@ -43,17 +41,7 @@ SERVE = {"poll_seconds": 0.5, "lease_seconds": 4.0, "reconcile_minutes": 0.0}
 def small_workspace(tmp_path):
     """80 real PandaLM pairs (AI label from gpt-3.5, three human votes each), with a
     reward model small enough for CPU tests (MiniLM at 64 tokens, 3 folds, 10% budget)."""
-    rows = []
-    with gzip.open(DEV_PAIRS, "rt", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            ok = all(isinstance(r[k], str) and r[k].strip() for k in ("prompt", "response_a", "response_b"))
-            if ok and r["response_a"] != r["response_b"] and r["source"].startswith("PandaLM"):
-                rows.append(r)
-            if len(rows) == 80:
-                break
-    sample = tmp_path / "sample.jsonl"
-    sample.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    sample = write_pandalm_sample(tmp_path / "sample.jsonl", 80)
     ws = Workspace.init(tmp_path / "ws")
     import_files(ws.ledger, [str(sample)])
     update_config_file(ws.root, "embedding", max_length=64)

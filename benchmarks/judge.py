@@ -20,7 +20,6 @@ import json
 import random
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 

@@ -15,7 +15,7 @@ from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.errors import InvalidInputError
 from rlthf_plugin.importer import import_files
 from rlthf_plugin.ledger import Ledger
-from rlthf_plugin.pairs import A, B, pair_id
+from rlthf_plugin.pairs import A, pair_id
 
 
 def write_jsonl(path: Path, rows: list) -> str:

@@ -1,4 +1,3 @@
-import sqlalchemy as sa
 
 from rlthf_plugin import ledger as L
 from rlthf_plugin.backends.base import HumanLabel

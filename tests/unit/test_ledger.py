@@ -1,4 +1,3 @@
-
 from rlthf_plugin import ledger as L
 from rlthf_plugin.backends.base import HumanLabel
 from rlthf_plugin.errors import WorkspaceError

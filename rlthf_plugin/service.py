@@ -60,11 +60,13 @@ class Receiver:
         self.workspace.close()
 
 
-def create_app(root: str | os.PathLike, *, backends: Sequence[str] = ()) -> Any:
+def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_backend: bool = True) -> Any:
     """The FastAPI app serving the workspace at ``root``.
 
     ``backends`` (default ``[serve] backends``) are the platforms the worker runs the loop
-    on; without any, the app only receives webhooks.
+    on; without any, the app only receives webhooks. ``ml_backend`` mounts Label Studio's
+    ML-backend API under ``/ml`` (:mod:`rlthf_plugin.ml_backend`): the current reward
+    model's preference as a prediction on any task.
     """
     fastapi = require("fastapi", "serve")
     from fastapi.concurrency import run_in_threadpool
@@ -78,6 +80,10 @@ def create_app(root: str | os.PathLike, *, backends: Sequence[str] = ()) -> Any:
     worker = Worker(receiver.workspace, platforms, metrics=metrics) if platforms else None
     app = fastapi.FastAPI(title="rlthf_plugin", version="0.1.0")
     app.state.receiver, app.state.metrics, app.state.worker = receiver, metrics, worker
+    if ml_backend:
+        from .ml_backend import mount
+
+        app.state.reward_model = mount(app, receiver.workspace)
 
     @app.get("/health")
     def health() -> Any:

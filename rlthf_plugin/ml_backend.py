@@ -1,0 +1,208 @@
+"""Label Studio's ML-backend API over the workspace's current reward model.
+
+Connected in Label Studio (Settings -> Model -> Connect model, URL
+``http://HOST:PORT/ml``), a project shows, on any pairwise task, which response the
+current reward model prefers, as a prediction of the ``Choices`` control.
+
+Label Studio 1.23 calls ``GET /health``, ``POST /setup``, ``POST /predict`` and
+``POST /webhook`` under the URL it was given; :func:`mount` adds them to the service app
+under a prefix (default ``/ml``). The endpoints only translate: the model is
+:class:`CurrentRewardModel`, the choice and confidence come from :func:`preferences`.
+
+The reward model is the one the next iteration would train first: the loop's training
+labels (:func:`rlthf_plugin.loop.training_labels`: AI labels, kept and flipped by the
+latest selected iteration, human labels weighted by their amplification), fit on all of
+them once. It is cached in memory and refit when a newer iteration has been selected or
+the count of human labels changed. Texts come from the task's data (``prompt``,
+``response_a``, ``response_b``), so a task that is not in the ledger is predicted too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import xml.etree.ElementTree as ET
+from typing import Any, Sequence
+
+import numpy as np
+import sqlalchemy as sa
+
+from . import ledger as L
+from .models.reward import RewardModel
+from .pairs import A, B
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/ml"
+MODEL_CLASS = "RlthfRewardModel"
+#: The control names of ``templates/label_studio/pairwise.xml``, used when the request
+#: carries no label config (or one without an A/B ``Choices``).
+DEFAULT_FROM_NAME, DEFAULT_TO_NAME = "preference", "prompt"
+TEXT_KEYS = ("prompt", "response_a", "response_b")
+
+
+def preferences(margins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The preferred response and its confidence per pair.
+
+    Parameters
+    ----------
+    margins : ndarray of float, shape (N,)
+        ``r(response_a) - r(response_b)``, the Bradley-Terry logit of "A is better".
+
+    Returns
+    -------
+    choices : ndarray of {"A", "B"}, shape (N,)
+        "A" where the margin is >= 0.
+    scores : ndarray of float in [0.5, 1], shape (N,)
+        ``sigmoid(|margin|)``: the probability, under the reward model's Bradley-Terry
+        model, that the chosen response is the better one.
+    """
+    m = np.asarray(margins, dtype=np.float64)
+    if m.ndim != 1 or not np.isfinite(m).all():
+        raise ValueError(f"margins must be a finite (N,) array, got shape {m.shape}")
+    return np.where(m >= 0, A, B), 1.0 / (1.0 + np.exp(-np.abs(m)))
+
+
+def choice_control(label_config: str | None) -> tuple[str, str]:
+    """``(from_name, to_name)`` of the first ``Choices`` offering both "A" and "B" in a
+    Label Studio label config; the pairwise template's names when there is none."""
+    if label_config:
+        try:
+            root = ET.fromstring(label_config)
+        except ET.ParseError as e:
+            log.warning("unreadable label config (%s); using the template's control names", e)
+            return DEFAULT_FROM_NAME, DEFAULT_TO_NAME
+        for el in root.iter("Choices"):
+            values = {c.get("value") for c in el.iter("Choice")}
+            if {A, B} <= values and el.get("name") and el.get("toName"):
+                return el.get("name"), el.get("toName")
+    return DEFAULT_FROM_NAME, DEFAULT_TO_NAME
+
+
+class CurrentRewardModel:
+    """The workspace's current reward model, fit lazily and cached per :meth:`version`."""
+
+    def __init__(self, workspace: Any):
+        self.workspace = workspace
+        self._lock = threading.Lock()
+        self._cached: tuple[str, RewardModel] | None = None
+
+    def _state(self) -> tuple[int | None, int]:
+        """(latest selected iteration or None, count of human labels that train)."""
+        from .loop import SELECTING, ground_truth_platforms
+
+        ledger, t = self.workspace.ledger, L.human_labels
+        with ledger.engine.connect() as conn:
+            it = conn.execute(sa.select(sa.func.max(L.iterations.c.id))
+                              .where(L.iterations.c.state.notin_(SELECTING))).scalar()
+        truth = ground_truth_platforms(self.workspace.config)
+        return it, ledger.count(t, t.c.deleted.is_(False), t.c.platform.notin_(truth))
+
+    def version(self) -> str:
+        it, humans = self._state()
+        return f"rlthf-{self.workspace.config.selection.reward_model}-it{'none' if it is None else it}-h{humans}"
+
+    def model(self) -> tuple[str, RewardModel]:
+        """``(model_version, fitted model)``; fits when the version changed."""
+        with self._lock:
+            version = self.version()
+            if self._cached is None or self._cached[0] != version:
+                it, _ = self._state()
+                log.info("fitting the reward model %s", version)
+                self._cached = version, fit_current(self.workspace.ledger, self.workspace.config, it)
+            return self._cached
+
+    def predict(self, prompts: Sequence[str], response_a: Sequence[str],
+                response_b: Sequence[str]) -> tuple[str, np.ndarray]:
+        """``(model_version, margins (N,))``."""
+        version, model = self.model()
+        if not prompts:
+            return version, np.zeros(0)
+        with self._lock:  # the text table of the embedding model is not thread-safe
+            return version, np.asarray(model.margins(list(prompts), list(response_a), list(response_b)), dtype=float)
+
+
+def fit_current(ledger: L.Ledger, config: Any, iteration: int | None) -> RewardModel:
+    """One reward model fit on the training labels that follow ``iteration`` (None: the
+    AI labels, as in the first iteration)."""
+    from .errors import RlthfError
+    from .loop import _alpha_of, _decisions, _iteration_rows, make_factory, read_pool, training_labels
+    from .selection.rlthf import schedule
+
+    pool = read_pool(ledger, config)
+    prev_action = None
+    if iteration is not None:
+        prev_action = np.full(len(pool.pairs), "", dtype=object)
+        for d in _decisions(ledger, iteration):
+            if d["pair_id"] in pool.index:
+                prev_action[pool.index[d["pair_id"]]] = d["action"]
+        prev_action = prev_action.astype(str)
+    labels = training_labels(pool.ai, pool.human, prev_action)
+    train = np.flatnonzero(labels != "")
+    if train.size == 0:
+        raise RlthfError("no training labels in the workspace: import pairs with AI or human labels first")
+    sel = config.selection
+    alphas = _alpha_of([r for r in _iteration_rows(ledger) if iteration is not None and r["id"] <= iteration], config)
+    next_alpha = schedule(0 if iteration is None else iteration + 1, amplification=sel.amplification,
+                          back_off=sel.back_off)[0]
+    human = np.isin(pool.human, [A, B])
+    weights = np.where(human, [alphas.get(int(h), next_alpha) for h in pool.human_iteration], 1.0)
+    prompts = [pool.pairs[i].prompt for i in train]
+    a = [pool.pairs[i].response_a for i in train]
+    b = [pool.pairs[i].response_b for i in train]
+    chosen = [a[k] if labels[i] == A else b[k] for k, i in enumerate(train)]
+    rejected = [b[k] if labels[i] == A else a[k] for k, i in enumerate(train)]
+    return make_factory(ledger, config)().fit(prompts, chosen, rejected, weights=weights[train])
+
+
+def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardModel:
+    """Add Label Studio's ML-backend endpoints under ``prefix`` to the FastAPI ``app``."""
+    from fastapi import Body
+    from fastapi.responses import JSONResponse
+
+    from .errors import RlthfError
+
+    current = CurrentRewardModel(workspace)
+
+    @app.get(f"{prefix}/health")
+    def ml_health() -> Any:
+        return {"status": "UP", "model_class": MODEL_CLASS}
+
+    @app.post(f"{prefix}/setup")
+    def ml_setup(body: dict | None = Body(None)) -> Any:
+        return {"model_version": current.version()}
+
+    @app.post(f"{prefix}/predict")
+    def ml_predict(body: dict = Body(...)) -> Any:
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list):
+            return JSONResponse({"detail": "the body needs 'tasks', a list of Label Studio tasks"}, status_code=400)
+        from_name, to_name = choice_control(body.get("label_config"))
+        rows = []
+        for t in tasks:
+            data = t.get("data") if isinstance(t, dict) else None
+            texts = [data.get(k) for k in TEXT_KEYS] if isinstance(data, dict) else []
+            rows.append(texts if len(texts) == 3 and all(isinstance(x, str) for x in texts) else None)
+        usable = [r for r in rows if r is not None]
+        columns = [list(col) for col in zip(*usable)] or [[], [], []]
+        try:
+            version, margins = current.predict(*columns)
+        except RlthfError as e:
+            return JSONResponse({"detail": e.message}, status_code=409)
+        choices, scores = preferences(margins)
+        results, k = [], 0
+        for r in rows:
+            if r is None:  # not a pairwise task: an empty prediction keeps the order
+                results.append({"result": [], "score": 0.0, "model_version": version})
+                continue
+            results.append({"result": [{"from_name": from_name, "to_name": to_name, "type": "choices",
+                                        "value": {"choices": [str(choices[k])]}}],
+                            "score": float(scores[k]), "model_version": version})
+            k += 1
+        return {"results": results, "model_version": version}
+
+    @app.post(f"{prefix}/webhook")
+    def ml_webhook(body: dict | None = Body(None)) -> Any:
+        return {"status": "ok"}  # labels reach the loop through /webhooks/label-studio
+
+    return current

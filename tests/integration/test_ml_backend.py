@@ -1,0 +1,67 @@
+"""The service as a Label Studio ML backend, connected to the real 1.23.2 server: Label
+Studio checks /ml/health and /ml/setup, asks /ml/predict for a project's tasks and stores
+the reward model's preference as a prediction on each."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from rlthf_plugin.backends.label_studio import TEMPLATE
+from rlthf_plugin.config import update_config_file
+from rlthf_plugin.importer import import_files
+from rlthf_plugin.workspace import Workspace
+
+from .conftest import ReceiverThread, write_pandalm_sample
+
+pytestmark = pytest.mark.integration
+
+
+def test_label_studio_shows_the_reward_models_preference(label_studio_env, tmp_path):
+    env = label_studio_env
+    sample = write_pandalm_sample(tmp_path / "sample.jsonl", 40)
+    with Workspace.init(tmp_path / "ws") as ws:
+        import_files(ws.ledger, [str(sample)])
+        update_config_file(ws.root, "embedding", max_length=64)
+    rows = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines()[:5]]
+    unseen = {"prompt": "Name a prime number.", "response_a": "Seven is prime.", "response_b": "Banana."}
+    data = [{k: r[k] for k in ("prompt", "response_a", "response_b")} for r in rows] + [unseen]
+
+    receiver = ReceiverThread(tmp_path / "ws").start()
+    try:
+        with httpx.Client(base_url=env.server.url, timeout=120,
+                          headers=env.headers(env.server.admin_token)) as admin:
+            r = admin.post("/api/projects/", json={"title": f"ml-{uuid.uuid4().hex[:8]}",
+                                                   "label_config": TEMPLATE.read_text(encoding="utf-8")})
+            assert r.status_code == 201, r.text
+            pid = r.json()["id"]
+            r = admin.post(f"/api/projects/{pid}/import", json=[{**d, "reason": "ml backend test"} for d in data])
+            assert r.status_code == 201, r.text
+
+            r = admin.post("/api/ml", json={"url": f"{receiver.url}/ml", "project": pid, "title": "rlthf reward model"})
+            assert r.status_code == 201, r.text
+            ml = r.json()
+            assert ml["state"] == "CO", ml  # connected: /ml/health and /ml/setup answered
+
+            r = admin.post("/api/dm/actions", params={"id": "retrieve_tasks_predictions", "project": pid},
+                           json={"selectedItems": {"all": True, "excluded": []}})
+            assert r.status_code == 200, r.text
+            tasks = admin.get("/api/tasks/", params={"project": pid, "page_size": 100, "fields": "all"}).json()["tasks"]
+    finally:
+        receiver.stop()
+
+    current = receiver.app.state.reward_model
+    version, model = current.model()
+    tasks = sorted(tasks, key=lambda t: t["id"])  # import order
+    assert [{k: t["data"][k] for k in d} for t, d in zip(tasks, data)] == data and len(tasks) == len(data)
+    for t, d in zip(tasks, data):
+        (prediction,) = t["predictions"]
+        assert prediction["model_version"] == version
+        (item,) = prediction["result"]
+        assert (item["from_name"], item["to_name"], item["type"]) == ("preference", "prompt", "choices")
+        margin = float(model.margins([d["prompt"]], [d["response_a"]], [d["response_b"]])[0])
+        assert item["value"]["choices"] == ["A" if margin >= 0 else "B"]
+        assert 0.5 <= prediction["score"] <= 1

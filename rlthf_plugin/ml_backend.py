@@ -84,7 +84,7 @@ class CurrentRewardModel:
 
     def __init__(self, workspace: Any):
         self.workspace = workspace
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one fit and one scoring at a time
         self._cached: tuple[str, RewardModel] | None = None
 
     def _state(self) -> tuple[int | None, int]:
@@ -115,10 +115,10 @@ class CurrentRewardModel:
     def predict(self, prompts: Sequence[str], response_a: Sequence[str],
                 response_b: Sequence[str]) -> tuple[str, np.ndarray]:
         """``(model_version, margins (N,))``."""
-        version, model = self.model()
-        if not prompts:
-            return version, np.zeros(0)
-        with self._lock:  # the text table of the embedding model is not thread-safe
+        with self._lock:  # the version matches the model; the embedding text table is not thread-safe
+            version, model = self.model()
+            if not prompts:
+                return version, np.zeros(0)
             return version, np.asarray(model.margins(list(prompts), list(response_a), list(response_b)), dtype=float)
 
 

@@ -1,5 +1,6 @@
 """The webhook service: receivers for Label Studio and Argilla over one workspace, the
-worker that runs the loop by itself, ``/health`` and Prometheus ``/metrics``.
+worker that runs the loop by itself, ``/health``, Prometheus ``/metrics`` and Label Studio's
+ML-backend API under ``/ml`` (:mod:`rlthf_plugin.ml_backend`).
 
 Endpoints are thin (STYLE rule 13): verify the delivery, translate it with the
 platform's adapter, store the labels through :func:`rlthf_plugin.sync.store_labels` (the

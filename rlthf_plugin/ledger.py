@@ -268,6 +268,15 @@ class Ledger:
                     found[r["id"]] = _pair(r)
             return [found[i] for i in ids if i in found]
 
+    def existing_pair_ids(self, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` that are pairs in the ledger (one indexed query per 900 ids)."""
+        ids = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 900):
+                found.update(conn.execute(sa.select(pairs.c.id).where(pairs.c.id.in_(ids[start:start + 900]))).scalars())
+        return found
+
     def pair_ids(self) -> list[str]:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(pairs.c.id).order_by(pairs.c.id)).scalars())
@@ -364,12 +373,13 @@ class Ledger:
     # -- status ---------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """Counts for ``rlthf status``."""
-        ai = self.ai_majority()
-        human = self.human_majority()
+        ai_votes, human_votes = self.ai_votes(), self.human_votes()
+        ai = {pid: majority(v) for pid, v in ai_votes.items()}
+        human = {pid: majority(label for _, label in v) for pid, v in human_votes.items()}
         both = [pid for pid in human if pid in ai and human[pid].label in ("A", "B") and ai[pid].label in ("A", "B")]
         disagree = sum(1 for pid in both if human[pid].label != ai[pid].label)
-        ai_conflicts = sum(1 for v in self.ai_votes().values() if len({x for x in v if x in ("A", "B")}) > 1)
-        human_conflicts = sum(1 for v in self.human_votes().values() if len({x for _, x in v if x in ("A", "B")}) > 1)
+        ai_conflicts = sum(1 for v in ai_votes.values() if len({x for x in v if x in ("A", "B")}) > 1)
+        human_conflicts = sum(1 for v in human_votes.values() if len({x for _, x in v if x in ("A", "B")}) > 1)
         with self.engine.connect() as conn:
             per_platform = dict(conn.execute(
                 sa.select(pushes.c.platform, sa.func.count()).group_by(pushes.c.platform)).all())

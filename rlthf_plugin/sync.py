@@ -24,7 +24,8 @@ def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int
     gone = [lab.external_id for lab in labels if lab.deleted and not lab.pair_id]
     if gone:  # a deletion event that names only the annotation (Label Studio)
         _mark_deleted(ledger, labels[0].platform, gone)
-    known = set(ledger.pair_ids()) if labels else set()
+    # Only the pairs this delivery names: a webhook must not read the whole ledger.
+    known = ledger.existing_pair_ids(lab.pair_id for lab in labels if lab.pair_id)
     rows = [
         {
             "pair_id": lab.pair_id, "label": lab.label, "annotator": lab.annotator, "platform": lab.platform,

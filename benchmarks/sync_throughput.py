@@ -1,7 +1,7 @@
 """Push and pull throughput of the platform adapters against the platforms' raw bulk calls.
 
 Each platform has one function (``PLATFORMS``) that measures, on the same server and in
-the same run, the adapter's path (``rlthf_plugin.sync.push`` / ``sync.pull``, i.e. the
+the same run, the adapter's path (``rlthf_plugin.loop.sync.push`` / ``sync.pull``, i.e. the
 lookup by pair id, the bulk calls, the count checks and the ledger writes) side by side
 with the SDK's raw bulk calls on the same payload. The goal is an adapter at >= 90% of
 the raw rate. Results go to ``docs/benchmarks.md`` (one section per platform).
@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from benchmarks._report import write_section
-from rlthf_plugin import sync
+from rlthf_plugin.loop import sync
 from rlthf_plugin.backends.base import MAX_TASKS_PER_BULK, Task
 from rlthf_plugin.data import DEV_PAIRS
-from rlthf_plugin.importer import import_files
-from rlthf_plugin.ledger import iter_chunks
+from rlthf_plugin.io.importer import import_files
+from rlthf_plugin.store.ledger import iter_chunks
 from rlthf_plugin.workspace import Workspace
 
 
@@ -179,7 +179,7 @@ def label_studio(n: int, repeats: int, workdir: Path) -> str:
         "Raw: `projects.import_tasks` on a fresh project with the same payload; `exports.download_sync` (JSON) "
         "for pull. Adapter: `LabelStudioBackend.push` (lookup of existing tasks by pair id, bulk import, created "
         "and prediction counts checked) and `.pull` (export, every annotator's label as a HumanLabel). "
-        "Adapter + ledger: `rlthf_plugin.sync.push` / `sync.pull`, which also record the pushes and store the "
+        "Adapter + ledger: `rlthf_plugin.loop.sync.push` / `sync.pull`, which also record the pushes and store the "
         "labels idempotently in the workspace ledger (SQLite). Goal: adapter >= 90% of raw.",
     ]
     return markdown("Sync throughput: Label Studio", rows, notes)

@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 
 from benchmarks._report import write_section
-from rlthf_plugin import sync
+from rlthf_plugin.loop import sync
 from rlthf_plugin.data import DEV_PAIRS
-from rlthf_plugin.importer import import_files
-from rlthf_plugin.tasks import asked_tasks
+from rlthf_plugin.io.importer import import_files
+from rlthf_plugin.loop.tasks import asked_tasks
 from rlthf_plugin.workspace import Workspace
 from tests.integration.argilla_env import OWNER_KEY, ArgillaEnv, ArgillaServer
 from tests.integration.conftest import add_asked_iteration

@@ -10,7 +10,7 @@ several seeds, in one run and with the same reward model for every method:
   probabilities, ranked by self-confidence (more than the budget found: the top ones;
   fewer: filled up by the lowest self-confidence);
 - ``lowest_margin``: one shot, the most negative AI-label margins;
-- ``rlthf``: the iterative loop (:func:`rlthf_plugin.loop.plan_iteration`, the code the
+- ``rlthf``: the iterative loop (:func:`rlthf_plugin.loop.iteration.plan_iteration`, the code the
   CLI runs), 2% of the pool per iteration, the paper's alpha/beta schedule, flips gated
   by evidence; ``rlthf_ungated`` flips right of the reflection point without evidence
   (the paper's rule), to show what the gate prevents.
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlthf_plugin.loop import plan_iteration, read_pool
+from rlthf_plugin.loop.iteration import plan_iteration, read_pool
 from rlthf_plugin.models.embeddings import SentenceEmbedder
 from rlthf_plugin.models.reward import EmbeddingRewardModel, cross_fit_margins
 from rlthf_plugin.selection.rlthf import ai_margins, flip_gate, schedule
@@ -48,7 +48,7 @@ METHODS = ("random", "uncertainty", "confident_learning", "lowest_margin", "rlth
 
 def open_data(workspace: Path, data: Path):
     if not (workspace / "rlthf.toml").exists():
-        from rlthf_plugin.importer import import_files
+        from rlthf_plugin.io.importer import import_files
 
         ws = Workspace.init(workspace)
         import_files(ws.ledger, [str(data)], skip_invalid=True)

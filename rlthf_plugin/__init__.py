@@ -4,7 +4,7 @@ for preference data labeled in Argilla or Label Studio.
 The public Python API is what ``__all__`` lists; the ``rlthf`` CLI is a thin layer on it.
 """
 
-from .candidates import CandidateReport, build_candidates
+from .loop.candidates import CandidateReport, build_candidates
 from .config import Config, load_config
 from .errors import (
     BackendError,
@@ -16,8 +16,8 @@ from .errors import (
     WebhookAuthError,
     WorkspaceError,
 )
-from .importer import ImportReport, import_files
-from .ledger import Ledger
+from .io.importer import ImportReport, import_files
+from .store.ledger import Ledger
 from .pairs import PreferencePair, majority, pair_id
 from .selection.real import PairSelection, PoolSelection, select_from_pool, select_pairs
 from .workspace import Workspace
@@ -28,17 +28,17 @@ __version__ = "0.1.0"
 _LAZY = {
     "analyze_curve": "selection.rlthf", "select_actions": "selection.rlthf", "schedule": "selection.rlthf",
     "ai_margins": "selection.rlthf", "flip_gate": "selection.rlthf",
-    "select_iteration": "loop", "label_with_oracle": "loop", "evaluate": "loop",
-    "curated_rows": "export", "write_export": "export",
+    "select_iteration": "loop.iteration", "label_with_oracle": "loop.oracle", "evaluate": "loop.oracle",
+    "curated_rows": "io.export", "write_export": "io.export",
     "RewardModel": "models.reward", "EmbeddingRewardModel": "models.reward",
     "TransformerRewardModel": "models.reward_trl", "RewardTrainingConfig": "models.reward_trl",
     "DPOTrainingConfig": "models.policy", "train_policy": "models.policy",
     "SentenceEmbedder": "models.embeddings", "EmbeddingCache": "models.embeddings",
     "CausalLMEmbedder": "models.llm_embeddings",
-    "open_judge": "models.judge", "label_pairs": "models.judge",
+    "open_judge": "models.judge", "label_pairs": "loop.judging",
     "LabelingBackend": "backends", "Task": "backends", "HumanLabel": "backends", "PushReport": "backends",
-    "open_backend": "backends", "store_labels": "sync",
-    "create_app": "service", "write_report": "report_html",
+    "open_backend": "backends", "store_labels": "loop.sync",
+    "create_app": "service.app", "write_report": "report.html",
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .config import CONFIG_FILE, Config, load_config
 from .errors import WorkspaceError
-from .ledger import Ledger
+from .store.ledger import Ledger
 
 
 def resolve_ledger_url(url: str, root: Path) -> str:

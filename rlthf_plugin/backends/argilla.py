@@ -29,7 +29,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 
-from .. import ledger as L
+from ..store import ledger as L
 from ..config import Config, Secret, load_config, update_secrets_file
 from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
 from ..pairs import A, B, SKIP, TIE

@@ -2,7 +2,7 @@
 
 Adapters translate between these dataclasses and a platform's SDK; they decide nothing.
 Which pairs to push comes from selection (:mod:`rlthf_plugin.selection.queue`); what a
-label means for the ledger is :func:`rlthf_plugin.sync.store_labels`, the one code path
+label means for the ledger is :func:`rlthf_plugin.loop.sync.store_labels`, the one code path
 shared by pull and webhooks.
 """
 

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config, Secret, save_secret, secrets_path
 from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
-from ..ledger import iter_chunks
+from ..store.ledger import iter_chunks
 from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task
 
 log = logging.getLogger(__name__)

@@ -45,8 +45,9 @@ def label_ai(ctx: click.Context, judge: str | None, base_url: str | None, limit:
     after a crash or a kill asks nothing twice. Unparsable answers are stored as
     parse_error with their raw text.
     """
-    from ..models.judge import label_pairs, open_judge
-    from ..models.judge_prompt import ORDERS, load_template
+    from ..loop.judging import label_pairs
+    from ..models.judge import open_judge
+    from ..models.judge.prompt import ORDERS, load_template
 
     ws = open_workspace(ctx)
     cfg = override(ws.config, "judge", judge=judge, base_url=base_url, concurrency=concurrency, task=task,

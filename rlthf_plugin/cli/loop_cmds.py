@@ -52,8 +52,8 @@ def select(ctx: click.Context, no_plot: bool, **options) -> None:
     reason (region, margin, rank), in the ledger; `rlthf push` sends the asked pairs to a
     labeling platform, `rlthf label --annotator oracle:FIELD` answers them from ground truth.
     """
-    from ..loop import select_iteration
-    from ..report import workspace_plots
+    from ..loop.iteration import select_iteration
+    from ..report.plots import workspace_plots
 
     ws = open_workspace(ctx)
     config = _configure(ws, **options)
@@ -72,7 +72,7 @@ def select(ctx: click.Context, no_plot: bool, **options) -> None:
 @click.pass_context
 def label(ctx: click.Context, annotator: str, iteration: int | None) -> None:
     """Answer an iteration's asked pairs with a simulated annotator (evaluation, demo)."""
-    from ..loop import label_with_oracle
+    from ..loop.oracle import label_with_oracle
 
     ws = open_workspace(ctx)
     rep = label_with_oracle(ws.ledger, ws.config, annotator, iteration=iteration)
@@ -82,7 +82,7 @@ def label(ctx: click.Context, annotator: str, iteration: int | None) -> None:
 def _echo_label(rep, ws) -> None:
     import sqlalchemy as sa
 
-    from .. import ledger as L
+    from ..store import ledger as L
 
     with ws.ledger.engine.connect() as conn:
         stats = conn.execute(sa.select(L.iterations.c.stats).where(L.iterations.c.id == rep.iteration)).scalar() or {}
@@ -109,8 +109,9 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
     With --backend the first iteration's batch is pushed to the platform and the command
     returns: `rlthf pull` (or `rlthf serve`) brings the labels back, then run again.
     """
-    from ..loop import flip_precision, label_with_oracle, select_iteration
-    from ..report import workspace_plots
+    from ..loop.iteration import select_iteration
+    from ..loop.oracle import flip_precision, label_with_oracle
+    from ..report.plots import workspace_plots
 
     if (annotator is None) == (backend_name is None):
         raise click.UsageError("give exactly one of --annotator oracle:FIELD or --backend NAME")
@@ -124,9 +125,9 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
         if fp is not None:
             click.echo(f"  flip precision (ground truth): {fp:.2f}")
         if backend_name is not None:
-            from .. import sync
+            from ..loop import sync
             from ..backends import open_backend
-            from ..tasks import asked_tasks
+            from ..loop.tasks import asked_tasks
 
             backend = open_backend(backend_name, config)
             ctx.call_on_close(backend.close)
@@ -153,7 +154,7 @@ def export(ctx: click.Context, out: Path, only: str | None) -> None:
     """
     from collections import Counter
 
-    from ..export import curated_rows, write_export
+    from ..io.export import curated_rows, write_export
 
     ws = open_workspace(ctx)
     sources = [s.strip() for s in only.split(",") if s.strip()] if only else None

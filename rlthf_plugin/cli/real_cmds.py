@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from ..candidates import build_candidates
+from ..loop.candidates import build_candidates
 from ..models.llm_embeddings import load_embedder
 from ..selection.real import STRATEGIES
 from ._common import open_workspace

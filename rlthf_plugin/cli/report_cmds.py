@@ -18,7 +18,7 @@ def report(ctx: click.Context, out: Path | None, title: str | None) -> None:
     """Write an HTML report: margin curves per iteration with boundaries and batch,
     AI-error precision per batch, labels asked / flipped / kept, labels saved against
     labeling everything, and agreement between annotators. No external assets."""
-    from ..report_html import write_report
+    from ..report.html import write_report
 
     ws = open_workspace(ctx)
     path = write_report(ws.ledger, ws.config, out or ws.root / "report", title=title or f"RLTHF report: {ws.root.name}")

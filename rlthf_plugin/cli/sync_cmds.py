@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .. import sync
+from ..loop import sync
 from ..backends import BACKENDS, open_backend
-from ..tasks import all_tasks, asked_tasks
+from ..loop.tasks import all_tasks, asked_tasks
 from ._common import open_workspace
 
 
@@ -94,7 +94,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
     labels; each step is recorded before and after, so a killed service resumes on restart.
     """
     from ..errors import require
-    from ..service import create_app
+    from ..service.app import create_app
 
     import logging
 

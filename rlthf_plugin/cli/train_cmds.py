@@ -42,7 +42,7 @@ def _make_config(cls, path: Path | None, **given):
 
 
 def _load_data(ctx: click.Context, data: Path | None, only: str | None):
-    from ..training_data import curated_from_workspace, read_curated
+    from ..io.training_data import curated_from_workspace, read_curated
 
     sources = [s.strip() for s in only.split(",") if s.strip()] if only else None
     if data is not None:
@@ -53,7 +53,7 @@ def _load_data(ctx: click.Context, data: Path | None, only: str | None):
 
 
 def _split(dataset, eval_data: Path | None, eval_fraction: float, seed: int):
-    from ..training_data import read_curated
+    from ..io.training_data import read_curated
 
     if eval_data is not None:
         return dataset, read_curated(eval_data)

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from ..config import Config
-from ..formats import ROW_FORMATS
-from ..importer import import_files
+from ..io.formats import ROW_FORMATS
+from ..io.importer import import_files
 from ..workspace import Workspace
 from ._common import echo_table, open_workspace, workspace_path
 

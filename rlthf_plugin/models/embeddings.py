@@ -14,7 +14,7 @@ import numpy as np
 import sqlalchemy as sa
 from tqdm.auto import tqdm
 
-from .. import ledger as L
+from ..store import ledger as L
 from ..config import PACKAGED_EMBEDDER
 from ..pairs import text_hash
 

@@ -231,7 +231,7 @@ class ArgillaEnv:
     def _seen_ids(self) -> list[str]:
         import sqlalchemy as sa
 
-        from rlthf_plugin import ledger as L
+        from rlthf_plugin.store import ledger as L
         from rlthf_plugin.backends.argilla import SEEN_PREFIX
 
         with self.workspaces[-1].ledger.engine.connect() as conn:

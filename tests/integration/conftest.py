@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from rlthf_plugin import ledger as L
+from rlthf_plugin.store import ledger as L
 from rlthf_plugin.data import DEV_PAIRS
-from rlthf_plugin.importer import import_files
+from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.workspace import Workspace
 
 # Each platform's harness lives in its own module; its fixtures are made visible here
@@ -91,7 +91,7 @@ class ReceiverThread:
     def start(self) -> "ReceiverThread":
         import uvicorn
 
-        from rlthf_plugin.service import create_app
+        from rlthf_plugin.service.app import create_app
 
         self.app = create_app(self.root, **self.app_options)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")

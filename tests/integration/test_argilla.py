@@ -14,12 +14,12 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
-from rlthf_plugin import ledger as L
-from rlthf_plugin import sync
+from rlthf_plugin.store import ledger as L
+from rlthf_plugin.loop import sync
 from rlthf_plugin.backends.argilla import load_settings
 from rlthf_plugin.config import SECRETS_FILE
 from rlthf_plugin.errors import IncompatibleProjectError
-from rlthf_plugin.tasks import asked_tasks
+from rlthf_plugin.loop.tasks import asked_tasks
 
 from .conftest import ReceiverThread, add_asked_iteration, wait_for
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from rlthf_plugin import ledger as L
-from rlthf_plugin import sync
-from rlthf_plugin.tasks import asked_tasks
+from rlthf_plugin.store import ledger as L
+from rlthf_plugin.loop import sync
+from rlthf_plugin.loop.tasks import asked_tasks
 
 from .conftest import ReceiverThread, add_asked_iteration, wait_for
 from .contract import workspace_env

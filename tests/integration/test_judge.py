@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rlthf_plugin import ledger as L
+from rlthf_plugin.store import ledger as L
 from rlthf_plugin.cli import main
 from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.pairs import AI_LABELS, PARSE_ERROR, TIE_INCONSISTENT

@@ -12,13 +12,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from rlthf_plugin import ledger as L
-from rlthf_plugin import sync
+from rlthf_plugin.store import ledger as L
+from rlthf_plugin.loop import sync
 from rlthf_plugin.backends.label_studio import SECRET_HEADER, TEMPLATE
 from rlthf_plugin.cli import main
 from rlthf_plugin.config import load_config, secrets_path
 from rlthf_plugin.errors import IncompatibleProjectError
-from rlthf_plugin.tasks import asked_tasks
+from rlthf_plugin.loop.tasks import asked_tasks
 
 from .conftest import ReceiverThread, add_asked_iteration, wait_for
 

@@ -12,7 +12,7 @@ import pytest
 
 from rlthf_plugin.backends.label_studio import TEMPLATE
 from rlthf_plugin.config import update_config_file
-from rlthf_plugin.importer import import_files
+from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.workspace import Workspace
 
 from .conftest import ReceiverThread, write_pandalm_sample

@@ -10,8 +10,8 @@ import pytest
 from rlthf_plugin.backends.base import HumanLabel
 from rlthf_plugin.cli import main
 from rlthf_plugin.data import DEV_PAIRS
-from rlthf_plugin.importer import import_files
-from rlthf_plugin.sync import store_labels
+from rlthf_plugin.io.importer import import_files
+from rlthf_plugin.loop.sync import store_labels
 from rlthf_plugin.workspace import Workspace
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ def test_iteration_lease_across_processes_on_postgres(postgres, tmp_path):
     Workspace.init(tmp_path / "ws").close()
     (tmp_path / "ws" / "rlthf.toml").write_text(f'[ledger]\nurl = "{url}"\n')
     Workspace.init(tmp_path / "ws").close()
-    code = ("import sys; from rlthf_plugin.workspace import Workspace; from rlthf_plugin.lock import acquire;"
+    code = ("import sys; from rlthf_plugin.workspace import Workspace; from rlthf_plugin.store.lock import acquire;"
             f"ws = Workspace.open({str(tmp_path / 'ws')!r}); print(acquire(ws.ledger, 'iteration', sys.argv[1]))")
     procs = [subprocess.Popen([sys.executable, "-c", code, f"p{i}"], stdout=subprocess.PIPE, text=True)
              for i in range(4)]

@@ -15,7 +15,7 @@ import pytest
 
 from rlthf_plugin.backends.base import HumanLabel
 from rlthf_plugin.cli import main
-from rlthf_plugin.sync import store_labels
+from rlthf_plugin.loop.sync import store_labels
 from rlthf_plugin.workspace import Workspace
 
 from .conftest import write_pandalm_sample

@@ -9,9 +9,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from rlthf_plugin import ledger as L
+from rlthf_plugin.store import ledger as L
 from rlthf_plugin.cli import main
-from rlthf_plugin.export import LABEL_SOURCES, curated_rows
+from rlthf_plugin.io.export import LABEL_SOURCES, curated_rows
 
 from .conftest import write_pandalm_sample
 

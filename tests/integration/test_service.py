@@ -21,12 +21,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from rlthf_plugin import ledger as L
+from rlthf_plugin.store import ledger as L
 from rlthf_plugin.backends.label_studio import SECRET_HEADER
 from rlthf_plugin.config import load_config, update_config_file
-from rlthf_plugin.importer import import_files
+from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.workspace import Workspace
-from rlthf_plugin.worker import asked_pair_ids
+from rlthf_plugin.service.worker import asked_pair_ids
 
 from .conftest import ReceiverThread, write_pandalm_sample, add_asked_iteration, free_port, wait_for
 from .contract import workspace_env

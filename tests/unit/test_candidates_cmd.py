@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from .tiny_lm import build_tiny_causal_lm
 
-from rlthf_plugin import ledger as L
+from rlthf_plugin.store import ledger as L
 from rlthf_plugin.cli import main
 from rlthf_plugin.data import MTBENCH_VOTES
 from rlthf_plugin.models.embeddings import EmbeddingCache, SentenceEmbedder

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from rlthf_plugin.cli import main
 from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.errors import InvalidInputError
-from rlthf_plugin.importer import import_files
-from rlthf_plugin.ledger import Ledger
+from rlthf_plugin.io.importer import import_files
+from rlthf_plugin.store.ledger import Ledger
 from rlthf_plugin.pairs import A, pair_id
 
 

@@ -9,13 +9,14 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from rlthf_plugin import ledger as L
+from rlthf_plugin.store import ledger as L
 from rlthf_plugin.cli import main
 from rlthf_plugin.config import JudgeConfig, Secret
 from rlthf_plugin.errors import ConfigError, JudgeError
-from rlthf_plugin.models.judge import Reply, estimate_cost, label_pairs, open_judge
-from rlthf_plugin.models.judge_openai import OpenAIJudge, reply_from_completion, verdict_confidence
-from rlthf_plugin.models.judge_prompt import (
+from rlthf_plugin.loop.judging import label_pairs
+from rlthf_plugin.models.judge import Reply, estimate_cost, open_judge
+from rlthf_plugin.models.judge.openai import OpenAIJudge, reply_from_completion, verdict_confidence
+from rlthf_plugin.models.judge.prompt import (
     DEFAULT_TEMPLATE, Answer, combine_orders, load_template, parse_answer, prompt_version, to_stored_order)
 from rlthf_plugin.pairs import PARSE_ERROR, TIE, TIE_INCONSISTENT, PreferencePair
 

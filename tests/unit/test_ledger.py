@@ -1,8 +1,8 @@
-from rlthf_plugin import ledger as L
+from rlthf_plugin.store import ledger as L
 from rlthf_plugin.backends.base import HumanLabel
 from rlthf_plugin.errors import WorkspaceError
-from rlthf_plugin.importer import import_files
-from rlthf_plugin.sync import store_labels
+from rlthf_plugin.io.importer import import_files
+from rlthf_plugin.loop.sync import store_labels
 
 
 def test_schema_version_recorded_and_newer_refused(workspace):

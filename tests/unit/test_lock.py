@@ -1,6 +1,6 @@
 from concurrent.futures import ThreadPoolExecutor
 
-from rlthf_plugin.lock import acquire, holder_of, lease, release
+from rlthf_plugin.store.lock import acquire, holder_of, lease, release
 
 
 def test_one_holder_at_a_time(workspace):

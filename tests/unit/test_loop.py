@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from rlthf_plugin.errors import ConfigError
-from rlthf_plugin.loop import in_shard, parse_annotator, training_labels
+from rlthf_plugin.loop.iteration import in_shard, training_labels
+from rlthf_plugin.loop.oracle import parse_annotator
 
 
 def test_first_iteration_trains_on_every_ai_winner_and_humans_override():

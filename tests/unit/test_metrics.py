@@ -1,6 +1,6 @@
 import pytest
 
-from rlthf_plugin.metrics import Metrics
+from rlthf_plugin.service.metrics import Metrics
 
 
 def test_render_prometheus_text():

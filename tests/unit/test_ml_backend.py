@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from rlthf_plugin import ledger as L
+from rlthf_plugin.store import ledger as L
 from rlthf_plugin.data import DEV_PAIRS
-from rlthf_plugin.importer import import_files
-from rlthf_plugin.ml_backend import choice_control, preferences
-from rlthf_plugin.service import create_app
+from rlthf_plugin.io.importer import import_files
+from rlthf_plugin.service.ml_backend import choice_control, preferences
+from rlthf_plugin.service.app import create_app
 from rlthf_plugin.workspace import Workspace
 
 

@@ -3,13 +3,13 @@ Label Studio in tests/integration/test_service.py)."""
 
 import pytest
 
-from rlthf_plugin import ledger as L
+from rlthf_plugin.store import ledger as L
 from rlthf_plugin.backends.base import HumanLabel
 from rlthf_plugin.config import Config
 from rlthf_plugin.errors import ConfigError
-from rlthf_plugin.importer import import_files
-from rlthf_plugin.sync import store_labels
-from rlthf_plugin.worker import Worker, label_counts, parse_platforms, required_labels
+from rlthf_plugin.io.importer import import_files
+from rlthf_plugin.loop.sync import store_labels
+from rlthf_plugin.service.worker import Worker, label_counts, parse_platforms, required_labels
 
 
 def test_parse_platforms_splits_dedups_and_names_unknown():
@@ -42,7 +42,7 @@ def test_worker_without_platforms_is_refused(workspace):
 
 
 def test_a_second_worker_waits_for_the_lease(workspace):
-    from rlthf_plugin import lock
+    from rlthf_plugin.store import lock
 
     assert lock.acquire(workspace.ledger, "iteration", "someone-else", ttl=60)
     worker = Worker(workspace, ["label-studio"])

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import sqlalchemy as sa
 
-from . import ledger as L
-from .models.embeddings import Embedder, EmbeddingCache
-from .pairs import pair_id
-from .selection.real import select_pairs
+from ..store import ledger as L
+from ..models.embeddings import Embedder, EmbeddingCache
+from ..pairs import pair_id
+from ..selection.real import select_pairs
 
 ORIGIN = "candidates"
 

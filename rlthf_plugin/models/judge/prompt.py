@@ -26,11 +26,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ..errors import ConfigError
-from ..pairs import A, B, PARSE_ERROR, TIE, TIE_INCONSISTENT, PreferencePair, swap_label
+from ...errors import ConfigError
+from ...pairs import A, B, PARSE_ERROR, TIE, TIE_INCONSISTENT, PreferencePair, swap_label
 
 #: The template shipped with the package.
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "judge" / "pairwise.toml"
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "judge" / "pairwise.toml"
 
 #: The two presentation orders: stored order, and swapped.
 ORDERS = ("ab", "ba")

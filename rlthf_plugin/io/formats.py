@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import InputProblem, RlthfError
-from .pairs import AI_LABELS, NO_MAJORITY, TIE, normalize_label
+from ..errors import InputProblem, RlthfError
+from ..pairs import AI_LABELS, NO_MAJORITY, TIE, normalize_label
 
 MTBENCH_TURN1_MARK = "[assistant turn 1 — model-specific, see response]"
 

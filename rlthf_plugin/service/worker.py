@@ -5,21 +5,21 @@ and after its step, so a service killed at any point resumes where it stopped::
 
     selecting -> selected -> pushing -> pushed -> labeled -> (next iteration) selecting ...
 
-- ``selecting``: :func:`rlthf_plugin.loop.select_iteration` is training and deciding; a
+- ``selecting``: :func:`rlthf_plugin.loop.iteration.select_iteration` is training and deciding; a
   crash leaves this state and the step is redone from scratch (its decisions are replaced).
 - ``selected`` / ``pushing``: the asked tasks go to every configured platform through
-  :func:`rlthf_plugin.sync.push`, which looks the tasks up on the platform first, so a push
+  :func:`rlthf_plugin.loop.sync.push`, which looks the tasks up on the platform first, so a push
   repeated after a crash creates no task twice. ``asked`` (an iteration recorded by hand)
   is pushed the same way.
 - ``pushed``: waiting until every pushed task of the iteration has its required labels on
   its platform (1 on Label Studio, ``[argilla] min_submitted`` on Argilla); labels come by
-  webhook or by the reconciliation pull (:func:`rlthf_plugin.sync.store_labels`, idempotent).
+  webhook or by the reconciliation pull (:func:`rlthf_plugin.loop.sync.store_labels`, idempotent).
 - ``labeled``: the batch's labels are tied to the iteration and its AI-error precision is
   recorded; the next iteration starts (unless the iteration asked nothing, or
   ``[serve] max_iterations`` is reached).
 
 One process at a time moves an iteration: the steps run under the ledger lease
-``iteration`` (:mod:`rlthf_plugin.lock`), renewed while a step runs, so two services on one
+``iteration`` (:mod:`rlthf_plugin.store.lock`), renewed while a step runs, so two services on one
 PostgreSQL ledger never run the same step twice.
 """
 
@@ -34,17 +34,19 @@ from typing import Any, Callable, Iterator, Sequence
 
 import sqlalchemy as sa
 
-from . import ledger as L
-from . import lock, sync
-from .backends import BACKENDS, LabelingBackend, open_backend
-from .config import Config
-from .errors import BackendError, ConfigError, RlthfError
-from .loop import SELECTING, batch_report, evaluate, select_iteration
+from ..store import ledger as L
+from ..store import lock
+from ..loop import sync
+from ..backends import BACKENDS, LabelingBackend, open_backend
+from ..config import Config
+from ..errors import BackendError, ConfigError, RlthfError
+from ..loop.iteration import SELECTING, select_iteration
+from ..loop.oracle import batch_report, evaluate
 from .metrics import Metrics
-from .models.reward import RewardModel
-from .pairs import A, B, majority
-from .tasks import asked_tasks
-from .workspace import Workspace
+from ..models.reward import RewardModel
+from ..pairs import A, B, majority
+from ..loop.tasks import asked_tasks
+from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .backends.base import HumanLabel, LabelingBackend, PushReport, Task
-from . import ledger as L
-from .ledger import Ledger
+from ..backends.base import HumanLabel, LabelingBackend, PushReport, Task
+from ..store import ledger as L
+from ..store.ledger import Ledger
 
 
 def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int | None = None) -> int:

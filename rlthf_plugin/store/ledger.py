@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import WorkspaceError
-from .pairs import Majority, PreferencePair, majority
+from ..errors import WorkspaceError
+from ..pairs import Majority, PreferencePair, majority
 
 metadata = sa.MetaData()
 

@@ -24,10 +24,10 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
-from . import ledger as L
-from .config import Config
-from .errors import RlthfError
-from .pairs import A, B, majority, swap_label
+from ..store import ledger as L
+from ..config import Config
+from ..errors import RlthfError
+from ..pairs import A, B, majority, swap_label
 
 LABEL_SOURCES = ("human", "flipped", "trusted_ai", "ai", "rm")
 EXPORT_FILE = "curated.jsonl"
@@ -38,7 +38,7 @@ def curated_rows(ledger: L.Ledger, *, only: Iterable[str] | None = None, config:
     only_set = set(only) if only is not None else None
     if only_set is not None and (bad := only_set - set(LABEL_SOURCES)):
         raise RlthfError(f"unknown label source(s) {sorted(bad)}; known: {', '.join(LABEL_SOURCES)}")
-    from .loop import ground_truth_platforms
+    from ..loop.iteration import ground_truth_platforms
 
     config = config or Config()
     truth = ground_truth_platforms(config)

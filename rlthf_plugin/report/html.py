@@ -1,7 +1,7 @@
 """``rlthf report``: one self-contained HTML page per workspace, beside its PNG plots.
 
 The page shows, per iteration, the margin curve with its boundaries (elbow, knee,
-reflection) and the pairs asked and flipped (:func:`rlthf_plugin.report.plot_margin_curve`);
+reflection) and the pairs asked and flipped (:func:`rlthf_plugin.report.plots.plot_margin_curve`);
 the AI-error precision of each human batch, where human labels tell; how many labels were
 asked, flipped and kept; the human labels saved against labeling everything; and the
 agreement between annotators. No external assets: the plots are files in the same folder,
@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from . import ledger as L
-from .config import Config
-from .export import curated_rows
-from .loop import SELECTING, flip_precision, ground_truth_platforms
-from .pairs import A, B, majority
-from .report import plot_history, plot_margin_curve
+from ..store import ledger as L
+from ..config import Config
+from ..io.export import curated_rows
+from ..loop.iteration import SELECTING, ground_truth_platforms
+from ..loop.oracle import flip_precision
+from ..pairs import A, B, majority
+from .plots import plot_history, plot_margin_curve
 
 REPORT_FILE = "index.html"
 ACTIONS = ("ask", "flip", "keep", "drop")

@@ -1,101 +1,27 @@
 """AI labels from an LLM judge, cached in the ledger so a rerun asks nothing twice.
 
-Two kinds of judge, named by a spec string:
-
-- ``openai:MODEL`` (:class:`~rlthf_plugin.models.judge_openai.OpenAIJudge`): anything that
-  speaks the OpenAI chat completions API (OpenAI, vLLM, Ollama, llama.cpp server, TGI,
-  ``transformers serve``); it writes a rationale and a preference, parsed from the text.
-- ``hf:NAME_OR_PATH`` (:class:`~rlthf_plugin.models.judge_hf.HFJudge`): a local causal LM
-  through transformers; it compares the probability of answering A vs B, batched, on the
-  GPU when present.
-
-:func:`label_pairs` runs a judge over pairs in both orders (``ab``, ``ba``), stores each
-single-order answer in ``ai_labels`` under (pair id, judge, prompt version, order) as soon
-as it arrives, and the combined verdict under order ``both`` when both are in: a flip is
-``tie_inconsistent``, an unparsable answer ``parse_error`` with its raw text. Cached
-answers are never asked again, so a killed run resumes where it stopped.
+:func:`label_pairs` runs a judge (:func:`~rlthf_plugin.models.judge.open_judge`) over pairs
+in both orders (``ab``, ``ba``), stores each single-order answer in ``ai_labels`` under
+(pair id, judge, prompt version, order) as soon as it arrives, and the combined verdict
+under order ``both`` when both are in: a flip is ``tie_inconsistent``, an unparsable
+answer ``parse_error`` with its raw text. Cached answers are never asked again, so a
+killed run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Sequence
 
 import sqlalchemy as sa
 from tqdm.auto import tqdm
 
-from .. import ledger as L
-from ..config import JudgeConfig
 from ..errors import ConfigError
+from ..models.judge import Call, Judge, Reply, estimate_cost
+from ..models.judge.prompt import ORDERS, Answer, JudgeTemplate, combine_orders, to_stored_order
 from ..pairs import PARSE_ERROR, PreferencePair
-from .judge_prompt import ORDERS, Answer, JudgeTemplate, combine_orders, load_template, to_stored_order
-
-#: Task types with criteria in the shipped template.
-TASKS = ("dialogue", "summarization")
-
-
-@dataclass(frozen=True)
-class Call:
-    """One question to a judge: a pair shown in one order."""
-
-    pair: PreferencePair
-    order: str
-    messages: list[dict]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A judge's reply to one :class:`Call`, in the order shown.
-
-    ``raw`` is the answer text (or, for the hf judge, the two probabilities), stored with
-    the label; ``label`` is A, B, tie or parse_error.
-    """
-
-    label: str
-    raw: str
-    confidence: float | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-class Judge(Protocol):
-    """What :func:`label_pairs` needs from a judge.
-
-    ``name`` is the ledger's ``judge`` column. ``run`` answers every call and hands each
-    reply to ``on_reply`` as soon as it has it (so a crash loses at most the calls in
-    flight); it raises :class:`~rlthf_plugin.errors.JudgeError` when the judge fails.
-    """
-
-    name: str
-    #: (input, output) price in dollars per million tokens, for the cost estimate; None: unknown.
-    prices: tuple[float, float] | None
-
-    def run(self, calls: Sequence[Call], on_reply: Callable[[Call, Reply], None]) -> None:
-        ...
-
-
-def open_judge(spec: str, config: JudgeConfig | None = None, *, template: JudgeTemplate | None = None,
-               base_url: str | None = None) -> Judge:
-    """A judge from its spec, ``openai:MODEL`` or ``hf:NAME_OR_PATH``, set up from ``[judge]``.
-
-    Raises
-    ------
-    ConfigError
-        An empty or unknown spec, naming the two valid forms.
-    """
-    config = config or JudgeConfig()
-    kind, _, name = spec.partition(":")
-    if not name or kind not in ("openai", "hf"):
-        raise ConfigError(f"--judge {spec!r}: expected 'openai:MODEL' or 'hf:NAME_OR_PATH'")
-    template = template or load_template(config.template or None)
-    if kind == "openai":
-        from .judge_openai import OpenAIJudge
-
-        return OpenAIJudge.from_config(name, config, base_url=base_url)
-    from .judge_hf import HFJudge
-
-    return HFJudge(name, template=template, batch_size=config.batch_size, device=config.device or None)
+from ..store import ledger as L
 
 
 @dataclass
@@ -275,24 +201,4 @@ def forget_parse_errors(ledger: L.Ledger, judge_name: str, version: str) -> int:
     return len(pids)
 
 
-#: Dollars per million (input, output) tokens of some hosted judges, for the progress
-#: bar's estimate only (list prices change: override with [judge] price_input/price_output).
-KNOWN_PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4-turbo": (10.00, 30.00),
-    "gpt-3.5-turbo": (0.50, 1.50),
-}
-
-
-def estimate_cost(prices: tuple[float, float] | None, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Dollars for these tokens at (input, output) dollars per million tokens; None when unknown."""
-    if prices is None:
-        return None
-    return (prompt_tokens * prices[0] + completion_tokens * prices[1]) / 1e6
-
-
-__all__ = ["Call", "Reply", "Judge", "LabelReport", "open_judge", "label_pairs", "pairs_to_label",
-           "cached_answers", "forget_parse_errors", "estimate_cost", "KNOWN_PRICES", "TASKS"]
+__all__ = ["LabelReport", "label_pairs", "pairs_to_label", "cached_answers", "forget_parse_errors"]

@@ -18,11 +18,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..config import JudgeConfig
-from ..errors import JudgeError, require
-from ..pairs import PARSE_ERROR
-from .judge import KNOWN_PRICES, Call, Reply
-from .judge_prompt import _PREFERENCE, parse_answer
+from ...config import JudgeConfig
+from ...errors import JudgeError, require
+from ...pairs import PARSE_ERROR
+from .base import KNOWN_PRICES, Call, Reply
+from .prompt import _PREFERENCE, parse_answer
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: Statuses worth a retry: rate limits, timeouts and server errors.

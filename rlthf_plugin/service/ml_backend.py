@@ -10,7 +10,7 @@ under a prefix (default ``/ml``). The endpoints only translate: the model is
 :class:`CurrentRewardModel`, the choice and confidence come from :func:`preferences`.
 
 The reward model is the one the next iteration would train first: the loop's training
-labels (:func:`rlthf_plugin.loop.training_labels`: AI labels, kept and flipped by the
+labels (:func:`rlthf_plugin.loop.iteration.training_labels`: AI labels, kept and flipped by the
 latest selected iteration, human labels weighted by their amplification), fit on all of
 them once. It is cached in memory and refit when a newer iteration has been selected or
 the count of human labels changed. Texts come from the task's data (``prompt``,
@@ -27,9 +27,9 @@ from typing import Any, Sequence
 import numpy as np
 import sqlalchemy as sa
 
-from . import ledger as L
-from .models.reward import RewardModel
-from .pairs import A, B
+from ..store import ledger as L
+from ..models.reward import RewardModel
+from ..pairs import A, B
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class CurrentRewardModel:
 
     def _state(self) -> tuple[int | None, int]:
         """(latest selected iteration or None, count of human labels that train)."""
-        from .loop import SELECTING, ground_truth_platforms
+        from ..loop.iteration import SELECTING, ground_truth_platforms
 
         ledger, t = self.workspace.ledger, L.human_labels
         with ledger.engine.connect() as conn:
@@ -125,9 +125,9 @@ class CurrentRewardModel:
 def fit_current(ledger: L.Ledger, config: Any, iteration: int | None) -> RewardModel:
     """One reward model fit on the training labels that follow ``iteration`` (None: the
     AI labels, as in the first iteration)."""
-    from .errors import RlthfError
-    from .loop import _alpha_of, _decisions, _iteration_rows, make_factory, read_pool, training_labels
-    from .selection.rlthf import schedule
+    from ..errors import RlthfError
+    from ..loop.iteration import _alpha_of, _decisions, _iteration_rows, make_factory, read_pool, training_labels
+    from ..selection.rlthf import schedule
 
     pool = read_pool(ledger, config)
     prev_action = None
@@ -160,7 +160,7 @@ def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardMod
     from fastapi import Body
     from fastapi.responses import JSONResponse
 
-    from .errors import RlthfError
+    from ..errors import RlthfError
 
     current = CurrentRewardModel(workspace)
 

@@ -1,12 +1,12 @@
 """The webhook service: receivers for Label Studio and Argilla over one workspace, the
 worker that runs the loop by itself, ``/health``, Prometheus ``/metrics`` and Label Studio's
-ML-backend API under ``/ml`` (:mod:`rlthf_plugin.ml_backend`).
+ML-backend API under ``/ml`` (:mod:`rlthf_plugin.service.ml_backend`).
 
 Endpoints are thin (STYLE rule 13): verify the delivery, translate it with the
-platform's adapter, store the labels through :func:`rlthf_plugin.sync.store_labels` (the
+platform's adapter, store the labels through :func:`rlthf_plugin.loop.sync.store_labels` (the
 same path as pull, so a lost webhook is repaired by the next pull), wake the worker,
 return. With platforms given (``rlthf serve --backend ...``) a
-:class:`rlthf_plugin.worker.Worker` runs the iterations (see that module).
+:class:`rlthf_plugin.service.worker.Worker` runs the iterations (see that module).
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the handlers' annotations
@@ -19,11 +19,11 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 
-from .backends import BACKENDS, LabelingBackend, open_backend
-from .errors import RlthfError, WebhookAuthError, require
+from ..backends import BACKENDS, LabelingBackend, open_backend
+from ..errors import RlthfError, WebhookAuthError, require
 from .metrics import Metrics
-from .sync import store_labels
-from .workspace import Workspace
+from ..loop.sync import store_labels
+from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_back
 
     ``backends`` (default ``[serve] backends``) are the platforms the worker runs the loop
     on; without any, the app only receives webhooks. ``ml_backend`` mounts Label Studio's
-    ML-backend API under ``/ml`` (:mod:`rlthf_plugin.ml_backend`): the current reward
+    ML-backend API under ``/ml`` (:mod:`rlthf_plugin.service.ml_backend`): the current reward
     model's preference as a prediction on any task.
     """
     fastapi = require("fastapi", "serve")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from . import ledger as L
-from .backends.base import Task
+from ..store import ledger as L
+from ..backends.base import Task
 
 
 def latest_iteration(ledger: L.Ledger) -> int | None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..errors import ConfigError
-from .judge import Call, Reply
-from .judge_prompt import JudgeTemplate
+from ...errors import ConfigError
+from .base import Call, Reply
+from .prompt import JudgeTemplate
 
 
 @dataclass
@@ -58,7 +58,7 @@ class HFJudge:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from .embeddings import torch_device
+        from ..embeddings import torch_device
 
         device = torch_device(self.device)
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32

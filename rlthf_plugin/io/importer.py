@@ -8,10 +8,10 @@ from typing import Iterable
 import sqlalchemy as sa
 from tqdm.auto import tqdm
 
-from . import ledger as L
-from .errors import InputProblem, InvalidInputError, RlthfError
+from ..store import ledger as L
+from ..errors import InputProblem, InvalidInputError, RlthfError
 from .formats import ROW_FORMATS, Row, RowError, detect_format, read_records
-from .pairs import pair_id, prompt_id, response_id, swap_label
+from ..pairs import pair_id, prompt_id, response_id, swap_label
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import sqlalchemy as sa
 
-from . import ledger as L
+from ..store import ledger as L
 
 
 def _pyplot():

@@ -1,6 +1,6 @@
 """The curated export as training data: read, check, split, amplify, describe.
 
-The contract (written by ``rlthf export``, ``rlthf_plugin.export.curated_rows``): one JSON
+The contract (written by ``rlthf export``, ``rlthf_plugin.io.export.curated_rows``): one JSON
 object per pair with ``pair_id``, ``prompt``, ``chosen``, ``rejected``, ``label_source``
 (one of :data:`LABEL_SOURCES`), ``iteration`` and ``amplification`` (int >= 1: the row is
 repeated that many times in training). The eval split is drawn by pair before
@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import InputProblem, InvalidInputError, RlthfError
+from ..errors import InputProblem, InvalidInputError, RlthfError
 
 LABEL_SOURCES = ("human", "flipped", "trusted_ai", "ai", "rm")
 REQUIRED = ("pair_id", "prompt", "chosen", "rejected", "label_source", "iteration", "amplification")
@@ -162,11 +162,11 @@ def write_rows(path: str | Path, prompts: Sequence[str], chosen: Sequence[str], 
 
 
 def curated_from_workspace(ledger, *, only: Sequence[str] | None = None) -> CuratedSet:
-    """The curated set straight from the ledger (``rlthf_plugin.export.curated_rows``)."""
+    """The curated set straight from the ledger (``rlthf_plugin.io.export.curated_rows``)."""
     try:
         from .export import curated_rows
     except ImportError as e:
-        raise RlthfError("this build has no curated export (rlthf_plugin.export); pass --data FILE.jsonl "
+        raise RlthfError("this build has no curated export (rlthf_plugin.io.export); pass --data FILE.jsonl "
                          "written by `rlthf export`") from e
     rows = curated_rows(ledger, only=list(only) if only else None)
     if not rows:

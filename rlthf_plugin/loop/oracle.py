@@ -1,0 +1,156 @@
+"""The simulated annotator and the evaluation against ground truth.
+
+:func:`label_with_oracle` answers an iteration's asked pairs from ground truth (for
+evaluation and the demo) through :func:`rlthf_plugin.loop.sync.store_labels`, the same path
+as labels pulled from Label Studio or Argilla. :func:`evaluate` and :func:`flip_precision`
+measure the curated labels and the flips against the ``selection.ground_truth`` platforms.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+
+from ..backends.base import HumanLabel
+from ..config import Config
+from ..errors import ConfigError, RlthfError
+from ..pairs import A, B, majority, normalize_label
+from ..store import ledger as L
+from .iteration import ORACLE_PLATFORM, _decisions, ground_truth_platforms, read_pool
+from .sync import store_labels
+
+
+# -- the simulated annotator --------------------------------------------------------------------
+def parse_annotator(spec: str) -> str:
+    """``oracle:FIELD`` -> FIELD; anything else is an error naming the accepted form."""
+    kind, _, name = spec.partition(":")
+    if kind != "oracle" or not name:
+        raise ConfigError(f"unknown annotator '{spec}': use oracle:FIELD (e.g. oracle:human), or push to a "
+                          "labeling platform with 'rlthf push'")
+    return name
+
+
+def oracle_answers(ledger: L.Ledger, config: Config, field_name: str, pair_ids: Sequence[str]) -> dict[str, str]:
+    """Ground-truth answers for pairs: A, B, tie, or skip (no answer).
+
+    ``human`` (or ``human_label``) answers with the majority of the ground-truth platforms'
+    human labels (``selection.ground_truth``); any other FIELD reads that field of the
+    imported row (the pair's metadata), e.g. a gold label column.
+    """
+    if field_name in ("human", "human_label"):
+        platforms = ground_truth_platforms(config)
+        if not platforms:
+            raise ConfigError("oracle:human needs selection.ground_truth (the platforms holding the true labels)")
+        votes: dict[str, list[str]] = defaultdict(list)
+        t = L.human_labels
+        wanted = set(pair_ids)
+        with ledger.engine.connect() as conn:
+            q = sa.select(t.c.pair_id, t.c.label).where(t.c.deleted.is_(False), t.c.platform.in_(sorted(platforms)))
+            for pid, label in conn.execute(q):
+                if pid in wanted:
+                    votes[pid].append(label)
+        out = {}
+        for pid in pair_ids:
+            m = majority(votes.get(pid, []))
+            out[pid] = {A: A, B: B, None: "skip"}.get(m.label, "tie")
+        return out
+    out = {}
+    for p in ledger.get_pairs(pair_ids):
+        value = p.metadata.get(field_name)
+        try:
+            out[p.id] = normalize_label(value) if value not in (None, "") else "skip"
+        except ValueError as e:
+            raise ConfigError(f"pair {p.id}: field '{field_name}': {e}") from e
+    return out
+
+
+@dataclass
+class LabelReport:
+    iteration: int
+    asked: int
+    answered: int
+    new: int
+    ai_errors: int
+    precision: float | None    # AI errors / answered with a winner
+
+
+def label_with_oracle(ledger: L.Ledger, config: Config, annotator: str, *, iteration: int | None = None) -> LabelReport:
+    """Answer an iteration's asked pairs (default: the latest) from ground truth; idempotent."""
+    from .tasks import asked_tasks, latest_iteration
+
+    field_name = parse_annotator(annotator)
+    it = latest_iteration(ledger) if iteration is None else iteration
+    if it is None:
+        raise RlthfError("no iteration yet: run 'rlthf select' first")
+    tasks = asked_tasks(ledger, it)
+    answers = oracle_answers(ledger, config, field_name, [t.pair.id for t in tasks])
+    labels = [HumanLabel(pair_id=pid, label=label, annotator=annotator, platform=ORACLE_PLATFORM,
+                         external_id=f"{annotator}:{pid}") for pid, label in answers.items()]
+    new = store_labels(ledger, labels, iteration=it)
+    report = batch_report(ledger, it, answers)
+    report.new = new
+    ev = evaluate(ledger, config)
+    with ledger.engine.begin() as conn:
+        row = conn.execute(sa.select(L.iterations.c.stats).where(L.iterations.c.id == it)).scalar() or {}
+        row = {**row, "batch": {"asked": report.asked, "answered": report.answered,
+                                "ai_errors": report.ai_errors, "precision": report.precision},
+               "eval": ev if ev["pairs"] else None}
+        conn.execute(L.iterations.update().where(L.iterations.c.id == it).values(
+            state="labeled", stats=row, finished_at=L.now()))
+    return report
+
+
+def batch_report(ledger: L.Ledger, iteration: int, answers: dict[str, str]) -> LabelReport:
+    """AI-error precision of a batch: the share of answered pairs whose AI label was wrong."""
+    ai = ledger.ai_majority()
+    winners = {pid: lab for pid, lab in answers.items() if lab in (A, B) and pid in ai and ai[pid].label in (A, B)}
+    errors = sum(1 for pid, lab in winners.items() if ai[pid].label != lab)
+    answered = sum(1 for lab in answers.values() if lab != "skip")
+    return LabelReport(iteration, len(answers), answered, 0, errors, errors / len(winners) if winners else None)
+
+
+# -- evaluation against ground truth ------------------------------------------------------------
+def evaluate(ledger: L.Ledger, config: Config) -> dict[str, Any]:
+    """Curated labels vs ground truth: accuracy, AI accuracy, share of AI errors fixed.
+
+    Measured on the pairs that have a ground-truth winner (A or B) and an AI winner.
+    """
+    from ..io.export import curated_rows
+
+    pool = read_pool(ledger, config)
+    rows = {r["pair_id"]: r for r in curated_rows(ledger, config=config)}
+    n = correct = ai_correct = ai_errors = fixed = 0
+    sources: Counter = Counter()
+    for i, p in enumerate(pool.pairs):
+        if pool.truth[i] not in (A, B) or pool.ai[i] not in (A, B):
+            continue
+        n += 1
+        ai_ok = pool.ai[i] == pool.truth[i]
+        ai_correct += ai_ok
+        row = rows.get(p.id)
+        label = None
+        if row is not None:
+            label = A if row["chosen"] == p.response_a else B
+            sources[row["label_source"]] += 1
+        ok = label == pool.truth[i] if label else ai_ok
+        correct += ok
+        if not ai_ok:
+            ai_errors += 1
+            fixed += ok
+    return {"pairs": n, "curated_accuracy": correct / n if n else None, "ai_accuracy": ai_correct / n if n else None,
+            "ai_errors": ai_errors, "ai_errors_fixed": fixed, "fixed_share": fixed / ai_errors if ai_errors else None,
+            "sources": dict(sources)}
+
+
+def flip_precision(ledger: L.Ledger, config: Config, iteration: int) -> float | None:
+    """Share of an iteration's flips that were AI errors by ground truth (None without flips)."""
+    pool = read_pool(ledger, config)
+    flips = [d["pair_id"] for d in _decisions(ledger, iteration) if d["action"] == "flip"]
+    judged = [pool.index[p] for p in flips if pool.truth[pool.index[p]] in (A, B)]
+    if not judged:
+        return None
+    return sum(pool.truth[i] != pool.ai[i] for i in judged) / len(judged)
+

@@ -1,0 +1,1 @@
+"""What a person looks at: plots (:mod:`.plots`) and the HTML report (:mod:`.html`)."""

@@ -1,0 +1,143 @@
+"""One prioritized human batch: suspects, REAL candidates and an exploration sample.
+
+The budget of an iteration is split by ``shares`` (:data:`KINDS`):
+
+- ``suspect``: pool pairs without a human label, highest P(AI label wrong) first;
+- ``real``: candidate pairs without any label yet (REAL, arXiv 2409.17169), most
+  dissimilar first;
+- ``explore``: a uniform seeded sample of the remaining eligible pool pairs. Asked
+  regardless of their score, they keep the error model's calibration measured, not
+  assumed; they are reported apart.
+
+A kind with fewer items than its share passes the rest of its share on to the others
+(suspects first, then REAL, then exploration). The items of the kinds are interleaved
+evenly, so an annotator who stops early has seen every kind in proportion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+KINDS = ("suspect", "real", "explore")
+DEFAULT_SHARES = {"suspect": 0.9, "real": 0.0, "explore": 0.1}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The batch, in queue order (K items).
+
+    Attributes
+    ----------
+    kind : ndarray of str, shape (K,)
+        ``suspect``, ``real`` or ``explore``.
+    index : ndarray of int, shape (K,)
+        Row in the pool (``suspect``, ``explore``) or in the REAL candidates (``real``).
+    score : ndarray of float, shape (K,)
+        P(wrong) for pool items, dissimilarity for REAL items.
+    priority : ndarray of float, shape (K,)
+        In (0, 1], decreasing along the queue.
+    """
+
+    kind: np.ndarray
+    index: np.ndarray
+    score: np.ndarray
+    priority: np.ndarray
+
+    def counts(self) -> dict[str, int]:
+        return {k: int(np.sum(self.kind == k)) for k in KINDS}
+
+    def of(self, kind: str) -> np.ndarray:
+        """Indices of one kind, in queue order."""
+        return self.index[self.kind == kind]
+
+
+def allocate(p_wrong: Any, *, budget: int, eligible: Any = None, real_dissimilarity: Any = None,
+             shares: Mapping[str, float] | None = None, seed: int = 0) -> Batch:
+    """Choose the human batch.
+
+    Parameters
+    ----------
+    p_wrong : array-like of float, shape (N,)
+        P(AI label wrong) of each pool pair; ``NaN`` = not a suspect candidate.
+    budget : int >= 0
+        Items in the batch (fewer when there are not enough candidates).
+    eligible : array-like of bool, shape (N,), optional
+        Pool pairs that may be asked at all (no human label yet). Default: every pair
+        with a finite ``p_wrong``.
+    real_dissimilarity : array-like of float, shape (M,), optional
+        Dissimilarity (e.g. 1 - cosine) of each REAL candidate pair; None = no candidates.
+    shares : mapping of {"suspect", "real", "explore"} to float, optional
+        Budget shares (non-negative, summing to 1). Default :data:`DEFAULT_SHARES`.
+    seed : int, default 0
+        Seeds the exploration sample.
+
+    Returns
+    -------
+    Batch
+    """
+    p = np.asarray(p_wrong, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"p_wrong must be 1-D (N,), got shape {p.shape}")
+    n = p.shape[0]
+    el = np.isfinite(p) if eligible is None else np.asarray(eligible, dtype=bool)
+    if el.shape != (n,):
+        raise ValueError(f"eligible must have shape ({n},) like p_wrong, got {el.shape}")
+    real = np.zeros(0) if real_dissimilarity is None else np.asarray(real_dissimilarity, dtype=np.float64)
+    if real.ndim != 1 or not np.isfinite(real).all():
+        raise ValueError(f"real_dissimilarity must be a finite 1-D array, got shape {real.shape}")
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+        raise ValueError(f"budget must be an int >= 0, got {budget!r}")
+    sh = dict(DEFAULT_SHARES if shares is None else shares)
+    unknown = set(sh) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown kind(s) {sorted(unknown)} in shares; known: {', '.join(KINDS)}")
+    if any(v < 0 for v in sh.values()) or abs(sum(sh.values()) - 1) > 1e-6:
+        raise ValueError(f"shares must be >= 0 and sum to 1, got {sh}")
+    return _allocate(p, el, real, int(budget), {k: float(sh.get(k, 0.0)) for k in KINDS}, seed)
+
+
+def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: dict[str, float],
+              seed: int) -> Batch:
+    suspects = np.flatnonzero(el & np.isfinite(p))
+    suspects = suspects[np.argsort(-p[suspects], kind="stable")]
+    real_order = np.argsort(-real, kind="stable")
+    avail = {"suspect": suspects.size, "real": real.size, "explore": int(el.sum())}
+    # Largest-remainder split of the budget, then unused shares flow on.
+    raw = {k: sh[k] * budget for k in KINDS}
+    take = {k: int(np.floor(raw[k])) for k in KINDS}
+    for k in sorted(KINDS, key=lambda k: raw[k] - take[k], reverse=True)[: budget - sum(take.values())]:
+        take[k] += 1
+    # Suspects and exploration draw from the same pool pairs.
+    pool_total = int(el.sum())
+    take["real"] = min(take["real"], avail["real"])
+    take["suspect"] = min(take["suspect"], pool_total)
+    take["explore"] = min(take["explore"], pool_total - take["suspect"])
+    spare = budget - sum(take.values())
+    for k in KINDS:
+        room = (avail["real"] - take["real"]) if k == "real" else (pool_total - take["suspect"] - take["explore"])
+        extra = min(spare, max(room, 0))
+        take[k] += extra
+        spare -= extra
+    chosen_s = suspects[: take["suspect"]]
+    rest = np.setdiff1d(np.flatnonzero(el), chosen_s)
+    rng = np.random.default_rng(seed)
+    chosen_e = rng.choice(rest, size=min(take["explore"], rest.size), replace=False) if rest.size else rest
+    chosen_r = real_order[: take["real"]]
+    parts = [("suspect", chosen_s, p[chosen_s]), ("real", chosen_r, real[chosen_r]),
+             ("explore", np.asarray(chosen_e, dtype=np.int64), p[np.asarray(chosen_e, dtype=np.int64)])]
+    kind, index, score, key = [], [], [], []
+    for name, idx, sc in parts:
+        kind += [name] * idx.size
+        index.append(idx.astype(np.int64))
+        score.append(sc)
+        key.append((np.arange(idx.size) + 0.5) / max(idx.size, 1))  # even interleaving
+    kind_a = np.asarray(kind, dtype=str)
+    index_a = np.concatenate(index) if index else np.zeros(0, dtype=np.int64)
+    score_a = np.concatenate(score) if score else np.zeros(0)
+    order = np.argsort(np.concatenate(key), kind="stable")
+    k = order.size
+    priority = 1.0 - np.arange(k) / max(k, 1)
+    return Batch(kind_a[order], index_a[order], score_a[order], priority)

@@ -1,0 +1,198 @@
+"""Flip and trust only on calibrated evidence (the Trust-or-Escalate idea, on human labels).
+
+A score ``p_wrong`` (from :mod:`.error_model`) is calibrated on the human-labeled pairs,
+whose scores are cross-fitted (no pair scored by a model that saw its label):
+
+1. isotonic regression of "the AI label was wrong" on the score (scikit-learn,
+   increasing) pools the labeled pairs into blocks of consecutive scores with one error
+   rate each;
+2. each block gets an exact (Clopper-Pearson) one-sided interval of its error rate from
+   ``scipy.stats.beta``: ``k`` errors of ``n`` labels give the lower bound
+   ``beta.ppf(1 - confidence, k, n - k + 1)`` and the upper bound
+   ``beta.ppf(confidence, k + 1, n - k)``;
+3. every pair takes the calibrated rate and the bounds of the block its score falls in
+   (scores below the lowest labeled score take the lowest block, above the highest the
+   highest).
+
+Decisions (:func:`decide`) on the pairs without a human label:
+
+- **flip** when the lower bound is at least ``flip_min_precision``: the measured share of
+  AI errors at that score is high enough that flipping is right at least that often;
+- **trust** (keep the AI label) when the upper bound is below ``trust_max_error``;
+- **none** otherwise: neither is proven, the pair may go to humans.
+
+Without labels every interval is ``[0, 1]``: nothing is flipped, nothing trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DECISIONS = ("flip", "trust", "none")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Blocks of the isotonic fit, in increasing score order (B blocks).
+
+    Attributes
+    ----------
+    low, high : ndarray of float, shape (B,)
+        Lowest and highest labeled score in each block.
+    n, errors : ndarray of int, shape (B,)
+        Labels in the block and how many were AI errors.
+    rate, lower, upper : ndarray of float, shape (B,)
+        Error rate and its one-sided bounds at ``confidence``.
+    confidence : float
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+    n: np.ndarray
+    errors: np.ndarray
+    rate: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    confidence: float
+
+    def block_of(self, scores: np.ndarray) -> np.ndarray:
+        """Block index of each score, shape like ``scores`` (-1 when there are no blocks)."""
+        if self.low.size == 0:
+            return np.full(np.shape(scores), -1, dtype=np.int64)
+        return np.clip(np.searchsorted(self.low, scores, side="right") - 1, 0, self.low.size - 1)
+
+    def summary(self) -> list[dict[str, float]]:
+        return [{"low": float(a), "high": float(b), "n": int(c), "errors": int(d), "rate": float(e),
+                 "lower": float(f), "upper": float(g)}
+                for a, b, c, d, e, f, g in zip(self.low, self.high, self.n, self.errors, self.rate, self.lower,
+                                               self.upper)]
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Flip / trust / none per pair, with the calibrated evidence.
+
+    Attributes
+    ----------
+    decision : ndarray of str, shape (N,)
+        ``flip``, ``trust`` or ``none`` (always ``none`` for labeled or unscored pairs).
+    calibrated, lower, upper : ndarray of float, shape (N,)
+        Calibrated P(wrong) and its bounds (``NaN`` for unscored pairs).
+    calibration : Calibration
+    flip_min_precision, trust_max_error : float
+    """
+
+    decision: np.ndarray
+    calibrated: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    calibration: Calibration
+    flip_min_precision: float
+    trust_max_error: float
+
+    def counts(self) -> dict[str, int]:
+        return {d: int(np.sum(self.decision == d)) for d in DECISIONS}
+
+
+def calibrate(scores: Any, wrong: Any, *, confidence: float = 0.95) -> Calibration:
+    """Isotonic blocks of the labeled scores with exact one-sided bounds.
+
+    Parameters
+    ----------
+    scores : array-like of float, shape (L,)
+        Cross-fitted P(wrong) of the human-labeled pairs.
+    wrong : array-like of {0, 1}, shape (L,)
+        1 = the AI label was wrong.
+    confidence : float in (0.5, 1), default 0.95
+        One-sided confidence of the bounds.
+
+    Returns
+    -------
+    Calibration
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(wrong, dtype=np.float64)
+    if s.ndim != 1 or s.shape != y.shape:
+        raise ValueError(f"scores {s.shape} and wrong {y.shape} must both be (L,)")
+    if not np.isfinite(s).all():
+        raise ValueError("scores must be finite")
+    if not np.isin(y, [0.0, 1.0]).all():
+        raise ValueError("wrong must hold 0 or 1")
+    if not 0.5 < confidence < 1:
+        raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
+    return _calibrate(s, y, confidence)
+
+
+def _calibrate(s: np.ndarray, y: np.ndarray, confidence: float) -> Calibration:
+    from scipy.stats import beta
+    from sklearn.isotonic import IsotonicRegression
+
+    empty = np.zeros(0)
+    if s.size == 0:
+        return Calibration(empty, empty, empty.astype(int), empty.astype(int), empty, empty, empty, confidence)
+    order = np.argsort(s, kind="stable")
+    s, y = s[order], y[order]
+    fitted = IsotonicRegression(increasing=True, y_min=0.0, y_max=1.0).fit_transform(s, y)
+    # A block = a run of equal fitted values (ties in the score share a value already).
+    starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
+    ends = np.r_[starts[1:], s.size]
+    n = ends - starts
+    k = np.add.reduceat(y, starts).astype(np.int64)
+    lower = np.where(k > 0, beta.ppf(1 - confidence, np.maximum(k, 1), n - k + 1), 0.0)
+    upper = np.where(k < n, beta.ppf(confidence, k + 1, np.maximum(n - k, 1)), 1.0)
+    return Calibration(s[starts], s[ends - 1], n, k, k / n, lower, upper, confidence)
+
+
+def decide(p_wrong: Any, wrong: Any, *, flip_min_precision: float = 0.8, trust_max_error: float = 0.1,
+           confidence: float = 0.95) -> Decisions:
+    """Flip, trust or neither, for every pair without a human label.
+
+    Parameters
+    ----------
+    p_wrong : array-like of float, shape (N,)
+        Cross-fitted P(primary label wrong) (:func:`.error_model.fit_error_model`);
+        ``NaN`` = no auditable AI label (never flipped or trusted).
+    wrong : array-like of float, shape (N,)
+        1.0 / 0.0 for human-labeled pairs (the AI label was wrong / right), ``NaN`` else.
+    flip_min_precision : float in (0, 1], default 0.8
+        Flip where the lower bound of the calibrated P(wrong) reaches this.
+    trust_max_error : float in [0, 1), default 0.1
+        Trust where the upper bound is below this.
+    confidence : float in (0.5, 1), default 0.95
+
+    Returns
+    -------
+    Decisions
+    """
+    p = np.asarray(p_wrong, dtype=np.float64)
+    y = np.asarray(wrong, dtype=np.float64)
+    if p.ndim != 1 or p.shape != y.shape:
+        raise ValueError(f"p_wrong {p.shape} and wrong {y.shape} must both be (N,)")
+    if not 0 < flip_min_precision <= 1:
+        raise ValueError(f"flip_min_precision must be in (0, 1], got {flip_min_precision}")
+    if not 0 <= trust_max_error < 1:
+        raise ValueError(f"trust_max_error must be in [0, 1), got {trust_max_error}")
+    labeled = np.isfinite(y) & np.isfinite(p)
+    cal = calibrate(p[labeled], y[labeled], confidence=confidence)
+    return _decide(p, y, cal, flip_min_precision, trust_max_error)
+
+
+def _decide(p: np.ndarray, y: np.ndarray, cal: Calibration, flip_min: float, trust_max: float) -> Decisions:
+    n = p.shape[0]
+    scored = np.isfinite(p)
+    calibrated = np.full(n, np.nan)
+    lower = np.full(n, np.nan)
+    upper = np.full(n, np.nan)
+    if cal.n.size:
+        b = cal.block_of(p[scored])
+        calibrated[scored], lower[scored], upper[scored] = cal.rate[b], cal.lower[b], cal.upper[b]
+    else:
+        lower[scored], upper[scored] = 0.0, 1.0
+    decision = np.full(n, "none", dtype=object)
+    open_ = scored & ~np.isfinite(y)
+    decision[open_ & (lower >= flip_min)] = "flip"
+    decision[open_ & (upper < trust_max)] = "trust"
+    return Decisions(decision.astype(str), calibrated, lower, upper, cal, float(flip_min), float(trust_max))

@@ -1,0 +1,158 @@
+"""The prior: P(primary AI label wrong) before any human label, from the signals alone.
+
+Three methods, chosen by name (:data:`PRIOR_METHODS`):
+
+- ``fixed`` (default): a fixed, documented combination of the signal table
+  (:mod:`.signals`), a logistic score
+
+  ``logit P = logit(BASE_ERROR) - MARGIN_WEIGHT * rm_margin / sd(rm_margin)
+  + VOTE_WEIGHT * sum_j against_j + SPLIT_WEIGHT * sum_j split_j``
+
+  Another judge voting against the primary in both orders adds ``VOTE_WEIGHT``;
+  one split across its orders adds ``SPLIT_WEIGHT``; the RM margin, scaled by its standard
+  deviation over the auditable pairs, orders the pairs within those groups. Each judge
+  counts alike: which judge to trust is the error model's job once human labels exist.
+- ``dawid_skene``: Dawid-Skene (1979) EM over the annotators (crowd-kit): the primary
+  judge, each other judge per order, and the RM's sign as one more annotator; P(wrong) is
+  the posterior of the class the primary did not choose.
+- ``crowdlab``: CROWDLAB (``cleanlab.multiannotator``): the RM's P(A) is the model, the
+  judges (per order) are annotators; P(wrong) = 1 - the quality score of the primary's
+  label.
+
+The two aggregators follow the majority where weak judges are wrong together; on the dev
+data the fixed combination ranked errors at least as well (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .signals import SignalTable, _check_votes, _primary_labels
+
+BASE_ERROR = 0.2
+MARGIN_WEIGHT = 1.0
+VOTE_WEIGHT = 1.0
+SPLIT_WEIGHT = 0.5
+#: Keeps P(wrong) off 0 and 1 so its logit stays finite.
+EPS = 1e-4
+
+
+def prior_wrong(table: SignalTable, votes: Any, primary: int, *, rm_margin: Any = None,
+                method: str = "fixed") -> np.ndarray:
+    """P(primary label wrong) per pair, without human labels.
+
+    Parameters
+    ----------
+    table : SignalTable, N rows
+        From :func:`.signals.signal_table` on the same votes.
+    votes : array-like of float, shape (N, J, 2)
+        The vote tensor (:func:`.signals.encode_votes`).
+    primary : int
+        Index of the primary judge.
+    rm_margin : array-like of float, shape (N,), optional
+        Cross-fitted ``r(A) - r(B)`` (not oriented); used by ``dawid_skene`` and
+        ``crowdlab`` (``NaN`` or None: the RM does not take part).
+    method : {"fixed", "dawid_skene", "crowdlab"}, default "fixed"
+
+    Returns
+    -------
+    ndarray of float, shape (N,)
+        In ``[EPS, 1 - EPS]`` for pairs whose primary label is A or B; ``NaN`` elsewhere.
+    """
+    if method not in PRIOR_METHODS:
+        raise ValueError(f"unknown prior method {method!r}; known: {', '.join(PRIOR_METHODS)}")
+    x, j = _check_votes(votes, primary)
+    n = x.shape[0]
+    if table.values.shape[0] != n:
+        raise ValueError(f"table has {table.values.shape[0]} rows but votes has {n} pairs")
+    margin = np.full(n, np.nan) if rm_margin is None else np.asarray(rm_margin, dtype=np.float64)
+    if margin.shape != (n,):
+        raise ValueError(f"rm_margin must have shape ({n},), got {margin.shape}")
+    out = np.full(n, np.nan)
+    ok = table.auditable
+    if ok.any():
+        out[ok] = np.clip(PRIOR_METHODS[method](table, x, j, margin)[ok], EPS, 1 - EPS)
+    return out
+
+
+def _fixed(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -> np.ndarray:
+    ok = table.auditable
+    m = table.column("rm_margin")
+    sd = float(m[ok].std()) if ok.sum() > 1 else 0.0
+    z = np.full(m.shape, np.log(BASE_ERROR / (1 - BASE_ERROR)))
+    if sd > 0:
+        z -= MARGIN_WEIGHT * m / sd
+    for name, w in (("against:", VOTE_WEIGHT), ("split:", SPLIT_WEIGHT)):
+        cols = [k for k, c in enumerate(table.names) if c.startswith(name)]
+        if cols:
+            z += w * table.values[:, cols].sum(axis=1)
+    return 1 / (1 + np.exp(-z))
+
+
+def _annotators(x: np.ndarray, j: int, margin: np.ndarray) -> tuple[np.ndarray, int]:
+    """(N, M) class labels (0 = A, 1 = B, NaN) of the annotators; column 0 is the primary.
+
+    Ties carry no class and are NaN. A judge whose two order slots never differ (its order
+    is unknown) is one annotator, so it is not counted twice.
+    """
+    prim = _primary_labels(x[:, j, :])
+    cols = [np.where(prim == "A", 0.0, np.where(prim == "B", 1.0, np.nan))]
+    for k in range(x.shape[1]):
+        if k == j:
+            continue
+        v = x[:, k, :]
+        as_class = np.where(v == 1, 0.0, np.where(v == -1, 1.0, np.nan))
+        same = np.array_equal(np.isnan(v[:, 0]), np.isnan(v[:, 1])) and np.array_equal(
+            np.nan_to_num(v[:, 0], nan=9), np.nan_to_num(v[:, 1], nan=9))
+        cols += [as_class[:, 0]] if same else [as_class[:, 0], as_class[:, 1]]
+    rm_col = -1
+    if np.isfinite(margin).any():
+        cols.append(np.where(np.isfinite(margin), np.where(margin >= 0, 0.0, 1.0), np.nan))
+        rm_col = len(cols) - 1
+    return np.column_stack(cols), rm_col
+
+
+def _dawid_skene(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -> np.ndarray:
+    import pandas as pd
+    from crowdkit.aggregation import DawidSkene
+
+    labels, _ = _annotators(x, j, margin)
+    rows, cols = np.nonzero(np.isfinite(labels))
+    df = pd.DataFrame({"task": rows, "worker": cols, "label": labels[rows, cols].astype(int)})
+    probas = DawidSkene(n_iter=100).fit(df).probas_
+    p_b = np.full(labels.shape[0], np.nan)
+    p_b[probas.index.to_numpy(dtype=np.int64)] = probas.reindex(columns=[0, 1], fill_value=0.0)[1].to_numpy()
+    chose_b = labels[:, 0] == 1
+    return np.where(chose_b, 1 - p_b, p_b)
+
+
+def _crowdlab(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -> np.ndarray:
+    from cleanlab.multiannotator import get_label_quality_multiannotator
+
+    labels, rm_col = _annotators(x, j, margin)
+    if rm_col >= 0:
+        labels = np.delete(labels, rm_col, axis=1)  # the RM is CROWDLAB's model, not an annotator
+    m = np.nan_to_num(margin)
+    p_a = 1 / (1 + np.exp(-m))
+    pred = np.column_stack([p_a, 1 - p_a])
+    out = np.full(labels.shape[0], np.nan)
+    ok = np.isfinite(labels[:, 0])
+    # CROWDLAB needs every annotator column to hold a label and every row one label.
+    keep_cols = np.isfinite(labels[ok]).any(axis=0)
+    if keep_cols.sum() < 2:  # one annotator: CROWDLAB reduces to the model's label quality
+        from cleanlab.rank import get_label_quality_scores
+
+        out[ok] = 1 - get_label_quality_scores(labels[ok, 0].astype(int), pred[ok], method="self_confidence")
+        return out
+    res = get_label_quality_multiannotator(labels[ok][:, keep_cols], pred[ok], verbose=False,
+                                           return_annotator_stats=False)
+    q = res["detailed_label_quality"].iloc[:, 0].to_numpy(dtype=np.float64)
+    out[ok] = 1 - q
+    return out
+
+
+PRIOR_METHODS: dict[str, Callable[[SignalTable, np.ndarray, int, np.ndarray], np.ndarray]] = {
+    "fixed": _fixed, "dawid_skene": _dawid_skene, "crowdlab": _crowdlab,
+}

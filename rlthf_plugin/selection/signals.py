@@ -1,0 +1,292 @@
+"""Signals against the AI label: every (judge, order) vote, the RM margin, length, as arrays.
+
+The audited label of a pair is its *primary* judge's. Every other piece of evidence is a
+signal: a number per pair that says how much it speaks against that label. This module
+turns votes into a vote tensor, derives the primary label and builds the signal table
+that the prior (:mod:`.prior`) and the error model (:mod:`.error_model`) read.
+
+Votes
+-----
+A vote tensor ``votes`` has shape ``(N, J, 2)``: pair, judge, order (0 = ``ab``, response A
+shown first; 1 = ``ba``). Values: ``+1`` the judge prefers A, ``-1`` B, ``0`` a tie,
+``NaN`` no vote. A verdict whose order is unknown (a merged row without ``ai_order``, a
+judge that already combined both orders) fills both order slots: ``A`` -> ``(+1, +1)``,
+``tie_inconsistent`` -> ``(+1, -1)`` (it flipped when the order was swapped).
+An optional ``p_a`` tensor of the same shape holds the judge's P(A) where it gave
+logprobs (``NaN`` elsewhere).
+
+The primary label (:func:`primary_labels`)
+------------------------------------------
+``A`` / ``B`` when every present order of the primary judge says so; ``tie`` when every
+present order says tie; ``tie_inconsistent`` when its orders disagree (such a pair is a
+candidate for humans and is never trusted); ``""`` when the primary judge has no vote.
+
+The signal table (:func:`signal_table`)
+---------------------------------------
+One row per pair, one column per signal; every column is oriented so that larger = more
+evidence that the primary label is wrong (the RM margin is the exception: larger = the
+RM agrees, as in RLTHF):
+
+=========================  ===========  ==================================================
+column                     range        meaning
+=========================  ===========  ==================================================
+``rm_margin``              real         cross-fitted RM margin r(primary-chosen) -
+                                        r(primary-rejected); 0 where unknown
+``length_log_ratio``       real         log((1 + len chosen) / (1 + len rejected)) of the
+                                        primary label: > 0 = it chose the longer response
+                                        (judges' verbosity bias)
+``primary_confidence``     [0, 0.5]     mean over the primary's orders of P(its label) -
+                                        0.5 where it gave P(A); 0 where unknown
+``primary_single_order``   {0, 1}       1 = only one order of the primary is known (its
+                                        consistency is unknown)
+``against:<judge>``        [-1, 1]      per other judge: mean over its present orders of
+                                        -1 (agrees with the primary), 0 (tie), +1 (against);
+                                        0 where it has no vote
+``split:<judge>``          {0, 1}       per other judge: its two orders disagree
+=========================  ===========  ==================================================
+
+Columns are 0 for pairs whose primary label is not ``A`` / ``B`` (nothing to audit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+#: Order slots of the vote tensor.
+ORDERS = ("ab", "ba")
+#: A vote's label -> its values in the (ab, ba) slots when the order is unknown.
+_BOTH_ORDERS = {"A": (1.0, 1.0), "B": (-1.0, -1.0), "tie": (0.0, 0.0), "tie_inconsistent": (1.0, -1.0)}
+_ONE_ORDER = {"A": 1.0, "B": -1.0, "tie": 0.0}
+#: Labels that carry no verdict (dropped, not an error).
+SKIPPED_LABELS = ("parse_error", "")
+
+
+@dataclass(frozen=True)
+class SignalTable:
+    """The signals per pair.
+
+    Attributes
+    ----------
+    names : tuple of str, length K
+        Column names (see the module docstring).
+    values : ndarray of float, shape (N, K)
+    label : ndarray of str, shape (N,)
+        The primary label: ``A``, ``B``, ``tie``, ``tie_inconsistent`` or ``""``.
+    """
+
+    names: tuple[str, ...]
+    values: np.ndarray
+    label: np.ndarray
+
+    def column(self, name: str) -> np.ndarray:
+        """One column, shape (N,); an unknown name raises with the known ones."""
+        if name not in self.names:
+            raise KeyError(f"no signal {name!r}; known: {', '.join(self.names)}")
+        return self.values[:, self.names.index(name)]
+
+    @property
+    def auditable(self) -> np.ndarray:
+        """(N,) bool: the primary label is a winner (``A`` or ``B``)."""
+        return np.isin(self.label, ["A", "B"])
+
+
+def encode_votes(pair_index: Any, judge_index: Any, order: Any, label: Any, *, n_pairs: int, n_judges: int,
+                 p_a: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Votes as rows -> the ``(N, J, 2)`` vote tensor and its P(A) twin.
+
+    Parameters
+    ----------
+    pair_index, judge_index : array-like of int, shape (V,)
+        Row of the pair (``0 <= . < n_pairs``) and of the judge (``< n_judges``) of each vote.
+    order : array-like of str, shape (V,)
+        ``ab``, ``ba`` or ``""`` (unknown: the verdict fills both slots).
+    label : array-like of str, shape (V,)
+        ``A``, ``B``, ``tie``, ``tie_inconsistent`` (only with an unknown order),
+        ``parse_error`` or ``""`` (both skipped).
+    n_pairs, n_judges : int
+    p_a : array-like of float, shape (V,), optional
+        The judge's P(A) for the vote, ``NaN`` where unknown.
+
+    Returns
+    -------
+    votes : ndarray of float, shape (N, J, 2)
+        ``+1`` A, ``-1`` B, ``0`` tie, ``NaN`` no vote. A later vote for the same slot
+        replaces an earlier one.
+    p : ndarray of float, shape (N, J, 2)
+        P(A) per slot, ``NaN`` where unknown.
+    """
+    pi = np.asarray(pair_index, dtype=np.int64).reshape(-1)
+    ji = np.asarray(judge_index, dtype=np.int64).reshape(-1)
+    od = np.asarray(order, dtype=str).reshape(-1)
+    lab = np.asarray(label, dtype=str).reshape(-1)
+    pa = np.full(pi.shape, np.nan) if p_a is None else np.asarray(p_a, dtype=np.float64).reshape(-1)
+    v = pi.shape[0]
+    for name, arr in (("judge_index", ji), ("order", od), ("label", lab), ("p_a", pa)):
+        if arr.shape[0] != v:
+            raise ValueError(f"{name} has {arr.shape[0]} entries but pair_index has {v}")
+    if v and (pi.min() < 0 or pi.max() >= n_pairs):
+        raise ValueError(f"pair_index must be in [0, {n_pairs}), got values in [{pi.min()}, {pi.max()}]")
+    if v and (ji.min() < 0 or ji.max() >= n_judges):
+        raise ValueError(f"judge_index must be in [0, {n_judges}), got values in [{ji.min()}, {ji.max()}]")
+    bad = ~np.isin(od, ["ab", "ba", ""])
+    if bad.any():
+        raise ValueError(f"order must be 'ab', 'ba' or '' (unknown); got {sorted(set(od[bad]))[:5]}")
+    known = set(_BOTH_ORDERS) | set(SKIPPED_LABELS)
+    bad = ~np.isin(lab, sorted(known))
+    if bad.any():
+        raise ValueError(f"label must be one of {sorted(known)}; got {sorted(set(lab[bad]))[:5]}")
+    bad = (od != "") & (lab == "tie_inconsistent")
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} vote(s) with a known order are labeled 'tie_inconsistent'; "
+                         "a single order gives A, B or tie")
+    votes = np.full((n_pairs, n_judges, 2), np.nan)
+    p = np.full((n_pairs, n_judges, 2), np.nan)
+    for k in range(v):
+        if lab[k] in SKIPPED_LABELS:
+            continue
+        if od[k] == "":
+            votes[pi[k], ji[k], :] = _BOTH_ORDERS[lab[k]]
+            p[pi[k], ji[k], :] = pa[k]
+        else:
+            slot = ORDERS.index(od[k])
+            votes[pi[k], ji[k], slot] = _ONE_ORDER[lab[k]]
+            p[pi[k], ji[k], slot] = pa[k]
+    return votes, p
+
+
+def _check_votes(votes: Any, primary: Any) -> tuple[np.ndarray, int]:
+    x = np.asarray(votes, dtype=np.float64)
+    if x.ndim != 3 or x.shape[2] != 2:
+        raise ValueError(f"votes must have shape (N, J, 2), got {x.shape}")
+    present = x[np.isfinite(x)]
+    if present.size and not np.isin(present, [-1.0, 0.0, 1.0]).all():
+        raise ValueError("votes must hold +1 (A), -1 (B), 0 (tie) or NaN (no vote)")
+    if isinstance(primary, bool) or not isinstance(primary, (int, np.integer)):
+        raise TypeError(f"primary must be a judge index (int), got {type(primary).__name__}")
+    if not 0 <= primary < x.shape[1]:
+        raise ValueError(f"primary must be in [0, {x.shape[1]}) (the judges of votes), got {primary}")
+    return x, int(primary)
+
+
+def primary_labels(votes: Any, primary: int) -> np.ndarray:
+    """The audited label of each pair: its primary judge's, over both orders.
+
+    Parameters
+    ----------
+    votes : array-like of float, shape (N, J, 2)
+        The vote tensor (:func:`encode_votes`).
+    primary : int
+        Index of the primary judge.
+
+    Returns
+    -------
+    ndarray of str, shape (N,)
+        ``A``, ``B``, ``tie``, ``tie_inconsistent`` or ``""`` (see the module docstring).
+    """
+    x, j = _check_votes(votes, primary)
+    return _primary_labels(x[:, j, :])
+
+
+def _primary_labels(pv: np.ndarray) -> np.ndarray:
+    present = np.isfinite(pv)
+    n_present = present.sum(axis=1)
+    lo = np.where(present, pv, np.inf).min(axis=1)
+    hi = np.where(present, pv, -np.inf).max(axis=1)
+    out = np.full(pv.shape[0], "", dtype=object)
+    same = (n_present > 0) & (lo == hi)
+    out[same & (hi == 1)] = "A"
+    out[same & (hi == -1)] = "B"
+    out[same & (hi == 0)] = "tie"
+    out[(n_present > 0) & (lo != hi)] = "tie_inconsistent"
+    return out.astype(str)
+
+
+def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_margin: Any = None,
+                 length_a: Any = None, length_b: Any = None, p_a: Any = None) -> SignalTable:
+    """Build the signal table of the pairs (columns in the module docstring).
+
+    Parameters
+    ----------
+    votes : array-like of float, shape (N, J, 2)
+        The vote tensor (:func:`encode_votes`).
+    primary : int
+        Index of the primary judge in ``votes``.
+    judge_names : sequence of str, length J
+        Names of the judges (they name the ``against:`` / ``split:`` columns).
+    rm_margin : array-like of float, shape (N,), optional
+        Cross-fitted RM margin ``r(A) - r(B)`` of each pair (not yet oriented by the
+        primary label); ``NaN`` where unknown. None: the column is 0.
+    length_a, length_b : array-like of int, shape (N,), optional
+        Response lengths in characters. None: the column is 0.
+    p_a : array-like of float, shape (N, J, 2), optional
+        P(A) per vote (:func:`encode_votes`). None: no confidence known.
+
+    Returns
+    -------
+    SignalTable
+    """
+    x, j = _check_votes(votes, primary)
+    n, n_judges = x.shape[:2]
+    names = [str(s) for s in judge_names]
+    if len(names) != n_judges:
+        raise ValueError(f"judge_names has {len(names)} names but votes has {n_judges} judges")
+    if len(set(names)) != len(names):
+        raise ValueError("judge_names must be distinct")
+    margin = _vector(rm_margin, n, "rm_margin", default=np.nan)
+    la = _vector(length_a, n, "length_a", default=0.0)
+    lb = _vector(length_b, n, "length_b", default=0.0)
+    if (la < 0).any() or (lb < 0).any():
+        raise ValueError("length_a and length_b must be >= 0")
+    p = None
+    if p_a is not None:
+        p = np.asarray(p_a, dtype=np.float64)
+        if p.shape != x.shape:
+            raise ValueError(f"p_a has shape {p.shape} but votes has {x.shape}")
+        if (p[np.isfinite(p)] < 0).any() or (p[np.isfinite(p)] > 1).any():
+            raise ValueError("p_a must be probabilities in [0, 1] (or NaN)")
+    return _signal_table(x, j, names, margin, la, lb, p)
+
+
+def _vector(value: Any, n: int, name: str, *, default: float) -> np.ndarray:
+    if value is None:
+        return np.full(n, default)
+    v = np.asarray(value, dtype=np.float64)
+    if v.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) like votes, got {v.shape}")
+    return v
+
+
+def _signal_table(x: np.ndarray, j: int, names: list[str], margin: np.ndarray, la: np.ndarray, lb: np.ndarray,
+                  p: np.ndarray | None) -> SignalTable:
+    n = x.shape[0]
+    label = _primary_labels(x[:, j, :])
+    ok = np.isin(label, ["A", "B"])
+    sign = np.where(label == "A", 1.0, np.where(label == "B", -1.0, 0.0))  # +1 = primary chose A
+    cols: dict[str, np.ndarray] = {}
+    cols["rm_margin"] = np.where(ok & np.isfinite(margin), sign * np.nan_to_num(margin), 0.0)
+    ratio = np.log1p(la) - np.log1p(lb)
+    cols["length_log_ratio"] = np.where(ok, sign * ratio, 0.0)
+    conf = np.zeros(n)
+    if p is not None:
+        pp = p[:, j, :]
+        p_label = np.where(sign[:, None] > 0, pp, 1 - pp)  # P(primary's label) per order
+        known = np.isfinite(p_label)
+        cnt = known.sum(axis=1)
+        mean = np.where(known, p_label, 0.0).sum(axis=1) / np.maximum(cnt, 1)
+        conf = np.where(ok & (cnt > 0), np.clip(mean - 0.5, 0.0, 0.5), 0.0)
+    cols["primary_confidence"] = conf
+    cols["primary_single_order"] = np.where(ok & (np.isfinite(x[:, j, :]).sum(axis=1) == 1), 1.0, 0.0)
+    for k, name in enumerate(names):
+        if k == j:
+            continue
+        v = x[:, k, :]
+        present = np.isfinite(v)
+        cnt = present.sum(axis=1)
+        against = -sign[:, None] * np.where(present, v, 0.0)  # +1 = this order voted against
+        cols[f"against:{name}"] = np.where(ok & (cnt > 0), against.sum(axis=1) / np.maximum(cnt, 1), 0.0)
+        split = (cnt == 2) & (v[:, 0] != v[:, 1])
+        cols[f"split:{name}"] = np.where(ok & split, 1.0, 0.0)
+    return SignalTable(tuple(cols), np.column_stack(list(cols.values())), label)

@@ -89,6 +89,25 @@ class SelectionConfig:
     #: Human labels from these platforms (comma-separated) are ground truth for evaluation
     #: and the oracle annotator, never training labels: by default the imported ones.
     ground_truth: str = "import"
+    #: How pairs are chosen: ``signals`` (every signal against the AI label: other judges and
+    #: orders, the RM margin, length; a prior, then an error model fit on the human labels;
+    #: flips and trust on calibrated evidence) or ``margin-curve`` (the RLTHF paper's
+    #: elbow / knee / reflection rules on the RM margin alone).
+    strategy: str = "signals"
+    #: The judge whose label is audited (``rlthf status`` lists the judges); empty: the judge
+    #: with the most labeled pairs. Other judges are signals, never the label.
+    primary_judge: str = ""
+    #: P(AI label wrong) before any human label (signals): ``fixed``, ``dawid_skene`` or ``crowdlab``.
+    prior: str = "fixed"
+    #: How many human labels the prior is worth in the error model (signals).
+    prior_strength: float = 20.0
+    #: Share of each human batch sampled uniformly (signals): measures the calibration.
+    explore: float = 0.1
+    #: Share of each human batch for REAL candidate pairs without a label (signals).
+    real_share: float = 0.0
+    #: Keep an AI label as trusted only where the upper confidence bound of its calibrated
+    #: P(wrong) is below this (signals).
+    trust_max_error: float = 0.1
 
 
 @dataclass

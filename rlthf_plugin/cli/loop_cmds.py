@@ -21,20 +21,38 @@ def selection_options(f):
                           "RewardTrainer (needs the [train] extra)."),
         click.option("--folds", type=int, default=None, help="Cross-fitting folds for the margins (0 = in-sample)."),
         click.option("--flip", type=click.Choice(["gated", "always", "never"]), default=None,
-                     help="Flip right of the reflection point: only on measured evidence (gated), always (paper), never."),
+                     help="margin-curve: flip right of the reflection point: only on measured evidence (gated), "
+                          "always (paper), never."),
+        click.option("--strategy", type=click.Choice(["signals", "margin-curve"]), default=None,
+                     help="signals: every judge, order and the RM margin against the AI label, an error model "
+                          "learned from the human labels (default); margin-curve: the RLTHF paper's rules."),
+        click.option("--primary-judge", default=None,
+                     help="The judge whose label is audited (selection.primary_judge; default: most labeled pairs)."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def _configure(ws, budget, shard, reward_model, folds, flip):
+def _configure(ws, budget, shard, reward_model, folds, flip, strategy, primary_judge):
     return override(ws.config, "selection", budget=budget, shard=shard, reward_model=reward_model,
-                    folds=folds, flip=flip)
+                    folds=folds, flip=flip, strategy=strategy, primary_judge=primary_judge)
 
 
 def _echo_iteration(rep) -> None:
     c, g = rep.counts, rep.stats["gate"]
+    if rep.stats.get("strategy") == "signals":
+        s = rep.stats
+        em = s["error_model"]
+        kinds = ", ".join(f"{k} {v}" for k, v in s["kinds"].items() if v)
+        click.echo(f"iteration {rep.iteration}: primary judge '{s['primary_judge']}', {s['candidates']} candidate(s), "
+                   f"error model on {em['n_labels']} human label(s) ({em['n_errors']} AI errors)")
+        click.echo(f"  ask {c['ask']} ({kinds or 'none'}), flip {c['flip']}, keep {c['keep']}, "
+                   f"drop {c['drop']}; {g['reason']}")
+        if em["weights"]:
+            top = sorted(em["weights"].items(), key=lambda kv: -abs(kv[1]))[:4]
+            click.echo("  weights: " + ", ".join(f"{k} {v:+.2f}" for k, v in top))
+        return
     curve = rep.stats["curve"]
     click.echo(f"iteration {rep.iteration}: trained on {rep.stats['train']} pair(s), {rep.stats['candidates']} "
                f"candidate(s); elbow {curve['elbow']}, knee {curve['knee']}, reflection {curve['reflection']}")

@@ -10,7 +10,8 @@ A pair keeps its AI label unless something better says otherwise, in this order:
 4. ``rm``: the latest reward model's preference, only when that iteration's held-out
    check (``stats.rm_check.better``, McNemar on the uniform audit sample) showed the RM
    beating the AI labels;
-5. ``ai``: the AI label (a winner A or B; AI ties and parse errors leave the pair out).
+5. ``ai``: the primary judge's label (``selection.primary_judge``; a winner A or B: AI ties,
+   a judge that contradicted itself across orders and parse errors leave the pair out).
 
 Each row: ``pair_id, prompt, chosen, rejected, label_source, iteration`` (int or None)
 and ``amplification`` (the alpha of the asking iteration for human pairs, else 1).
@@ -62,7 +63,9 @@ def curated_rows(ledger: L.Ledger, *, only: Iterable[str] | None = None, config:
         votes.setdefault(r.pair_id, []).append(r.label)
         if r.iteration is not None:
             asked[r.pair_id] = r.iteration
-    ai = ledger.ai_majority()
+    from ..store.judges import primary_labels
+
+    ai, _ = primary_labels(ledger, config.selection.primary_judge)
     out = []
     for p in ledger.get_pairs():
         row = _best(p.id, votes, asked, alpha, decisions, rm_ok, ai, latest["id"] if latest else None)
@@ -84,8 +87,8 @@ def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_o
             return m.label, "human", it, max(1, alpha.get(it, 1)) if it is not None else 1
         if m.label is not None:  # a human tie / no majority: no winner to train on
             return None
-    ai_label = ai[pid].label if pid in ai else None
-    if ai_label not in (A, B):
+    ai_label = ai.get(pid)
+    if ai_label not in (A, B):  # an AI tie, an inconsistent primary judge or a parse error
         return None
     d = decisions.get(pid)
     if d is not None:

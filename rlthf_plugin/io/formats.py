@@ -13,6 +13,7 @@ hh              chosen, rejected as full ``\\n\\nHuman: ... \\n\\nAssistant: ...
 mtbench         MT-bench human judgments: conversation_a/b, human_winner, gpt4_winner
 pandalm         PandaLM testset: instruction, input, response1/2, annotator1..3
 pandalm-judge   a PandaLM judge file: idx, <judge>_result (AI labels for pandalm pairs)
+llmbar          LLMBar: input, output_1, output_2, gold_label, judges (protocol x order)
 llmeval2        LLMEval2: query, response1, response2, human
 multi           prompt, responses (a list of texts or {text, model} objects)
 ==============  ==========================================================================
@@ -29,12 +30,25 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 from ..errors import InputProblem, RlthfError
 from ..pairs import AI_LABELS, NO_MAJORITY, TIE, normalize_label
 
 MTBENCH_TURN1_MARK = "[assistant turn 1 — model-specific, see response]"
+#: Which response a judge saw first: ``ab`` (response A) or ``ba``; "" = unknown or combined.
+AI_ORDERS = ("ab", "ba")
+
+
+class Vote(NamedTuple):
+    """One AI vote of a row: the judge, its label in the row's A/B terms, a unique key, and
+    the order the judge saw the responses in (``ab``, ``ba`` or "" when unknown)."""
+
+    judge: str
+    label: str
+    key: str
+    order: str = ""
+    confidence: float | None = None
 
 
 class RowError(ValueError):
@@ -51,8 +65,10 @@ class Row:
 
     A pair row has ``response_a``/``response_b``; a multi-response row has ``responses``;
     a judge row has only ``ref_key`` and ``ai_labels`` (labels for a pair imported earlier).
-    ``ai_labels`` holds (judge, label, key) and ``human_votes`` (annotator, label, key):
-    the key makes each vote unique, so re-importing adds nothing twice.
+    ``ai_labels`` holds :class:`Vote` (judge, label, key, order) and ``human_votes``
+    (annotator, label, key): the key makes each vote unique, so re-importing adds nothing
+    twice. ``pair_level_humans``: the human votes describe the pair, so another row of the
+    same pair (e.g. a merged row repeated for another judge) carries the same votes again.
     """
 
     source: str
@@ -63,9 +79,10 @@ class Row:
     responses: list[tuple[str, str | None]] = field(default_factory=list)
     models: tuple[str | None, str | None] = (None, None)
     metadata: dict[str, Any] = field(default_factory=dict)
-    ai_labels: list[tuple[str, str, str]] = field(default_factory=list)
+    ai_labels: list[Vote] = field(default_factory=list)
     human_votes: list[tuple[str, str, str]] = field(default_factory=list)
     ref_key: str | None = None
+    pair_level_humans: bool = False
     #: Where the record was read (set by the importer, for error messages).
     file: str = ""
     line: int | None = None
@@ -137,10 +154,17 @@ def parse_merged(record: dict, *, source: str, judge: str) -> Row:
     key = _row_key(src, record, "id")
     row = Row(src, key, prompt, a, b, models=(record.get("model_a"), record.get("model_b")),
               metadata=_extra(record, {"prompt", "response_a", "response_b", "human_votes",
-                                       "human_label", "ai_label", "ai_judge"}))
+                                       "human_label", "ai_label", "ai_judge", "ai_order"}),
+              pair_level_humans=True)
+    order = record.get("ai_order")
+    order = "" if order in (None, "") else order
+    if order not in ("", *AI_ORDERS):
+        raise RowError("ai_order", f"expected 'ab' or 'ba' (which response the judge saw first), got {order!r:.40}")
     if record.get("ai_label") not in (None, ""):
         label = _label(record["ai_label"], "ai_label", AI_LABELS)
-        row.ai_labels.append((str(record.get("ai_judge") or judge), label, key))
+        if order and label == "tie_inconsistent":
+            raise RowError("ai_label", "'tie_inconsistent' needs both orders; a row with ai_order is one order")
+        row.ai_labels.append(Vote(str(record.get("ai_judge") or judge), label, key, order))
     if record.get("human_votes") not in (None, "", []):
         votes = _votes(record["human_votes"], "human_votes")
     elif record.get("human_label") not in (None, "", NO_MAJORITY):
@@ -184,7 +208,7 @@ def parse_trl(record: dict, *, source: str, judge: str, label_source: str = "hum
     row = Row(source, key, prompt, chosen, rejected,
               metadata=_extra(record, {"prompt", "chosen", "rejected"}))
     if label_source == "ai":
-        row.ai_labels.append((judge, "A", key))
+        row.ai_labels.append(Vote(judge, "A", key))
     else:
         row.human_votes.append((f"{key}#annotator0", "A", f"{key}#vote0"))
     return row
@@ -247,8 +271,8 @@ def parse_mtbench(record: dict, *, source: str, judge: str) -> Row:
               metadata=_extra(record, {"conversation_a", "conversation_b", "human_winner", "gpt4_winner", "human_judge"}))
     if record.get("gpt4_winner") not in (None, ""):
         # The GPT-4 verdict repeats on each human-vote row of a pair: one vote per pair.
-        row.ai_labels.append(("gpt-4 (MT-bench pair-v2, both orders)",
-                              _label(record["gpt4_winner"], "gpt4_winner", AI_LABELS), pair_key))
+        row.ai_labels.append(Vote("gpt-4 (MT-bench pair-v2, both orders)",
+                                  _label(record["gpt4_winner"], "gpt4_winner", AI_LABELS), pair_key))
     if record.get("human_winner") not in (None, ""):
         who = str(record.get("human_judge") or "unknown")
         row.human_votes.append((who, _label(record["human_winner"], "human_winner"), f"{pair_key}#{who}"))
@@ -292,8 +316,46 @@ def parse_pandalm_judge(record: dict, *, source: str, judge: str) -> Row:
         name, name[: -len("_result")])
     key = f"PandaLM_testset_v1:panda-{record['idx']}"
     label = _label(record[name], name, AI_LABELS)
-    return Row("PandaLM_testset_v1", key, ref_key=key, ai_labels=[(judge_name, label, f"{key}@{judge_name}")],
+    return Row("PandaLM_testset_v1", key, ref_key=key, ai_labels=[Vote(judge_name, label, f"{key}@{judge_name}")],
                metadata=_extra(record, {"idx", name}))
+
+
+LLMBAR_ORDERS = {"order_1_2": "ab", "order_2_1": "ba"}
+
+
+def parse_llmbar(record: dict, *, source: str, judge: str) -> Row:
+    """LLMBar (princeton-nlp/LLMBar): ``gold_label`` is the human label; each judge protocol's
+    verdict per order (``order_1_2``: output_1 shown first) is one vote, in output_1/2 terms."""
+    prompt = _text(record, "input")
+    a, b = _text(record, "output_1"), _text(record, "output_2")
+    _distinct(a, b, ("output_1", "output_2"))
+    subset = str(record.get("subset") or "LLMBar")
+    src = f"LLMBar:{subset}"
+    key = _row_key(src, record, "idx")
+    row = Row(src, key, prompt, a, b, metadata=_extra(record, {"input", "output_1", "output_2", "gold_label", "judges"}))
+    gold = record.get("gold_label")
+    if gold not in (None, ""):
+        if str(gold) not in ("1", "2"):
+            raise RowError("gold_label", f"expected 1 or 2, got {gold!r:.40}")
+        row.human_votes.append((f"{key}#gold", "A" if str(gold) == "1" else "B", f"{key}#gold"))
+    judges = record.get("judges") or {}
+    if isinstance(judges, str):
+        try:
+            judges = ast.literal_eval(judges)
+        except (ValueError, SyntaxError) as e:
+            raise RowError("judges", "not a mapping of judge -> {order_1_2, order_2_1}") from e
+    if not isinstance(judges, dict):
+        raise RowError("judges", f"expected a mapping of judge -> verdicts, got {type(judges).__name__}")
+    for name, verdicts in judges.items():
+        if not isinstance(verdicts, dict):
+            raise RowError(f"judges.{name}", "expected {order_1_2, order_2_1}")
+        for field_name, order in LLMBAR_ORDERS.items():
+            v = verdicts.get(field_name)
+            label = {"1": "A", "2": "B"}.get(str(v), "parse_error")
+            if v is None and field_name not in verdicts:
+                continue
+            row.ai_labels.append(Vote(str(name), label, key, order))
+    return row
 
 
 def parse_llmeval2(record: dict, *, source: str, judge: str) -> Row:
@@ -334,6 +396,7 @@ ROW_FORMATS: dict[str, Callable[..., Row]] = {
     "mtbench": parse_mtbench,
     "pandalm": parse_pandalm,
     "pandalm-judge": parse_pandalm_judge,
+    "llmbar": parse_llmbar,
     "llmeval2": parse_llmeval2,
     "multi": parse_multi,
 }
@@ -342,6 +405,8 @@ ROW_FORMATS: dict[str, Callable[..., Row]] = {
 def detect_format(record: dict) -> str | None:
     """The row format a record's keys point to, or None."""
     keys = set(record)
+    if {"output_1", "output_2", "gold_label"} <= keys:
+        return "llmbar"
     if {"response_a", "response_b"} <= keys:
         return "merged"
     if {"conversation_a", "conversation_b"} <= keys:

@@ -113,6 +113,9 @@ def _write(ledger: L.Ledger, rows: list[Row], report: ImportReport) -> None:
         source_pairs = dict(conn.execute(sa.select(L.pair_sources.c.source_key, L.pair_sources.c.pair_id)).all())
         source_swapped = dict(conn.execute(sa.select(L.pair_sources.c.source_key, L.pair_sources.c.swapped)).all())
         new_pairs, new_sources, resp, ai, human = [], [], {}, [], []
+        # Pairs that got human votes from a pair-level row of this import: a row repeating
+        # the pair for another judge carries the same votes again and adds none.
+        human_pairs: set[str] = set()
         for r in rows:
             if r.ref_key is not None:  # a judge file: labels for a pair imported before
                 pid = source_pairs[r.ref_key]
@@ -138,8 +141,15 @@ def _write(ledger: L.Ledger, rows: list[Row], report: ImportReport) -> None:
                     resp.setdefault(response_id(r.prompt, text), (r.prompt, text, model))
                 continue
             fix = swap_label if swapped else (lambda x: x)
-            ai += [{"pair_id": pid, "judge": j, "label": fix(lab), "confidence": None, "prompt_version": "",
-                    "order": "", "source_key": key, "raw": None, "created_at": stamp} for j, lab, key in r.ai_labels]
+            # Stored in the pair's own A/B terms: a swapped row swaps labels and orders.
+            ai += [{"pair_id": pid, "judge": v.judge, "label": fix(v.label),
+                    "confidence": None if v.confidence is None else (1 - v.confidence if swapped else v.confidence),
+                    "prompt_version": "", "order": {"ab": "ba", "ba": "ab"}.get(v.order, v.order) if swapped else v.order,
+                    "source_key": v.key, "raw": None, "created_at": stamp} for v in r.ai_labels]
+            if r.pair_level_humans and r.human_votes:
+                if pid in human_pairs:  # the same pair's votes again, from a row for another judge
+                    continue
+                human_pairs.add(pid)
             human += [{"pair_id": pid, "label": fix(lab), "annotator": who, "platform": "import",
                        "external_id": key, "comment": None, "iteration": None, "deleted": False,
                        "labeled_at": stamp, "stored_at": stamp} for who, lab, key in r.human_votes]

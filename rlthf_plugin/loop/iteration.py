@@ -34,6 +34,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from ..store import ledger as L
+from ..store.judges import primary_labels
 from ..config import Config
 from ..errors import ConfigError, RlthfError
 from ..models.reward import RewardModel, cross_fit_margins
@@ -43,6 +44,8 @@ from ..selection.rlthf import Selection, ai_margins, flip_gate, schedule, select
 ORACLE_PLATFORM = "oracle"
 #: States of an iteration whose selection has not finished (``running``: older ledgers).
 SELECTING = ("selecting", "running")
+#: ``selection.strategy`` values: every signal (:mod:`.signals`) or the paper's margin curve.
+STRATEGIES = ("signals", "margin-curve")
 
 
 # -- the pure core of one iteration -------------------------------------------------------------
@@ -107,12 +110,13 @@ class Pool:
     """Everything an iteration reads from the ledger, as aligned arrays."""
 
     pairs: list[PreferencePair]
-    ai: np.ndarray             # (N,) AI majority label ("" when none)
+    ai: np.ndarray             # (N,) the primary judge's label ("" when none; may be tie_inconsistent)
     human: np.ndarray          # (N,) counted human majority label ("" when none)
     human_any: np.ndarray      # (N,) bool: any counted human answer (also tie / skip)
     human_iteration: np.ndarray  # (N,) iteration that asked it (-1 when none)
     truth: np.ndarray          # (N,) ground-truth majority label ("" when none)
     index: dict[str, int] = field(default_factory=dict)
+    primary_judge: str = ""    # whose label ``ai`` is
 
 
 def ground_truth_platforms(config: Config) -> set[str]:
@@ -124,9 +128,11 @@ def read_pool(ledger: L.Ledger, config: Config) -> Pool:
     index = {p.id: i for i, p in enumerate(pairs)}
     n = len(pairs)
     ai = np.full(n, "", dtype=object)
-    for pid, m in ledger.ai_majority().items():
-        if pid in index and m.label:
-            ai[index[pid]] = m.label
+    # The audited AI label is the primary judge's (the others are signals, never the label).
+    labels, primary = primary_labels(ledger, config.selection.primary_judge)
+    for pid, label in labels.items():
+        if pid in index:
+            ai[index[pid]] = label
     truth_platforms = ground_truth_platforms(config)
     counted: dict[str, list[str]] = defaultdict(list)
     truth_votes: dict[str, list[str]] = defaultdict(list)
@@ -155,7 +161,8 @@ def read_pool(ledger: L.Ledger, config: Config) -> Pool:
     for pid, votes in truth_votes.items():
         if pid in index:
             truth[index[pid]] = majority(votes).label or ""
-    return Pool(pairs, ai.astype(str), human.astype(str), human_any, human_iteration, truth.astype(str), index)
+    return Pool(pairs, ai.astype(str), human.astype(str), human_any, human_iteration, truth.astype(str), index,
+                primary)
 
 
 def in_shard(pair_ids: Sequence[str], shard: float, seed: int) -> np.ndarray:
@@ -251,6 +258,8 @@ def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], 
         raise ConfigError(f"selection.flip must be gated, always or never, not '{sel.flip}'")
     if not 0 <= sel.budget <= 1:
         raise ConfigError(f"selection.budget must be a fraction in [0, 1], got {sel.budget}")
+    if sel.strategy not in STRATEGIES:
+        raise ConfigError(f"unknown selection.strategy '{sel.strategy}'; known: {', '.join(STRATEGIES)}")
     alpha, beta = schedule(it, amplification=sel.amplification, back_off=sel.back_off)
     pool = read_pool(ledger, config)
     if not pool.pairs:
@@ -258,7 +267,11 @@ def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], 
     params = {"budget": sel.budget, "shard": sel.shard, "amplification": alpha, "back_off": beta,
               "reward_model": sel.reward_model, "head": sel.head, "folds": sel.folds, "flip": sel.flip,
               "flip_min_precision": sel.flip_min_precision, "probe": sel.probe, "audit": sel.audit,
-              "seed": sel.seed, "ground_truth": sel.ground_truth}
+              "seed": sel.seed, "ground_truth": sel.ground_truth, "strategy": sel.strategy,
+              "primary_judge": pool.primary_judge}
+    if sel.strategy == "signals":
+        params.update(prior=sel.prior, prior_strength=sel.prior_strength, explore=sel.explore,
+                      real_share=sel.real_share, trust_max_error=sel.trust_max_error)
     with ledger.engine.begin() as conn:
         conn.execute(L.decisions.delete().where(L.decisions.c.iteration == it))
         conn.execute(L.iterations.delete().where(L.iterations.c.id == it))
@@ -267,6 +280,10 @@ def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], 
     pool_size = int(winner.sum())
     if pool_size == 0:
         raise RlthfError("no pair has an AI label with a winner (A or B): import or judge AI labels first")
+    if sel.strategy == "signals":
+        from .signals import select_signals
+
+        return select_signals(ledger, config, it=it, rows=rows, pool=pool, factory=factory, progress=progress)
     prev_action = None
     if rows:
         prev_action = np.full(len(pool.pairs), "", dtype=object)

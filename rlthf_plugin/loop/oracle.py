@@ -105,9 +105,11 @@ def label_with_oracle(ledger: L.Ledger, config: Config, annotator: str, *, itera
 
 def batch_report(ledger: L.Ledger, iteration: int, answers: dict[str, str]) -> LabelReport:
     """AI-error precision of a batch: the share of answered pairs whose AI label was wrong."""
-    ai = ledger.ai_majority()
-    winners = {pid: lab for pid, lab in answers.items() if lab in (A, B) and pid in ai and ai[pid].label in (A, B)}
-    errors = sum(1 for pid, lab in winners.items() if ai[pid].label != lab)
+    from ..store.judges import iteration_primary, primary_labels
+
+    ai, _ = primary_labels(ledger, iteration_primary(ledger, iteration), list(answers))
+    winners = {pid: lab for pid, lab in answers.items() if lab in (A, B) and ai.get(pid) in (A, B)}
+    errors = sum(1 for pid, lab in winners.items() if ai[pid] != lab)
     answered = sum(1 for lab in answers.values() if lab != "skip")
     return LabelReport(iteration, len(answers), answered, 0, errors, errors / len(winners) if winners else None)
 

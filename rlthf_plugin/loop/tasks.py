@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from ..store import ledger as L
+from ..store.judges import iteration_primary, primary_labels
 from ..backends.base import Task
 
 
@@ -28,11 +29,14 @@ def asked_tasks(ledger: L.Ledger, iteration: int | None = None, *, limit: int | 
              .order_by(L.decisions.c.priority.desc(), L.decisions.c.pair_id))
         rows = conn.execute(q.limit(limit) if limit else q).mappings().all()
     pairs = {p.id: p for p in ledger.get_pairs(r["pair_id"] for r in rows)}
-    ai = ledger.ai_majority()
+    # The AI label shown is the primary judge's of that iteration; the score, the share of
+    # every vote that agrees with the majority.
+    ai, _ = primary_labels(ledger, iteration_primary(ledger, iteration), [r["pair_id"] for r in rows])
+    agree = ledger.ai_majority()
     return [
         Task(pairs[r["pair_id"]], priority=float(r["priority"] or 0.0), reason=dict(r["reason"] or {}),
-             iteration=iteration, ai_label=ai[r["pair_id"]].label if r["pair_id"] in ai else None,
-             ai_score=ai[r["pair_id"]].agreement if r["pair_id"] in ai else None,
+             iteration=iteration, ai_label=ai.get(r["pair_id"]),
+             ai_score=agree[r["pair_id"]].agreement if r["pair_id"] in agree else None,
              margin=r["margin"], model_version=f"rlthf-iter{iteration}")
         for r in rows
     ]
@@ -41,11 +45,12 @@ def asked_tasks(ledger: L.Ledger, iteration: int | None = None, *, limit: int | 
 def all_tasks(ledger: L.Ledger, *, limit: int | None = None) -> list[Task]:
     """Every pair as a task (label everything), in id order, priority 0."""
     ai = ledger.ai_majority()
+    primary, _ = primary_labels(ledger, iteration_primary(ledger))
     pairs = ledger.get_pairs()
     if limit:
         pairs = pairs[:limit]
     return [
-        Task(p, priority=0.0, reason={"region": "all"}, ai_label=ai[p.id].label if p.id in ai else None,
+        Task(p, priority=0.0, reason={"region": "all"}, ai_label=primary.get(p.id),
              ai_score=ai[p.id].agreement if p.id in ai else None)
         for p in pairs
     ]

@@ -63,7 +63,9 @@ def agreement(votes: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
 def report_data(ledger: L.Ledger, config: Config) -> dict[str, Any]:
     """Everything the page shows, read from the ledger."""
     truth_platforms = ground_truth_platforms(config)
-    ai = {pid: m.label for pid, m in ledger.ai_majority().items()}
+    from ..store.judges import primary_labels
+
+    ai, _ = primary_labels(ledger, config.selection.primary_judge)
     t = L.human_labels
     counted: dict[str, list[tuple[str, str]]] = defaultdict(list)
     truth_votes: dict[str, list[tuple[str, str]]] = defaultdict(list)

@@ -113,10 +113,11 @@ def encode_votes(pair_index: Any, judge_index: Any, order: Any, label: Any, *, n
     Returns
     -------
     votes : ndarray of float, shape (N, J, 2)
-        ``+1`` A, ``-1`` B, ``0`` tie, ``NaN`` no vote. A later vote for the same slot
-        replaces an earlier one.
+        ``+1`` A, ``-1`` B, ``0`` tie, ``NaN`` no vote. Several votes for one slot (a
+        pair imported twice with the same judge) count by the sign of their sum:
+        conflicting votes make a tie.
     p : ndarray of float, shape (N, J, 2)
-        P(A) per slot, ``NaN`` where unknown.
+        P(A) per slot (the mean of its votes'), ``NaN`` where unknown.
     """
     pi = np.asarray(pair_index, dtype=np.int64).reshape(-1)
     ji = np.asarray(judge_index, dtype=np.int64).reshape(-1)
@@ -142,18 +143,28 @@ def encode_votes(pair_index: Any, judge_index: Any, order: Any, label: Any, *, n
     if bad.any():
         raise ValueError(f"{int(bad.sum())} vote(s) with a known order are labeled 'tie_inconsistent'; "
                          "a single order gives A, B or tie")
-    votes = np.full((n_pairs, n_judges, 2), np.nan)
-    p = np.full((n_pairs, n_judges, 2), np.nan)
-    for k in range(v):
-        if lab[k] in SKIPPED_LABELS:
-            continue
-        if od[k] == "":
-            votes[pi[k], ji[k], :] = _BOTH_ORDERS[lab[k]]
-            p[pi[k], ji[k], :] = pa[k]
-        else:
-            slot = ORDERS.index(od[k])
-            votes[pi[k], ji[k], slot] = _ONE_ORDER[lab[k]]
-            p[pi[k], ji[k], slot] = pa[k]
+    keep = ~np.isin(lab, SKIPPED_LABELS)
+    pi, ji, od, lab, pa = pi[keep], ji[keep], od[keep], lab[keep], pa[keep]
+    both = od == ""
+    # An unknown order fills both slots (tie_inconsistent: A in one, B in the other).
+    first = np.array([_BOTH_ORDERS[x][0] if b else _ONE_ORDER.get(x, 0.0) for x, b in zip(lab, both)])
+    second = np.array([_BOTH_ORDERS[x][1] for x in lab[both]])
+    rows = np.concatenate([pi, pi[both]])
+    cols = np.concatenate([ji, ji[both]])
+    slots = np.concatenate([np.where(od == "ba", 1, 0), np.ones(int(both.sum()), dtype=np.int64)])
+    vals = np.concatenate([first, second])
+    probs = np.concatenate([pa, pa[both]])
+    total = np.zeros((n_pairs, n_judges, 2))
+    count = np.zeros((n_pairs, n_judges, 2))
+    np.add.at(total, (rows, cols, slots), vals)
+    np.add.at(count, (rows, cols, slots), 1.0)
+    votes = np.where(count > 0, np.sign(total), np.nan)
+    known = np.isfinite(probs)
+    p_sum = np.zeros((n_pairs, n_judges, 2))
+    p_cnt = np.zeros((n_pairs, n_judges, 2))
+    np.add.at(p_sum, (rows[known], cols[known], slots[known]), probs[known])
+    np.add.at(p_cnt, (rows[known], cols[known], slots[known]), 1.0)
+    p = np.where(p_cnt > 0, p_sum / np.maximum(p_cnt, 1), np.nan)
     return votes, p
 
 

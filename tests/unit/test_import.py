@@ -154,7 +154,7 @@ def test_every_shared_dev_file_imports_natively(workspace, shared_dev):
     # Pairs before the judge files that label them; real bad rows are skipped and listed.
     order = ["testset-v1.json", "gpt-3.5-turbo-testset-v1.json", "pandalm-7b-testset-v1.json",
              "LLMEval2_benchmark.json.zip", "harmless-base_test.jsonl.gz", "human_vs_ai_pairs.jsonl.gz",
-             "mtbench_human_votes_with_gpt4.jsonl.gz"]
+             "mtbench_human_votes_with_gpt4.jsonl.gz", "llmbar_processed_with_llm_judges.jsonl.gz"]
     assert sorted(order) == sorted(p.name for p in shared_dev.iterdir())
     for name in order:
         report = import_files(workspace.ledger, [str(shared_dev / name)], skip_invalid=True)

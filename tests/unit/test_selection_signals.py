@@ -179,3 +179,11 @@ def test_allocate_splits_the_budget_and_interleaves_the_kinds():
         allocate(p, budget=5, shares={"suspect": 0.5})
     with pytest.raises(ValueError, match="known: suspect, real, explore"):
         allocate(p, budget=5, shares={"suspects": 1.0})
+
+
+def test_encode_votes_conflicting_duplicates_make_a_tie():
+    votes, _ = encode_votes([0, 0, 1, 1], [0, 0, 0, 0], ["", "", "ab", "ab"], ["A", "B", "A", "A"],
+                            n_pairs=2, n_judges=1)
+    assert votes[0, 0].tolist() == [0.0, 0.0]
+    assert votes[1, 0, 0] == 1.0 and np.isnan(votes[1, 0, 1])
+    assert primary_labels(votes, 0).tolist() == ["tie", "A"]

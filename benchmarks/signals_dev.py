@@ -1,0 +1,416 @@
+"""Every signal against the AI label, simulated on the dev sets (issue 12).
+
+Per dev set (PandaLM: gpt-3.5-turbo primary + PandaLM-7B; LLMBar Processed: five judge
+protocols x two orders; MT-bench: GPT-4 alone) and seed, the loop is simulated with the
+human labels as the oracle: iterations of ``--step`` (2%) of the pool, each one
+
+1. trains the MiniLM reward model on the current labels (human where asked, the primary
+   AI label elsewhere) and takes cross-fitted margins;
+2. builds the signal table, the prior and the error model (fit on the labels so far);
+3. decides flips / trust on calibrated evidence and asks the next batch (suspects by
+   P(wrong) plus a uniform exploration share).
+
+The pool of a dev set: pairs where the primary judge and the humans both name a winner.
+Side by side, with the same seeds and reward model: ``random``; ``margin_curve`` (the
+RLTHF loop, :func:`rlthf_plugin.loop.plan_iteration`) and the ablations of ``signals``.
+
+    python -m benchmarks.signals_dev --seeds 3 --sets pandalm,llmbar,mtbench
+
+Embeddings are cached in ``benchmarks/.cache/signals_embeddings.npz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rlthf_plugin.selection.allocation import allocate
+from rlthf_plugin.selection.calibration import decide
+from rlthf_plugin.selection.error_model import fit_error_model
+from rlthf_plugin.selection.prior import prior_wrong
+from rlthf_plugin.selection.signals import encode_votes, signal_table
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
+CACHE = Path(__file__).resolve().parent / ".cache" / "signals_embeddings.npz"
+
+
+@dataclass
+class DevSet:
+    """Pairs with votes (judge, order, label) and the human majority label."""
+
+    name: str
+    primary: str
+    prompts: list[str] = field(default_factory=list)
+    a: list[str] = field(default_factory=list)
+    b: list[str] = field(default_factory=list)
+    human: list[str] = field(default_factory=list)
+    votes: list[list[tuple[str, str, str]]] = field(default_factory=list)
+
+    def add(self, prompt, a, b, human, votes):
+        if not isinstance(a, str) or not isinstance(b, str) or not a or not b or a == b:
+            return
+        self.prompts.append(prompt)
+        self.a.append(a)
+        self.b.append(b)
+        self.human.append(human)
+        self.votes.append(votes)
+
+
+def _rows(name):
+    with gzip.open(DEV / name, "rt") as f:
+        return [json.loads(line) for line in f]
+
+
+def load_pandalm() -> DevSet:
+    judge7b = {int(r["idx"]): {0: "tie", 1: "A", 2: "B"}[int(r["pandalm_result"])]
+               for r in json.loads((DEV / "pandalm-7b-testset-v1.json").read_text())}
+    ds = DevSet("pandalm", "gpt-3.5-turbo")
+    for r in _rows("human_vs_ai_pairs.jsonl.gz"):
+        if not r["source"].startswith("PandaLM"):
+            continue
+        idx = int(r["id"].split("-")[1])
+        votes = [("gpt-3.5-turbo", "", r["ai_label"])]
+        if idx in judge7b:
+            votes.append(("PandaLM-7B", "", judge7b[idx]))
+        ds.add(r["prompt"], r["response_a"], r["response_b"], r["human_label"], votes)
+    return ds
+
+
+def load_llmbar() -> DevSet:
+    ds = DevSet("llmbar", "GPT-4/Vanilla_NoRules")
+    for r in _rows("llmbar_processed_with_llm_judges.jsonl.gz"):
+        votes = []
+        for judge, orders in r["judges"].items():
+            for key, order in (("order_1_2", "ab"), ("order_2_1", "ba")):
+                v = orders.get(key)
+                if str(v) in ("1", "2"):
+                    votes.append((judge, order, "A" if str(v) == "1" else "B"))
+        ds.add(r["input"], r["output_1"], r["output_2"], {"1": "A", "2": "B"}[str(r["gold_label"])], votes)
+    return ds
+
+
+def load_mtbench() -> DevSet:
+    ds = DevSet("mtbench", "gpt-4")
+    for r in _rows("human_vs_ai_pairs.jsonl.gz"):
+        if r["source"].startswith("mt_bench"):
+            ds.add(r["prompt"], r["response_a"], r["response_b"], r["human_label"], [("gpt-4", "", r["ai_label"])])
+    return ds
+
+
+LOADERS = {"pandalm": load_pandalm, "llmbar": load_llmbar, "mtbench": load_mtbench}
+
+
+class Embeddings:
+    """Text -> MiniLM vector, cached on disk by text hash."""
+
+    def __init__(self, path: Path = CACHE):
+        self.path = path
+        self.vectors: dict[str, np.ndarray] = {}
+        if path.exists():
+            z = np.load(path)
+            self.vectors = dict(zip(z["keys"].tolist(), z["vectors"]))
+        self._embedder = None
+
+    def __call__(self, texts):
+        keys = [hashlib.sha256(t.encode()).hexdigest()[:24] for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
+        if missing:
+            if self._embedder is None:
+                from rlthf_plugin.models.embeddings import SentenceEmbedder
+
+                self._embedder = SentenceEmbedder()
+            vec = self._embedder.encode([t for _, t in missing])
+            for (k, _), v in zip(missing, vec):
+                self.vectors[k] = np.asarray(v, dtype=np.float32)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(self.path, keys=np.array(list(self.vectors)), vectors=np.stack(list(self.vectors.values())))
+        return np.stack([self.vectors[k] for k in keys])
+
+
+@dataclass
+class Pool:
+    """A dev set restricted to the audited pool, with its vote tensor."""
+
+    name: str
+    prompts: list
+    a: list
+    b: list
+    truth: np.ndarray      # (N,) A/B
+    ai: np.ndarray         # (N,) primary label A/B
+    votes: np.ndarray      # (N, J, 2)
+    judges: list
+    primary: int
+    len_a: np.ndarray
+    len_b: np.ndarray
+    n_inconsistent: int
+
+
+def make_pool(ds: DevSet) -> Pool:
+    from rlthf_plugin.selection.signals import primary_labels
+
+    judges = sorted({j for vs in ds.votes for j, _, _ in vs})
+    jidx = {j: k for k, j in enumerate(judges)}
+    pi, ji, od, lab = [], [], [], []
+    for i, vs in enumerate(ds.votes):
+        for j, o, label in vs:
+            pi.append(i), ji.append(jidx[j]), od.append(o), lab.append(label)
+    votes, _ = encode_votes(pi, ji, od, lab, n_pairs=len(ds.prompts), n_judges=len(judges))
+    primary = jidx[ds.primary]
+    label = primary_labels(votes, primary)
+    human = np.asarray(ds.human)
+    keep = np.flatnonzero(np.isin(label, ["A", "B"]) & np.isin(human, ["A", "B"]))
+    n_inc = int(np.sum((label == "tie_inconsistent") & np.isin(human, ["A", "B"])))
+    take = lambda xs: [xs[i] for i in keep]  # noqa: E731
+    return Pool(ds.name, take(ds.prompts), take(ds.a), take(ds.b), human[keep], label[keep], votes[keep], judges,
+                primary, np.array([len(x) for x in take(ds.a)]), np.array([len(x) for x in take(ds.b)]), n_inc)
+
+
+class RM:
+    """The MiniLM Bradley-Terry reward model of the project, on cached embeddings."""
+
+    def __init__(self, emb: Embeddings, pool: Pool, folds: int = 5):
+        from rlthf_plugin.models.reward import EmbeddingRewardModel, _TextTable
+
+        table = _TextTable(emb)
+        table.index(sorted(set(pool.prompts) | set(pool.a) | set(pool.b)))
+        self.base = EmbeddingRewardModel(table=table, head="linear")
+        self.pool, self.folds = pool, folds
+        self._memo: dict = {}
+
+    def margins(self, labels: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
+        """Cross-fitted r(A) - r(B) of every pool pair, trained on ``labels`` (memoised)."""
+        from rlthf_plugin.models.reward import cross_fit_margins
+
+        key = (seed, hashlib.sha256(np.asarray(labels, dtype=str).tobytes() + np.asarray(weights).tobytes()).hexdigest())
+        if key not in self._memo:
+            self._memo[key] = self._fit(labels, weights, seed)
+        return self._memo[key]
+
+    def _fit(self, labels, weights, seed):
+        from rlthf_plugin.models.reward import cross_fit_margins
+
+        p = self.pool
+        return cross_fit_margins(lambda: self.base.spawn(seed=seed), p.prompts, p.a, p.b, labels,
+                                 train=np.isin(labels, ["A", "B"]), weights=weights, folds=self.folds, seed=seed)
+
+
+def swap(x):
+    return np.where(x == "A", "B", "A")
+
+
+@dataclass
+class Variant:
+    """One configuration of the signals strategy."""
+
+    name: str
+    prior: str = "fixed"
+    use_margin: bool = True
+    use_votes: bool = True
+    error_model: bool = True
+    flips: bool = True
+    explore: float = 0.1
+    #: Retrain the RM on the human labels each iteration (False: one RM on the AI labels per seed).
+    retrain: bool = False
+
+
+VARIANTS = {
+    "signals": Variant("signals"),
+    "signals_no_flips": Variant("signals_no_flips", flips=False),
+    "signals_retrain": Variant("signals_retrain", retrain=True),
+    "prior_only": Variant("prior_only", error_model=False),
+    "margin_only": Variant("margin_only", use_votes=False),
+    "votes_only": Variant("votes_only", use_margin=False),
+    "prior_dawid_skene": Variant("prior_dawid_skene", prior="dawid_skene", error_model=False),
+    "prior_crowdlab": Variant("prior_crowdlab", prior="crowdlab", error_model=False),
+    "signals_dawid_skene": Variant("signals_dawid_skene", prior="dawid_skene"),
+    "signals_crowdlab": Variant("signals_crowdlab", prior="crowdlab"),
+}
+
+
+def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) -> list[dict]:
+    n = pool.truth.size
+    err = pool.ai != pool.truth
+    human = np.full(n, "", dtype=object).astype(str)
+    explored = np.zeros(n, bool)
+    out = []
+    t0 = time.perf_counter()
+    margin = None
+    for it in range(int(round(max(budgets) / step))):
+        if v.use_margin and (margin is None or v.retrain):
+            labels = np.where(human != "", human, pool.ai) if v.retrain else pool.ai
+            weights = np.where(human != "", opts.get("alpha", 2.0), 1.0) if v.retrain else np.ones(n)
+            margin = rm.margins(labels, weights, seed + it if v.retrain else seed)
+        votes = pool.votes if v.use_votes else pool.votes[:, [pool.primary], :]
+        primary = pool.primary if v.use_votes else 0
+        names = pool.judges if v.use_votes else [pool.judges[pool.primary]]
+        table = signal_table(votes, primary, judge_names=names, rm_margin=margin if v.use_margin else None,
+                             length_a=pool.len_a, length_b=pool.len_b)
+        prior = prior_wrong(table, votes, primary, rm_margin=margin if v.use_margin else None, method=v.prior)
+        wrong = np.where(human != "", (human != pool.ai).astype(float), np.nan)
+        if v.error_model:
+            em = fit_error_model(table, prior, wrong, prior_strength=opts.get("strength", 20.0),
+                                 c=opts.get("c", 1.0), seed=seed)
+            p = em.p_wrong
+        else:
+            p = np.where(np.isfinite(wrong), np.nan, prior)  # the prior is never refit: no cross-fit needed
+            if np.isfinite(wrong).any():
+                p[np.isfinite(wrong)] = prior[np.isfinite(wrong)]
+        k = int(round(step * n))
+        batch = allocate(p, budget=k, eligible=human == "",
+                         shares={"suspect": 1 - v.explore, "real": 0.0, "explore": v.explore}, seed=seed + it)
+        asked = batch.index
+        human[asked] = pool.truth[asked]
+        explored[batch.of("explore")] = True
+        wrong = np.where(human != "", (human != pool.ai).astype(float), np.nan)
+        flipped = np.zeros(0, dtype=np.int64)
+        if v.flips:
+            # Decide on this iteration's scores, calibrated on every label so far (the new
+            # batch's labels included; their scores came before their labels).
+            dec = decide(p, wrong, flip_min_precision=opts.get("flip_min_precision", 0.8),
+                         trust_max_error=opts.get("trust_max_error", 0.1))
+            flipped = np.flatnonzero(dec.decision == "flip")
+        curated = pool.ai.copy()
+        curated[flipped] = swap(pool.ai[flipped])
+        has = human != ""
+        curated[has] = human[has]
+        budget = round((it + 1) * step, 4)
+        if any(abs(budget - b) < 1e-9 for b in budgets):
+            out.append(record(v.name, pool, seed, budget, curated, np.flatnonzero(has), flipped,
+                              time.perf_counter() - t0, explored))
+    return out
+
+
+def record(method, pool, seed, budget, curated, asked, flipped, seconds, explored=None):
+    err = pool.ai != pool.truth
+    susp = asked if explored is None else asked[~explored[asked]]
+    return {"set": pool.name, "method": method, "seed": seed, "budget": budget, "asked": int(asked.size),
+            "fixed_share": float((err & (curated == pool.truth)).sum() / max(err.sum(), 1)),
+            "curated_accuracy": float((curated == pool.truth).mean()),
+            "precision": float(err[asked].mean()) if asked.size else float("nan"),
+            "suspect_precision": float(err[susp].mean()) if susp.size else float("nan"),
+            "flips": int(flipped.size),
+            "flip_precision": float(err[flipped].mean()) if flipped.size else float("nan"),
+            "seconds": seconds}
+
+
+def run_random(pool, seed, budgets):
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(pool.truth.size)
+    out = []
+    for b in budgets:
+        asked = order[: int(round(b * pool.truth.size))]
+        cur = pool.ai.copy()
+        cur[asked] = pool.truth[asked]
+        out.append(record("random", pool, seed, b, cur, asked, np.zeros(0, int), 0.0))
+    return out
+
+
+def run_margin_curve(pool: Pool, rm: RM, seed, budgets, step):
+    from rlthf_plugin.loop.iteration import plan_iteration
+    from rlthf_plugin.selection.rlthf import flip_gate, schedule
+
+    n = pool.truth.size
+    err = pool.ai != pool.truth
+    human = np.full(n, "", dtype=object).astype(str)
+    human_it = np.full(n, -1)
+    prev = None
+    flip_asked: list[int] = []
+    out = []
+    t0 = time.perf_counter()
+    for it in range(int(round(max(budgets) / step))):
+        alpha, beta = schedule(it)
+        gate = flip_gate(int(err[flip_asked].sum()), len(flip_asked))
+        alphas = np.array([schedule(max(h, 0))[0] for h in human_it])
+        plan = plan_iteration(pool.prompts, pool.a, pool.b, pool.ai, human, alphas, prev,
+                              factory=lambda: rm.base.spawn(seed=seed), budget=int(round(step * n)), back_off=beta,
+                              candidates=human == "", gate=gate, folds=rm.folds, seed=seed + it)
+        s, cand = plan.selection, plan.candidates
+        asked_now = cand[s.action == "ask"]
+        flip_asked += cand[(s.action == "ask") & (s.region == "flip")].tolist()
+        human[asked_now] = pool.truth[asked_now]
+        human_it[asked_now] = it
+        prev = np.full(n, "", dtype=object)
+        prev[cand] = s.action
+        prev = prev.astype(str)
+        flipped = cand[s.action == "flip"]
+        cur = pool.ai.copy()
+        cur[flipped] = swap(pool.ai[flipped])
+        has = human != ""
+        cur[has] = human[has]
+        b = round((it + 1) * step, 4)
+        if any(abs(b - x) < 1e-9 for x in budgets):
+            out.append(record("margin_curve", pool, seed, b, cur, np.flatnonzero(has), flipped,
+                              time.perf_counter() - t0))
+    return out
+
+
+def table_md(rows, budgets) -> str:
+    g = defaultdict(list)
+    for r in rows:
+        g[(r["set"], r["method"], r["budget"])].append(r)
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    lines = ["| set | method | budget | AI errors fixed | batch precision | suspect precision | flips | flip precision | curated acc | s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def ms(xs):
+        x = np.array([v for v in xs if v == v], float)
+        return "-" if not x.size else f"{x.mean():.3f}" + (f" ± {x.std():.3f}" if x.size > 1 else "")
+
+    for s in dict.fromkeys(r["set"] for r in rows):
+        for b in budgets:
+            for m in methods:
+                rs = g.get((s, m, b))
+                if not rs:
+                    continue
+                lines.append(f"| {s} | {m} | {b:.0%} | {ms(r['fixed_share'] for r in rs)} | {ms(r['precision'] for r in rs)} | "
+                             f"{ms(r['suspect_precision'] for r in rs)} | {np.mean([r['flips'] for r in rs]):.1f} | "
+                             f"{ms(r['flip_precision'] for r in rs)} | {ms(r['curated_accuracy'] for r in rs)} | "
+                             f"{np.mean([r['seconds'] for r in rs]):.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sets", default="pandalm,llmbar,mtbench")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--budgets", default="0.02,0.04,0.06,0.08,0.10")
+    ap.add_argument("--step", type=float, default=0.02)
+    ap.add_argument("--methods", default="random,margin_curve,signals,signals_no_flips,prior_only,margin_only,votes_only")
+    ap.add_argument("--opts", default="{}", help="JSON: strength, c, alpha, flip_min_precision, trust_max_error")
+    ap.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here.")
+    args = ap.parse_args(argv)
+    budgets = [float(x) for x in args.budgets.split(",")]
+    opts = json.loads(args.opts)
+    emb = Embeddings()
+    rows = []
+    for name in args.sets.split(","):
+        pool = make_pool(LOADERS[name]())
+        print(f"{name}: {pool.truth.size} pairs, {(pool.ai != pool.truth).sum()} AI errors, judges {pool.judges}, "
+              f"{pool.n_inconsistent} primary tie_inconsistent left out", flush=True)
+        rm = RM(emb, pool)
+        for seed in range(args.seeds):
+            for m in args.methods.split(","):
+                if m == "random":
+                    rows += run_random(pool, seed, budgets)
+                elif m == "margin_curve":
+                    rows += run_margin_curve(pool, rm, seed, budgets, args.step)
+                else:
+                    rows += run_signals(pool, rm, VARIANTS[m], seed, budgets, args.step, opts)
+            print(f"  seed {seed} done", flush=True)
+    md = table_md(rows, budgets)
+    print(md)
+    if args.out:
+        args.out.write_text(json.dumps(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

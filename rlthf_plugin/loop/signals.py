@@ -1,0 +1,199 @@
+"""One iteration of the ``signals`` strategy: every signal against the AI label.
+
+Called by :func:`rlthf_plugin.loop.iteration.select_iteration` when
+``selection.strategy = "signals"``. On the pairs of the workspace:
+
+1. the reward model trains on the current labels (human winners, weighted by the alpha of
+   the iteration that asked them; elsewhere the primary judge's label, swapped where the
+   previous iteration flipped it) and gives cross-fitted margins;
+2. the signal table (:mod:`rlthf_plugin.selection.signals`): the RM margin of the primary
+   label, every other judge per order, the primary's consistency and confidence, length;
+3. the prior (``selection.prior``) and the error model fit on the human labels so far,
+   cross-fitted (:mod:`rlthf_plugin.selection.error_model`);
+4. flip / trust on calibrated evidence (``selection.flip_min_precision``,
+   ``selection.trust_max_error``; :mod:`rlthf_plugin.selection.calibration`);
+5. the human batch (:mod:`rlthf_plugin.selection.allocation`): suspects by P(wrong), REAL
+   candidates by dissimilarity (``selection.real_share``) and a uniform exploration share
+   (``selection.explore``). A pair whose primary judge contradicted itself across orders
+   (``tie_inconsistent``) has no label to keep: it is a suspect with P(wrong) = 0.5 (a
+   human label there is worth as much as checking a label that is wrong half the time).
+
+Decisions (one row per pair without a human label): ``ask`` (region = the task's kind:
+``suspect``, ``real``, ``explore``), ``flip``, ``keep`` (trusted), ``drop`` (neither
+proven: the AI label stays, as ``ai``, in the export).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import sqlalchemy as sa
+
+from ..config import Config
+from ..errors import ConfigError
+from ..models.reward import RewardModel, cross_fit_margins
+from ..pairs import A, B, TIE_INCONSISTENT
+from ..selection.allocation import allocate
+from ..selection.calibration import decide
+from ..selection.error_model import fit_error_model
+from ..selection.prior import PRIOR_METHODS, prior_wrong
+from ..selection.rlthf import analyze_curve, schedule
+from ..selection.signals import signal_table
+from ..store import ledger as L
+from ..store.judges import read_votes, resolve_primary
+
+#: P(wrong) given to a pair whose primary judge contradicted itself across orders.
+INCONSISTENT_SCORE = 0.5
+_ACTION = {"flip": "flip", "trust": "keep", "none": "drop"}
+
+
+def _check(config: Config) -> None:
+    sel = config.selection
+    if sel.prior not in PRIOR_METHODS:
+        raise ConfigError(f"unknown selection.prior '{sel.prior}'; known: {', '.join(PRIOR_METHODS)}")
+    for name in ("explore", "real_share", "trust_max_error"):
+        v = getattr(sel, name)
+        if not 0 <= v < 1:
+            raise ConfigError(f"selection.{name} must be in [0, 1), got {v}")
+    if sel.explore + sel.real_share > 1:
+        raise ConfigError(f"selection.explore + selection.real_share must be <= 1, got {sel.explore + sel.real_share}")
+    if not 0 < sel.flip_min_precision <= 1:
+        raise ConfigError(f"selection.flip_min_precision must be in (0, 1], got {sel.flip_min_precision}")
+    if sel.prior_strength < 0:
+        raise ConfigError(f"selection.prior_strength must be >= 0, got {sel.prior_strength}")
+
+
+def _previous_flips(ledger: L.Ledger, rows: list[dict]) -> set[str]:
+    if not rows:
+        return set()
+    with ledger.engine.connect() as conn:
+        q = sa.select(L.decisions.c.pair_id).where(L.decisions.c.iteration == rows[-1]["id"],
+                                                   L.decisions.c.action == "flip")
+        return set(conn.execute(q).scalars())
+
+
+def _real_candidates(pool) -> tuple[np.ndarray, np.ndarray]:
+    """(pool rows, dissimilarity) of REAL candidate pairs with no AI and no human label."""
+    rows, dis = [], []
+    for i, p in enumerate(pool.pairs):
+        meta = p.metadata or {}
+        if meta.get("origin") == "candidates" and not pool.ai[i] and not pool.human_any[i]:
+            sim = meta.get("similarity")
+            if isinstance(sim, (int, float)):
+                rows.append(i)
+                dis.append(1.0 - float(sim))
+    return np.asarray(rows, dtype=np.int64), np.asarray(dis, dtype=np.float64)
+
+
+def select_signals(ledger: L.Ledger, config: Config, *, it: int, rows: list[dict], pool, factory: Callable[[], RewardModel] | None,
+                   progress: bool = False):
+    """Decide one iteration with the signals strategy and record it (see the module docstring)."""
+    from .iteration import IterationReport, _alpha_of, in_shard, make_factory, rm_check
+
+    _check(config)
+    sel = config.selection
+    n = len(pool.pairs)
+    ids = [p.id for p in pool.pairs]
+    votes = read_votes(ledger, ids)
+    primary = resolve_primary(votes, sel.primary_judge)
+    winner = np.isin(pool.ai, [A, B])
+    human_win = np.isin(pool.human, [A, B])
+    # 1. the reward model's margins on the current labels
+    flipped_before = _previous_flips(ledger, rows)
+    labels = np.where(winner, pool.ai, "")
+    was_flipped = np.array([pid in flipped_before for pid in ids], dtype=bool) & winner
+    labels[was_flipped] = np.where(pool.ai[was_flipped] == A, B, A)
+    labels[human_win] = pool.human[human_win]
+    alpha = schedule(it, amplification=sel.amplification, back_off=sel.back_off)[0]
+    alphas = _alpha_of(rows, config)
+    weights = np.where(human_win, [alphas.get(int(h), alpha) for h in pool.human_iteration], 1.0)
+    factory = factory or make_factory(ledger, config, progress=progress)
+    train = labels != ""
+    raw = cross_fit_margins(factory, [p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
+                            [p.response_b for p in pool.pairs], labels.astype(str), train=train, weights=weights,
+                            folds=sel.folds, seed=sel.seed + it, progress=progress)
+    # 2-3. signals, prior, error model
+    table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
+                         length_a=[len(p.response_a) for p in pool.pairs],
+                         length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a)
+    prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
+    wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
+    model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
+    # 4. calibrated flips and trust, only for pairs without any human answer
+    dec = decide(np.where(pool.human_any & ~human_win, np.nan, model.p_wrong), wrong,
+                 flip_min_precision=sel.flip_min_precision, trust_max_error=sel.trust_max_error)
+    # 5. the batch
+    shard = in_shard(ids, sel.shard, sel.seed)
+    inconsistent = (pool.ai == TIE_INCONSISTENT) & ~pool.human_any & shard
+    eligible = (winner | inconsistent) & ~pool.human_any & shard
+    score = np.where(inconsistent, INCONSISTENT_SCORE, model.p_wrong)
+    real_rows, real_dis = _real_candidates(pool)
+    budget = int(round(sel.budget * int(winner.sum())))
+    batch = allocate(np.where(eligible, score, np.nan), budget=budget, eligible=eligible,
+                     real_dissimilarity=real_dis,
+                     shares={"suspect": 1 - sel.explore - sel.real_share, "real": sel.real_share,
+                             "explore": sel.explore}, seed=sel.seed + it)
+    # Decision rows: every candidate (AI winner or inconsistent, no human answer, in the shard).
+    ranks = np.empty(n, dtype=np.int64)
+    order = np.argsort(-np.nan_to_num(score, nan=-1.0), kind="stable")
+    ranks[order] = np.arange(n)
+    action = {i: _ACTION[str(dec.decision[i])] for i in np.flatnonzero(eligible)}
+    region = {i: ("inconsistent" if inconsistent[i] else {"flip": "flip", "keep": "trusted", "drop": "none"}[a])
+              for i, a in action.items()}
+    priority = {i: 0.0 for i in action}
+    asked_kind: dict[int, str] = {}
+    for kind, idx, pr in zip(batch.kind, batch.index, batch.priority):
+        row = int(real_rows[idx]) if kind == "real" else int(idx)
+        asked_kind[row] = str(kind)
+        action[row], region[row], priority[row] = "ask", str(kind), float(pr)
+    margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
+    decision_rows = []
+    for i, a in action.items():
+        why = _why(a, region[i], asked_kind.get(i), score[i], dec, i)
+        decision_rows.append({
+            "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
+            "rank": int(ranks[i]), "priority": priority[i],
+            "reason": {"action": a, "region": region[i], "kind": asked_kind.get(i), "why": why,
+                       "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
+                       "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
+                       "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}},
+        })
+    counts = {k: sum(1 for a in action.values() if a == k) for k in ("ask", "flip", "keep", "drop")}
+    stats: dict[str, Any] = {
+        "strategy": "signals", "pool": int(winner.sum()), "candidates": len(action), "train": int(train.sum()),
+        "human_labeled": int(human_win.sum()), "budget": budget, "counts": counts,
+        "kinds": batch.counts(), "primary_judge": votes.judges[primary], "judges": votes.labeled,
+        "inconsistent": int(np.sum(pool.ai == TIE_INCONSISTENT)),
+        "error_model": model.summary(), "prior": sel.prior,
+        "calibration": dec.calibration.summary(),
+        "curve": analyze_curve(margin_of[winner]).summary() if winner.any() else {},
+        "gate": {"open": counts["flip"] > 0, "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum()),
+                 "lower_bound": None,
+                 "reason": f"flip where the calibrated lower bound >= {sel.flip_min_precision:g}; "
+                           f"trust where the upper bound < {sel.trust_max_error:g}"},
+        "rm_check": rm_check(pool, np.where(winner, margin_of, np.nan), ledger),
+    }
+    with ledger.engine.begin() as conn:
+        L.insert_ignore(conn, L.decisions, decision_rows)
+        conn.execute(L.iterations.update().where(L.iterations.c.id == it).values(state="selected", stats=stats))
+    asked = [pool.pairs[i] for i in action if action[i] == "ask"]
+    return IterationReport(it, counts, stats, None, asked)
+
+
+def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) -> str:
+    if action == "ask":
+        return {"suspect": f"P(AI label wrong) {score:.2f}, among the highest",
+                "explore": "uniform exploration sample: keeps the calibration measured",
+                "real": "REAL candidate: a dissimilar pair without a label"}.get(kind or "", kind or "")
+    if region == "inconsistent":
+        return "the primary judge contradicted itself across orders: never trusted"
+    if action == "flip":
+        return f"calibrated P(wrong) lower bound {dec.lower[i]:.2f} >= {dec.flip_min_precision:g}"
+    if action == "keep":
+        return f"calibrated P(wrong) upper bound {dec.upper[i]:.2f} < {dec.trust_max_error:g}"
+    return "neither flip nor trust proven: the AI label stays"
+
+
+def _f(x: Any) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)

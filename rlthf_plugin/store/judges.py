@@ -1,0 +1,157 @@
+"""AI votes by judge and order, and the primary judge whose label is audited.
+
+Every row of ``ai_labels`` is a vote of one judge in one order (``ab``: response A shown
+first, ``ba``) or of unknown order (``""``: imported without ``ai_order``; ``both``: a
+judge call's combined verdict). A judge call stores its two single-order answers and a
+combined one: where the single-order answers exist, they are the votes and the combined
+one is left out (it adds nothing they do not say).
+
+A judge is named by its ``judge`` column; when one name was stored under several prompt
+versions (the same model under two protocols), each version is its own judge,
+``name@version``.
+
+:func:`read_votes` returns the vote tensor of :mod:`rlthf_plugin.selection.signals`;
+:func:`resolve_primary` picks the primary judge (by name, or the judge with the most
+labeled pairs) and :func:`primary_labels` gives the label it assigns each pair.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import sqlalchemy as sa
+
+from ..errors import ConfigError
+from ..selection.signals import encode_votes, primary_labels as _primary_labels
+from . import ledger as L
+
+SINGLE_ORDERS = ("ab", "ba")
+
+
+@dataclass(frozen=True)
+class VoteTable:
+    """The votes of some pairs, as arrays.
+
+    Attributes
+    ----------
+    pair_ids : list of str, length N
+    judges : list of str, length J
+        Sorted judge names.
+    votes : ndarray of float, shape (N, J, 2)
+        +1 A, -1 B, 0 tie, NaN none (:func:`rlthf_plugin.selection.signals.encode_votes`).
+    p_a : ndarray of float, shape (N, J, 2)
+        The judge's P(A) where it gave log-probs, NaN elsewhere.
+    labeled : dict of str to int
+        Per judge: pairs with at least one vote that is not a parse error.
+    """
+
+    pair_ids: list[str]
+    judges: list[str]
+    votes: np.ndarray
+    p_a: np.ndarray
+    labeled: dict[str, int]
+
+
+def _rows(ledger: L.Ledger) -> list[tuple[str, str, str, str, str, float | None]]:
+    t = L.ai_labels
+    with ledger.engine.connect() as conn:
+        q = sa.select(t.c.pair_id, t.c.judge, t.c.prompt_version, t.c.order, t.c.label, t.c.confidence)
+        return [tuple(r) for r in conn.execute(q.order_by(t.c.id))]
+
+
+def read_votes(ledger: L.Ledger, pair_ids: Sequence[str] | None = None) -> VoteTable:
+    """Every AI vote of the given pairs (default: every pair with a vote), by judge and order."""
+    rows = _rows(ledger)
+    versions: dict[str, set[str]] = defaultdict(set)
+    for _, judge, version, _, _, _ in rows:
+        versions[judge].add(version)
+    single = {(pid, judge, version) for pid, judge, version, order, _, _ in rows if order in SINGLE_ORDERS}
+    if pair_ids is None:
+        pair_ids = sorted({r[0] for r in rows})
+    index = {pid: i for i, pid in enumerate(pair_ids)}
+    kept = []
+    for pid, judge, version, order, label, conf in rows:
+        if pid not in index:
+            continue
+        if order == "both" and (pid, judge, version) in single:
+            continue  # the combined verdict of single-order answers we already have
+        name = judge if len(versions[judge]) == 1 else f"{judge}@{version}"
+        if order not in SINGLE_ORDERS:
+            order = ""
+        if order and label == "tie_inconsistent":  # cannot happen for one order; keep it honest
+            label = "tie"
+        p = np.nan
+        if conf is not None and label in ("A", "B"):
+            p = conf if label == "A" else 1 - conf  # stored: P(its label); wanted: P(A)
+        kept.append((index[pid], name, order, label, p))
+    judges = sorted({k[1] for k in kept})
+    jidx = {j: k for k, j in enumerate(judges)}
+    votes, p_a = encode_votes([k[0] for k in kept], [jidx[k[1]] for k in kept], [k[2] for k in kept],
+                              [k[3] for k in kept], n_pairs=len(pair_ids), n_judges=len(judges),
+                              p_a=[k[4] for k in kept])
+    labeled = {j: int(np.isfinite(votes[:, k, :]).any(axis=1).sum()) for j, k in jidx.items()}
+    return VoteTable(list(pair_ids), judges, votes, p_a, labeled)
+
+
+def resolve_primary(table: VoteTable, name: str = "") -> int:
+    """Index of the primary judge: ``name``, or (empty) the judge with the most labeled pairs.
+
+    Raises
+    ------
+    ConfigError
+        When ``name`` matches no judge: the message lists the judges present.
+    """
+    if not table.judges:
+        raise ConfigError("no AI votes in the workspace: import AI labels or run 'rlthf label-ai' first")
+    if name:
+        if name not in table.judges:
+            present = ", ".join(f"'{j}' ({table.labeled[j]} pairs)" for j in table.judges)
+            raise ConfigError(f"selection.primary_judge '{name}' matches no AI votes; judges present: {present}")
+        return table.judges.index(name)
+    return max(range(len(table.judges)), key=lambda k: (table.labeled[table.judges[k]], -k))
+
+
+def primary_labels(ledger: L.Ledger, primary_judge: str = "",
+                   pair_ids: Sequence[str] | None = None) -> tuple[dict[str, str], str]:
+    """(pair id -> the primary judge's label, the primary judge's name).
+
+    ``primary_judge`` empty: the judge the latest iteration recorded, else the judge with
+    the most labeled pairs. Labels: ``A``, ``B``, ``tie``, ``tie_inconsistent`` (its orders disagree); pairs without
+    a primary vote are absent. An empty workspace gives ``({}, "")``.
+    """
+    table = read_votes(ledger, pair_ids)
+    if not table.judges:
+        return {}, ""
+    if not primary_judge:  # unset: the judge the latest iteration audited, so it does not drift
+        recorded = iteration_primary(ledger)
+        primary_judge = recorded if recorded in table.judges else ""
+    j = resolve_primary(table, primary_judge)
+    labels = _primary_labels(table.votes, j)
+    return {pid: str(lab) for pid, lab in zip(table.pair_ids, labels) if lab}, table.judges[j]
+
+
+def agreement(table: VoteTable) -> dict[str, dict[str, tuple[int, int]]]:
+    """Judge x judge agreement: ``out[a][b] = (agreeing, compared)`` over pairs where both
+    name a winner (each judge's label over its orders; a split judge names none)."""
+    labs = [_primary_labels(table.votes, k) for k in range(len(table.judges))]
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for a, la in zip(table.judges, labs):
+        out[a] = {}
+        for b, lb in zip(table.judges, labs):
+            both = np.isin(la, ["A", "B"]) & np.isin(lb, ["A", "B"])
+            out[a][b] = (int((la[both] == lb[both]).sum()), int(both.sum()))
+    return out
+
+
+def iteration_primary(ledger: L.Ledger, iteration: int | None = None) -> str:
+    """The primary judge an iteration (default: the latest) audited; "" when none recorded."""
+    t = L.iterations
+    with ledger.engine.connect() as conn:
+        q = sa.select(t.c.params).order_by(t.c.id.desc())
+        if iteration is not None:
+            q = q.where(t.c.id == iteration)
+        params = conn.execute(q.limit(1)).scalar()
+    return str((params or {}).get("primary_judge") or "")

@@ -35,3 +35,33 @@ def echo_table(rows: dict[str, Any], *, as_json: bool = False) -> None:
         elif value is None:
             value = "-"
         click.echo(f"{key:<{width}}  {value}")
+
+
+def echo_judges(summary: dict[str, Any]) -> None:
+    """The judges part of ``rlthf status``: votes per judge, agreement, error-model weights."""
+    per = summary.get("judges") or {}
+    if not per:
+        return
+    names = list(per)
+    click.echo(f"\nAI votes per judge (primary judge: '{summary['primary_judge']}', "
+               f"{summary.get('primary_inconsistent', 0)} pair(s) where its orders disagree)")
+    width = max(len(n) for n in names)
+    click.echo(f"  {'judge':<{width}}  {'pairs':>6} {'votes':>6} {'both orders':>11} {'split':>6}")
+    for n, v in per.items():
+        click.echo(f"  {n:<{width}}  {v['pairs']:>6} {v['votes']:>6} {v['both_orders']:>11} {v['split_orders']:>6}")
+    if len(names) > 1:
+        click.echo("judge x judge agreement (pairs where both name a winner)")
+        short = [f"j{k}" for k in range(len(names))]
+        click.echo(f"  {'':<{width + 4}}" + "".join(f"{s:>8}" for s in short))
+        for k, a in enumerate(names):
+            cells = []
+            for b in names:
+                agree, n = summary["agreement"][a][b]
+                cells.append(f"{agree / n:>8.2f}" if n else f"{'-':>8}")
+            click.echo(f"  {short[k]:<3} {a:<{width}}" + "".join(cells))
+    em = summary.get("error_model")
+    if em and em.get("weights"):
+        click.echo(f"error model (iteration {em['iteration']}, {em['n_labels']} human labels, {em['n_errors']} "
+                   f"AI errors): weight per signal, + = evidence the primary label is wrong")
+        for k, w in sorted(em["weights"].items(), key=lambda kv: -abs(kv[1])):
+            click.echo(f"  {k:<{width + 12}} {w:+.3f}")

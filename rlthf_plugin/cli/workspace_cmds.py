@@ -10,7 +10,7 @@ from ..config import Config
 from ..io.formats import ROW_FORMATS
 from ..io.importer import import_files
 from ..workspace import Workspace
-from ._common import echo_table, open_workspace, workspace_path
+from ._common import echo_judges, echo_table, open_workspace, workspace_path
 
 
 @click.command()
@@ -82,7 +82,16 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Counts: pairs, AI- and human-labeled pairs, their disagreement, iterations, pushes.
 
     A pair with several votes (repeated rows, several annotators) counts once; votes
-    that disagree with each other are counted as conflicts.
+    that disagree with each other are counted as conflicts. Then the AI votes per judge
+    (both orders, split orders), the judge x judge agreement on pairs where both name a
+    winner, the primary judge, and the error model's per-signal weights.
     """
+    from ..store.judges import judge_summary
+
     ws = open_workspace(ctx)
-    echo_table(ws.ledger.status(), as_json=as_json)
+    judges = judge_summary(ws.ledger, ws.config.selection.primary_judge)
+    if as_json:
+        echo_table({**ws.ledger.status(), **judges}, as_json=True)
+        return
+    echo_table(ws.ledger.status())
+    echo_judges(judges)

@@ -63,7 +63,7 @@ def agreement(votes: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
 def report_data(ledger: L.Ledger, config: Config) -> dict[str, Any]:
     """Everything the page shows, read from the ledger."""
     truth_platforms = ground_truth_platforms(config)
-    from ..store.judges import primary_labels
+    from ..store.judges import judge_summary, primary_labels
 
     ai, _ = primary_labels(ledger, config.selection.primary_judge)
     t = L.human_labels
@@ -103,7 +103,7 @@ def report_data(ledger: L.Ledger, config: Config) -> dict[str, Any]:
         "pairs": len(ledger.pair_ids()), "pool": pool, "iterations": iterations, "asked_total": asked_total,
         "human_labels": sum(len(v) for v in counted.values()), "sources": dict(sources),
         "agreement": agreement(counted), "truth_agreement": agreement(truth_votes),
-        "human_ai": _human_ai(human, ai),
+        "human_ai": _human_ai(human, ai), "judges": judge_summary(ledger, config.selection.primary_judge),
     }
 
 
@@ -197,6 +197,7 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                    "<th>agreement</th></tr>"
                    + "".join(f"<tr><td class='l'>{e(u)}</td><td class='l'>{e(v)}</td><td>{n}</td>"
                              f"<td>{_fmt(a / n)}</td></tr>" for u, v, a, n in by) + "</table>")
+    out += _judges_section(data.get("judges") or {}, data["iterations"])
     out.append("<h2>Margin curves</h2>")
     for it in data["iterations"]:
         name = images.get(str(it["iteration"]))
@@ -209,6 +210,39 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                        "</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _judges_section(judges: dict[str, Any], iterations: list[dict]) -> list[str]:
+    """AI votes per judge, judge x judge agreement and the error model's weights per iteration."""
+    e = html.escape
+    per = judges.get("judges") or {}
+    if not per:
+        return []
+    names = list(per)
+    out = [f"<h2>Judges and signals</h2><p class='muted'>The audited label is the primary judge's "
+           f"(<b>{e(str(judges.get('primary_judge')))}</b>); every other judge and order, the reward model's "
+           "margin and the length ratio are signals against it.</p>",
+           "<table><tr><th class='l'>judge</th><th>pairs</th><th>votes</th><th>both orders</th><th>split orders</th>"
+           + "".join(f"<th>agrees with j{k}</th>" for k in range(len(names))) + "</tr>"]
+    for k, n in enumerate(names):
+        v = per[n]
+        cells = "".join(f"<td>{_fmt(a / c) if c else '–'}</td>" for a, c in (judges["agreement"][n][m] for m in names))
+        out.append(f"<tr><td class='l'>j{k}: {e(n)}</td><td>{v['pairs']}</td><td>{v['votes']}</td>"
+                   f"<td>{v['both_orders']}</td><td>{v['split_orders']}</td>{cells}</tr>")
+    out.append("</table>")
+    rows = [(it["iteration"], it["stats"].get("error_model") or {}) for it in iterations
+            if it["stats"].get("strategy") == "signals"]
+    signals = sorted({k for _, em in rows for k in (em.get("weights") or {})})
+    if signals:
+        out.append("<table><tr><th class='l'>error-model weight (+ = evidence the AI label is wrong)</th>"
+                   + "".join(f"<th>iteration {i}</th>" for i, _ in rows) + "</tr>")
+        for sig in signals:
+            out.append(f"<tr><td class='l'>{e(sig)}</td>"
+                       + "".join(f"<td>{_fmt((em.get('weights') or {}).get(sig))}</td>" for _, em in rows) + "</tr>")
+        out.append("<tr><td class='l'>human labels (AI errors)</td>"
+                   + "".join(f"<td>{em.get('n_labels', 0)} ({em.get('n_errors', 0)})</td>" for _, em in rows)
+                   + "</tr></table>")
+    return out
 
 
 def write_report(ledger: L.Ledger, config: Config, out_dir: str | Path, *, title: str = "RLTHF report") -> Path:

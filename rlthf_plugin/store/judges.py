@@ -155,3 +155,28 @@ def iteration_primary(ledger: L.Ledger, iteration: int | None = None) -> str:
             q = q.where(t.c.id == iteration)
         params = conn.execute(q.limit(1)).scalar()
     return str((params or {}).get("primary_judge") or "")
+
+
+def judge_summary(ledger: L.Ledger, primary_judge: str = "") -> dict:
+    """For ``rlthf status`` and the report: votes per judge, judge x judge agreement, the
+    primary judge, and the error model's weights of the latest signals iteration."""
+    table = read_votes(ledger)
+    if not table.judges:
+        return {"judges": {}, "agreement": {}, "primary_judge": None, "error_model": None}
+    labels, primary = primary_labels(ledger, primary_judge)
+    per = {}
+    for k, j in enumerate(table.judges):
+        v = table.votes[:, k, :]
+        per[j] = {"pairs": table.labeled[j], "votes": int(np.isfinite(v).sum()),
+                  "both_orders": int(np.isfinite(v).all(axis=1).sum()),
+                  "split_orders": int((np.isfinite(v).all(axis=1) & (v[:, 0] != v[:, 1])).sum())}
+    t = L.iterations
+    with ledger.engine.connect() as conn:
+        stats = [r for r in conn.execute(sa.select(t.c.id, t.c.stats).order_by(t.c.id.desc()))
+                 if (r.stats or {}).get("strategy") == "signals"]
+    em = None
+    if stats:
+        em = {"iteration": stats[0].id, **(stats[0].stats.get("error_model") or {})}
+    return {"judges": per, "agreement": agreement(table), "primary_judge": primary,
+            "primary_inconsistent": sum(1 for x in labels.values() if x == "tie_inconsistent"),
+            "error_model": em}

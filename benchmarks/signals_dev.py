@@ -313,6 +313,35 @@ def run_random(pool, seed, budgets):
     return out
 
 
+def run_oneshot(pool: Pool, rm: RM, seed, budgets) -> list[dict]:
+    """``uncertainty`` (smallest |margin|) and ``confident_learning`` (cleanlab's
+    ``find_label_issues`` by self-confidence, filled up by the lowest self-confidence) on
+    the cross-fitted RM trained on the primary labels; one shot per budget."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    n = pool.truth.size
+    t0 = time.perf_counter()
+    raw = rm.margins(pool.ai, np.ones(n), seed)
+    t_rm = time.perf_counter() - t0
+    margin = np.where(pool.ai == "A", raw, -raw)
+    p_a = 1 / (1 + np.exp(-raw))
+    probs = np.stack([p_a, 1 - p_a], axis=1)
+    labels01 = (pool.ai == "B").astype(int)
+    issues = find_label_issues(labels01, probs, return_indices_ranked_by="self_confidence")
+    quality = get_label_quality_scores(labels01, probs, method="self_confidence")
+    seen = set(issues.tolist())
+    cl = np.concatenate([issues, [i for i in np.argsort(quality, kind="stable") if i not in seen]]).astype(int)
+    out = []
+    for method, order in (("uncertainty", np.argsort(np.abs(margin), kind="stable")), ("confident_learning", cl)):
+        for b in budgets:
+            asked = order[: int(round(b * n))]
+            cur = pool.ai.copy()
+            cur[asked] = pool.truth[asked]
+            out.append(record(method, pool, seed, b, cur, asked, np.zeros(0, int), t_rm))
+    return out
+
+
 def run_margin_curve(pool: Pool, rm: RM, seed, budgets, step):
     from rlthf_plugin.loop.iteration import plan_iteration
     from rlthf_plugin.selection.rlthf import flip_gate, schedule
@@ -400,6 +429,8 @@ def main(argv=None):
             for m in args.methods.split(","):
                 if m == "random":
                     rows += run_random(pool, seed, budgets)
+                elif m == "oneshot":
+                    rows += run_oneshot(pool, rm, seed, budgets)
                 elif m == "margin_curve":
                     rows += run_margin_curve(pool, rm, seed, budgets, args.step)
                 else:

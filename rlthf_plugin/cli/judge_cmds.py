@@ -21,8 +21,13 @@ from ._common import echo_table, open_workspace
 @click.option("--task", default=None,
               help="Task type of the pairs: dialogue (helpful/honest/harmless) or summarization. "
                    "Config: [judge] task.")
-@click.option("--template", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="A judge template file (copy templates/judge/pairwise.toml to edit).")
+@click.option("--template", default=None,
+              help="A judge template file (copy templates/judge/pairwise.toml to edit), or a packaged one by "
+                   "name: rules-first (the judge writes its rules and a reference answer, then compares).")
+@click.option("--only", "only", type=click.Choice(["suspects"]), default=None,
+              help="suspects: judge only the pairs the latest iteration found most suspect (escalation: "
+                   "a second judge or protocol where it matters, cost proportional to --top).")
+@click.option("--top", type=click.IntRange(min=1), default=None, help="With --only suspects: how many pairs.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds per request before it is retried (slow local servers need more). Config: [judge] timeout.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Tokens the openai judge may write.")
@@ -38,7 +43,7 @@ def label_ai(ctx: click.Context, judge: str | None, base_url: str | None, limit:
              concurrency: int | None, task: str | None, template: str | None, timeout: float | None,
              max_tokens: int | None,
              max_chars: int | None, single_order: str | None, relabel: bool, retry_parse_errors: bool,
-             as_json: bool) -> None:
+             as_json: bool, only: str | None, top: int | None) -> None:
     """Label pairs with an LLM judge, in both orders; a flip is a tie.
 
     Answers are cached in the ledger by (pair, judge, prompt version, order): a rerun
@@ -54,11 +59,20 @@ def label_ai(ctx: click.Context, judge: str | None, base_url: str | None, limit:
                    template=template, timeout=timeout, max_tokens=max_tokens, max_chars=max_chars).judge
     if not cfg.judge:
         raise click.UsageError("give --judge openai:MODEL or hf:NAME_OR_PATH (or set [judge] judge)")
+    if (only is None) != (top is None):
+        raise click.UsageError("--only suspects and --top F go together")
+    pair_ids = None
+    if only == "suspects":
+        from ..store.judges import top_suspects
+
+        pair_ids = top_suspects(ws.ledger, top)
+        if not pair_ids:
+            raise click.UsageError("no suspects yet: run 'rlthf select' (or 'run') first")
     tmpl = load_template(cfg.template or None)
     the_judge = open_judge(cfg.judge, cfg, template=tmpl)
     report = label_pairs(ws.ledger, the_judge, tmpl, task=cfg.task,
                          orders=(single_order,) if single_order else ORDERS, limit=limit, relabel=relabel,
-                         max_chars=cfg.max_chars or None, retry_parse_errors=retry_parse_errors)
+                         max_chars=cfg.max_chars or None, retry_parse_errors=retry_parse_errors, pair_ids=pair_ids)
     rows = {
         "judge": report.judge, "prompt_version": report.prompt_version, "pairs": report.pairs,
         "asked": report.asked, "cached": report.cached, "verdicts": report.verdicts,

@@ -11,6 +11,7 @@ killed run resumes where it stopped.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -82,7 +83,7 @@ def cached_answers(ledger: L.Ledger, judge_name: str, version: str, pair_ids: Se
 def label_pairs(ledger: L.Ledger, judge: Judge, template: JudgeTemplate, *, task: str = "dialogue",
                 orders: Sequence[str] = ORDERS, limit: int | None = None, relabel: bool = False,
                 max_chars: int | None = None, retry_parse_errors: bool = False,
-                progress: bool = True) -> LabelReport:
+                progress: bool = True, pair_ids: Sequence[str] | None = None) -> LabelReport:
     """Judge every pair without a verdict of this judge and store the labels in the ledger.
 
     Parameters
@@ -108,6 +109,9 @@ def label_pairs(ledger: L.Ledger, judge: Judge, template: JudgeTemplate, *, task
         Forget this judge's stored parse errors first, so those calls are asked again.
     progress : bool, default True
         Show a tqdm bar with tokens and the cost estimate.
+    pair_ids : sequence of str or None, default None
+        Judge only these pairs, whatever other AI labels they carry (escalation: a second
+        judge on the most suspect pairs only).
 
     Returns
     -------
@@ -121,10 +125,16 @@ def label_pairs(ledger: L.Ledger, judge: Judge, template: JudgeTemplate, *, task
     if task not in template.tasks:
         raise ConfigError(f"task {task!r}: the template {template.path} knows {sorted(template.tasks)}")
     name = judge.name if orders == ORDERS else f"{judge.name}[{orders[0]}]"
+    stem = Path(template.path).stem
+    if stem != "pairwise":  # another protocol of the same model is another judge
+        name = f"{name}/{stem}"
     version = template.version
     if retry_parse_errors:
         forget_parse_errors(ledger, name, version)
-    pairs = pairs_to_label(ledger, name, version, relabel=relabel, limit=limit)
+    pairs = pairs_to_label(ledger, name, version, relabel=relabel or pair_ids is not None, limit=limit)
+    if pair_ids is not None:
+        wanted = set(pair_ids)
+        pairs = [p for p in pairs if p.id in wanted]
     report = LabelReport(judge=name, prompt_version=version, pairs=len(pairs))
     cached = cached_answers(ledger, name, version, [p.id for p in pairs])
     calls = [Call(p, o, template.messages(p, o, task, max_chars=max_chars))

@@ -10,9 +10,13 @@ whose scores are cross-fitted (no pair scored by a model that saw its label):
    ``scipy.stats.beta``: ``k`` errors of ``n`` labels give the lower bound
    ``beta.ppf(1 - confidence, k, n - k + 1)`` and the upper bound
    ``beta.ppf(confidence, k + 1, n - k)``;
-3. every pair takes the calibrated rate and the bounds of the block its score falls in
-   (scores below the lowest labeled score take the lowest block, above the highest the
-   highest).
+3. every pair takes the calibrated rate of the block its score falls in (scores below
+   the lowest labeled score take the lowest block, above the highest the highest). Its
+   bounds are one-sided on the safe side: the lower bound counts only the block's labels
+   at or below its score, the upper bound only those at or above. The labeled pairs of a
+   block are the ones asked first, the highest scores; without this a pair at the bottom
+   of a block would borrow the error rate of the pairs above it (on dev data that gave
+   flips of precision below 0.5 at a lower bound of 0.5).
 
 Decisions (:func:`decide`) on the pairs without a human label:
 
@@ -47,6 +51,8 @@ class Calibration:
     rate, lower, upper : ndarray of float, shape (B,)
         Error rate and its one-sided bounds at ``confidence``.
     confidence : float
+    scores, wrong : ndarray of float, shape (L,)
+        The labeled scores, sorted, and whether each was an AI error.
     """
 
     low: np.ndarray
@@ -57,6 +63,8 @@ class Calibration:
     lower: np.ndarray
     upper: np.ndarray
     confidence: float
+    scores: np.ndarray
+    wrong: np.ndarray
 
     def block_of(self, scores: np.ndarray) -> np.ndarray:
         """Block index of each score, shape like ``scores`` (-1 when there are no blocks)."""
@@ -132,7 +140,8 @@ def _calibrate(s: np.ndarray, y: np.ndarray, confidence: float) -> Calibration:
 
     empty = np.zeros(0)
     if s.size == 0:
-        return Calibration(empty, empty, empty.astype(int), empty.astype(int), empty, empty, empty, confidence)
+        return Calibration(empty, empty, empty.astype(int), empty.astype(int), empty, empty, empty, confidence,
+                           empty, empty)
     order = np.argsort(s, kind="stable")
     s, y = s[order], y[order]
     fitted = IsotonicRegression(increasing=True, y_min=0.0, y_max=1.0).fit_transform(s, y)
@@ -143,7 +152,7 @@ def _calibrate(s: np.ndarray, y: np.ndarray, confidence: float) -> Calibration:
     k = np.add.reduceat(y, starts).astype(np.int64)
     lower = np.where(k > 0, beta.ppf(1 - confidence, np.maximum(k, 1), n - k + 1), 0.0)
     upper = np.where(k < n, beta.ppf(confidence, k + 1, np.maximum(n - k, 1)), 1.0)
-    return Calibration(s[starts], s[ends - 1], n, k, k / n, lower, upper, confidence)
+    return Calibration(s[starts], s[ends - 1], n, k, k / n, lower, upper, confidence, s, y)
 
 
 def decide(p_wrong: Any, wrong: Any, *, flip_min_precision: float = 0.8, trust_max_error: float = 0.1,
@@ -187,8 +196,24 @@ def _decide(p: np.ndarray, y: np.ndarray, cal: Calibration, flip_min: float, tru
     lower = np.full(n, np.nan)
     upper = np.full(n, np.nan)
     if cal.n.size:
-        b = cal.block_of(p[scored])
-        calibrated[scored], lower[scored], upper[scored] = cal.rate[b], cal.lower[b], cal.upper[b]
+        from scipy.stats import beta
+
+        ps = p[scored]
+        b = cal.block_of(ps)
+        calibrated[scored] = cal.rate[b]
+        # Labels of the pair's block at or below its score (lower bound), at or above (upper).
+        starts = np.r_[0, np.cumsum(cal.n)[:-1]]
+        ends = starts + cal.n
+        cum = np.r_[0.0, np.cumsum(cal.wrong)]
+        at_or_below = np.clip(np.searchsorted(cal.scores, ps, side="right"), starts[b], ends[b])
+        at_or_above = np.clip(np.searchsorted(cal.scores, ps, side="left"), starts[b], ends[b])
+        n_lo, k_lo = at_or_below - starts[b], cum[at_or_below] - cum[starts[b]]
+        n_hi, k_hi = ends[b] - at_or_above, cum[ends[b]] - cum[at_or_above]
+        conf = cal.confidence
+        with np.errstate(invalid="ignore"):
+            lo = np.where((n_lo > 0) & (k_lo > 0), beta.ppf(1 - conf, np.maximum(k_lo, 1), n_lo - k_lo + 1), 0.0)
+            hi = np.where((n_hi > 0) & (k_hi < n_hi), beta.ppf(conf, k_hi + 1, np.maximum(n_hi - k_hi, 1)), 1.0)
+        lower[scored], upper[scored] = lo, hi
     else:
         lower[scored], upper[scored] = 0.0, 1.0
     decision = np.full(n, "none", dtype=object)

@@ -180,3 +180,23 @@ def judge_summary(ledger: L.Ledger, primary_judge: str = "") -> dict:
     return {"judges": per, "agreement": agreement(table), "primary_judge": primary,
             "primary_inconsistent": sum(1 for x in labels.values() if x == "tie_inconsistent"),
             "error_model": em}
+
+
+def top_suspects(ledger: L.Ledger, top: int) -> list[str]:
+    """The ``top`` pairs of the latest iteration most suspect of a wrong AI label and not yet
+    labeled by a human: by P(wrong) (signals) or by the lowest margin (margin-curve)."""
+    d, t = L.decisions, L.iterations
+    with ledger.engine.connect() as conn:
+        it = conn.execute(sa.select(sa.func.max(t.c.id))).scalar()
+        if it is None:
+            return []
+        rows = conn.execute(sa.select(d.c.pair_id, d.c.action, d.c.margin, d.c.reason).where(d.c.iteration == it)).all()
+        labeled = set(conn.execute(sa.select(L.human_labels.c.pair_id).where(
+            L.human_labels.c.deleted.is_(False), L.human_labels.c.iteration.is_not(None))).scalars())
+
+    def suspicion(r) -> float:
+        p = (r.reason or {}).get("p_wrong")
+        return float(p) if p is not None else -float(r.margin if r.margin is not None else 0.0)
+
+    rows = [r for r in rows if r.pair_id not in labeled and r.action != "ask"]
+    return [r.pair_id for r in sorted(rows, key=lambda r: (-suspicion(r), r.pair_id))[:top]]

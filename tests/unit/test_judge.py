@@ -243,3 +243,28 @@ def test_label_ai_cli_needs_a_judge(runner, workspace):
     assert result.exit_code == 2 and "--judge" in result.output
     result = runner.invoke(main, ["-w", str(workspace.root), "label-ai", "--judge", "nope"])
     assert result.exit_code == 1 and "openai:MODEL" in result.output
+
+
+def test_rules_first_protocol_is_another_judge_and_escalation_asks_only_suspects(workspace):
+    from rlthf_plugin.store.judges import read_votes, top_suspects
+
+    pairs = _ledger_with_pairs(workspace, 6)
+    label_pairs(workspace.ledger, ScriptedJudge(_longer), load_template(), progress=False)
+    rules = load_template("rules-first")
+    assert Path(rules.path).name == "rules_first.toml" and "reference" in rules.instructions
+    assert "rules:" in rules.messages(pairs[0], "ab", "dialogue")[1]["content"]
+    # A finished iteration whose decisions rank two pairs as the most suspect.
+    with workspace.ledger.engine.begin() as conn:
+        conn.execute(L.iterations.insert().values(id=0, state="selected", params={}, stats={}, started_at=L.now()))
+        L.insert_ignore(conn, L.decisions, [
+            {"iteration": 0, "pair_id": p.id, "action": "drop", "region": "none", "margin": 0.0, "rank": k,
+             "priority": 0.0, "reason": {"p_wrong": 1.0 - k / 10}} for k, p in enumerate(pairs)])
+    suspects = top_suspects(workspace.ledger, 2)
+    assert suspects == [pairs[0].id, pairs[1].id]
+    second = ScriptedJudge(_shown_first)
+    report = label_pairs(workspace.ledger, second, rules, progress=False, pair_ids=suspects)
+    assert report.judge == "scripted:v1/rules_first" and report.pairs == 2
+    assert {pid for pid, _ in second.asked} == set(suspects) and len(second.asked) == 4
+    votes = read_votes(workspace.ledger)
+    assert votes.judges == ["scripted:v1", "scripted:v1/rules_first"]
+    assert votes.labeled == {"scripted:v1": 6, "scripted:v1/rules_first": 2}

@@ -187,3 +187,14 @@ def test_encode_votes_conflicting_duplicates_make_a_tie():
     assert votes[0, 0].tolist() == [0.0, 0.0]
     assert votes[1, 0, 0] == 1.0 and np.isnan(votes[1, 0, 1])
     assert primary_labels(votes, 0).tolist() == ["tie", "A"]
+
+
+def test_bounds_count_only_the_labels_on_the_safe_side_of_a_pair():
+    # One block of 12 labeled errors with scores 0.80-0.91; two unlabeled pairs in it.
+    p = np.r_[np.linspace(0.80, 0.91, 12), np.zeros(12), 0.95, 0.801]
+    y = np.r_[np.ones(12), np.zeros(12), np.nan, np.nan]
+    p[12:24] = np.linspace(0.1, 0.2, 12)
+    d = decide(p, y, flip_min_precision=0.7)
+    assert d.decision[24] == "flip"       # above every labeled error of its block
+    assert d.decision[25] == "none"       # at the block's bottom: only one label below it
+    assert d.lower[25] < 0.7 <= d.lower[24]

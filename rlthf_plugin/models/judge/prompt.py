@@ -96,6 +96,9 @@ def _cut(text: str, max_chars: int | None) -> str:
 def load_template(path: str | Path | None = None) -> JudgeTemplate:
     """Read and check a judge template (default: the packaged ``templates/judge/pairwise.toml``).
 
+    ``path`` may also name a packaged template without its folder: ``rules-first`` (or
+    ``rules_first``) is ``templates/judge/rules_first.toml``.
+
     Raises
     ------
     ConfigError
@@ -103,6 +106,9 @@ def load_template(path: str | Path | None = None) -> JudgeTemplate:
         task lacks ``task`` or ``criteria``; the message names the file and the key.
     """
     path = Path(path) if path is not None else DEFAULT_TEMPLATE
+    packaged = DEFAULT_TEMPLATE.parent / f"{path.name.replace('-', '_')}.toml"
+    if not path.exists() and path.parent == Path(".") and packaged.exists():
+        path = packaged
     try:
         data = path.read_bytes()
     except OSError as e:

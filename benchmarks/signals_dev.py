@@ -277,15 +277,21 @@ def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) 
             dec = decide(p, wrong, flip_min_precision=opts.get("flip_min_precision", 0.8),
                          trust_max_error=opts.get("trust_max_error", 0.1))
             flipped = np.flatnonzero(dec.decision == "flip")
-        curated = pool.ai.copy()
-        curated[flipped] = swap(pool.ai[flipped])
-        has = human != ""
-        curated[has] = human[has]
+        curated, has = curate(pool, flipped, human)
         budget = round((it + 1) * step, 4)
         if any(abs(budget - b) < 1e-9 for b in budgets):
             out.append(record(v.name, pool, seed, budget, curated, np.flatnonzero(has), flipped,
                               time.perf_counter() - t0, explored))
     return out
+
+
+def curate(pool, flipped, human):
+    """The curated labels: the primary's, flipped where flipped, the human's where asked."""
+    cur = pool.ai.copy()
+    cur[flipped] = swap(pool.ai[flipped])
+    has = human != ""
+    cur[has] = human[has]
+    return cur, has
 
 
 def record(method, pool, seed, budget, curated, asked, flipped, seconds, explored=None):
@@ -296,6 +302,8 @@ def record(method, pool, seed, budget, curated, asked, flipped, seconds, explore
             "curated_accuracy": float((curated == pool.truth).mean()),
             "precision": float(err[asked].mean()) if asked.size else float("nan"),
             "suspect_precision": float(err[susp].mean()) if susp.size else float("nan"),
+            "explore_precision": (float(err[asked[explored[asked]]].mean())
+                                  if explored is not None and explored[asked].any() else float("nan")),
             "flips": int(flipped.size),
             "flip_precision": float(err[flipped].mean()) if flipped.size else float("nan"),
             "seconds": seconds}
@@ -370,10 +378,7 @@ def run_margin_curve(pool: Pool, rm: RM, seed, budgets, step):
         prev[cand] = s.action
         prev = prev.astype(str)
         flipped = cand[s.action == "flip"]
-        cur = pool.ai.copy()
-        cur[flipped] = swap(pool.ai[flipped])
-        has = human != ""
-        cur[has] = human[has]
+        cur, has = curate(pool, flipped, human)
         b = round((it + 1) * step, 4)
         if any(abs(b - x) < 1e-9 for x in budgets):
             out.append(record("margin_curve", pool, seed, b, cur, np.flatnonzero(has), flipped,
@@ -381,28 +386,69 @@ def run_margin_curve(pool: Pool, rm: RM, seed, budgets, step):
     return out
 
 
+def _ms(xs) -> str:
+    x = np.array([v for v in xs if v == v], float)
+    return "-" if not x.size else f"{x.mean():.3f}" + (f" ± {x.std():.3f}" if x.size > 1 else "")
+
+
 def table_md(rows, budgets) -> str:
+    """One table per dev set: every method at every budget, mean ± sd over seeds."""
     g = defaultdict(list)
     for r in rows:
         g[(r["set"], r["method"], r["budget"])].append(r)
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    lines = ["| set | method | budget | AI errors fixed | batch precision | suspect precision | flips | flip precision | curated acc | s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-
-    def ms(xs):
-        x = np.array([v for v in xs if v == v], float)
-        return "-" if not x.size else f"{x.mean():.3f}" + (f" ± {x.std():.3f}" if x.size > 1 else "")
-
+    out = []
     for s in dict.fromkeys(r["set"] for r in rows):
+        out += [f"### {s}", "",
+                "| method | human budget | AI errors fixed | batch precision (suspects) | exploration precision | "
+                "flips | flip precision | curated accuracy | seconds |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for b in budgets:
             for m in methods:
                 rs = g.get((s, m, b))
                 if not rs:
                     continue
-                lines.append(f"| {s} | {m} | {b:.0%} | {ms(r['fixed_share'] for r in rs)} | {ms(r['precision'] for r in rs)} | "
-                             f"{ms(r['suspect_precision'] for r in rs)} | {np.mean([r['flips'] for r in rs]):.1f} | "
-                             f"{ms(r['flip_precision'] for r in rs)} | {ms(r['curated_accuracy'] for r in rs)} | "
-                             f"{np.mean([r['seconds'] for r in rs]):.1f} |")
+                out.append(f"| {m} | {b:.0%} | {_ms(r['fixed_share'] for r in rs)} | "
+                           f"{_ms(r['suspect_precision'] for r in rs)} | {_ms(r['explore_precision'] for r in rs)} | "
+                           f"{np.mean([r['flips'] for r in rs]):.1f} | {_ms(r['flip_precision'] for r in rs)} | "
+                           f"{_ms(r['curated_accuracy'] for r in rs)} | {np.mean([r['seconds'] for r in rs]):.1f} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def markdown(rows, budgets, pools, command, wall) -> str:
+    lines = [
+        "## Every signal against the AI label, per dev set (issue 12)",
+        "",
+        f"Command: `{command}` ({wall / 60:.1f} min on this machine, 2 shared CPU cores).",
+        "",
+        "Per dev set the loop is simulated with the human labels as the oracle: iterations of 2% of the pool, "
+        "budgets 2-10%, the same seeds and the same MiniLM reward model (linear head, 5-fold cross-fitted margins) "
+        "for every method. The pool: pairs where the primary judge and the humans both name a winner; the "
+        "primary judge's pairs that are `tie_inconsistent` are left out of the pool (they have no label to fix).",
+        "",
+        "| set | primary judge | other judges (votes) | pool | AI errors | primary tie_inconsistent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in pools:
+        others = ", ".join(j for k, j in enumerate(p.judges) if k != p.primary) or "none"
+        lines.append(f"| {p.name} | {p.judges[p.primary]} | {others} | {p.truth.size} | "
+                     f"{int((p.ai != p.truth).sum())} | {p.n_inconsistent} |")
+    lines += [
+        "",
+        "Methods: `random`; `uncertainty` (smallest |margin|) and `confident_learning` (cleanlab "
+        "`find_label_issues`), one shot; `margin_curve`: the RLTHF loop of `selection.strategy = margin-curve` "
+        "(`plan_iteration`, paper schedule, gated flips); `signals`: `selection.strategy = signals` (fixed prior, "
+        "error model, calibrated flips, 10% exploration). Ablations: `signals_no_flips`; `prior_only` (no error "
+        "model); `margin_only` (no other judge: the primary's votes, the margin and length); `votes_only` (no RM "
+        "margin); `prior_dawid_skene` / `prior_crowdlab` (the other unsupervised priors, no error model); "
+        "`signals_dawid_skene` / `signals_crowdlab` (those priors under the error model). "
+        "Batch precision: the share of AI errors among the human labels asked as suspects (for the one-shot and "
+        "margin-curve methods: among all asked); the uniform exploration sample is reported apart. "
+        "AI errors fixed counts every human label and every flip (a wrong flip un-fixes).",
+        "",
+        table_md(rows, budgets),
+    ]
     return "\n".join(lines)
 
 
@@ -412,16 +458,22 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--budgets", default="0.02,0.04,0.06,0.08,0.10")
     ap.add_argument("--step", type=float, default=0.02)
-    ap.add_argument("--methods", default="random,margin_curve,signals,signals_no_flips,prior_only,margin_only,votes_only")
+    ap.add_argument("--methods", default="random,oneshot,margin_curve,signals,signals_no_flips,prior_only,margin_only,"
+                                         "votes_only,prior_dawid_skene,prior_crowdlab,signals_dawid_skene,signals_crowdlab")
     ap.add_argument("--opts", default="{}", help="JSON: strength, c, alpha, flip_min_precision, trust_max_error")
     ap.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here.")
+    ap.add_argument("--write", action="store_true", help="Write the tables into docs/benchmarks.md.")
     args = ap.parse_args(argv)
+    command = "python -m benchmarks.signals_dev " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    start = time.perf_counter()
+    pools = []
     budgets = [float(x) for x in args.budgets.split(",")]
     opts = json.loads(args.opts)
     emb = Embeddings()
     rows = []
     for name in args.sets.split(","):
         pool = make_pool(LOADERS[name]())
+        pools.append(pool)
         print(f"{name}: {pool.truth.size} pairs, {(pool.ai != pool.truth).sum()} AI errors, judges {pool.judges}, "
               f"{pool.n_inconsistent} primary tie_inconsistent left out", flush=True)
         rm = RM(emb, pool)
@@ -436,10 +488,14 @@ def main(argv=None):
                 else:
                     rows += run_signals(pool, rm, VARIANTS[m], seed, budgets, args.step, opts)
             print(f"  seed {seed} done", flush=True)
-    md = table_md(rows, budgets)
+    md = markdown(rows, budgets, pools, command, time.perf_counter() - start)
     print(md)
     if args.out:
         args.out.write_text(json.dumps(rows))
+    if args.write:
+        from ._report import write_section
+
+        write_section("targeted_feedback_per_set", md)
     return rows
 
 

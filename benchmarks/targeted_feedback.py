@@ -23,6 +23,13 @@ curated set, next to RMs trained on all human labels and on AI labels only; wall
     python -m benchmarks.targeted_feedback --workspace /tmp/rlthf-dev --seeds 3
 
 The workspace caches the embeddings (created and filled on first use).
+
+``--per-set`` runs instead the per-dev-set comparison of issue 12 (PandaLM with two
+judges, LLMBar Processed with five protocols x two orders, MT-bench with one judge): the
+``signals`` strategy and its ablations side by side with random, uncertainty, confident
+learning and margin-curve RLTHF (:mod:`benchmarks.signals_dev`, the same seeds and budgets):
+
+    python -m benchmarks.targeted_feedback --per-set --seeds 3
 """
 
 from __future__ import annotations
@@ -280,7 +287,15 @@ def main(argv=None) -> None:
     ap.add_argument("--head", default="linear", choices=["linear", "mlp"])
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--no-write", action="store_true", help="Print, do not write docs/benchmarks.md.")
+    ap.add_argument("--per-set", action="store_true",
+                    help="Per dev set: the signals strategy, its ablations and the baselines (benchmarks.signals_dev).")
     args = ap.parse_args(argv)
+    if args.per_set:
+        from . import signals_dev
+
+        signals_dev.main(["--seeds", str(args.seeds), "--budgets", args.budgets, "--step", str(args.step)]
+                         + ([] if args.no_write else ["--write"]))
+        return
     args.command = "python -m benchmarks.targeted_feedback " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     budgets = [float(x) for x in args.budgets.split(",")]
     start = time.perf_counter()

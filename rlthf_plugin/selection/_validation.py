@@ -84,3 +84,18 @@ def check_allowed_pairs(allowed: Any, codes: np.ndarray) -> np.ndarray:
 def check_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:
     if a.shape != b.shape:
         raise ValueError(f"{names[0]} has shape {a.shape} but {names[1]} has shape {b.shape}")
+
+
+def check_vector(value: Any, name: str) -> np.ndarray:
+    """A float64 ``(N,)`` array (NaN allowed; the caller says what NaN means)."""
+    x = np.asarray(value, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (N,), got shape {x.shape}")
+    return x
+
+
+def check_aligned(a: Any, b: Any, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two float64 ``(N,)`` arrays of the same length."""
+    x, y = check_vector(a, names[0]), check_vector(b, names[1])
+    check_same_shape(x, y, names)
+    return x, y

@@ -21,6 +21,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ._validation import check_vector
+
 KINDS = ("suspect", "real", "explore")
 DEFAULT_SHARES = {"suspect": 0.9, "real": 0.0, "explore": 0.1}
 
@@ -78,9 +80,7 @@ def allocate(p_wrong: Any, *, budget: int, eligible: Any = None, real_dissimilar
     -------
     Batch
     """
-    p = np.asarray(p_wrong, dtype=np.float64)
-    if p.ndim != 1:
-        raise ValueError(f"p_wrong must be 1-D (N,), got shape {p.shape}")
+    p = check_vector(p_wrong, "p_wrong")
     n = p.shape[0]
     el = np.isfinite(p) if eligible is None else np.asarray(eligible, dtype=bool)
     if el.shape != (n,):

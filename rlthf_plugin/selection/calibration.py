@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_aligned
+
 DECISIONS = ("flip", "trust", "none")
 
 
@@ -121,10 +123,7 @@ def calibrate(scores: Any, wrong: Any, *, confidence: float = 0.95) -> Calibrati
     -------
     Calibration
     """
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(wrong, dtype=np.float64)
-    if s.ndim != 1 or s.shape != y.shape:
-        raise ValueError(f"scores {s.shape} and wrong {y.shape} must both be (L,)")
+    s, y = check_aligned(scores, wrong, ("scores", "wrong"))
     if not np.isfinite(s).all():
         raise ValueError("scores must be finite")
     if not np.isin(y, [0.0, 1.0]).all():
@@ -176,10 +175,7 @@ def decide(p_wrong: Any, wrong: Any, *, flip_min_precision: float = 0.8, trust_m
     -------
     Decisions
     """
-    p = np.asarray(p_wrong, dtype=np.float64)
-    y = np.asarray(wrong, dtype=np.float64)
-    if p.ndim != 1 or p.shape != y.shape:
-        raise ValueError(f"p_wrong {p.shape} and wrong {y.shape} must both be (N,)")
+    p, y = check_aligned(p_wrong, wrong, ("p_wrong", "wrong"))
     if not 0 < flip_min_precision <= 1:
         raise ValueError(f"flip_min_precision must be in (0, 1], got {flip_min_precision}")
     if not 0 <= trust_max_error < 1:

@@ -26,7 +26,8 @@ def sample(tmp_path):
 
 def test_two_iterations_with_oracle(runner, tmp_path, sample):
     ws = tmp_path / "ws"
-    env = {"RLTHF_EMBEDDING_MAX_LENGTH": "64", "RLTHF_SELECTION_FOLDS": "3"}
+    # The paper's rules (the signals strategy, the default, has its own test: test_signals_loop).
+    env = {"RLTHF_EMBEDDING_MAX_LENGTH": "64", "RLTHF_SELECTION_FOLDS": "3", "RLTHF_SELECTION_STRATEGY": "margin-curve"}
 
     def cli(*args):
         result = runner.invoke(main, ["-w", str(ws), *args], env=env, catch_exceptions=False)

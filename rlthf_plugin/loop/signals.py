@@ -151,13 +151,14 @@ def select_signals(ledger: L.Ledger, config: Config, *, it: int, rows: list[dict
     decision_rows = []
     for i, a in action.items():
         why = _why(a, region[i], asked_kind.get(i), score[i], dec, i)
+        reason = {"action": a, "region": region[i], "kind": asked_kind.get(i), "why": why,
+                  "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
+                  "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
+                  "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}}
         decision_rows.append({
             "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
             "rank": int(ranks[i]), "priority": priority[i],
-            "reason": {"action": a, "region": region[i], "kind": asked_kind.get(i), "why": why,
-                       "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
-                       "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
-                       "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}},
+            "reason": {k: v for k, v in reason.items() if v is not None},
         })
     counts = {k: sum(1 for a in action.values() if a == k) for k in ("ask", "flip", "keep", "drop")}
     stats: dict[str, Any] = {

@@ -1,0 +1,94 @@
+"""One workspace, two judges in both orders, the signals strategy: decisions, kinds, the
+error model after a labeled batch, and the queue a backend receives (local backend)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from rlthf_plugin.backends.local import LocalBackend
+from rlthf_plugin.io.importer import import_files
+from rlthf_plugin.loop import sync
+from rlthf_plugin.loop.iteration import select_iteration
+from rlthf_plugin.loop.oracle import label_with_oracle
+from rlthf_plugin.loop.tasks import asked_tasks
+from rlthf_plugin.models.embeddings import SentenceEmbedder
+from rlthf_plugin.models.reward import EmbeddingRewardModel
+from rlthf_plugin.store import ledger as L
+
+N = 60
+
+
+def rows(seed=0):
+    """The better answer names the capital; the primary judge is wrong on ~25%, the second
+    judge mostly right; a few pairs have a primary that contradicts itself."""
+    rng = np.random.default_rng(seed)
+    cities = ["Paris", "Rome", "Madrid", "Berlin", "Vienna", "Lisbon", "Athens", "Oslo", "Warsaw", "Prague"]
+    out = []
+    for i in range(N):
+        city = cities[i % len(cities)]
+        good, bad = f"The capital is {city}, case {i}.", f"I am not sure, maybe somewhere {i}."
+        a, b = (good, bad) if rng.random() < 0.5 else (bad, good)
+        truth = "A" if a == good else "B"
+        other = "B" if truth == "A" else "A"
+        base = {"id": f"q{i}", "prompt": f"Question {i}: what is the capital of the country of {city}?",
+                "response_a": a, "response_b": b, "human_label": truth}
+        prim = other if rng.random() < 0.25 else truth
+        ba = prim if i % 12 else other  # every 12th pair: the primary contradicts itself
+        second = truth if rng.random() < 0.85 else other
+        out += [{**base, "ai_judge": "primary", "ai_order": "ab", "ai_label": prim},
+                {**base, "ai_judge": "primary", "ai_order": "ba", "ai_label": ba},
+                {**base, "ai_judge": "second", "ai_order": "ab", "ai_label": second},
+                {**base, "ai_judge": "second", "ai_order": "ba", "ai_label": second}]
+    return out
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return SentenceEmbedder(max_length=32)
+
+
+def test_signals_iteration_decides_asks_by_kind_and_learns(workspace, tmp_path, embedder):
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows()), encoding="utf-8")
+    import_files(workspace.ledger, [str(path)])
+    cfg = workspace.config
+    cfg.selection.budget = 0.1
+    cfg.selection.folds = 3
+    cfg.selection.explore = 0.2
+    factory = EmbeddingRewardModel(embedder, ledger=workspace.ledger, epochs=30).spawn
+    rep = select_iteration(workspace.ledger, cfg, factory=factory)
+    s = rep.stats
+    assert s["strategy"] == "signals" and s["primary_judge"] == "primary"  # the default: most labeled pairs
+    assert s["inconsistent"] == N // 12
+    budget = round(0.1 * s["pool"])
+    assert s["counts"]["ask"] == budget and s["kinds"] == {"suspect": budget - round(0.2 * budget), "real": 0,
+                                                          "explore": round(0.2 * budget)}
+    assert s["error_model"]["n_labels"] == 0 and s["counts"]["flip"] == s["counts"]["keep"] == 0
+    with workspace.ledger.engine.connect() as conn:
+        ds = conn.execute(sa.select(L.decisions).where(L.decisions.c.iteration == 0)).mappings().all()
+    # A self-contradicting primary is never trusted; each asked pair carries its kind.
+    assert all(d["action"] != "keep" for d in ds if d["region"] == "inconsistent")
+    asked = [d for d in ds if d["action"] == "ask"]
+    assert {d["reason"]["kind"] for d in asked} == {"suspect", "explore"}
+    suspects = [d["reason"]["p_wrong"] for d in asked if d["reason"]["kind"] == "suspect"]
+    others = [d["reason"]["p_wrong"] for d in ds if d["action"] != "ask" and "p_wrong" in d["reason"]]
+    assert min(suspects) >= np.quantile(others, 0.5)
+    # The queue a backend receives: the asked pairs, highest priority first, each with its kind.
+    backend = LocalBackend()
+    tasks = asked_tasks(workspace.ledger, 0)
+    sync.push(workspace.ledger, backend, tasks, iteration=0)
+    assert sorted(t.reason["kind"] for t in backend.tasks.values()) == sorted(d["reason"]["kind"] for d in asked)
+    assert [t.priority for t in tasks] == sorted((t.priority for t in tasks), reverse=True)
+    # After the batch is labeled the error model is fit on it and the second judge weighs in.
+    label_with_oracle(workspace.ledger, cfg, "oracle:human", iteration=0)
+    rep = select_iteration(workspace.ledger, cfg, factory=factory)
+    em = rep.stats["error_model"]
+    assert em["n_labels"] > 0 and "against:second" in em["weights"]
+    with workspace.ledger.engine.connect() as conn:
+        again = conn.execute(sa.select(L.decisions.c.pair_id).where(
+            L.decisions.c.iteration == 1, L.decisions.c.action == "ask")).scalars().all()
+    assert not set(again) & {d["pair_id"] for d in asked}

@@ -90,7 +90,7 @@ def load_mtbench(path: Path) -> Corpus:
             pair = pairs.setdefault(pid, LabeledPair(p, ra, rb))
             flip = swap_label if pair.a != ra else (lambda x: x)
             pair.human += [flip(label) for _, label, _ in row.human_votes]
-            pair.gpt4 += [flip(label) for _, label, _ in row.ai_labels]
+            pair.gpt4 += [flip(vote.label) for vote in row.ai_labels]
     ordered = sorted(texts.items(), key=lambda kv: kv[1])
     return Corpus(list(prompts), question, [t for (_, t), _ in ordered],
                   np.array([p for (p, _), _ in ordered]), list(pairs.values()), skipped)

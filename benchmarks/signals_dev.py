@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rlthf_plugin.config import Config
 from rlthf_plugin.selection.allocation import allocate
 from rlthf_plugin.selection.calibration import decide
 from rlthf_plugin.selection.error_model import fit_error_model
@@ -206,17 +207,21 @@ def swap(x):
     return np.where(x == "A", "B", "A")
 
 
+#: The product's defaults (``[selection]`` of rlthf.toml): the benchmark runs what users get.
+DEFAULTS = Config().selection
+
+
 @dataclass
 class Variant:
     """One configuration of the signals strategy."""
 
     name: str
-    prior: str = "fixed"
+    prior: str = DEFAULTS.prior
     use_margin: bool = True
     use_votes: bool = True
     error_model: bool = True
     flips: bool = True
-    explore: float = 0.1
+    explore: float = DEFAULTS.explore
     #: Retrain the RM on the human labels each iteration (False: one RM on the AI labels per seed).
     retrain: bool = False
 
@@ -256,7 +261,7 @@ def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) 
         prior = prior_wrong(table, votes, primary, rm_margin=margin if v.use_margin else None, method=v.prior)
         wrong = np.where(human != "", (human != pool.ai).astype(float), np.nan)
         if v.error_model:
-            em = fit_error_model(table, prior, wrong, prior_strength=opts.get("strength", 20.0),
+            em = fit_error_model(table, prior, wrong, prior_strength=opts.get("strength", DEFAULTS.prior_strength),
                                  c=opts.get("c", 1.0), seed=seed)
             p = em.p_wrong
         else:
@@ -274,8 +279,8 @@ def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) 
         if v.flips:
             # Decide on this iteration's scores, calibrated on every label so far (the new
             # batch's labels included; their scores came before their labels).
-            dec = decide(p, wrong, flip_min_precision=opts.get("flip_min_precision", 0.8),
-                         trust_max_error=opts.get("trust_max_error", 0.1))
+            dec = decide(p, wrong, flip_min_precision=opts.get("flip_min_precision", DEFAULTS.flip_min_precision),
+                         trust_max_error=opts.get("trust_max_error", DEFAULTS.trust_max_error))
             flipped = np.flatnonzero(dec.decision == "flip")
         curated, has = curate(pool, flipped, human)
         budget = round((it + 1) * step, 4)
@@ -452,6 +457,37 @@ def markdown(rows, budgets, pools, command, wall) -> str:
     return "\n".join(lines)
 
 
+def prior_report(pools, rms, seeds) -> str:
+    """One shot, before any human label: how well each prior ranks the primary's errors."""
+    from sklearn.metrics import roc_auc_score
+
+    lines = ["## The unsupervised priors on the dev sets (issue 12)", "",
+             "Before any human label: P(primary label wrong) from each prior, on the cross-fitted RM trained on "
+             f"the primary labels; ROC AUC against the real errors and the share of errors in the top 2% / 6% "
+             f"(one shot), mean over seeds {list(range(seeds))}. Command: `python -m benchmarks.signals_dev "
+             f"--priors --seeds {seeds} --write`.", "",
+             "| set | ranking | AUC | precision@2% | precision@6% |", "|---|---|---|---|---|"]
+    for pool, rm in zip(pools, rms):
+        err = pool.ai != pool.truth
+        n = err.size
+        res = defaultdict(list)
+        for seed in range(seeds):
+            raw = rm.margins(pool.ai, np.ones(n), seed)
+            t = signal_table(pool.votes, pool.primary, judge_names=pool.judges, rm_margin=raw,
+                             length_a=pool.len_a, length_b=pool.len_b)
+            scores = {"lowest RM margin": -t.column("rm_margin")}
+            for method in ("fixed", "dawid_skene", "crowdlab"):
+                scores[f"prior {method}"] = prior_wrong(t, pool.votes, pool.primary, rm_margin=raw, method=method)
+            for name, s in scores.items():
+                order = np.argsort(-s, kind="stable")
+                res[name].append((roc_auc_score(err, s), err[order[: int(round(0.02 * n))]].mean(),
+                                  err[order[: int(round(0.06 * n))]].mean()))
+        for name, vals in res.items():
+            v = np.mean(vals, axis=0)
+            lines.append(f"| {pool.name} | {name} | {v[0]:.3f} | {v[1]:.3f} | {v[2]:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", default="pandalm,llmbar,mtbench")
@@ -463,10 +499,21 @@ def main(argv=None):
     ap.add_argument("--opts", default="{}", help="JSON: strength, c, alpha, flip_min_precision, trust_max_error")
     ap.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here.")
     ap.add_argument("--write", action="store_true", help="Write the tables into docs/benchmarks.md.")
+    ap.add_argument("--priors", action="store_true", help="Only compare the unsupervised priors (one shot).")
     args = ap.parse_args(argv)
     command = "python -m benchmarks.signals_dev " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     start = time.perf_counter()
     pools = []
+    if args.priors:
+        pools = [make_pool(LOADERS[name]()) for name in args.sets.split(",")]
+        emb = Embeddings()
+        md = prior_report(pools, [RM(emb, p) for p in pools], args.seeds)
+        print(md)
+        if args.write:
+            from ._report import write_section
+
+            write_section("signals_priors", md)
+        return md
     budgets = [float(x) for x in args.budgets.split(",")]
     opts = json.loads(args.opts)
     emb = Embeddings()

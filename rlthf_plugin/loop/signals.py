@@ -31,7 +31,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import ConfigError, require
 from ..models.reward import RewardModel, cross_fit_margins
 from ..pairs import A, B, TIE_INCONSISTENT
 from ..selection.allocation import allocate
@@ -52,6 +52,8 @@ def _check(config: Config) -> None:
     sel = config.selection
     if sel.prior not in PRIOR_METHODS:
         raise ConfigError(f"unknown selection.prior '{sel.prior}'; known: {', '.join(PRIOR_METHODS)}")
+    if sel.prior != "fixed":  # the aggregators are optional packages
+        require({"dawid_skene": "crowdkit.aggregation", "crowdlab": "cleanlab.multiannotator"}[sel.prior], "signals")
     for name in ("explore", "real_share", "trust_max_error"):
         v = getattr(sel, name)
         if not 0 <= v < 1:

@@ -86,12 +86,21 @@ def status(ctx: click.Context, as_json: bool) -> None:
     (both orders, split orders), the judge x judge agreement on pairs where both name a
     winner, the primary judge, and the error model's per-signal weights.
     """
-    from ..store.judges import judge_summary
+    from ..store.judges import judge_summary, primary_labels
 
     ws = open_workspace(ctx)
     judges = judge_summary(ws.ledger, ws.config.selection.primary_judge)
+    rows = ws.ledger.status()
+    if judges["judges"]:
+        # AI counts are the primary judge's label per pair (every order and judge is a vote).
+        ai, _ = primary_labels(ws.ledger, ws.config.selection.primary_judge)
+        human = {pid: m.label for pid, m in ws.ledger.human_majority().items()}
+        both = [p for p, h in human.items() if h in ("A", "B") and ai.get(p) in ("A", "B")]
+        rows.update(ai_labeled=len(ai), ai_label_votes=sum(j["votes"] for j in judges["judges"].values()),
+                    both_labeled_with_winner=len(both),
+                    ai_human_disagreement=sum(human[p] != ai[p] for p in both) / len(both) if both else None)
     if as_json:
-        echo_table({**ws.ledger.status(), **judges}, as_json=True)
+        echo_table({**rows, **judges}, as_json=True)
         return
-    echo_table(ws.ledger.status())
+    echo_table(rows)
     echo_judges(judges)

@@ -280,7 +280,8 @@ def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) 
             # Decide on this iteration's scores, calibrated on every label so far (the new
             # batch's labels included; their scores came before their labels).
             dec = decide(p, wrong, flip_min_precision=opts.get("flip_min_precision", DEFAULTS.flip_min_precision),
-                         trust_max_error=opts.get("trust_max_error", DEFAULTS.trust_max_error))
+                         trust_max_error=opts.get("trust_max_error", DEFAULTS.trust_max_error),
+                         min_evidence=DEFAULTS.min_evidence)
             flipped = np.flatnonzero(dec.decision == "flip")
         curated, has = curate(pool, flipped, human)
         budget = round((it + 1) * step, 4)

@@ -79,7 +79,8 @@ class SelectionConfig:
     #: (the paper) or ``never``.
     flip: str = "gated"
     flip_min_precision: float = 0.5
-    #: Human-labeled pairs from the flip region needed before the gate can open.
+    #: Human-labeled pairs from the flip region needed before the gate can open (signals:
+    #: labels on the safe side of a pair, in its calibration block, before it is flipped or trusted).
     min_evidence: int = 10
     #: Share of the budget that samples the flip region while flips are on.
     probe: float = 0.1

@@ -124,7 +124,8 @@ def select_signals(ledger: L.Ledger, config: Config, *, it: int, rows: list[dict
     model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
     # 4. calibrated flips and trust, only for pairs without any human answer
     dec = decide(np.where(pool.human_any & ~human_win, np.nan, model.p_wrong), wrong,
-                 flip_min_precision=sel.flip_min_precision, trust_max_error=sel.trust_max_error)
+                 flip_min_precision=sel.flip_min_precision, trust_max_error=sel.trust_max_error,
+                 min_evidence=sel.min_evidence)
     # 5. the batch
     shard = in_shard(ids, sel.shard, sel.seed)
     inconsistent = (pool.ai == TIE_INCONSISTENT) & ~pool.human_any & shard

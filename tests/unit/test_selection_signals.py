@@ -194,7 +194,7 @@ def test_bounds_count_only_the_labels_on_the_safe_side_of_a_pair():
     p = np.r_[np.linspace(0.80, 0.91, 12), np.zeros(12), 0.95, 0.801]
     y = np.r_[np.ones(12), np.zeros(12), np.nan, np.nan]
     p[12:24] = np.linspace(0.1, 0.2, 12)
-    d = decide(p, y, flip_min_precision=0.7)
+    d = decide(p, y, flip_min_precision=0.7, min_evidence=1)
     assert d.decision[24] == "flip"       # above every labeled error of its block
     assert d.decision[25] == "none"       # at the block's bottom: only one label below it
     assert d.lower[25] < 0.7 <= d.lower[24]

@@ -34,7 +34,7 @@ import numpy as np
 
 from rlthf_plugin.config import Config
 from rlthf_plugin.selection.allocation import allocate
-from rlthf_plugin.selection.calibration import decide
+from rlthf_plugin.selection.trust import decide
 from rlthf_plugin.selection.error_model import fit_error_model
 from rlthf_plugin.selection.prior import prior_wrong
 from rlthf_plugin.selection.signals import encode_votes, signal_table

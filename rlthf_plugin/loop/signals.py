@@ -11,7 +11,7 @@ Called by :func:`rlthf_plugin.loop.iteration.select_iteration` when
 3. the prior (``selection.prior``) and the error model fit on the human labels so far,
    cross-fitted (:mod:`rlthf_plugin.selection.error_model`);
 4. flip / trust on calibrated evidence (``selection.flip_min_precision``,
-   ``selection.trust_max_error``; :mod:`rlthf_plugin.selection.calibration`);
+   ``selection.trust_max_error``; :mod:`rlthf_plugin.selection.trust`);
 5. the human batch (:mod:`rlthf_plugin.selection.allocation`): suspects by P(wrong), REAL
    candidates by dissimilarity (``selection.real_share``) and a uniform exploration share
    (``selection.explore``). A pair whose primary judge contradicted itself across orders
@@ -35,7 +35,7 @@ from ..errors import ConfigError, require
 from ..models.reward import RewardModel, cross_fit_margins
 from ..pairs import A, B, TIE_INCONSISTENT
 from ..selection.allocation import allocate
-from ..selection.calibration import decide
+from ..selection.trust import decide
 from ..selection.error_model import fit_error_model
 from ..selection.prior import PRIOR_METHODS, prior_wrong
 from ..selection.rlthf import analyze_curve, schedule

@@ -14,7 +14,7 @@ with many the human labels dominate (a data-augmentation prior).
 
 Cross-fitting. The labeled pairs are split into ``folds`` folds; each labeled pair is
 scored by the model fit without its fold, so no pair's score has seen its own label (the
-calibration in :mod:`.calibration` relies on this). Unlabeled pairs are scored by the
+calibration in :mod:`.trust` relies on this). Unlabeled pairs are scored by the
 model fit on every label.
 """
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rlthf_plugin.selection.allocation import allocate
-from rlthf_plugin.selection.calibration import calibrate, decide
+from rlthf_plugin.selection.trust import calibrate, decide
 from rlthf_plugin.selection.error_model import PRIOR_FEATURE, fit_error_model
 from rlthf_plugin.selection.prior import PRIOR_METHODS, prior_wrong
 from rlthf_plugin.selection.signals import encode_votes, primary_labels, signal_table

@@ -41,7 +41,7 @@ DECISIONS = ("flip", "trust", "none")
 
 
 @dataclass(frozen=True)
-class Calibration:
+class ErrorCalibration:
     """Blocks of the isotonic fit, in increasing score order (B blocks).
 
     Attributes
@@ -91,7 +91,7 @@ class Decisions:
         ``flip``, ``trust`` or ``none`` (always ``none`` for labeled or unscored pairs).
     calibrated, lower, upper : ndarray of float, shape (N,)
         Calibrated P(wrong) and its bounds (``NaN`` for unscored pairs).
-    calibration : Calibration
+    calibration : ErrorCalibration
     flip_min_precision, trust_max_error : float
     """
 
@@ -99,7 +99,7 @@ class Decisions:
     calibrated: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
-    calibration: Calibration
+    calibration: ErrorCalibration
     flip_min_precision: float
     trust_max_error: float
 
@@ -107,7 +107,7 @@ class Decisions:
         return {d: int(np.sum(self.decision == d)) for d in DECISIONS}
 
 
-def calibrate(scores: Any, wrong: Any, *, confidence: float = 0.95) -> Calibration:
+def calibrate(scores: Any, wrong: Any, *, confidence: float = 0.95) -> ErrorCalibration:
     """Isotonic blocks of the labeled scores with exact one-sided bounds.
 
     Parameters
@@ -121,7 +121,7 @@ def calibrate(scores: Any, wrong: Any, *, confidence: float = 0.95) -> Calibrati
 
     Returns
     -------
-    Calibration
+    ErrorCalibration
     """
     s, y = check_aligned(scores, wrong, ("scores", "wrong"))
     if not np.isfinite(s).all():
@@ -133,13 +133,13 @@ def calibrate(scores: Any, wrong: Any, *, confidence: float = 0.95) -> Calibrati
     return _calibrate(s, y, confidence)
 
 
-def _calibrate(s: np.ndarray, y: np.ndarray, confidence: float) -> Calibration:
+def _calibrate(s: np.ndarray, y: np.ndarray, confidence: float) -> ErrorCalibration:
     from scipy.stats import beta
     from sklearn.isotonic import IsotonicRegression
 
     empty = np.zeros(0)
     if s.size == 0:
-        return Calibration(empty, empty, empty.astype(int), empty.astype(int), empty, empty, empty, confidence,
+        return ErrorCalibration(empty, empty, empty.astype(int), empty.astype(int), empty, empty, empty, confidence,
                            empty, empty)
     order = np.argsort(s, kind="stable")
     s, y = s[order], y[order]
@@ -151,7 +151,7 @@ def _calibrate(s: np.ndarray, y: np.ndarray, confidence: float) -> Calibration:
     k = np.add.reduceat(y, starts).astype(np.int64)
     lower = np.where(k > 0, beta.ppf(1 - confidence, np.maximum(k, 1), n - k + 1), 0.0)
     upper = np.where(k < n, beta.ppf(confidence, k + 1, np.maximum(n - k, 1)), 1.0)
-    return Calibration(s[starts], s[ends - 1], n, k, k / n, lower, upper, confidence, s, y)
+    return ErrorCalibration(s[starts], s[ends - 1], n, k, k / n, lower, upper, confidence, s, y)
 
 
 def decide(p_wrong: Any, wrong: Any, *, flip_min_precision: float = 0.8, trust_max_error: float = 0.1,
@@ -190,7 +190,7 @@ def decide(p_wrong: Any, wrong: Any, *, flip_min_precision: float = 0.8, trust_m
     return _decide(p, y, cal, flip_min_precision, trust_max_error, int(min_evidence))
 
 
-def _decide(p: np.ndarray, y: np.ndarray, cal: Calibration, flip_min: float, trust_max: float,
+def _decide(p: np.ndarray, y: np.ndarray, cal: ErrorCalibration, flip_min: float, trust_max: float,
             min_evidence: int) -> Decisions:
     n = p.shape[0]
     scored = np.isfinite(p)

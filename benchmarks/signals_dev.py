@@ -188,8 +188,6 @@ class RM:
 
     def margins(self, labels: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
         """Cross-fitted r(A) - r(B) of every pool pair, trained on ``labels`` (memoised)."""
-        from rlthf_plugin.models.reward import cross_fit_margins
-
         key = (seed, hashlib.sha256(np.asarray(labels, dtype=str).tobytes() + np.asarray(weights).tobytes()).hexdigest())
         if key not in self._memo:
             self._memo[key] = self._fit(labels, weights, seed)
@@ -242,7 +240,6 @@ VARIANTS = {
 
 def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) -> list[dict]:
     n = pool.truth.size
-    err = pool.ai != pool.truth
     human = np.full(n, "", dtype=object).astype(str)
     explored = np.zeros(n, bool)
     out = []

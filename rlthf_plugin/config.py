@@ -108,6 +108,9 @@ class LabelStudioConfig:
     #: Sent by Label Studio in a header with every delivery; generated into the secrets
     #: file on the first push that registers a webhook when unset.
     webhook_secret: Secret | None = None
+    #: The project's own names (the CLI's --map), e.g. ``prompt=prompt,response_a=answer1,
+    #: response_b=answer2,label=comparison`` for Label Studio's RLHF ``<Pairwise>`` template.
+    map: str = ""
 
 
 @dataclass
@@ -120,6 +123,10 @@ class ArgillaConfig:
     min_submitted: int = 1
     webhook_url: str = ""
     webhook_secret: Secret | None = None
+    #: The dataset's own names (the CLI's --map), e.g. ``prompt=instruction,response_a=
+    #: response1,response_b=response2,label=ranking``; ranking and rating questions are read
+    #: as A / B / tie (README: "Using an existing project or dataset").
+    map: str = ""
 
 
 @dataclass

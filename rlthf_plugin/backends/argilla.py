@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -34,6 +35,9 @@ from ..config import Config, Secret, load_config, update_secrets_file
 from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
 from ..pairs import A, B, SKIP, TIE
 from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task
+from .mapping import (FieldMap, choice_label, parse_map, ranking_label, ranking_options, ranking_value, rating_label,
+                      rating_value)
+from .reasons import plain_reason
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,14 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "argilla" / "pref
 LABEL_QUESTION = "label"
 COMMENT_QUESTION = "comment"
 TEXT_FIELDS = ("prompt", "response_a", "response_b")
+#: A text field the template shows first: why the pair was asked, in plain words.
+WHY_FIELD = "why"
 METADATA_TYPES = {"priority": "float", "reason": "terms", "iteration": "integer", "margin": "float"}
+#: Question kinds that can hold the answer (see :mod:`~rlthf_plugin.backends.mapping`).
+ANSWER_KINDS = ("label_selection", "ranking", "rating")
+#: The URL query that opens the annotation page highest priority first (Argilla 2.8 has
+#: no default sort and shows each annotator a per-user shuffle without one).
+PRIORITY_SORT = "sort=metadata.priority.desc"
 #: Our label -> the LabelQuestion's value, and back.
 LABEL_VALUES = {A: "a", B: "b", TIE: "tie"}
 FROM_VALUE = {v: k for k, v in LABEL_VALUES.items()}
@@ -65,32 +76,113 @@ def load_settings(*, min_submitted: int = 1, path: Path = TEMPLATE):
     return settings
 
 
-def check_settings(settings, *, where: str) -> None:
-    """Raise :class:`IncompatibleProjectError` naming the first thing ``settings`` lacks."""
-    def kind(prop) -> str:
-        return prop.serialize()["settings"]["type"]
+@dataclass(frozen=True)
+class Answer:
+    """The question that holds the answer: ``kind`` (label_selection, ranking, rating),
+    ``name`` and ``options`` (label_selection: values of A, B, tie; ranking: the options
+    of A and B; rating: the scale)."""
 
+    kind: str
+    name: str
+    options: tuple = ()
+
+    def label(self, value: Any) -> str | None:
+        """A response value as A / B / tie (None when it reads as none of them)."""
+        if value is None:
+            return None
+        if self.kind == "ranking":
+            return ranking_label(value, self.options)
+        if self.kind == "rating":
+            return rating_label(value, self.options)
+        return choice_label(value)
+
+    def value(self, label: str) -> Any:
+        """Our label as this question's value (a suggestion); None when it has none."""
+        if self.kind == "ranking":
+            return ranking_value(label, self.options)
+        if self.kind == "rating":
+            return rating_value(label, self.options)
+        return dict(zip((A, B, TIE), self.options)).get(label)
+
+
+#: The template's question.
+DEFAULT_ANSWER = Answer("label_selection", LABEL_QUESTION, tuple(LABEL_VALUES[k] for k in (A, B, TIE)))
+
+
+def _kind(prop) -> str:
+    return prop.serialize()["settings"]["type"]
+
+
+def _options(question) -> list:
+    return [o["value"] for o in question.serialize()["settings"].get("options") or []]
+
+
+def check_settings(settings, *, where: str, field_map: FieldMap | None = None) -> tuple[Answer, list[str]]:
+    """The answer's question of ``settings``, and the metadata properties it lacks (to add).
+
+    Raises :class:`IncompatibleProjectError` listing every field, question or metadata
+    type that does not fit ``field_map`` (default: the template's names) at once.
+    """
+    fm = field_map or FieldMap()
+    problems = []
     fields = {f.name: f for f in settings.fields}
-    for name in TEXT_FIELDS:
-        if name not in fields or kind(fields[name]) != "text":
-            raise IncompatibleProjectError(f"{where} lacks the text field '{name}' (needs {', '.join(TEXT_FIELDS)})")
+    for ours, name in fm.texts.items():
+        if name not in fields or _kind(fields[name]) != "text":
+            problems.append(f"the text field '{name}' ({ours})")
     questions = {q.name: q for q in settings.questions}
-    label = questions.get(LABEL_QUESTION)
-    if label is None or kind(label) != "label_selection":
-        raise IncompatibleProjectError(f"{where} lacks the label question '{LABEL_QUESTION}' (a, b, tie)")
-    missing = sorted(set(LABEL_VALUES.values()) - set(label.labels))
-    if missing:
-        raise IncompatibleProjectError(f"{where}: question '{LABEL_QUESTION}' lacks the label(s) {missing}")
+    answer = None
+    name = fm.label or (LABEL_QUESTION if LABEL_QUESTION in questions else "")
+    if not name:
+        fitting = [q.name for q in settings.questions if _kind(q) in ANSWER_KINDS]
+        if len(fitting) == 1:
+            name = fitting[0]
+        elif fitting:
+            problems.append(f"one answer question: it has {', '.join(fitting)}; choose with label=NAME")
+    question = questions.get(name) if name else None
+    if name and (question is None or _kind(question) not in ANSWER_KINDS):
+        problems.append(f"a label, ranking or rating question '{name}'")
+    elif question is not None:
+        kind, options = _kind(question), _options(question)
+        if kind == "label_selection":
+            by_label = {}
+            for v in options:
+                by_label.setdefault(choice_label(v), v)
+            missing = [x for x in (A, B, TIE) if x not in by_label]
+            if missing:
+                problems.append(f"the label(s) {', '.join(missing)} in question '{name}' (values a, b, tie)")
+            else:
+                answer = Answer(kind, name, tuple(by_label[x] for x in (A, B, TIE)))
+        elif kind == "ranking":
+            try:
+                answer = Answer(kind, name, ranking_options(options, fm))
+            except ValueError as e:
+                problems.append(f"question '{name}': {e}")
+        else:
+            scale = sorted(int(v) for v in options)
+            if len(scale) < 2:
+                problems.append(f"a rating question '{name}' with at least two values")
+            else:
+                answer = Answer(kind, name, tuple(scale))
+    elif not name and not problems:
+        problems.append(f"a label question '{LABEL_QUESTION}' (a, b, tie), or a ranking or rating question")
     metadata = {m.name: m for m in settings.metadata}
-    for name, wanted in METADATA_TYPES.items():
-        if name not in metadata or kind(metadata[name]) != wanted:
-            raise IncompatibleProjectError(f"{where} lacks the {wanted} metadata property '{name}'")
+    for prop, wanted in METADATA_TYPES.items():
+        if prop in metadata and _kind(metadata[prop]) != wanted:
+            problems.append(f"metadata property '{prop}' of type {wanted} (it is {_kind(metadata[prop])})")
+    if problems:
+        mapped = "" if fm.is_default else f" with --map {fm.to_text()}"
+        raise IncompatibleProjectError(
+            f"{where}{mapped} lacks " + "; ".join(problems) + ". Name the dataset's own fields and question with "
+            "--map prompt=FIELD,response_a=FIELD,response_b=FIELD,label=QUESTION "
+            "(README: \"Using an existing project or dataset\")")
+    return answer, [prop for prop in METADATA_TYPES if prop not in metadata]
 
 
 def record_metadata(task: Task) -> dict[str, Any]:
-    """The record's metadata: priority, reason (terms ``key:value``), iteration, margin."""
+    """The record's metadata: priority, reason (terms ``key:value``, the full machine
+    reason, hidden from annotators), iteration, margin."""
     meta: dict[str, Any] = {"priority": float(task.priority)}
-    terms = sorted(f"{k}:{v}" for k, v in task.reason.items() if isinstance(v, str))
+    terms = sorted(f"{k}:{v:.4g}" if isinstance(v, float) else f"{k}:{v}" for k, v in task.reason.items())
     if terms:
         meta["reason"] = terms
     if task.iteration is not None:
@@ -101,7 +193,7 @@ def record_metadata(task: Task) -> dict[str, Any]:
 
 
 def response_labels(record: Mapping[str, Any], responses: Sequence[Mapping[str, Any]], users: Mapping[str, str],
-                    *, since: str | None = None) -> list[HumanLabel]:
+                    *, since: str | None = None, answer: Answer = DEFAULT_ANSWER) -> list[HumanLabel]:
     """Labels from a record's responses (server JSON): submitted ones are votes; a
     discarded or draft one withdraws an earlier vote (``deleted``). Used by pull and webhooks."""
     labels = []
@@ -109,14 +201,15 @@ def response_labels(record: Mapping[str, Any], responses: Sequence[Mapping[str, 
         if since is not None and str(r["updated_at"]) < since:
             continue
         values = r.get("values") or {}
-        value = (values.get(LABEL_QUESTION) or {}).get("value")
+        label = answer.label((values.get(answer.name) or {}).get("value"))
         comment = (values.get(COMMENT_QUESTION) or {}).get("value")
-        if r["status"] == "submitted" and value not in FROM_VALUE:
-            log.warning("response %s has no label among %s; ignored", r["id"], sorted(FROM_VALUE))
+        if r["status"] == "submitted" and label is None:
+            log.warning("response %s has no answer to question '%s' that reads as A, B or tie; ignored",
+                        r["id"], answer.name)
             continue
         user = str(r.get("user_id") or "")
         labels.append(HumanLabel(
-            pair_id=str(record["external_id"]), label=FROM_VALUE.get(value, SKIP), annotator=users.get(user, user),
+            pair_id=str(record["external_id"]), label=label or SKIP, annotator=users.get(user, user),
             platform=PLATFORM, external_id=str(r["id"]), labeled_at=_timestamp(r.get("updated_at")),
             comment=comment or None, deleted=r["status"] != "submitted"))
     return labels
@@ -136,7 +229,7 @@ class ArgillaBackend:
     def __init__(self, *, url: str, api_key: str, dataset: str, workspace: str = "", show_suggestions: bool = False,
                  min_submitted: int = 1, webhook_url: str = "", webhook_secret: str | None = None,
                  root: Path | None = None, ledger: L.Ledger | None = None, on_error: OnError | str = OnError.RAISE,
-                 timeout: int = 120):
+                 timeout: int = 120, field_map: FieldMap | None = None):
         for option, value in (("url", url), ("api_key", api_key), ("dataset", dataset)):
             if not value:
                 raise ConfigError(f"[argilla] {option} is not set (rlthf.toml, RLTHF_ARGILLA_{option.upper()}, "
@@ -150,6 +243,10 @@ class ArgillaBackend:
         self._dataset = None
         self._users: dict[str, str] = {}
         self._seen_in_memory: set[str] = set()  # replay memory when no ledger is attached
+        self.field_map = field_map or FieldMap()
+        self._answer: Answer | None = None
+        #: The annotation page sorted highest priority first (set by ensure_project).
+        self.annotation_url = ""
 
     # -- connection ---------------------------------------------------------------------
     @property
@@ -197,7 +294,9 @@ class ArgillaBackend:
             warnings.simplefilter("ignore")
             found = self.client.datasets(self.dataset_name, workspace=self.workspace or None)
         if found is not None:
-            check_settings(found.settings, where=self._where())
+            self._answer, missing = check_settings(found.settings, where=self._where(), field_map=self.field_map)
+            if missing:
+                self._add_metadata(found, missing)
             wanted, actual = self.min_submitted, found.settings.distribution.min_submitted
             if wanted != actual:
                 log.warning("%s asks for %d submission(s) per record, the config says %d; the dataset's "
@@ -207,9 +306,54 @@ class ArgillaBackend:
             ds = rg.Dataset(name=self.dataset_name, workspace=self.workspace or None,
                             settings=load_settings(min_submitted=self.min_submitted), client=self.client)
             self._dataset = ds.create()
+            self._answer = DEFAULT_ANSWER
+        self._link_priority_order()
         if self.webhook_url:
             self.ensure_webhook()
         return str(self._dataset.id)
+
+    @property
+    def answer(self) -> Answer:
+        """The question holding the answer (read from the dataset's settings once)."""
+        if self._answer is None:
+            self._answer, _ = check_settings(self.dataset().settings, where=self._where(), field_map=self.field_map)
+        return self._answer
+
+    def _add_metadata(self, dataset, names: Sequence[str]) -> None:
+        """Add the template's metadata properties ``names`` to an existing dataset (the
+        server allows it on a dataset with records; annotators see only ``priority``)."""
+        import json
+
+        template = {m["name"]: m for m in json.loads(TEMPLATE.read_text(encoding="utf-8"))["metadata"]}
+        for name in names:
+            spec = template[name]
+            r = self.http.post(f"/api/v1/datasets/{dataset.id}/metadata-properties",
+                               json={"name": name, "title": spec["title"], "settings": {"type": METADATA_TYPES[name]},
+                                     "visible_for_annotators": spec["visible_for_annotators"]})
+            _raise_for(r, f"adding the metadata property '{name}' to {self._where()}")
+        log.info("added metadata %s to %s", ", ".join(names), self._where())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._dataset = self.client.datasets(self.dataset_name, workspace=self.workspace or None)
+
+    def _link_priority_order(self) -> None:
+        """Put the link that opens the records highest priority first into the guidelines.
+
+        Argilla 2.8 has no default sort and no distribution order: without a sort each
+        annotator sees a per-user shuffle, and Sort -> Priority starts ascending. The
+        link sorts descending; ``rlthf push`` prints it too.
+        """
+        ds = self._dataset
+        self.annotation_url = f"{self.url}/dataset/{ds.id}/annotation-mode?{PRIORITY_SORT}"
+        r = self.http.get(f"/api/v1/datasets/{ds.id}")
+        _raise_for(r, f"reading {self._where()}")
+        guidelines = r.json().get("guidelines") or ""
+        if self.annotation_url in guidelines:
+            return
+        line = (f"**Start here:** [the records, highest priority first]({self.annotation_url}) "
+                "(sorted by priority, descending).")
+        r = self.http.patch(f"/api/v1/datasets/{ds.id}", json={"guidelines": f"{line}\n\n{guidelines}".strip()})
+        _raise_for(r, f"updating the guidelines of {self._where()}")
 
     def ensure_webhook(self) -> str:
         """Register (or reuse) the webhook to ``webhook_url``; store its secret; return its id."""
@@ -247,16 +391,24 @@ class ArgillaBackend:
     def _suggestion(self, task: Task) -> dict | None:
         if not self.show_suggestions or task.ai_label not in LABEL_VALUES:
             return None
-        return {"value": LABEL_VALUES[task.ai_label], "score": task.ai_score, "agent": task.model_version}
+        value = self.answer.value(task.ai_label)
+        if value is None:
+            return None
+        score = task.ai_score if task.ai_score is not None and 0.0 <= task.ai_score <= 1.0 else None
+        if self.answer.kind == "ranking":  # one score per ranked option
+            score = [score, score] if score is not None else None
+        return {"value": value, "score": score, "agent": task.model_version}
 
     def _record(self, task: Task):
         rg = require("argilla", "argilla")
-        p = task.pair
+        p, fm, ds = task.pair, self.field_map, self.dataset()
         suggestion = self._suggestion(task)
+        fields = {fm.prompt: p.prompt, fm.response_a: p.response_a, fm.response_b: p.response_b}
+        if WHY_FIELD in {f.name for f in ds.settings.fields} and WHY_FIELD not in fields:
+            fields[WHY_FIELD] = plain_reason(task.reason)
         record = rg.Record(
-            id=p.id, fields={"prompt": p.prompt, "response_a": p.response_a, "response_b": p.response_b},
-            metadata=record_metadata(task),
-            suggestions=[rg.Suggestion(LABEL_QUESTION, **suggestion)] if suggestion else [])
+            id=p.id, fields=fields, metadata=record_metadata(task),
+            suggestions=[rg.Suggestion(self.answer.name, **suggestion)] if suggestion else [])
         record.dataset = self.dataset()  # resolves the suggestion's question id
         return record.api_model()
 
@@ -275,7 +427,7 @@ class ArgillaBackend:
         ds = self.dataset()
         report = PushReport(target=self.target)
         remote = {r["external_id"]: r for r in self.remote_records() if r.get("external_id")}
-        question_id = str(ds.settings.questions[LABEL_QUESTION].id)
+        question_id = str(ds.settings.questions[self.answer.name].id)
         todo = []
         for task in tasks:
             have = remote.get(task.pair.id)
@@ -337,7 +489,8 @@ class ArgillaBackend:
         since = (cursor or {}).get("since") if isinstance(cursor, dict) else None
         records = list(self.records_with_responses())
         users = self._user_names({str(r["user_id"]) for rec in records for r in rec.get("responses") or []})
-        labels = [lab for rec in records for lab in response_labels(rec, rec.get("responses") or [], users, since=since)]
+        labels = [lab for rec in records
+                  for lab in response_labels(rec, rec.get("responses") or [], users, since=since, answer=self.answer)]
         newest = max((str(r["updated_at"]) for rec in records for r in rec.get("responses") or []), default=since)
         return PullResult(labels=labels, cursor={"since": newest} if newest else cursor)
 
@@ -392,7 +545,7 @@ class ArgillaBackend:
                 return []  # webhooks are server-wide: another dataset's response
             response = {**data, "user_id": (data.get("user") or {}).get("id")}
             users = {str(response["user_id"]): (data.get("user") or {}).get("username", "")}
-            return response_labels(record, [response], users)
+            return response_labels(record, [response], users, answer=self.answer)
         if event == "record.completed":
             if str((data.get("dataset") or {}).get("id")) != str(self.dataset().id):
                 return []
@@ -400,7 +553,8 @@ class ArgillaBackend:
             _raise_for(r, f"reading record {data['id']}")
             record = r.json()
             responses = record.get("responses") or []
-            return response_labels(record, responses, self._user_names({str(x["user_id"]) for x in responses}))
+            return response_labels(record, responses, self._user_names({str(x["user_id"]) for x in responses}),
+                                   answer=self.answer)
         return []
 
 
@@ -411,7 +565,7 @@ def _raise_for(response, what: str) -> None:
 
 def from_config(config: Config, *, workspace=None, url: str | None = None, dataset: str | None = None,
                 argilla_workspace: str | None = None, show_ai: bool | None = None, webhook_url: str | None = None,
-                on_error: str = "raise", **ignored: Any) -> ArgillaBackend:
+                on_error: str = "raise", field_map: str | None = None, **ignored: Any) -> ArgillaBackend:
     """The backend of ``config.argilla`` with CLI overrides. ``workspace`` (a
     :class:`~rlthf_plugin.workspace.Workspace`) is where the webhook secret is stored and
     delivery ids are remembered. Label Studio's options (project, create_name) are ignored."""
@@ -425,7 +579,9 @@ def from_config(config: Config, *, workspace=None, url: str | None = None, datas
         show_suggestions=c.show_suggestions if show_ai is None else show_ai, min_submitted=c.min_submitted,
         webhook_url=webhook_url if webhook_url is not None else c.webhook_url, webhook_secret=c.webhook_secret,
         root=Path(workspace.root) if workspace is not None else None,
-        ledger=workspace.ledger if workspace is not None else None, on_error=on_error)
+        ledger=workspace.ledger if workspace is not None else None, on_error=on_error,
+        field_map=parse_map(field_map if field_map is not None else c.map,
+                            where="--map" if field_map is not None else "[argilla] map"))
 
 
 __all__ = ["ArgillaBackend", "from_config", "load_settings", "check_settings", "response_labels", "TEMPLATE"]

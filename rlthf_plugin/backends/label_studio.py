@@ -3,13 +3,17 @@
 Translation only::
 
     Task (pair, priority, reason, AI label)  ->  task data {pair_id, prompt, response_a,
-                                                  response_b, priority, reason}
+                                                  response_b, priority, reason (plain)}
+                                                  + meta {rlthf: the machine reason}
                                                   + a prediction (model_version, score)
                                                     when AI labels are shown
-    annotation (Choices "preference")        ->  HumanLabel A | B | tie | skip
+    annotation (Choices or Pairwise)         ->  HumanLabel A | B | tie | skip
 
-The project uses ``templates/label_studio/pairwise.xml`` or any config with the same
-names; a Data Manager view ordered by ``-tasks:data.priority`` serves the most important
+The project uses ``templates/label_studio/pairwise.xml``, or any config whose names a
+:class:`~rlthf_plugin.backends.mapping.FieldMap` (``--map``) gives, including Label
+Studio's own ``<Pairwise>`` templates (``selected: left`` is response A); the labeler
+sees a plain reason (:mod:`~rlthf_plugin.backends.reasons`) and the machine reason stays
+in the task's ``meta``. A Data Manager view ordered by ``-tasks:data.priority`` serves the most important
 task first; a webhook (ANNOTATION_CREATED / ANNOTATION_UPDATED / ANNOTATIONS_DELETED)
 posts to the ``rlthf serve`` receiver with a secret header, since Label Studio signs
 nothing. Facts behind these choices: ``SERVERS.md`` in the design notes.
@@ -24,6 +28,7 @@ import logging
 import math
 import secrets
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -33,6 +38,8 @@ from ..config import Config, Secret, save_secret, secrets_path
 from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
 from ..store.ledger import iter_chunks
 from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task
+from .mapping import FieldMap, choice_label, pairwise_label, pairwise_value, parse_map
+from .reasons import machine_reason, plain_reason
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,28 @@ CHOICES_NAME = "preference"
 CHOICES_TO_NAME = "prompt"
 COMMENT_NAME = "comment"
 LABELS = ("A", "B", "tie")
+#: Control tags that can hold the answer.
+ANSWER_TAGS = ("Choices", "Pairwise")
+
+
+@dataclass(frozen=True)
+class LabelControl:
+    """The control that holds the answer in a project's label config.
+
+    ``kind`` is "choices" or "pairwise"; ``to_name`` is what a prediction names as its
+    object (for ``<Pairwise>`` the first object of ``toName``: the bulk prediction import
+    drops a prediction that names the tag itself); ``choices`` maps A / B / tie to the
+    config's choice values.
+    """
+
+    kind: str
+    name: str
+    to_name: str
+    choices: Mapping[str, str] = field(default_factory=dict)
+
+
+#: The template's control, used until the project's config has been read.
+DEFAULT_CONTROL = LabelControl("choices", CHOICES_NAME, CHOICES_TO_NAME, {"A": "A", "B": "B", "tie": "tie"})
 #: Events the webhook asks for; the deletion event's name is plural in Label Studio.
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
 #: The header carrying the webhook secret (HTTP headers are case-insensitive).
@@ -63,11 +92,12 @@ _HTTP_HINTS = {
 def from_config(config: Config, *, url: str | None = None, project: int | None = None,
                 create_name: str | None = None, show_ai: bool | None = None, webhook_url: str | None = None,
                 secrets_file: str | Path | None = None, on_error: OnError | str = OnError.RAISE,
-                workspace: Any = None, **other: Any) -> "LabelStudioBackend":
+                workspace: Any = None, field_map: str | None = None, **other: Any) -> "LabelStudioBackend":
     """The adapter for the ``[label_studio]`` section, overridden by CLI options.
 
     ``create_name`` (``--create``) names a project to use or create from the template;
-    ``project`` (``--project``) an existing one. ``secrets_file`` is where a generated
+    ``project`` (``--project``) an existing one; ``field_map`` (``--map``, else
+    ``[label_studio] map``) its own names. ``secrets_file`` is where a generated
     webhook secret is saved (default: the ``workspace``'s ``.rlthf-secrets.toml``).
     """
     if secrets_file is None and workspace is not None:
@@ -94,7 +124,9 @@ def from_config(config: Config, *, url: str | None = None, project: int | None =
         show_predictions=cfg.show_predictions if show_ai is None else show_ai,
         webhook_url=webhook_url or cfg.webhook_url or None,
         webhook_secret=str(cfg.webhook_secret) if cfg.webhook_secret else None,
-        secrets_file=Path(secrets_file) if secrets_file else None, on_error=OnError(on_error))
+        secrets_file=Path(secrets_file) if secrets_file else None, on_error=OnError(on_error),
+        field_map=parse_map(field_map if field_map is not None else cfg.map,
+                            where="--map" if field_map is not None else "[label_studio] map"))
 
 
 class LabelStudioBackend:
@@ -105,8 +137,11 @@ class LabelStudioBackend:
     def __init__(self, url: str, api_key: str, *, project: int | None = None, title: str | None = None,
                  show_predictions: bool = False, webhook_url: str | None = None,
                  webhook_secret: str | None = None, secrets_file: Path | None = None,
-                 on_error: OnError = OnError.RAISE, timeout: float = 300.0):
+                 on_error: OnError = OnError.RAISE, timeout: float = 300.0, field_map: FieldMap | None = None):
         self.url = url.rstrip("/")
+        self.field_map = field_map or FieldMap()
+        #: The answer's control; read from the project's config by ensure_project.
+        self.control: LabelControl | None = None
         self._api_key, self._timeout, self._client = api_key, timeout, None
         self.project_id = project
         self.title = title
@@ -184,7 +219,8 @@ class LabelStudioBackend:
                 self.project_id = int(created.id)
                 log.info("created Label Studio project %s '%s'", self.project_id, self.title)
         project = self._call(f"reading project {self.project_id}", self.client.projects.get, self.project_id)
-        check_label_config(project.label_config or "", where=f"Label Studio project {self.project_id}")
+        self.control = check_label_config(project.label_config or "", where=f"Label Studio project {self.project_id}",
+                                          field_map=self.field_map)
         if bool(project.show_collab_predictions) != self.show_predictions:
             self._call("updating the project", self.client.projects.update, self.project_id,
                        show_collab_predictions=self.show_predictions)
@@ -278,7 +314,8 @@ class LabelStudioBackend:
 
     def task_payload(self, task: Task) -> dict[str, Any]:
         """The task as Label Studio imports it (with its prediction when AI labels are shown)."""
-        return task_payload(task, show_predictions=self.show_predictions)
+        return task_payload(task, show_predictions=self.show_predictions, field_map=self.field_map,
+                            control=self.control or DEFAULT_CONTROL)
 
     def _task_page(self, page: int, page_size: int) -> dict[str, Any]:
         # The Data Manager list with include=id,data: the SDK's typed pager parses every
@@ -350,8 +387,9 @@ class LabelStudioBackend:
         if not annotation.get("was_cancelled"):
             for item in annotation.get("result") or []:
                 value = item.get("value") or {}
-                if item.get("from_name") == CHOICES_NAME and value.get("choices"):
-                    label = _choice_label(value["choices"][0])
+                answer = self._answer(item)
+                if answer is not None:
+                    label = answer
                 elif item.get("from_name") == COMMENT_NAME and value.get("text"):
                     comment = "\n".join(value["text"]) if isinstance(value["text"], list) else str(value["text"])
         return HumanLabel(pair_id=pair_id, label=label, annotator=self.user_name(annotation.get("completed_by"),
@@ -359,6 +397,23 @@ class LabelStudioBackend:
                           platform=PLATFORM, external_id=str(annotation["id"]),
                           labeled_at=_parse_time(annotation.get("updated_at") or annotation.get("created_at")),
                           comment=comment, deleted=deleted)
+
+    def _answer(self, item: Mapping[str, Any]) -> str | None:
+        """The label in one result item of the answer's control, else None.
+
+        The control's name comes from the project's config (or ``label`` in the mapping);
+        a webhook that arrives before the config was read accepts any Choices or Pairwise
+        result, which is what the config checked at push allows.
+        """
+        name = self.control.name if self.control else self.field_map.label or None
+        if name is not None and item.get("from_name") != name:
+            return None
+        value, kind = item.get("value") or {}, str(item.get("type", "")).lower()
+        if kind == "pairwise" and value.get("selected"):
+            return pairwise_label(value["selected"]) or str(value["selected"])
+        if kind == "choices" and value.get("choices"):
+            return _choice_label(value["choices"][0])
+        return None
 
     def user_name(self, user: Any, *, shown: str | None = None) -> str:
         """An annotator's e-mail: from ``shown`` (``created_username``, "first last email,
@@ -439,71 +494,107 @@ class LabelStudioBackend:
             self._client = None
 
 
-def check_label_config(xml: str, *, where: str) -> None:
-    """Raise IncompatibleProjectError unless the config has the names the adapter uses."""
+def check_label_config(xml: str, *, where: str, field_map: FieldMap | None = None) -> LabelControl:
+    """The answer's control of a label config; raises IncompatibleProjectError listing
+    everything the config lacks for ``field_map`` (default: the template's names)."""
+    fm = field_map or FieldMap()
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as e:
         raise IncompatibleProjectError(f"{where}: the label config is not valid XML ({e})") from e
     tags = {el.get("name"): el for el in root.iter() if el.get("name")}
+    shown = {el.get("value")[1:]: el for el in root.iter() if el.get("name") and (el.get("value") or "").startswith("$")}
     problems = []
-    for name in TEXT_FIELDS:
-        el = tags.get(name)
-        if el is None or el.get("value") != f"${name}":
-            problems.append(f'a <Text name="{name}" value="${name}"/>')
-    choices = tags.get(CHOICES_NAME)
-    if choices is None or choices.tag != "Choices":
-        problems.append(f'a <Choices name="{CHOICES_NAME}"> with the choices A, B, tie')
+    for ours, key in fm.texts.items():
+        if key not in shown:
+            problems.append(f'a tag showing ${key} for {ours} (e.g. <Text name="{key}" value="${key}"/>)')
+    answers = [el for el in root.iter() if el.tag in ANSWER_TAGS and el.get("name")]
+    control = None
+    if fm.label:
+        el = tags.get(fm.label)
+        if el is None or el.tag not in ANSWER_TAGS:
+            problems.append(f'a <Choices> or <Pairwise> named "{fm.label}" (label={fm.label})')
+        else:
+            control = el
+    elif CHOICES_NAME in tags and tags[CHOICES_NAME].tag in ANSWER_TAGS:
+        control = tags[CHOICES_NAME]
+    elif len(answers) == 1:
+        control = answers[0]
+    elif answers:
+        problems.append(f"one answer control: it has {', '.join(a.get('name') for a in answers)}; "
+                        "choose with label=NAME")
     else:
-        values = {_choice_label(c.get("alias") or c.get("value") or "") for c in choices.iter("Choice")}
-        missing = [v for v in LABELS if v not in values]
+        problems.append(f'a <Choices name="{CHOICES_NAME}"> with the choices A, B, tie, or a <Pairwise> '
+                        'over response_a and response_b')
+    result = None
+    if control is not None and control.tag == "Choices":
+        choices: dict[str, str] = {}
+        for c in control.iter("Choice"):
+            for text in (c.get("alias"), c.get("value")):
+                label = choice_label(text) if text else None
+                if label and label not in choices:
+                    choices[label] = c.get("value") or ""
+        missing = [v for v in LABELS if v not in choices]
         if missing:
-            problems.append(f'the choice(s) {", ".join(missing)} in <Choices name="{CHOICES_NAME}">')
-        if choices.get("toName") != CHOICES_TO_NAME:
-            problems.append(f'<Choices name="{CHOICES_NAME}" toName="{CHOICES_TO_NAME}">')
+            problems.append(f'the choice(s) {", ".join(missing)} in <Choices name="{control.get("name")}">')
+        to_name = (control.get("toName") or "").split(",")[0]
+        if to_name not in tags:
+            problems.append(f'<Choices name="{control.get("name")}"> with a toName that names an object tag')
+        result = LabelControl("choices", control.get("name"), to_name, choices)
+    elif control is not None:
+        names = [n.strip() for n in (control.get("toName") or "").split(",")]
+        values = [(tags[n].get("value") or "") if n in tags else "" for n in names]
+        wanted = [f"${fm.response_a}", f"${fm.response_b}"]
+        if values != wanted:
+            problems.append(f'<Pairwise name="{control.get("name")}"> whose toName lists the tag showing '
+                            f'{wanted[0]} first (left = response A) and {wanted[1]} second; it lists '
+                            f'{", ".join(names)} showing {", ".join(v or "nothing" for v in values)}')
+        result = LabelControl("pairwise", control.get("name"), names[0] if names else "")
     if problems:
-        raise IncompatibleProjectError(
-            f"{where}: the label config lacks {'; '.join(problems)}. Use templates/label_studio/pairwise.xml "
-            "or rename the tags (see templates/label_studio/README.md), or push with --create NAME")
+        hint = ("Use templates/label_studio/pairwise.xml, or name the project's own fields with --map "
+                "prompt=KEY,response_a=KEY,response_b=KEY,label=CONTROL (README: \"Using an existing project "
+                "or dataset\")")
+        mapped = "" if fm.is_default else f" with --map {fm.to_text()}"
+        raise IncompatibleProjectError(f"{where}{mapped}: the label config lacks " + "; ".join(problems) + ". " + hint)
+    return result
 
 
-def task_payload(task: Task, *, show_predictions: bool = False) -> dict[str, Any]:
-    """The task as Label Studio imports it (with its prediction when AI labels are shown)."""
-    pair = task.pair
-    data = {"pair_id": pair.id, "prompt": pair.prompt, "response_a": pair.response_a,
-            "response_b": pair.response_b, "priority": float(task.priority), "reason": reason_text(task)}
-    out: dict[str, Any] = {"data": data}
+def task_payload(task: Task, *, show_predictions: bool = False, field_map: FieldMap | None = None,
+                 control: LabelControl = DEFAULT_CONTROL) -> dict[str, Any]:
+    """The task as Label Studio imports it: the texts under the project's own names, the
+    plain reason for the labeler, the machine reason in ``meta``, and the AI label as a
+    prediction when AI labels are shown."""
+    pair, fm = task.pair, field_map or FieldMap()
+    data = {"pair_id": pair.id, fm.prompt: pair.prompt, fm.response_a: pair.response_a,
+            fm.response_b: pair.response_b, "priority": float(task.priority), "reason": plain_reason(task.reason)}
+    meta = {"rlthf": {"priority": float(task.priority), "reason": dict(task.reason),
+                      "why": machine_reason(task.reason, task.priority), "iteration": task.iteration,
+                      "margin": task.margin}}
+    out: dict[str, Any] = {"data": data, "meta": json.loads(json.dumps(meta, default=str))}
     if show_predictions and task.ai_label in LABELS:
-        score = task.margin if task.margin is not None else task.ai_score
-        prediction: dict[str, Any] = {
-            "model_version": task.model_version,
-            "result": [{"from_name": CHOICES_NAME, "to_name": CHOICES_TO_NAME, "type": "choices",
-                        "value": {"choices": [task.ai_label]}}],
-        }
-        if score is not None and math.isfinite(score):
-            prediction["score"] = float(score)
-        out["predictions"] = [prediction]
+        if control.kind == "pairwise":
+            selected = pairwise_value(task.ai_label)
+            result = [] if selected is None else [{"from_name": control.name, "to_name": control.to_name,
+                                                   "type": "pairwise", "value": {"selected": selected}}]
+        else:
+            result = [{"from_name": control.name, "to_name": control.to_name, "type": "choices",
+                       "value": {"choices": [control.choices.get(task.ai_label, task.ai_label)]}}]
+        if result:  # a tie has no <Pairwise> answer to show
+            prediction: dict[str, Any] = {"model_version": task.model_version, "result": result}
+            score = task.ai_score
+            if score is not None and math.isfinite(score) and 0.0 <= score <= 1.0:
+                prediction["score"] = float(score)  # a probability, never the raw margin
+            out["predictions"] = [prediction]
     return out
 
 
 def reason_text(task: Task) -> str:
-    """Priority and reason as one line an annotator can read."""
-    parts = [f"priority {task.priority:g}"]
-    for key, value in task.reason.items():
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
-    return " · ".join(parts)
+    """The full machine reason as one line (operators only; labelers see the plain one)."""
+    return machine_reason(task.reason, task.priority)
 
 
 def _choice_label(value: str) -> str:
-    v = str(value).strip()
-    low = v.lower()
-    if low in ("a", "response a", "left"):
-        return "A"
-    if low in ("b", "response b", "right"):
-        return "B"
-    if low in ("tie", "equal", "same", "draw"):
-        return "tie"
-    return v
+    return choice_label(value) or str(value).strip()
 
 
 def _extra(model: Any, name: str) -> Any:

@@ -10,17 +10,25 @@ from ..loop.tasks import all_tasks, asked_tasks
 from ._common import open_workspace
 
 
-def backend_options(f):
-    """Options shared by push and pull: which platform and which project/dataset on it."""
+MAP_HELP = ("The project's or dataset's own names: prompt=NAME,response_a=NAME,response_b=NAME,label=NAME "
+            "(config: [label_studio]/[argilla] map; README: 'Using an existing project or dataset').")
+
+
+def backend_options(f=None, *, create: bool = True):
+    """Options shared by push and pull: which platform and which project/dataset on it
+    (``create``: also ``--create``, which only push has)."""
+    if f is None:
+        return lambda g: backend_options(g, create=create)
     options = [
         click.option("--backend", "backend_name", type=click.Choice(sorted(BACKENDS)), required=True,
                      help="The labeling platform."),
         click.option("--url", default=None, help="Server URL (config: [label_studio]/[argilla] url)."),
         click.option("--project", type=int, default=None, help="Label Studio: an existing project id."),
-        click.option("--create", "create_name", default=None,
-                     help="Label Studio: create a project with this title from the template."),
+        *([click.option("--create", "create_name", default=None,
+                        help="Label Studio: create a project with this title from the template.")] if create else []),
         click.option("--dataset", default=None, help="Argilla: dataset name (created from the template if absent)."),
         click.option("--argilla-workspace", "argilla_workspace", default=None, help="Argilla: workspace name."),
+        click.option("--map", "field_map", default=None, help=MAP_HELP),
     ]
     for option in reversed(options):
         f = option(f)
@@ -58,6 +66,9 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
     report = sync.push(ws.ledger, backend, tasks, iteration=tasks[0].iteration)
     click.echo(f"{backend.platform} {backend.target}: {report.created} created, {report.existing} already there, "
                f"{report.predictions} prediction(s)")
+    start = getattr(backend, "annotation_url", "")
+    if start:
+        click.echo(f"annotators start here (highest priority first): {start}")
     if report.failed:
         for pid, why in report.failed:
             click.echo(f"  failed {pid}: {why}", err=True)
@@ -65,7 +76,7 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
 
 
 @click.command()
-@backend_options
+@backend_options(create=False)
 @click.option("--full", is_flag=True, help="Read every label again, not only those since the last pull.")
 @click.pass_context
 def pull(ctx: click.Context, backend_name: str, full: bool, **options) -> None:

@@ -135,19 +135,24 @@ def ranking_options(options: Sequence[str], fm: FieldMap) -> tuple[str, str]:
     return options[0], options[1]
 
 
-def ranking_label(value: Sequence[Mapping[str, Any]], options: tuple[str, str]) -> str | None:
-    """A ranking response ``[{"value": opt, "rank": r}, ...]`` as A / B / tie (rank 1 is best)."""
-    ranks = {str(v.get("value")): v.get("rank") for v in value or [] if isinstance(v, Mapping)}
+def ranking_label(value: Sequence[Any], options: tuple[str, str]) -> str | None:
+    """A ranking as A / B / tie: a response's ``[{"value": opt, "rank": r}, ...]`` (rank 1
+    is best; equal ranks tie) or a suggestion's options in order, best first."""
+    ranks = {}
+    for i, v in enumerate(value or []):
+        if isinstance(v, Mapping):
+            ranks[str(v.get("value"))] = v.get("rank")
+        else:
+            ranks[str(v)] = i + 1
     ra, rb = ranks.get(options[0]), ranks.get(options[1])
     if ra is None or rb is None:
         return None
     return A if ra < rb else B if rb < ra else TIE
 
 
-def ranking_value(label: str, options: tuple[str, str]) -> list[dict[str, Any]]:
-    """Our label as a ranking (a tie ranks both first)."""
-    ra, rb = {A: (1, 2), B: (2, 1), TIE: (1, 1)}[label]
-    return [{"value": options[0], "rank": ra}, {"value": options[1], "rank": rb}]
+def ranking_value(label: str, options: tuple[str, str]) -> list[str] | None:
+    """Our label as a ranking suggestion: the options best first (a suggestion cannot tie)."""
+    return {A: [options[0], options[1]], B: [options[1], options[0]]}.get(label)
 
 
 def rating_label(value: Any, scale: Sequence[int]) -> str | None:

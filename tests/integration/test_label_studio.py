@@ -49,7 +49,7 @@ def test_next_serves_highest_priority_first(label_studio_env, real_workspace):
             assert r.status_code == 200, r.text
             task = r.json()
             served.append(task["data"]["priority"])
-            assert task["data"]["reason"].startswith(f"priority {task['data']['priority']:g}")
+            assert not any(ch.isdigit() for ch in task["data"]["reason"])  # plain words, nothing that anchors
             env.annotate(backend, str(task["id"]), "A", annotator=1)
     assert served == [149.0, 148.0, 147.0, 146.0]
 

@@ -79,7 +79,8 @@ def test_ranking_and_rating_answers_read_as_a_b_tie():
     assert ranking.options == ("response1", "response2")  # named like the fields: order does not matter
     assert ranking.label([{"value": "response1", "rank": 2}, {"value": "response2", "rank": 1}]) == "B"
     assert ranking.label([{"value": "response1", "rank": 1}, {"value": "response2", "rank": 1}]) == "tie"
-    assert ranking.label(ranking.value("A")) == "A"
+    assert ranking.label(ranking.value("A")) == "A" and ranking.label(ranking.value("B")) == "B"
+    assert ranking.value("tie") is None  # a suggestion cannot rank two options equal
     rating = Answer("rating", "rating", (1, 2, 3, 4, 5))
     assert [rating.label(v) for v in (1, 2, 3, 4, 5)] == ["A", "A", "tie", "B", "B"]
     assert (rating.value("A"), rating.value("B"), rating.value("tie")) == (1, 5, 3)

@@ -13,7 +13,8 @@ The project uses ``templates/label_studio/pairwise.xml``, or any config whose na
 :class:`~rlthf_plugin.backends.mapping.FieldMap` (``--map``) gives, including Label
 Studio's own ``<Pairwise>`` templates (``selected: left`` is response A); the labeler
 sees a plain reason (:mod:`~rlthf_plugin.backends.reasons`) and the machine reason stays
-in the task's ``meta``. A Data Manager view ordered by ``-tasks:data.priority`` serves the most important
+in the task's ``meta``. Tasks are imported highest priority first, the order in which the
+labeling page ("Label All Tasks", sequential sampling) serves them; a Data Manager view ordered by ``-tasks:data.priority`` serves the most important
 task first; a webhook (ANNOTATION_CREATED / ANNOTATION_UPDATED / ANNOTATIONS_DELETED)
 posts to the ``rlthf serve`` receiver with a secret header, since Label Studio signs
 nothing. Facts behind these choices: ``SERVERS.md`` in the design notes.
@@ -284,6 +285,10 @@ class LabelStudioBackend:
         stale = {pid for pid, ext in known.items() if pid in remote and remote[pid] != str(ext)}
         if stale:
             log.warning("%d pair(s) recorded with another task id than the server's; using the server's", len(stale))
+        # Imported highest priority first: the labeling page's "Label All Tasks" serves tasks
+        # in id order (sequential sampling ignores the view's ordering), so this order is what
+        # every annotator sees; the priority view orders the Data Manager and /next?view=.
+        todo.sort(key=lambda t: (-float(t.priority), t.pair.id))
         batches = list(iter_chunks(todo, MAX_TASKS_PER_BULK))
         for batch in tqdm(batches, desc="push label-studio", unit="batch", disable=None):
             self._import_batch(batch, report)

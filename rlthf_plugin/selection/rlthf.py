@@ -65,7 +65,7 @@ ACTIONS = ("ask", "flip", "keep", "drop")
 FLIP_MODES = ("gated", "always", "never")
 
 #: The paper's schedule: amplification alpha and back-off beta per iteration (last repeats).
-PAPER_AMPLIFICATION = (4.0, 4.0, 4.0, 2.0, 1.0, 1.0)
+PAPER_AMPLIFICATION = (4, 4, 4, 2, 1, 1)
 PAPER_BACK_OFF = (0.6, 0.6, 0.6, 0.4, 0.2, 0.1)
 
 

@@ -28,24 +28,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
-import sqlalchemy as sa
-
-from ..store import ledger as L
-from ..store import lock
 from ..loop import sync
 from ..backends import BACKENDS, LabelingBackend, open_backend
 from ..config import Config
 from ..errors import BackendError, ConfigError, RlthfError
-from ..loop.iteration import SELECTING, select_iteration
-from ..loop.oracle import batch_report, evaluate
+from ..loop.iteration import select_iteration
+from ..loop.oracle import answer_of, close_batch
 from .metrics import Metrics
 from ..models.reward import RewardModel
-from ..pairs import A, B, majority
 from ..loop.tasks import asked_tasks
+from ..store import lock
+from ..store.iterations import asked_pair_ids, latest_row, set_state
+from ..store.labels import claim_batch, label_counts
+from ..store.ledger import now
+from ..store.pushes import pushed_any
+from ..vocab import SELECTING
 from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -76,42 +76,6 @@ def parse_platforms(values: Sequence[str] | str) -> list[str]:
 def required_labels(platform: str, config: Config) -> int:
     """Labels a task needs before it counts as done: Argilla's ``min_submitted``, else 1."""
     return max(1, int(config.argilla.min_submitted)) if platform == "argilla" else 1
-
-
-def asked_pair_ids(ledger: L.Ledger, iteration: int) -> list[str]:
-    with ledger.engine.connect() as conn:
-        q = sa.select(L.decisions.c.pair_id).where(L.decisions.c.iteration == iteration,
-                                                   L.decisions.c.action == "ask")
-        return sorted(conn.execute(q).scalars())
-
-
-def label_counts(ledger: L.Ledger, platform: str, pair_ids: Sequence[str]) -> dict[str, int]:
-    """pair id -> labels (not deleted) stored from ``platform``."""
-    t = L.human_labels
-    out: dict[str, int] = {}
-    with ledger.engine.connect() as conn:
-        for chunk in L.iter_chunks(list(pair_ids), 900):
-            q = (sa.select(t.c.pair_id, sa.func.count()).where(t.c.platform == platform, t.c.deleted.is_(False),
-                                                               t.c.pair_id.in_(list(chunk))).group_by(t.c.pair_id))
-            out.update(dict(conn.execute(q).all()))
-    return out
-
-
-def latest_row(ledger: L.Ledger) -> dict | None:
-    with ledger.engine.connect() as conn:
-        row = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id.desc()).limit(1)).mappings().first()
-    return dict(row) if row else None
-
-
-def set_state(ledger: L.Ledger, iteration: int, state: str, *, stats: dict | None = None,
-              finished: bool = False) -> None:
-    values: dict[str, Any] = {"state": state}
-    if stats is not None:
-        values["stats"] = stats
-    if finished:
-        values["finished_at"] = L.now()
-    with ledger.engine.begin() as conn:
-        conn.execute(L.iterations.update().where(L.iterations.c.id == iteration).values(**values))
 
 
 class Worker:
@@ -213,7 +177,7 @@ class Worker:
         self.state = "reconciling"
         out = {}
         for platform in platforms or self.platforms:
-            if not self._pushed_to(platform):
+            if not pushed_any(self.ledger, platform):
                 self._reconcile_due.discard(platform)
                 continue
             try:
@@ -221,21 +185,16 @@ class Worker:
             except BackendError as e:
                 log.warning("reconciling %s failed (retried at the next check): %s", platform, e.message)
                 self.metrics.inc("rlthf_reconciliations_total", platform=platform, outcome="error")
-                self.last_reconcile[platform] = {"at": L.now().isoformat(), "error": e.message}
+                self.last_reconcile[platform] = {"at": now().isoformat(), "error": e.message}
                 continue
             self._reconcile_due.discard(platform)
             out[platform] = (read, new)
             self.metrics.inc("rlthf_reconciliations_total", platform=platform, outcome="ok")
             if new:
                 self.metrics.inc("rlthf_labels_stored_total", new, platform=platform, path="pull")
-            self.last_reconcile[platform] = {"at": L.now().isoformat(), "read": read, "new": new}
+            self.last_reconcile[platform] = {"at": now().isoformat(), "read": read, "new": new}
             log.info("reconciled %s: read %d label(s), %d new", platform, read, new)
         return out
-
-    def _pushed_to(self, platform: str) -> bool:
-        with self.ledger.engine.connect() as conn:
-            return conn.execute(sa.select(L.pushes.c.pair_id).where(L.pushes.c.platform == platform).limit(1)).first() \
-                is not None
 
     def advance(self) -> None:
         """Run steps under the iteration lease until one has to wait."""
@@ -367,25 +326,9 @@ class Worker:
         """Tie the batch's labels to the iteration, record its AI-error precision, mark it labeled."""
         it = row["id"]
         asked = asked_pair_ids(self.ledger, it)
-        t = L.human_labels
-        votes: dict[str, list[str]] = defaultdict(list)
-        with self.ledger.engine.begin() as conn:
-            for chunk in L.iter_chunks(asked, 900):
-                where = (t.c.platform.in_(self.platforms), t.c.pair_id.in_(list(chunk)), t.c.deleted.is_(False))
-                conn.execute(t.update().where(*where, t.c.iteration.is_(None)).values(iteration=it))
-                for pid, label in conn.execute(sa.select(t.c.pair_id, t.c.label).where(*where)):
-                    votes[pid].append(label)
-        answers = {}
-        for pid in asked:
-            m = majority(votes.get(pid, []))
-            answers[pid] = {A: A, B: B, None: "skip"}.get(m.label, "tie")
-        report = batch_report(self.ledger, it, answers)
-        ev = evaluate(self.ledger, self.config)
-        stats = {**(row["stats"] or {}),
-                 "batch": {"asked": report.asked, "answered": report.answered, "ai_errors": report.ai_errors,
-                           "precision": report.precision},
-                 "eval": ev if ev["pairs"] else None}
-        set_state(self.ledger, it, "labeled", stats=stats, finished=True)
+        votes = claim_batch(self.ledger, it, self.platforms, asked)
+        answers = {pid: answer_of(votes.get(pid, [])) for pid in asked}
+        report = close_batch(self.ledger, self.config, it, answers)
         self.pending = 0
         log.info("iteration %d labeled: %d answered, AI-error precision %s", it, report.answered, report.precision)
 

@@ -9,7 +9,8 @@ from rlthf_plugin.config import Config
 from rlthf_plugin.errors import ConfigError
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.loop.sync import store_labels
-from rlthf_plugin.service.worker import Worker, label_counts, parse_platforms, required_labels
+from rlthf_plugin.service.worker import Worker, parse_platforms, required_labels
+from rlthf_plugin.store.labels import label_counts
 
 
 def test_parse_platforms_splits_dedups_and_names_unknown():

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Sequence
 from ..config import Config, ground_truth_platforms
 from ..errors import RlthfError
 from ..pairs import A, B, majority, swap_label
+from ..selection.rlthf import Action
 from ..store.iterations import curation_inputs
 from ..store.ledger import Ledger
 from ..vocab import LABEL_SOURCES, LabelSource
@@ -77,15 +78,15 @@ def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_o
         return None
     d = decisions.get(pid)
     if d is not None:
-        if d["action"] == "flip":
-            return swap_label(ai_label), "flipped", latest, 1
-        if d["action"] == "keep":
-            return ai_label, "trusted_ai", latest, 1
+        if d["action"] == Action.FLIP:
+            return swap_label(ai_label), LabelSource.FLIPPED.value, latest, 1
+        if d["action"] == Action.KEEP:
+            return ai_label, LabelSource.TRUSTED_AI.value, latest, 1
         if rm_ok and d["margin"] is not None and d["margin"] < 0:
-            return swap_label(ai_label), "rm", latest, 1
+            return swap_label(ai_label), LabelSource.RM.value, latest, 1
         if rm_ok and d["margin"] is not None:
-            return ai_label, "rm", latest, 1
-    return ai_label, "ai", None, 1
+            return ai_label, LabelSource.RM.value, latest, 1
+    return ai_label, LabelSource.AI.value, None, 1
 
 
 def curated_from_workspace(ledger: Ledger, *, only: Sequence[str] | None = None) -> CuratedSet:

@@ -36,7 +36,7 @@ from ..config import Config, ground_truth_platforms
 from ..errors import ConfigError, RlthfError
 from ..models.reward import RewardModel, cross_fit_margins
 from ..pairs import A, B, PreferencePair, majority
-from ..selection.rlthf import Selection, ai_margins, flip_gate, schedule, select_actions
+from ..selection.rlthf import Action, Region, Selection, ai_margins, flip_gate, schedule, select_actions
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
@@ -67,8 +67,8 @@ def training_labels(ai: np.ndarray, human: np.ndarray, prev_action: np.ndarray |
     if prev_action is None:
         out[winner_ai] = ai[winner_ai]
     else:
-        keep = winner_ai & (prev_action == "keep")
-        flip = winner_ai & (prev_action == "flip")
+        keep = winner_ai & (prev_action == Action.KEEP)
+        flip = winner_ai & (prev_action == Action.FLIP)
         out[keep] = ai[keep]
         out[flip] = np.where(ai[flip] == A, B, A)
     has_human = np.isin(human, [A, B])
@@ -215,7 +215,7 @@ def human_weights(pool: Pool, rows: list[dict], config: Config, alpha: float) ->
 
 def gate_evidence(ledger: Ledger, pool: Pool) -> tuple[int, int]:
     """(AI errors, labeled pairs) among pairs asked while they lay in the flip region."""
-    asked = iterations_db.asked_from_region(ledger, "flip")
+    asked = iterations_db.asked_from_region(ledger, Region.FLIP)
     errors = n = 0
     for pid in asked:
         i = pool.index.get(pid)
@@ -311,7 +311,7 @@ def rm_check(pool: Pool, margins: np.ndarray, ledger: Ledger) -> dict[str, Any]:
     as uniform audit samples (McNemar's exact one-sided test on the pairs where they
     disagree). ``better`` is true only when the RM wins with p < 0.05.
     """
-    audited = {pool.index[p] for p in iterations_db.asked_from_region(ledger, "audit") if p in pool.index}
+    audited = {pool.index[p] for p in iterations_db.asked_from_region(ledger, Region.AUDIT) if p in pool.index}
     rm_only = ai_only = n = 0
     for i in audited:
         if pool.human[i] not in (A, B) or pool.ai[i] not in (A, B) or not np.isfinite(margins[i]):

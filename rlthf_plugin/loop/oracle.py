@@ -16,6 +16,7 @@ from ..backends.base import HumanLabel
 from ..config import Config, ground_truth_platforms
 from ..errors import ConfigError, RlthfError
 from ..pairs import A, B, majority, normalize_label
+from ..selection.rlthf import Action
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
@@ -153,7 +154,7 @@ def evaluate(ledger: Ledger, config: Config) -> dict[str, Any]:
 def flip_precision(ledger: Ledger, config: Config, iteration: int) -> float | None:
     """Share of an iteration's flips that were AI errors by ground truth (None without flips)."""
     pool = read_pool(ledger, config)
-    flips = [d["pair_id"] for d in iterations_db.decisions(ledger, iteration) if d["action"] == "flip"]
+    flips = [d["pair_id"] for d in iterations_db.decisions(ledger, iteration) if d["action"] == Action.FLIP]
     judged = [pool.index[p] for p in flips if pool.truth[pool.index[p]] in (A, B)]
     if not judged:
         return None

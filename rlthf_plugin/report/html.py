@@ -25,11 +25,11 @@ from ..pairs import A, B, majority
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
-from ..vocab import SELECTING
+from ..selection.rlthf import ACTIONS, Action
+from ..vocab import SELECTING, LabelSource
 from .plots import plot_history, plot_margin_curve
 
 REPORT_FILE = "index.html"
-ACTIONS = ("ask", "flip", "keep", "drop")
 
 
 # -- what the page shows -------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def report_data(ledger: Ledger, config: Config) -> dict[str, Any]:
         it, stats = row["id"], row["stats"] or {}
         ds = decisions.get(it, [])
         counts = Counter(d["action"] for d in ds)
-        asked = [d["pair_id"] for d in ds if d["action"] == "ask"]
+        asked = [d["pair_id"] for d in ds if d["action"] == Action.ASK]
         told = [p for p in asked if human.get(p) in (A, B) and ai.get(p) in (A, B)]
         errors = sum(human[p] != ai[p] for p in told)
         iterations.append({
@@ -144,8 +144,8 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
     """The page as HTML text; ``images`` maps iteration numbers (as text) and "history" to file names."""
     e = html.escape
     pool, asked = data["pool"], data["asked_total"]
-    flipped = data["sources"].get("flipped", 0)
-    kept = data["sources"].get("trusted_ai", 0)
+    flipped = data["sources"].get(LabelSource.FLIPPED.value, 0)
+    kept = data["sources"].get(LabelSource.TRUSTED_AI.value, 0)
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
            f"<style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
            f"<p class='muted'>{data['pairs']} pairs, {pool} with an AI label that picks a winner; "

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..selection.rlthf import Action
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
 from ..vocab import SELECTING
@@ -46,7 +47,7 @@ def plot_margin_curve(margins: np.ndarray, actions: Sequence[str], curve: dict[s
     x = np.arange(len(y))
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(x, y, color="0.3", lw=1.2, label="margin (sorted)")
-    colors = {"keep": "tab:green", "ask": "tab:orange", "flip": "tab:red"}
+    colors = {Action.KEEP.value: "tab:green", Action.ASK.value: "tab:orange", Action.FLIP.value: "tab:red"}
     for action, color in colors.items():
         sel = a == action
         if sel.any():

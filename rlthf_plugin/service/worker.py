@@ -45,15 +45,16 @@ from ..store.iterations import asked_pair_ids, latest_row, set_state
 from ..store.labels import claim_batch, label_counts
 from ..store.ledger import now
 from ..store.pushes import pushed_any
-from ..vocab import SELECTING
+from ..vocab import SELECTING, IterationState
 from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 
+S = IterationState
 #: Iteration states in the order the worker moves through them.
-STATES = ("selecting", "selected", "pushing", "pushed", "labeled")
+STATES = (S.SELECTING, S.SELECTED, S.PUSHING, S.PUSHED, S.LABELED)
 #: States whose tasks still have to be pushed (``asked``: an iteration recorded by hand).
-TO_PUSH = ("selected", "pushing", "asked")
+TO_PUSH = (S.SELECTED, S.PUSHING, S.ASKED)
 LEASE = "iteration"
 
 
@@ -241,17 +242,17 @@ class Worker:
         row = latest_row(self.ledger)
         if row is not None:
             self._gauge(row)
-        if row is None or row["state"] == "labeled":
+        if row is None or row["state"] == S.LABELED:
             return self._next_iteration(row)
         state = row["state"]
         if state in SELECTING:
             return self._select()
         if state in TO_PUSH:
             return self._push(row)
-        if state == "pushed":
+        if state == S.PUSHED:
             return self._collect(row)
         raise RlthfError(f"iteration {row['id']} is in state '{state}', which the worker does not know "
-                         f"(known: {', '.join(STATES)}, asked)")
+                         f"(known: {', '.join(s.value for s in STATES)}, asked)")
 
     # -- the steps --------------------------------------------------------------------------
     def _next_iteration(self, row: dict | None) -> bool:
@@ -267,7 +268,7 @@ class Worker:
 
     def _select(self) -> bool:
         self._check_lease()
-        self.state = "selecting"
+        self.state = S.SELECTING.value
         self.metrics.inc("rlthf_iterations_started_total")
         rep = select_iteration(self.ledger, self.config, factory=self.factory)
         log.info("iteration %d selected: %s", rep.iteration, rep.counts)
@@ -279,11 +280,11 @@ class Worker:
         stats = dict(row["stats"] or {})
         pushes = {p: dict(v) for p, v in (stats.get("push") or {}).items()}
         for platform in self.platforms:
-            pushes[platform] = {**pushes.get(platform, {}), "planned": len(tasks), "state": "pushing"}
+            pushes[platform] = {**pushes.get(platform, {}), "planned": len(tasks), "state": S.PUSHING.value}
         stats["push"] = pushes
         self._check_lease()
         self.state = f"pushing iteration {it}"
-        set_state(self.ledger, it, "pushing", stats=stats)
+        set_state(self.ledger, it, S.PUSHING, stats=stats)
         for platform in self.platforms:
             if tasks:
                 self._check_lease()
@@ -291,9 +292,9 @@ class Worker:
                 report = sync.push(self.ledger, backend, tasks, iteration=it)
                 pushes[platform].update(target=backend.target, created=report.created, existing=report.existing,
                                         failed=len(report.failed))
-            pushes[platform]["state"] = "pushed"
-            set_state(self.ledger, it, "pushing", stats=stats)
-        set_state(self.ledger, it, "pushed", stats=stats)
+            pushes[platform]["state"] = S.PUSHED.value
+            set_state(self.ledger, it, S.PUSHING, stats=stats)
+        set_state(self.ledger, it, S.PUSHED, stats=stats)
         log.info("iteration %d pushed: %s", it, pushes)
         return True
 
@@ -334,6 +335,6 @@ class Worker:
 
     def _gauge(self, row: dict) -> None:
         self.metrics.set("rlthf_iteration", row["id"])
-        for state in (*STATES, "asked"):
-            current = row["state"] == state or (state == "selecting" and row["state"] in SELECTING)
-            self.metrics.set("rlthf_iteration_state", 1.0 if current else 0.0, state=state)
+        for state in (*STATES, S.ASKED):
+            current = row["state"] == state or (state == S.SELECTING and row["state"] in SELECTING)
+            self.metrics.set("rlthf_iteration_state", 1.0 if current else 0.0, state=state.value)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 import sqlalchemy as sa
 
-from ..vocab import SELECTING
+from ..selection.rlthf import Action
+from ..vocab import SELECTING, IterationState
 from . import schema as S
 from ._sql import insert_ignore, now
 from .labels import LabelRow, label_row_query
@@ -61,7 +62,7 @@ def begin_iteration(ledger: Ledger, iteration: int, params: dict) -> None:
     with ledger.engine.begin() as conn:
         conn.execute(S.decisions.delete().where(S.decisions.c.iteration == iteration))
         conn.execute(S.iterations.delete().where(S.iterations.c.id == iteration))
-        conn.execute(S.iterations.insert().values(id=iteration, state="selecting", params=params, stats={},
+        conn.execute(S.iterations.insert().values(id=iteration, state=IterationState.SELECTING.value, params=params, stats={},
                                                   started_at=now()))
 
 
@@ -70,13 +71,13 @@ def record_selection(ledger: Ledger, iteration: int, decisions: Sequence[dict], 
     with ledger.engine.begin() as conn:
         insert_ignore(conn, S.decisions, decisions)
         conn.execute(S.iterations.update().where(S.iterations.c.id == iteration)
-                     .values(state="selected", stats=stats))
+                     .values(state=IterationState.SELECTED.value, stats=stats))
 
 
 def set_state(ledger: Ledger, iteration: int, state: str, *, stats: dict | None = None,
               finished: bool = False) -> None:
     """Set an iteration's state (and its stats; ``finished`` stamps finished_at)."""
-    values: dict[str, Any] = {"state": str(state)}
+    values: dict[str, Any] = {"state": IterationState(state).value}
     if stats is not None:
         values["stats"] = stats
     if finished:
@@ -91,7 +92,7 @@ def finish_iteration(ledger: Ledger, iteration: int, state: str, update: Callabl
     t = S.iterations
     with ledger.engine.begin() as conn:
         stats = conn.execute(sa.select(t.c.stats).where(t.c.id == iteration)).scalar() or {}
-        conn.execute(t.update().where(t.c.id == iteration).values(state=str(state), stats=update(stats),
+        conn.execute(t.update().where(t.c.id == iteration).values(state=IterationState(state).value, stats=update(stats),
                                                                   finished_at=now()))
 
 
@@ -107,7 +108,7 @@ def asked_decisions(ledger: Ledger, iteration: int, *, limit: int | None = None)
     """The ``ask`` decisions of an iteration, highest priority first (then by pair id)."""
     t = S.decisions
     with ledger.engine.connect() as conn:
-        q = (sa.select(t).where(t.c.iteration == iteration, t.c.action == "ask")
+        q = (sa.select(t).where(t.c.iteration == iteration, t.c.action == Action.ASK.value)
              .order_by(t.c.priority.desc(), t.c.pair_id))
         return [dict(r) for r in conn.execute(q.limit(limit) if limit else q).mappings()]
 
@@ -117,14 +118,15 @@ def asked_pair_ids(ledger: Ledger, iteration: int) -> list[str]:
     t = S.decisions
     with ledger.engine.connect() as conn:
         return sorted(conn.execute(sa.select(t.c.pair_id).where(t.c.iteration == iteration,
-                                                                 t.c.action == "ask")).scalars())
+                                                                 t.c.action == Action.ASK.value)).scalars())
 
 
 def asked_from_region(ledger: Ledger, region: str) -> set[str]:
     """Ids of the pairs any iteration asked while they lay in ``region`` (flip, audit...)."""
     t = S.decisions
     with ledger.engine.connect() as conn:
-        return set(conn.execute(sa.select(t.c.pair_id).where(t.c.action == "ask", t.c.region == region)).scalars())
+        return set(conn.execute(sa.select(t.c.pair_id).where(t.c.action == Action.ASK.value,
+                                                              t.c.region == str(region))).scalars())
 
 
 class CurationInputs(NamedTuple):

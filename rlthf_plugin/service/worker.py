@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..loop import sync
 from ..backends import BACKENDS, LabelingBackend, open_backend
@@ -58,17 +58,19 @@ TO_PUSH = (S.SELECTED, S.PUSHING, S.ASKED)
 LEASE = "iteration"
 
 
-def parse_platforms(values: Sequence[str] | str) -> list[str]:
-    """Platform names from ``--backend`` values or ``[serve] backends`` (comma-separated)."""
+def parse_platforms(values: Sequence[str] | str, *, also: Iterable[str] = ()) -> list[str]:
+    """Platform names from ``--backend`` values or ``[serve] backends`` (comma-separated);
+    ``also`` names platforms known besides :data:`~rlthf_plugin.backends.BACKENDS`."""
     items = [values] if isinstance(values, str) else list(values)
+    known = set(BACKENDS) | set(also)
     out: list[str] = []
     for item in items:
         for name in (x.strip() for x in item.split(",")):
             if not name:
                 continue
-            if name not in BACKENDS:
+            if name not in known:
                 raise ConfigError(f"unknown backend '{name}' in [serve] backends / --backend; "
-                                  f"known: {', '.join(sorted(BACKENDS))}")
+                                  f"known: {', '.join(sorted(known))}")
             if name not in out:
                 out.append(name)
     return out
@@ -85,21 +87,24 @@ class Worker:
     ``platforms`` are backend names (``label-studio``, ``argilla``); the iteration's asked
     tasks go to each of them and the batch is complete when every pushed task has its
     required labels on its platform. ``factory`` makes reward models (default: the
-    workspace's configured kind).
+    workspace's configured kind). ``adapters`` are platform name -> an adapter already
+    open (e.g. a :class:`~rlthf_plugin.backends.local.LocalBackend`); the others are opened
+    from the config on first use.
     """
 
     def __init__(self, workspace: Workspace, platforms: Sequence[str], *, metrics: Metrics | None = None,
-                 factory: Callable[[], RewardModel] | None = None, holder: str | None = None):
+                 factory: Callable[[], RewardModel] | None = None, holder: str | None = None,
+                 adapters: Mapping[str, LabelingBackend] | None = None):
         self.workspace = workspace
         self.ledger = workspace.ledger
         self.config = workspace.config
-        self.platforms = parse_platforms(platforms)
+        self.platforms = parse_platforms(platforms, also=adapters or {})
         if not self.platforms:
             raise ConfigError("the worker needs at least one platform: --backend label-studio|argilla")
         self.metrics = metrics or Metrics()
         self.factory = factory
         self.holder = holder or lock.holder_id()
-        self._backends: dict[str, LabelingBackend] = {}
+        self._backends: dict[str, LabelingBackend] = dict(adapters or {})
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

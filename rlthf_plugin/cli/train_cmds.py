@@ -42,7 +42,8 @@ def _make_config(cls, path: Path | None, **given):
 
 
 def _load_data(ctx: click.Context, data: Path | None, only: str | None):
-    from ..io.training_data import curated_from_workspace, read_curated
+    from ..io.export import curated_from_workspace
+    from ..io.training_data import read_curated
 
     sources = [s.strip() for s in only.split(",") if s.strip()] if only else None
     if data is not None:
@@ -189,7 +190,7 @@ def relabel(dataset, rm_dir: Path, *, keep: list[str]):
     rm = TransformerRewardModel.load(rm_dir)
     margins = rm.margins(dataset.prompt, dataset.chosen, dataset.rejected)
     flip = (margins < 0) & ~np.isin(np.asarray(dataset.label_source), keep)
-    return dataset.swap(flip.tolist(), source="rm"), int(flip.sum())
+    return dataset.swap(flip.tolist()), int(flip.sum())
 
 
 def _is_main() -> bool:

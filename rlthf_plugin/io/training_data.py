@@ -18,8 +18,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import InputProblem, InvalidInputError, RlthfError
+from ..vocab import LABEL_SOURCES, LabelSource
 
-LABEL_SOURCES = ("human", "flipped", "trusted_ai", "ai", "rm")
 REQUIRED = ("pair_id", "prompt", "chosen", "rejected", "label_source", "iteration", "amplification")
 
 
@@ -81,7 +81,7 @@ class CuratedSet:
         evals = [i for i, p in enumerate(self.pair_id) if p in eval_ids]
         return self.subset(train), self.subset(evals)
 
-    def swap(self, flip: Sequence[bool], *, source: str = "rm") -> "CuratedSet":
+    def swap(self, flip: Sequence[bool], *, source: str = LabelSource.RM.value) -> "CuratedSet":
         """Chosen and rejected exchanged where ``flip`` (N,) is true; those rows get ``source``."""
         if len(flip) != len(self):
             raise ValueError(f"flip has {len(flip)} entries for {len(self)} rows")
@@ -101,8 +101,8 @@ class CuratedSet:
             "pairs": len(self), "rows_amplified": n_rows,
             "pairs_by_source": {s: pairs[s] for s in LABEL_SOURCES if pairs[s]},
             "rows_by_source": {s: rows[s] for s in LABEL_SOURCES if rows[s]},
-            "human_share_pairs": pairs["human"] / len(self) if len(self) else 0.0,
-            "human_share_rows": rows["human"] / n_rows if n_rows else 0.0,
+            "human_share_pairs": pairs[LabelSource.HUMAN.value] / len(self) if len(self) else 0.0,
+            "human_share_rows": rows[LabelSource.HUMAN.value] / n_rows if n_rows else 0.0,
             "iterations": sorted(set(self.iteration)),
         }
 
@@ -159,16 +159,3 @@ def write_rows(path: str | Path, prompts: Sequence[str], chosen: Sequence[str], 
     amp = [1] * n if amplification is None else [int(a) for a in amplification]
     write_curated(path, CuratedSet([f"row-{i}" for i in range(n)], list(prompts), list(chosen), list(rejected),
                                    [label_source] * n, [0] * n, amp))
-
-
-def curated_from_workspace(ledger, *, only: Sequence[str] | None = None) -> CuratedSet:
-    """The curated set straight from the ledger (``rlthf_plugin.io.export.curated_rows``)."""
-    try:
-        from .export import curated_rows
-    except ImportError as e:
-        raise RlthfError("this build has no curated export (rlthf_plugin.io.export); pass --data FILE.jsonl "
-                         "written by `rlthf export`") from e
-    rows = curated_rows(ledger, only=list(only) if only else None)
-    if not rows:
-        raise RlthfError("the workspace has no curated pairs yet: import, label and select first")
-    return CuratedSet.from_rows(rows, where="workspace ledger")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..backends.base import HumanLabel, LabelingBackend, PushReport, Task
-from ..store import ledger as L
+from ..store.labels import mark_deleted
 from ..store.ledger import Ledger
 
 
@@ -23,7 +23,7 @@ def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int
     """
     gone = [lab.external_id for lab in labels if lab.deleted and not lab.pair_id]
     if gone:  # a deletion event that names only the annotation (Label Studio)
-        _mark_deleted(ledger, labels[0].platform, gone)
+        mark_deleted(ledger, labels[0].platform, gone)
     # Only the pairs this delivery names: a webhook must not read the whole ledger.
     known = ledger.existing_pair_ids(lab.pair_id for lab in labels if lab.pair_id)
     rows = [
@@ -35,13 +35,6 @@ def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int
         for lab in labels if lab.pair_id in known
     ]
     return ledger.store_human_labels(rows)
-
-
-def _mark_deleted(ledger: Ledger, platform: str, external_ids: Sequence[str]) -> None:
-    table = L.human_labels
-    with ledger.engine.begin() as conn:
-        conn.execute(table.update().where(table.c.platform == platform, table.c.external_id.in_(list(external_ids)))
-                     .values(deleted=True, stored_at=L.now()))
 
 
 def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, iteration: int | None = None) -> PushReport:

@@ -17,8 +17,6 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-import sqlalchemy as sa
-
 from ..backends import BACKENDS, LabelingBackend, open_backend
 from ..errors import RlthfError, WebhookAuthError, require
 from .metrics import Metrics
@@ -48,12 +46,7 @@ class Receiver:
         return store_labels(self.workspace.ledger, labels)
 
     def ledger_ok(self) -> tuple[bool, str]:
-        try:
-            with self.workspace.ledger.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except sa.exc.SQLAlchemyError as e:
-            return False, f"{type(e).__name__}: {e}"
-        return True, "ok"
+        return self.workspace.ledger.ping()
 
     def close(self) -> None:
         for backend in self._backends.values():

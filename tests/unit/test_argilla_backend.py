@@ -17,8 +17,9 @@ from rlthf_plugin.pairs import PreferencePair
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
 
 
-def backend(ledger=None) -> ArgillaBackend:
-    return ArgillaBackend(url="http://127.0.0.1:1", api_key="k", dataset="d", webhook_secret=SECRET, ledger=ledger)
+def backend(workspace=None) -> ArgillaBackend:
+    return ArgillaBackend(url="http://127.0.0.1:1", api_key="k", dataset="d", webhook_secret=SECRET,
+                          state=workspace.backend_state() if workspace is not None else None)
 
 
 def signed(body: bytes, msg_id: str = "msg_1", *, secret: str = SECRET, age: float = 0.0) -> dict:
@@ -55,7 +56,7 @@ def test_missing_settings_name_the_option():
 
 
 def test_unsigned_forged_stale_and_replayed_deliveries_are_refused(workspace):
-    b = backend(workspace.ledger)
+    b = backend(workspace)
     body = json.dumps({"type": "dataset.created", "data": {}}).encode()
     with pytest.raises(WebhookAuthError, match="unsigned"):
         b.parse_webhook({}, body)
@@ -70,7 +71,7 @@ def test_unsigned_forged_stale_and_replayed_deliveries_are_refused(workspace):
         b.parse_webhook(signed(body, "msg_ok"), body)
     # Remembered in the ledger: a fresh backend (another process) refuses it too.
     with pytest.raises(WebhookAuthError, match="replayed"):
-        backend(workspace.ledger).parse_webhook(signed(body, "msg_ok"), body)
+        backend(workspace).parse_webhook(signed(body, "msg_ok"), body)
 
 
 def test_ranking_and_rating_answers_read_as_a_b_tie():

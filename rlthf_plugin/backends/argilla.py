@@ -230,10 +230,14 @@ class ArgillaBackend:
                  min_submitted: int = 1, webhook_url: str = "", webhook_secret: str | None = None,
                  state: BackendState | None = None, on_error: OnError | str = OnError.RAISE,
                  timeout: int = 120, field_map: FieldMap | None = None):
-        for option, value in (("url", url), ("api_key", api_key), ("dataset", dataset)):
-            if not value:
-                raise ConfigError(f"[argilla] {option} is not set (rlthf.toml, RLTHF_ARGILLA_{option.upper()}, "
-                                  f"{'the secrets file' if option == 'api_key' else 'or the CLI option'})")
+        missing = [option for option, value in (("url", url), ("api_key", api_key), ("dataset", dataset)) if not value]
+        if missing:  # every missing setting at once, with where each one goes
+            where = {"url": "[argilla] url in rlthf.toml or RLTHF_ARGILLA_URL",
+                     "api_key": "[argilla] api_key in .rlthf-secrets.toml or RLTHF_ARGILLA_API_KEY",
+                     "dataset": "[argilla] dataset in rlthf.toml or RLTHF_ARGILLA_DATASET"}
+            raise ConfigError("Argilla is not configured: set " + "; ".join(where[m] for m in missing)
+                              + (" (or push once with `rlthf push --backend argilla --url URL --dataset NAME`: the "
+                                 "target is remembered)" if set(missing) & {"url", "dataset"} else ""))
         self.url, self.api_key, self.dataset_name, self.workspace = url.rstrip("/"), api_key, dataset, workspace
         self.show_suggestions, self.min_submitted = show_suggestions, min_submitted
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret

@@ -112,7 +112,8 @@ def from_config(config: Config, *, url: str | None = None, project: int | None =
     cfg = config.label_studio
     url = url or cfg.url
     if not url:
-        raise ConfigError("no Label Studio URL: pass --url or set [label_studio] url in rlthf.toml")
+        raise ConfigError("no Label Studio URL: set [label_studio] url in rlthf.toml, or push once with "
+                          "`rlthf push --backend label-studio --url URL` (the target is remembered)")
     if not cfg.api_key:
         raise ConfigError("no Label Studio API key: set [label_studio] api_key in .rlthf-secrets.toml "
                           "or RLTHF_LABEL_STUDIO_API_KEY")
@@ -206,8 +207,9 @@ class LabelStudioBackend:
         if self._ensured:
             return str(self.project_id)
         if self.project_id is None and not self.title:
-            raise ConfigError("no Label Studio project: pass --project ID or --create NAME "
-                              "(or set [label_studio] project or title)")
+            raise ConfigError("no Label Studio project: set [label_studio] project (an id) or title in rlthf.toml, "
+                              "or push once with `rlthf push --backend label-studio --project ID` or "
+                              "`--create NAME` (the target is remembered)")
         if self.project_id is None:
             found = [p for p in self._call("listing projects", self.client.projects.list, title=self.title,
                                            page_size=100) if p.title == self.title]

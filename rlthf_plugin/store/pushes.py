@@ -45,4 +45,12 @@ def pushes_per_platform(ledger: Ledger) -> dict[str, int]:
         return dict(conn.execute(sa.select(t.c.platform, sa.func.count()).group_by(t.c.platform)).all())
 
 
-__all__ = ["pushed", "pushed_any", "pushes_per_platform", "record_pushes"]
+def pushes_per_target(ledger: Ledger) -> dict[tuple[str, str], int]:
+    """(platform, target) -> pairs pushed there."""
+    t = S.pushes
+    with ledger.engine.connect() as conn:
+        return {(p, tg): n for p, tg, n in conn.execute(
+            sa.select(t.c.platform, t.c.target, sa.func.count()).group_by(t.c.platform, t.c.target)).all()}
+
+
+__all__ = ["pushed", "pushed_any", "pushes_per_platform", "pushes_per_target", "record_pushes"]

@@ -152,7 +152,7 @@ def test_from_config_names_what_is_missing(tmp_path):
     cfg.label_studio.api_key = Secret("key")
     with pytest.raises(ConfigError, match="Argilla option"):
         from_config(cfg, dataset="x")
-    with pytest.raises(ConfigError, match="--project ID or --create NAME"):
+    with pytest.raises(ConfigError, match=r"\[label_studio\] project .*rlthf push --backend label-studio --project ID"):
         from_config(cfg).ensure_project()
     b = from_config(cfg, project=4, create_name=None, state=MemoryState())
     assert (b.project_id, b.title, b.show_predictions) == (4, None, False)

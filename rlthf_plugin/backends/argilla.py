@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
 from ..pairs import A, B, SKIP, TIE
 from ..secret import Secret
-from .base import MAX_TASKS_PER_BULK, BackendState, HumanLabel, MemoryState, OnError, PullResult, PushReport, Task
+from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, MemoryState, OnError, PullResult, PushReport, Task,
+                   same_url)
 from .mapping import (FieldMap, choice_label, parse_map, ranking_label, ranking_options, ranking_value, rating_label,
                       rating_value)
 from .reasons import plain_reason
@@ -363,7 +364,7 @@ class ArgillaBackend:
     def ensure_webhook(self) -> str:
         """Register (or reuse) the webhook to ``webhook_url``; store its secret; return its id."""
         rg = require("argilla", "argilla")
-        hooks = [w for w in self.client.webhooks if w.url == self.webhook_url]
+        hooks = [w for w in self.client.webhooks if same_url(w.url, self.webhook_url)]
         if hooks:
             hook = hooks[0]
             if not set(WEBHOOK_EVENTS) <= set(hook.events) or not hook.enabled:

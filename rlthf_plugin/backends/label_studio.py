@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 
 from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
 from ..secret import Secret
-from .base import MAX_TASKS_PER_BULK, BackendState, HumanLabel, OnError, PullResult, PushReport, Task, chunks
+from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, OnError, PullResult, PushReport, Task, chunks,
+                   same_url)
 from .mapping import FieldMap, choice_label, pairwise_label, pairwise_value, parse_map
 from .reasons import machine_reason, plain_reason
 
@@ -258,7 +259,7 @@ class LabelStudioBackend:
                 "send_for_all_actions": False, "actions": list(WEBHOOK_ACTIONS),
                 "headers": {SECRET_HEADER: str(self._webhook_secret)}, "is_active": True}
         hooks = [h for h in self._call("listing webhooks", self.client.webhooks.list, project=str(self.project_id))
-                 if h.url == self.webhook_url and h.project == self.project_id]
+                 if same_url(h.url, self.webhook_url) and h.project == self.project_id]
         if hooks:
             spec.pop("project")  # a webhook cannot move to another project
             self._call("updating the webhook", self.client.webhooks.update, hooks[0].id, **spec)

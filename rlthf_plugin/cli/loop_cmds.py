@@ -135,7 +135,10 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
 
             backend = open_backend(backend_name, config, workspace=ws)
             ctx.call_on_close(backend.close)
-            report = sync.push(ws.ledger, backend, asked_tasks(ws.ledger, rep.iteration), iteration=rep.iteration)
+            from ..loop.calibration import current_calibration
+
+            tasks = asked_tasks(ws.ledger, rep.iteration, calibration=current_calibration(ws.ledger, config))
+            report = sync.push(ws.ledger, backend, tasks, iteration=rep.iteration)
             click.echo(f"  pushed to {backend.platform} {backend.target}: {report.created} created, "
                        f"{report.existing} already there; pull the labels, then run again")
             return

@@ -73,7 +73,10 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
     remembered in rlthf.toml: pull, serve and run --backend reuse it (`rlthf targets`).
     """
     ws = open_workspace(ctx)
-    tasks = all_tasks(ws.ledger, limit=limit) if push_all else asked_tasks(ws.ledger, iteration, limit=limit)
+    from ..loop.calibration import current_calibration
+
+    tasks = (all_tasks(ws.ledger, limit=limit) if push_all else
+             asked_tasks(ws.ledger, iteration, limit=limit, calibration=current_calibration(ws.ledger, ws.config)))
     if not tasks:
         raise click.ClickException("nothing to push: run 'rlthf select' first, or pass --all")
     backend = _backend(ws, backend_name, show_ai=show_ai, webhook_url=webhook_url, **options)

@@ -83,3 +83,13 @@ def test_calibration_from_the_ledger_scores_the_pushed_ai_labels(labeled):
     truth = Config()
     truth.selection.ground_truth = "import,label-studio"
     assert current_calibration(ws.ledger, truth) is None
+
+
+def test_report_shows_the_reliability_diagram(labeled, tmp_path):
+    from rlthf_plugin.report.html import write_report
+
+    ws, _, _ = labeled
+    page = write_report(ws.ledger, Config(), tmp_path / "report")
+    text = page.read_text(encoding="utf-8")
+    assert "reliability.png" in text and (tmp_path / "report" / "reliability.png").stat().st_size > 5000
+    assert "Platt scaling" in text and "human-labeled pairs" in text

@@ -105,8 +105,9 @@ def test_existing_project_is_checked(label_studio_env, real_workspace):
     with pytest.raises(IncompatibleProjectError) as err:
         open_backend("label-studio", cfg, project=other["id"]).ensure_project()
     message = str(err.value.message)
-    assert f"project {other['id']}" in message and 'Choices name="preference"' in message
-    assert 'Text name="response_b"' in message
+    # Everything missing at once: the texts, and the answer's choices.
+    assert f"project {other['id']}" in message and 'the choice(s) A, B, tie in <Choices name="sentiment">' in message
+    assert "showing $prompt" in message and "showing $response_b" in message
     backend = open_backend("label-studio", cfg, project=ours["id"])
     assert backend.ensure_project() == str(ours["id"])
 

@@ -93,3 +93,17 @@ def test_report_shows_the_reliability_diagram(labeled, tmp_path):
     text = page.read_text(encoding="utf-8")
     assert "reliability.png" in text and (tmp_path / "report" / "reliability.png").stat().st_size > 5000
     assert "Platt scaling" in text and "human-labeled pairs" in text
+
+
+def test_status_and_export_keep_the_machine_reason(labeled, runner):
+    from rlthf_plugin.cli import main
+    from rlthf_plugin.io.export import curated_rows
+
+    ws, ids, _ = labeled
+    out = runner.invoke(main, ["--workspace", str(ws.root), "status", "--pair", ids[0]])
+    assert out.exit_code == 0 and "iteration 1: ask · priority 0 · region ask" in out.output, out.output
+    assert runner.invoke(main, ["--workspace", str(ws.root), "status", "--pair", "nope"]).exit_code == 1
+    with ws.ledger.engine.begin() as conn:  # the iteration finished: the export reads its decisions
+        conn.execute(L.iterations.update().values(state="labeled"))
+    rows = {r["pair_id"]: r for r in curated_rows(ws.ledger)}
+    assert rows[ids[0]]["reason"] == {"region": "ask"}

@@ -11,7 +11,6 @@ the same page without it shows Argilla's per-user shuffle.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 
 import pytest
@@ -24,6 +23,7 @@ from rlthf_plugin.store import ledger as L
 
 from .argilla_env import ANNOTATORS, OWNER_PASSWORD
 from .conftest import add_asked_iteration
+from .test_report import chromium
 
 pytestmark = pytest.mark.integration
 
@@ -33,20 +33,12 @@ MACHINE_REASON = {"action": "ask", "region": "flip", "margin": -7.512, "rank": 2
 JARGON = re.compile(r"\b(flip|margin|elbow|knee|reflection|gate|rank \d+|priority \d+)\b", re.IGNORECASE)
 
 
-def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    raise AssertionError("Debian's chromium is missing: run scripts/install_test_deps.sh (apt-get install chromium)")
-
-
 @pytest.fixture
 def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox", "--disable-gpu"])
+        b = p.chromium.launch(executable_path=chromium(), headless=True, args=["--no-sandbox", "--disable-gpu"])
         try:
             yield b
         finally:

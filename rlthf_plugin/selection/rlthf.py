@@ -341,15 +341,31 @@ def _moving_average(y: np.ndarray, width: int) -> np.ndarray:
 def wilson_lower_bound(successes: int, n: int, *, z: float = 1.645) -> float:
     """Wilson score lower confidence bound of a proportion (0.0 when ``n == 0``).
 
-    ``z = 1.645`` is a one-sided 95% bound.
+    ``z = 1.645`` is a one-sided 95% bound: the lower end of scipy's two-sided Wilson
+    interval (``binomtest(...).proportion_ci(method="wilson")``) at level ``2 Phi(z) - 1``.
     """
     if n <= 0:
         return 0.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = p + z * z / (2 * n)
-    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float(max(0.0, (centre - spread) / denom))
+    from scipy import stats
+
+    level = 2 * stats.norm.cdf(z) - 1
+    return float(max(0.0, stats.binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson").low))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """One-sided exact McNemar p-value that the first method is better.
+
+    ``b`` pairs only the first method got right, ``c`` only the second; under the null
+    each discordant pair is a fair coin, so p = P(X >= b) for X ~ Binomial(b + c, 1/2)
+    (``scipy.stats.binomtest``). 1.0 when there is no discordant pair.
+    """
+    if b < 0 or c < 0:
+        raise ValueError(f"need counts >= 0, got b={b}, c={c}")
+    if b + c == 0:
+        return 1.0
+    from scipy import stats
+
+    return float(stats.binomtest(b, b + c, 0.5, alternative="greater").pvalue)
 
 
 def flip_gate(errors: int, n: int, *, mode: str = "gated", min_precision: float = 0.5,

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..backends.label_studio import LabelControl, check_label_config
+from ..backends.label_studio_template import LabelControl, check_label_config
 from ..backends.mapping import parse_map, pairwise_value
 from ..config import Config, ground_truth_platforms
 from ..errors import IncompatibleProjectError, RlthfError

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import WorkspaceError
-from ..pairs import Majority, PreferencePair, majority
+from ..pairs import Majority, PreferencePair
 from . import embeddings as _embeddings
 from . import labels as _labels
 from . import pairs as _pairs
@@ -152,5 +152,5 @@ class Ledger:
 
 
 __all__ = ["Ledger", "MIGRATIONS", "SCHEMA_VERSION", "ai_labels", "decisions", "embeddings", "human_labels",
-           "insert_ignore", "iter_chunks", "iterations", "locks", "majority", "metadata", "now", "pair_sources",
+           "insert_ignore", "iter_chunks", "iterations", "locks", "metadata", "now", "pair_sources",
            "pairs", "pushes", "responses", "schema_version", "sync_state"]

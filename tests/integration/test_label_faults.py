@@ -140,27 +140,53 @@ def test_arbitrary_json_never_gets_500(ls_receiver, argilla_receiver, real_works
     check()
 
 
-# -- a failed Argilla store is retried by Argilla and the retry succeeds ------------------------------------
-def test_failed_argilla_store_answers_5xx_and_argillas_retry_stores_it(argilla_receiver, argilla_env, real_workspace,
-                                                                       monkeypatch):
+# -- a failed Argilla store answers 5xx; the retry is stored, not refused as a replay -------------------------
+@pytest.fixture
+def failing_store_once(monkeypatch):
+    """The ledger write of labels fails once (a locked or full disk), then works."""
     from rlthf_plugin.store import labels as store
 
-    receiver, backend, ids, mapping, _ = argilla_receiver
-    real = store.store_human_labels
-    failures = []
+    real, failures = store.store_human_labels, []
 
     def fail_once(*args, **kwargs):
         if not failures:
             failures.append(1)
-            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error (injected)"))
+            raise sa.exc.OperationalError("INSERT INTO human_labels", {}, Exception("disk I/O error (injected)"))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(store, "store_human_labels", fail_once)
+    return failures
+
+
+def test_failed_argilla_store_is_5xx_and_the_same_delivery_retried_is_stored(argilla_receiver, real_workspace,
+                                                                             failing_store_once):
+    """Standard Webhooks retries keep the message id: the retry must not be a replay."""
+    receiver, backend, ids, mapping, secret = argilla_receiver
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    body = json.dumps({"type": "response.created", "version": 1, "timestamp": now, "data": {
+        "id": str(uuid.uuid4()), "values": {"label": {"value": "b"}}, "status": "submitted",
+        "record": {"id": mapping[ids[0]], "external_id": ids[0], "status": "pending", "fields": {},
+                   "dataset": {"id": str(backend.dataset().id)}},
+        "user": {"id": str(uuid.uuid4()), "username": "annotator1"}, "inserted_at": now, "updated_at": now}}).encode()
+    headers = argilla_headers(secret, body)
+    r = httpx.post(f"{receiver.url}/webhooks/argilla", content=body, headers=headers, timeout=10)
+    assert r.status_code == 503 and "\n" not in r.json()["detail"], r.text
+    assert not labels_of(real_workspace, "argilla")
+    r = httpx.post(f"{receiver.url}/webhooks/argilla", content=body, headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    assert [x["label"] for x in labels_of(real_workspace, "argilla")] == ["B"]
+    r = httpx.post(f"{receiver.url}/webhooks/argilla", content=body, headers=headers, timeout=10)
+    assert r.status_code == 401  # once stored, the same id again is a replay
+
+
+def test_argillas_own_retry_after_a_failed_store_stores_the_label(argilla_receiver, argilla_env, real_workspace,
+                                                                 failing_store_once):
+    receiver, backend, ids, mapping, _ = argilla_receiver
     argilla_env.annotate(backend, mapping[ids[0]], "B", annotator=1)
-    # Argilla retries after 10 s; the first delivery failed to store, the retry must not be a "replay".
+    # Argilla retries after 10 s when the receiver answered 5xx.
     wait_for(lambda: [r for r in labels_of(real_workspace, "argilla") if r["pair_id"] == ids[0]], timeout=60,
              what="Argilla's retry to store the label")
-    assert failures == [1]
+    assert failing_store_once == [1]
 
 
 # -- labels only move forward --------------------------------------------------------------------------------

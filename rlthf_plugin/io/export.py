@@ -12,8 +12,10 @@ A pair keeps its AI label unless something better says otherwise, in this order:
    beating the AI labels;
 5. ``ai``: the AI label (a winner A or B; AI ties and parse errors leave the pair out).
 
-Each row: ``pair_id, prompt, chosen, rejected, label_source, iteration`` (int or None)
-and ``amplification`` (the alpha of the asking iteration for human pairs, else 1).
+Each row follows the curated-set schema (:mod:`rlthf_plugin.io.curated`,
+``docs/curated-set.md``) that ``rlthf train`` reads: ``pair_id, prompt, chosen, rejected,
+label_source, iteration`` (int or None) and ``amplification`` (the alpha of the asking
+iteration for human pairs, else 1), with ``schema_version``.
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ from ..store import ledger as L
 from ..config import Config
 from ..errors import RlthfError
 from ..pairs import A, B, majority, swap_label
-
-LABEL_SOURCES = ("human", "flipped", "trusted_ai", "ai", "rm")
+from .curated import LABEL_SOURCES, CuratedSet, to_row
 EXPORT_FILE = "curated.jsonl"
 
 
@@ -110,5 +111,14 @@ def write_export(rows: list[dict[str, Any]], out: str | Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(json.dumps(to_row(row), ensure_ascii=False) + "\n")
     return path
+
+
+def curated_from_workspace(ledger: L.Ledger, *, config: Config, only: Iterable[str] | None = None) -> CuratedSet:
+    """The curated set straight from the ledger, as ``rlthf export`` writes it with the
+    workspace's ``config`` (``selection.ground_truth`` labels are never training labels)."""
+    rows = curated_rows(ledger, only=list(only) if only else None, config=config)
+    if not rows:
+        raise RlthfError("the workspace has no curated pairs yet: import, label and select first")
+    return CuratedSet.from_rows(rows, where="workspace ledger")

@@ -49,7 +49,9 @@ def test_training_from_the_ledger_honours_ground_truth(workspace, tmp_path):
     ids = _workspace_with_ai_and_human(workspace, tmp_path)
     update_config_file(workspace.root, "selection", ground_truth="gold")
     workspace.config = load_config(workspace.root)
-    data = curated.curated_from_workspace(workspace.ledger, config=workspace.config)
+    from rlthf_plugin.io.export import curated_from_workspace
+
+    data = curated_from_workspace(workspace.ledger, config=workspace.config)
     sources = dict(zip(data.pair_id, data.label_source))
     assert sources[ids[0]] == "human"
     assert sources[ids[1]] == "ai"  # the gold label is ground truth, never a training label

@@ -11,8 +11,10 @@ Translation only (the queue and what a label means are decided elsewhere):
 - :meth:`~ArgillaBackend.pull` reads submitted responses of every annotator; the external
   id of a label is the response id; the cursor is the newest response ``updated_at`` seen.
 - :meth:`~ArgillaBackend.parse_webhook` verifies the Standard Webhooks signature and
-  timestamp, rejects replays (a ``webhook-id`` already seen, remembered in the ledger)
-  and maps responses to labels through the same function as pull.
+  timestamp, checks the body's shape (:class:`BadWebhookError` naming what is wrong) and
+  maps responses to labels through the same function as pull. Replays are refused by the
+  receiver: :meth:`~ArgillaBackend.delivery_id` is remembered in the same ledger
+  transaction as the labels, so a delivery whose store failed is stored when retried.
 
 The SDK's records, datasets, settings and webhooks are used as they are; the responses'
 ids and timestamps, which the SDK's response model drops, are read through the SDK's own
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -31,7 +34,8 @@ import sqlalchemy as sa
 
 from ..store import ledger as L
 from ..config import Config, Secret, load_config, update_secrets_file
-from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
+from ..errors import (BackendError, BadWebhookError, ConfigError, IncompatibleProjectError, NotThePlatformError,
+                      WebhookAuthError, require)
 from ..pairs import A, B, SKIP, TIE
 from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task
 
@@ -46,11 +50,11 @@ METADATA_TYPES = {"priority": "float", "reason": "terms", "iteration": "integer"
 #: Our label -> the LabelQuestion's value, and back.
 LABEL_VALUES = {A: "a", B: "b", TIE: "tie"}
 FROM_VALUE = {v: k for k, v in LABEL_VALUES.items()}
-WEBHOOK_EVENTS = ("response.created", "response.updated", "record.completed")
+WEBHOOK_EVENTS = ("response.created", "response.updated", "response.deleted", "record.completed")
 #: Records per page when reading from the server.
 PAGE = 500
-#: sync_state key prefix of webhook ids already delivered (replay protection).
-SEEN_PREFIX = "webhook-seen:argilla:"
+#: Prefix of this platform's webhook delivery ids in the ledger's replay memory.
+SEEN_PREFIX = "argilla:"
 #: Standard Webhooks' timestamp tolerance (the ``standardwebhooks`` package checks it).
 WEBHOOK_TOLERANCE = dt.timedelta(minutes=5)
 
@@ -102,8 +106,9 @@ def record_metadata(task: Task) -> dict[str, Any]:
 
 def response_labels(record: Mapping[str, Any], responses: Sequence[Mapping[str, Any]], users: Mapping[str, str],
                     *, since: str | None = None) -> list[HumanLabel]:
-    """Labels from a record's responses (server JSON): submitted ones are votes; a
-    discarded or draft one withdraws an earlier vote (``deleted``). Used by pull and webhooks."""
+    """Labels from a record's responses (server JSON): submitted ones are votes; a discarded
+    one is a ``skip`` (it completes the task, never a preference); a draft withdraws an
+    earlier vote (``deleted``). Used by pull and webhooks."""
     labels = []
     for r in responses:
         if since is not None and str(r["updated_at"]) < since:
@@ -118,14 +123,16 @@ def response_labels(record: Mapping[str, Any], responses: Sequence[Mapping[str, 
         labels.append(HumanLabel(
             pair_id=str(record["external_id"]), label=FROM_VALUE.get(value, SKIP), annotator=users.get(user, user),
             platform=PLATFORM, external_id=str(r["id"]), labeled_at=_timestamp(r.get("updated_at")),
-            comment=comment or None, deleted=r["status"] != "submitted"))
+            comment=comment or None, deleted=r["status"] not in ("submitted", "discarded")))
     return labels
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
+    """An Argilla time as an aware UTC datetime (the server writes UTC without a zone)."""
     if not value:
         return None
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
+    stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return stamp.astimezone(dt.timezone.utc) if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
 class ArgillaBackend:
@@ -135,7 +142,7 @@ class ArgillaBackend:
 
     def __init__(self, *, url: str, api_key: str, dataset: str, workspace: str = "", show_suggestions: bool = False,
                  min_submitted: int = 1, webhook_url: str = "", webhook_secret: str | None = None,
-                 root: Path | None = None, ledger: L.Ledger | None = None, on_error: OnError | str = OnError.RAISE,
+                 root: Path | None = None, on_error: OnError | str = OnError.RAISE,
                  timeout: int = 120):
         for option, value in (("url", url), ("api_key", api_key), ("dataset", dataset)):
             if not value:
@@ -144,12 +151,11 @@ class ArgillaBackend:
         self.url, self.api_key, self.dataset_name, self.workspace = url.rstrip("/"), api_key, dataset, workspace
         self.show_suggestions, self.min_submitted = show_suggestions, min_submitted
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
-        self.root, self.ledger, self.on_error, self.timeout = root, ledger, OnError(on_error), timeout
+        self.root, self.on_error, self.timeout = root, OnError(on_error), timeout
         self.target = f"{self.url}#{workspace or '-'}/{dataset}"
         self._client = None
         self._dataset = None
         self._users: dict[str, str] = {}
-        self._seen_in_memory: set[str] = set()  # replay memory when no ledger is attached
 
     # -- connection ---------------------------------------------------------------------
     @property
@@ -362,46 +368,72 @@ class ArgillaBackend:
             payload = standardwebhooks.Webhook(secret).verify(body, headers)
         except standardwebhooks.WebhookVerificationError as e:
             raise WebhookAuthError(f"invalid signature or timestamp: {e}") from e
-        self._remember(headers["webhook-id"])
+        except (ValueError, UnicodeDecodeError) as e:  # signed, but not JSON
+            raise BadWebhookError(f"Argilla webhook: the body is not JSON ({type(e).__name__})") from e
+        if not isinstance(payload, dict):
+            raise BadWebhookError(f"Argilla webhook: the body is {type(payload).__name__}, not a JSON object")
         return payload
 
-    def _remember(self, webhook_id: str) -> None:
-        """Record a delivery id; a second delivery with it is a replay."""
-        if self.ledger is None:
-            if webhook_id in self._seen_in_memory:
-                raise WebhookAuthError(f"replayed delivery {webhook_id}")
-            self._seen_in_memory.add(webhook_id)
-            return
-        stamp = L.now()
-        try:
-            with self.ledger.engine.begin() as conn:
-                conn.execute(L.sync_state.insert().values(key=SEEN_PREFIX + webhook_id, value=stamp.isoformat(),
-                                                          updated_at=stamp))
-        except sa.exc.IntegrityError as e:
-            raise WebhookAuthError(f"replayed delivery {webhook_id}") from e
-        with self.ledger.engine.begin() as conn:  # older ids fail the timestamp check anyway
-            conn.execute(L.sync_state.delete().where(L.sync_state.c.key.startswith(SEEN_PREFIX),
-                                                     L.sync_state.c.updated_at < stamp - 2 * WEBHOOK_TOLERANCE))
+    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
+        """The delivery's id for replay protection (remembered with its labels)."""
+        value = next((v for k, v in headers.items() if k.lower() == "webhook-id"), None)
+        return SEEN_PREFIX + value if value else None
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[HumanLabel]:
+        """Verify a delivery and translate it; :class:`BadWebhookError` when its body is not
+        the event's shape (the receiver answers 400 so Argilla does not retry it)."""
         payload = self.verify(headers, body)
-        event, data = payload.get("type"), payload.get("data") or {}
-        if event in ("response.created", "response.updated"):
-            record = data.get("record") or {}
-            if str((record.get("dataset") or {}).get("id")) != str(self.dataset().id):
-                return []  # webhooks are server-wide: another dataset's response
-            response = {**data, "user_id": (data.get("user") or {}).get("id")}
-            users = {str(response["user_id"]): (data.get("user") or {}).get("username", "")}
-            return response_labels(record, [response], users)
+        event, data = payload.get("type"), payload.get("data")
+        if event not in WEBHOOK_EVENTS:
+            return []
+        data = _field(data, "data", dict)
         if event == "record.completed":
-            if str((data.get("dataset") or {}).get("id")) != str(self.dataset().id):
-                return []
-            r = self.http.get(f"/api/v1/records/{data['id']}", params={"include": ["responses"]})
-            _raise_for(r, f"reading record {data['id']}")
-            record = r.json()
-            responses = record.get("responses") or []
-            return response_labels(record, responses, self._user_names({str(x["user_id"]) for x in responses}))
-        return []
+            if _dataset_id(data, "data") != str(self.dataset().id):
+                return []  # webhooks are server-wide: another dataset's record
+            return self._completed(_field(data.get("id"), "data.id", str))
+        record = _field(data.get("record"), "data.record", dict)
+        if _dataset_id(record, "data.record") != str(self.dataset().id):
+            return []
+        user = _field(data.get("user"), "data.user", dict)
+        for key, kind in (("id", str), ("status", str), ("updated_at", str)):
+            _field(data.get(key), f"data.{key}", kind)
+        _field(record.get("external_id"), "data.record.external_id", str)
+        response = {**data, "user_id": user.get("id")}
+        users = {str(response["user_id"]): str(user.get("username") or user.get("id") or "")}
+        try:
+            labels = response_labels(record, [response], users)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise BadWebhookError(f"Argilla webhook: {event}: {e}") from e
+        if event == "response.deleted":  # gone as of now, whatever it said before
+            now = dt.datetime.now(dt.timezone.utc)
+            labels = [HumanLabel(**{**lab.__dict__, "deleted": True, "labeled_at": now}) for lab in labels]
+        return labels
+
+    def _completed(self, record_id: str) -> list[HumanLabel]:
+        try:
+            uuid.UUID(record_id)
+        except ValueError as e:
+            raise BadWebhookError(f"Argilla webhook: data.id is not a record id: {record_id[:60]!r}") from e
+        r = self.http.get(f"/api/v1/records/{record_id}", params={"include": ["responses"]})
+        if r.status_code == 404:
+            raise BadWebhookError(f"Argilla webhook: record {record_id} does not exist")
+        _raise_for(r, f"reading record {record_id}")
+        record = r.json()
+        responses = record.get("responses") or []
+        return response_labels(record, responses, self._user_names({str(x["user_id"]) for x in responses}))
+
+
+def _field(value: Any, name: str, kind: type) -> Any:
+    """``value`` when it is a ``kind``, else a one-line :class:`BadWebhookError` naming the field."""
+    if not isinstance(value, kind) or (kind is str and not value):
+        shown = "missing" if value is None else f"a {type(value).__name__}"
+        raise BadWebhookError(f"Argilla webhook: {name} must be a {'JSON object' if kind is dict else kind.__name__}, "
+                              f"got {shown}")
+    return value
+
+
+def _dataset_id(item: Mapping[str, Any], where: str) -> str:
+    return str(_field(_field(item.get("dataset"), f"{where}.dataset", dict).get("id"), f"{where}.dataset.id", str))
 
 
 def _raise_for(response, what: str) -> None:
@@ -424,8 +456,7 @@ def from_config(config: Config, *, workspace=None, url: str | None = None, datas
         workspace=argilla_workspace if argilla_workspace is not None else c.workspace,
         show_suggestions=c.show_suggestions if show_ai is None else show_ai, min_submitted=c.min_submitted,
         webhook_url=webhook_url if webhook_url is not None else c.webhook_url, webhook_secret=c.webhook_secret,
-        root=Path(workspace.root) if workspace is not None else None,
-        ledger=workspace.ledger if workspace is not None else None, on_error=on_error)
+        root=Path(workspace.root) if workspace is not None else None, on_error=on_error)
 
 
 __all__ = ["ArgillaBackend", "from_config", "load_settings", "check_settings", "response_labels", "TEMPLATE"]

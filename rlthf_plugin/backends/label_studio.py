@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import secrets
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -30,7 +31,8 @@ from typing import Any, Mapping, Sequence
 from tqdm.auto import tqdm
 
 from ..config import Config, Secret, save_secret, secrets_path
-from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
+from ..errors import (BackendError, BadWebhookError, ConfigError, IncompatibleProjectError, NotThePlatformError,
+                      WebhookAuthError, require)
 from ..store.ledger import iter_chunks
 from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task
 
@@ -352,6 +354,9 @@ class LabelStudioBackend:
                 value = item.get("value") or {}
                 if item.get("from_name") == CHOICES_NAME and value.get("choices"):
                     label = _choice_label(value["choices"][0])
+                    if label not in LABELS:  # not a choice of the template: no vote
+                        log.warning("annotation %s: choice %r is not one of %s", annotation.get("id"), label, LABELS)
+                        label = "skip"
                 elif item.get("from_name") == COMMENT_NAME and value.get("text"):
                     comment = "\n".join(value["text"]) if isinstance(value["text"], list) else str(value["text"])
         return HumanLabel(pair_id=pair_id, label=label, annotator=self.user_name(annotation.get("completed_by"),
@@ -388,23 +393,31 @@ class LabelStudioBackend:
         try:
             event = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
-            raise BackendError(f"Label Studio webhook: the body is not JSON ({e})") from e
+            raise BadWebhookError(f"Label Studio webhook: the body is not JSON ({type(e).__name__})") from e
         if not isinstance(event, dict):
-            raise BackendError("Label Studio webhook: the body is not a JSON object")
+            raise BadWebhookError(f"Label Studio webhook: the body is {type(event).__name__}, not a JSON object")
         action = event.get("action")
-        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-            pair_id = ((event.get("task") or {}).get("data") or {}).get("pair_id")
-            annotation = event.get("annotation")
-            if not pair_id or not isinstance(annotation, dict):
-                return []
-            return [self.to_label(str(pair_id), annotation)]
-        if action == "ANNOTATIONS_DELETED":
-            return [
-                HumanLabel(pair_id=str(((a.get("task") or {}) if isinstance(a.get("task"), dict) else {})
-                                       .get("data", {}).get("pair_id", "")),
-                           label="skip", annotator="", platform=PLATFORM, external_id=str(a["id"]), deleted=True)
-                for a in event.get("annotations") or [] if isinstance(a, dict) and "id" in a
-            ]
+        try:
+            if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+                task = _object(event.get("task"), "task")
+                annotation = _object(event.get("annotation"), "annotation")
+                if annotation.get("id") is None:
+                    raise BadWebhookError(f"Label Studio webhook: {action}: annotation.id is missing")
+                pair_id = _object(task.get("data") or {}, "task.data").get("pair_id")
+                if not pair_id:
+                    return []  # a task rlthf did not push
+                return [self.to_label(str(pair_id), annotation)]
+            if action == "ANNOTATIONS_DELETED":
+                annotations = event.get("annotations")
+                if not isinstance(annotations, list) or not all(isinstance(a, dict) and "id" in a
+                                                                for a in annotations):
+                    raise BadWebhookError("Label Studio webhook: ANNOTATIONS_DELETED: annotations must be a list "
+                                          "of objects with an id")
+                now = dt.datetime.now(dt.timezone.utc)  # the event carries no time: deleted as of now
+                return [HumanLabel(pair_id=_deleted_pair_id(a), label="skip", annotator="", platform=PLATFORM,
+                                   external_id=str(a["id"]), labeled_at=now, deleted=True) for a in annotations]
+        except (TypeError, ValueError, AttributeError, KeyError) as e:
+            raise BadWebhookError(f"Label Studio webhook: {action}: {type(e).__name__}: {e}".splitlines()[0]) from e
         return []
 
     def _check_secret(self, headers: Mapping[str, str]) -> None:
@@ -424,7 +437,10 @@ class LabelStudioBackend:
         """Read the secret again from the secrets file (a push may have generated it since)."""
         if self.secrets_file is None or not self.secrets_file.exists():
             return False
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
 
         value = (tomllib.loads(self.secrets_file.read_text(encoding="utf-8")).get("label_studio") or {}).get(
             "webhook_secret")
@@ -437,6 +453,20 @@ class LabelStudioBackend:
         if self._client is not None:
             self._client._client_wrapper.httpx_client.httpx_client.close()
             self._client = None
+
+
+def _object(value: Any, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise BadWebhookError(f"Label Studio webhook: {name} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _deleted_pair_id(annotation: Mapping[str, Any]) -> str:
+    """The pair id a deleted annotation names, or "" (storing then marks it by annotation id)."""
+    task = annotation.get("task")
+    data = task.get("data") if isinstance(task, dict) else None
+    pair_id = data.get("pair_id") if isinstance(data, dict) else None
+    return str(pair_id) if pair_id else ""
 
 
 def check_label_config(xml: str, *, where: str) -> None:
@@ -518,7 +548,8 @@ def _parse_time(value: Any) -> dt.datetime | None:
         stamp = value
     else:
         stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+    # UTC always: the ledger compares versions of a label by this time (labels only move forward).
+    return stamp.astimezone(dt.timezone.utc) if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
 def _short(body: Any, limit: int = 300) -> str:

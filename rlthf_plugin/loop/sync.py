@@ -7,23 +7,27 @@ label delivered twice is stored once.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
+
+from sqlalchemy.engine import Connection
 
 from ..backends.base import HumanLabel, LabelingBackend, PushReport, Task
-from ..store import ledger as L
 from ..store.ledger import Ledger
 
 
-def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int | None = None) -> int:
-    """Upsert labels keyed by (platform, external id); returns how many were new.
+def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int | None = None,
+                 delivery: str | None = None, fence: Callable[[Connection], None] | None = None) -> int:
+    """Store labels keyed by (platform, external id); returns how many were new.
 
     Labels for pairs the ledger does not know are ignored (a task created by hand on the
-    platform); an edited annotation updates its row; a deleted one is marked deleted
-    (a deletion with an empty pair id marks the stored label with that external id).
+    platform); an edited annotation updates its row and a deleted one is marked deleted,
+    each only when it is at least as new as what is stored (labels only move forward); a
+    deletion with an empty pair id marks the stored label with that external id.
+    ``delivery`` is the webhook delivery id, remembered in the same transaction as the
+    labels (:class:`~rlthf_plugin.store.ledger.ReplayedDelivery` when seen before);
+    ``fence`` is the iteration owner's check (:mod:`rlthf_plugin.loop.owner`).
     """
-    gone = [lab.external_id for lab in labels if lab.deleted and not lab.pair_id]
-    if gone:  # a deletion event that names only the annotation (Label Studio)
-        _mark_deleted(ledger, labels[0].platform, gone)
+    gone = [lab for lab in labels if lab.deleted and not lab.pair_id]
     # Only the pairs this delivery names: a webhook must not read the whole ledger.
     known = ledger.existing_pair_ids(lab.pair_id for lab in labels if lab.pair_id)
     rows = [
@@ -34,14 +38,12 @@ def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int
         }
         for lab in labels if lab.pair_id in known
     ]
-    return ledger.store_human_labels(rows)
-
-
-def _mark_deleted(ledger: Ledger, platform: str, external_ids: Sequence[str]) -> None:
-    table = L.human_labels
-    with ledger.engine.begin() as conn:
-        conn.execute(table.update().where(table.c.platform == platform, table.c.external_id.in_(list(external_ids)))
-                     .values(deleted=True, stored_at=L.now()))
+    if gone:  # a deletion event that names only the annotation (Label Studio): as of its time or now
+        ledger.mark_deleted(gone[0].platform, [lab.external_id for lab in gone], at=gone[0].labeled_at,
+                            delivery=None if rows else delivery)
+        if not rows:
+            return 0
+    return ledger.store_human_labels(rows, delivery=delivery, fence=fence)
 
 
 def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, iteration: int | None = None) -> PushReport:

@@ -9,6 +9,8 @@ from collections import defaultdict
 METRICS = {
     "rlthf_webhooks_received_total": ("counter", "Webhook deliveries received, by platform."),
     "rlthf_webhooks_rejected_total": ("counter", "Webhook deliveries rejected (bad secret/signature, replay, bad body)."),
+    "rlthf_webhooks_failed_total": ("counter", "Webhook deliveries answered 503 (ledger or platform failed; "
+                                              "the sender retries)."),
     "rlthf_labels_stored_total": ("counter", "New human labels stored, by platform and path (webhook, pull)."),
     "rlthf_reconciliations_total": ("counter", "Reconciliation pulls run, by platform and outcome."),
     "rlthf_iterations_started_total": ("counter", "Iterations started by the worker."),

@@ -170,7 +170,25 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _create_v1}
 
 
 def now() -> dt.datetime:
+    """The current time, UTC, naive: how the ledger stores every timestamp."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def utc_naive(stamp: dt.datetime) -> dt.datetime:
+    """``stamp`` as the ledger stores it: UTC, naive (a naive ``stamp`` is taken as UTC)."""
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return stamp
+
+
+#: sync_state key prefix of webhook deliveries already stored (replay protection).
+DELIVERY_PREFIX = "webhook-seen:"
+#: Platforms whose votes are rows of a dataset, not people on a platform (one per source row).
+IMPORTED = "import"
+
+
+class ReplayedDelivery(Exception):
+    """A webhook delivery id that was stored before."""
 
 
 def _dialect_insert(conn: Connection) -> Callable[[sa.Table], Any]:
@@ -310,36 +328,89 @@ class Ledger:
     def human_majority(self) -> dict[str, Majority]:
         return {pid: majority(label for _, label in v) for pid, v in self.human_votes().items()}
 
-    def store_human_labels(self, rows: Sequence[dict]) -> int:
-        """Upsert human labels keyed by (platform, external_id); returns how many were new.
+    def store_human_labels(self, rows: Sequence[dict], *, delivery: str | None = None,
+                           fence: Callable[[Connection], None] | None = None) -> int:
+        """Store human labels keyed by (platform, external_id); returns how many were new.
 
         Each row: pair_id, label, annotator, platform, external_id, and optionally
-        comment, iteration, deleted, labeled_at. An existing key is updated (an edited
-        annotation), never duplicated.
+        comment, iteration, deleted, labeled_at (the platform's time of this version of the
+        label; default now). Labels only move forward: a stored label or deletion is
+        replaced only by a version at least as new, so a late retry, a replayed event or a
+        pull racing a webhook never overwrites a newer answer or undoes a deletion.
+
+        One vote per annotator per pair: an annotator's newest live label on a pair (from any
+        project or dataset) supersedes their older ones, which are kept, marked deleted.
+
+        ``delivery`` (a webhook delivery id) is remembered in the same transaction:
+        :class:`ReplayedDelivery` when it was stored before, and a failed store leaves it
+        unseen, so the sender's retry is stored. ``fence`` runs first inside the
+        transaction (the iteration lease's check).
         """
-        if not rows:
-            return 0
         stamp = now()
-        full = [
-            {
-                "comment": None, "iteration": None, "deleted": False, "labeled_at": stamp,
-                **r, "stored_at": stamp,
-            }
-            for r in rows
-        ]
+        full = []
+        for r in rows:
+            row = {"comment": None, "iteration": None, "deleted": False, **r, "stored_at": stamp}
+            row["labeled_at"] = utc_naive(r.get("labeled_at") or stamp)
+            full.append(row)
+        t = human_labels
         with self.engine.begin() as conn:
+            if fence is not None:
+                fence(conn)
+            if delivery is not None:
+                _remember_delivery(conn, delivery, stamp)
+            if not full:
+                return 0
             # New rows are counted by what the insert itself returns: counting the table
-            # before and after overcounts when other writers commit in between (concurrent
-            # webhook deliveries, a pull beside them).
+            # before and after overcounts when other writers commit in between.
             new = 0
             insert = _dialect_insert(conn)
-            stmt = (insert(human_labels).on_conflict_do_nothing(index_elements=["platform", "external_id"])
-                    .returning(human_labels.c.id))
+            first = insert(t).on_conflict_do_nothing(index_elements=["platform", "external_id"]).returning(t.c.id)
             for chunk in iter_chunks(full, 5000):
-                new += len(conn.execute(stmt, list(chunk)).all())
-            insert_ignore(conn, human_labels, full,
-                          update=("label", "annotator", "comment", "deleted", "labeled_at", "stored_at"))
+                new += len(conn.execute(first, list(chunk)).all())
+            upsert = insert(t)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=["platform", "external_id"],
+                set_={c: upsert.excluded[c] for c in ("pair_id", "label", "annotator", "comment", "deleted",
+                                                      "labeled_at", "stored_at")},
+                where=t.c.labeled_at <= upsert.excluded.labeled_at)
+            for chunk in iter_chunks(full, 5000):
+                conn.execute(upsert, list(chunk))
+            _one_vote_per_annotator(conn, {(r["pair_id"], r["annotator"]) for r in full
+                                           if r["platform"] != IMPORTED and r["annotator"]})
         return new
+
+    def mark_deleted(self, platform: str, external_ids: Sequence[str], *, at: dt.datetime | None = None,
+                     delivery: str | None = None) -> int:
+        """Mark labels deleted by their platform ids (a deletion event naming only ids), unless
+        a version newer than ``at`` (default now) is stored; returns how many changed."""
+        stamp = now()
+        at = utc_naive(at) if at is not None else stamp
+        t = human_labels
+        changed = 0
+        with self.engine.begin() as conn:
+            if delivery is not None:
+                _remember_delivery(conn, delivery, stamp)
+            for chunk in iter_chunks(list(external_ids), 900):
+                changed += conn.execute(
+                    t.update().where(t.c.platform == platform, t.c.external_id.in_(list(chunk)),
+                                     t.c.deleted.is_(False), t.c.labeled_at <= at)
+                    .values(deleted=True, labeled_at=at, stored_at=stamp)).rowcount
+        return changed
+
+    def delivery_seen(self, delivery: str) -> bool:
+        """True when a webhook delivery with this id was stored."""
+        return self.get_state(DELIVERY_PREFIX + delivery) is not None
+
+    def live_label_ids(self, platform: str, pair_ids: Iterable[str]) -> dict[str, str]:
+        """external id -> pair id of the labels of ``platform`` on ``pair_ids`` not deleted."""
+        t = human_labels
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in iter_chunks(list(pair_ids), 900):
+                q = sa.select(t.c.external_id, t.c.pair_id).where(
+                    t.c.platform == platform, t.c.deleted.is_(False), t.c.pair_id.in_(list(chunk)))
+                out.update(dict(conn.execute(q).all()))
+        return out
 
     # -- pushes and sync state ------------------------------------------------------------
     def record_pushes(self, platform: str, target: str, mapping: dict[str, str], iteration: int | None = None) -> None:
@@ -407,6 +478,29 @@ class Ledger:
             "iterations": n_iter,
             "pushes_per_platform": per_platform,
         }
+
+
+def _remember_delivery(conn: Connection, delivery: str, stamp: dt.datetime) -> None:
+    """Record a webhook delivery id inside the caller's transaction; raise
+    :class:`ReplayedDelivery` when it is there already. Ids older than a day are dropped
+    (a signed delivery that old fails its timestamp check anyway)."""
+    key = DELIVERY_PREFIX + delivery
+    stmt = _dialect_insert(conn)(sync_state).on_conflict_do_nothing(index_elements=["key"])
+    if conn.execute(stmt, [{"key": key, "value": stamp.isoformat(), "updated_at": stamp}]).rowcount != 1:
+        raise ReplayedDelivery(delivery)
+    conn.execute(sync_state.delete().where(sync_state.c.key.startswith(DELIVERY_PREFIX),
+                                           sync_state.c.updated_at < stamp - dt.timedelta(days=1)))
+
+
+def _one_vote_per_annotator(conn: Connection, keys: set[tuple[str, str]]) -> None:
+    """For each (pair, annotator): keep only the newest live platform label, mark older ones deleted."""
+    t = human_labels
+    for pid, who in keys:
+        rows = conn.execute(sa.select(t.c.id, t.c.labeled_at).where(
+            t.c.pair_id == pid, t.c.annotator == who, t.c.platform != IMPORTED, t.c.deleted.is_(False))
+            .order_by(t.c.labeled_at.desc(), t.c.id.desc())).all()
+        if len(rows) > 1:
+            conn.execute(t.update().where(t.c.id.in_([r.id for r in rows[1:]])).values(deleted=True))
 
 
 def _pair(r: Any) -> PreferencePair:

@@ -232,8 +232,9 @@ class ArgillaEnv:
         import sqlalchemy as sa
 
         from rlthf_plugin.store import ledger as L
-        from rlthf_plugin.backends.argilla import SEEN_PREFIX
+        from rlthf_plugin.backends.argilla import SEEN_PREFIX as PLATFORM_PREFIX
 
+        SEEN_PREFIX = L.DELIVERY_PREFIX + PLATFORM_PREFIX
         with self.workspaces[-1].ledger.engine.connect() as conn:
             keys = conn.execute(sa.select(L.sync_state.c.key).where(L.sync_state.c.key.startswith(SEEN_PREFIX))
                                 .order_by(L.sync_state.c.updated_at)).scalars().all()

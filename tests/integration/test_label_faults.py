@@ -144,17 +144,15 @@ def test_arbitrary_json_never_gets_500(ls_receiver, argilla_receiver, real_works
 @pytest.fixture
 def failing_store_once(monkeypatch):
     """The ledger write of labels fails once (a locked or full disk), then works."""
-    from rlthf_plugin.store import labels as store
+    real, failures = L.Ledger.store_human_labels, []
 
-    real, failures = store.store_human_labels, []
-
-    def fail_once(*args, **kwargs):
-        if not failures:
+    def fail_once(self, rows, **kwargs):
+        if rows and not failures:
             failures.append(1)
             raise sa.exc.OperationalError("INSERT INTO human_labels", {}, Exception("disk I/O error (injected)"))
-        return real(*args, **kwargs)
+        return real(self, rows, **kwargs)
 
-    monkeypatch.setattr(store, "store_human_labels", fail_once)
+    monkeypatch.setattr(L.Ledger, "store_human_labels", fail_once)
     return failures
 
 

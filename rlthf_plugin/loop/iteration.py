@@ -39,6 +39,7 @@ from ..errors import ConfigError, RlthfError
 from ..models.reward import RewardModel, cross_fit_margins
 from ..pairs import A, B, PreferencePair, majority
 from ..selection.rlthf import Selection, ai_margins, flip_gate, schedule, select_actions
+from .owner import IterationOwner, owned
 
 ORACLE_PLATFORM = "oracle"
 #: States of an iteration whose selection has not finished (``running``: older ledgers).
@@ -238,8 +239,19 @@ class IterationReport:
 
 
 def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], RewardModel] | None = None,
-                     progress: bool = False) -> IterationReport:
-    """Run one iteration (train, curve, decide) and record it; see the module docstring."""
+                     progress: bool = False, owner: IterationOwner | None = None) -> IterationReport:
+    """Run one iteration (train, curve, decide) and record it; see the module docstring.
+
+    Runs as the iteration's owner (``owner``, or a fresh one for the call): raises
+    :class:`~rlthf_plugin.errors.LeaseHeldError` when another process moves the iteration,
+    and its writes are fenced by the lease.
+    """
+    with owned(ledger, owner) as o:
+        return _select_iteration(ledger, config, factory, progress, o)
+
+
+def _select_iteration(ledger: L.Ledger, config: Config, factory: Callable[[], RewardModel] | None, progress: bool,
+                      owner: IterationOwner) -> IterationReport:
     sel = config.selection
     rows = _iteration_rows(ledger)
     if rows and rows[-1]["state"] in SELECTING:  # a crashed iteration: redo it
@@ -260,6 +272,7 @@ def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], 
               "flip_min_precision": sel.flip_min_precision, "probe": sel.probe, "audit": sel.audit,
               "seed": sel.seed, "ground_truth": sel.ground_truth}
     with ledger.engine.begin() as conn:
+        owner.fence(conn)
         conn.execute(L.decisions.delete().where(L.decisions.c.iteration == it))
         conn.execute(L.iterations.delete().where(L.iterations.c.id == it))
         conn.execute(L.iterations.insert().values(id=it, state="selecting", params=params, stats={}, started_at=L.now()))
@@ -302,6 +315,7 @@ def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], 
                  "lower_bound": s.gate.lower_bound, "reason": s.gate.reason},
     }
     with ledger.engine.begin() as conn:
+        owner.fence(conn)
         L.insert_ignore(conn, L.decisions, decision_rows)
         conn.execute(L.iterations.update().where(L.iterations.c.id == it).values(state="selected", stats=stats))
     return IterationReport(it, s.counts(), stats, s, cand_pairs)

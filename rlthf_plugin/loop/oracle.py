@@ -19,6 +19,7 @@ from ..config import Config
 from ..errors import ConfigError, RlthfError
 from ..pairs import A, B, majority, normalize_label
 from ..store import ledger as L
+from .owner import IterationOwner, owned
 from .iteration import ORACLE_PLATFORM, _decisions, ground_truth_platforms, read_pool
 from .sync import store_labels
 
@@ -77,11 +78,23 @@ class LabelReport:
     precision: float | None    # AI errors / answered with a winner
 
 
-def label_with_oracle(ledger: L.Ledger, config: Config, annotator: str, *, iteration: int | None = None) -> LabelReport:
-    """Answer an iteration's asked pairs (default: the latest) from ground truth; idempotent."""
+def label_with_oracle(ledger: L.Ledger, config: Config, annotator: str, *, iteration: int | None = None,
+                      owner: IterationOwner | None = None) -> LabelReport:
+    """Answer an iteration's asked pairs (default: the latest) from ground truth; idempotent.
+
+    Runs as the iteration's owner (``owner``, or a fresh one for the call): raises
+    :class:`~rlthf_plugin.errors.LeaseHeldError` when another process moves the iteration,
+    and each write is fenced by the lease.
+    """
+    field_name = parse_annotator(annotator)  # a bad spec fails before the lease is asked for
+    with owned(ledger, owner) as o:
+        return _label_with_oracle(ledger, config, annotator, field_name, iteration, o)
+
+
+def _label_with_oracle(ledger: L.Ledger, config: Config, annotator: str, field_name: str, iteration: int | None,
+                       owner: IterationOwner) -> LabelReport:
     from .tasks import asked_tasks, latest_iteration
 
-    field_name = parse_annotator(annotator)
     it = latest_iteration(ledger) if iteration is None else iteration
     if it is None:
         raise RlthfError("no iteration yet: run 'rlthf select' first")
@@ -89,11 +102,12 @@ def label_with_oracle(ledger: L.Ledger, config: Config, annotator: str, *, itera
     answers = oracle_answers(ledger, config, field_name, [t.pair.id for t in tasks])
     labels = [HumanLabel(pair_id=pid, label=label, annotator=annotator, platform=ORACLE_PLATFORM,
                          external_id=f"{annotator}:{pid}") for pid, label in answers.items()]
-    new = store_labels(ledger, labels, iteration=it)
+    new = store_labels(ledger, labels, iteration=it, fence=owner.fence)
     report = batch_report(ledger, it, answers)
     report.new = new
     ev = evaluate(ledger, config)
     with ledger.engine.begin() as conn:
+        owner.fence(conn)
         row = conn.execute(sa.select(L.iterations.c.stats).where(L.iterations.c.id == it)).scalar() or {}
         row = {**row, "batch": {"asked": report.asked, "answered": report.answered,
                                 "ai_errors": report.ai_errors, "precision": report.precision},

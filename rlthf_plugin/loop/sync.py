@@ -7,12 +7,17 @@ label delivered twice is stored once.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Sequence
 
 from sqlalchemy.engine import Connection
 
 from ..backends.base import HumanLabel, LabelingBackend, PushReport, Task
+from ..errors import DuplicateTargetError
 from ..store.ledger import Ledger
+from .owner import IterationOwner, owned
+
+log = logging.getLogger(__name__)
 
 
 def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int | None = None,
@@ -46,12 +51,40 @@ def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int
     return ledger.store_human_labels(rows, delivery=delivery, fence=fence)
 
 
-def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, iteration: int | None = None) -> PushReport:
-    """Push tasks and record pair id -> task id in the ledger (idempotent)."""
+def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, iteration: int | None = None,
+         owner: IterationOwner | None = None, allow_duplicate_targets: bool = False) -> PushReport:
+    """Push tasks and record pair id -> task id in the ledger (idempotent).
+
+    The push of an iteration's batch (``iteration`` given) runs as the iteration's owner
+    (``owner``, or a fresh one for the call) and records the pushes fenced by its lease.
+    A pair already on another project or dataset is refused with
+    :class:`~rlthf_plugin.errors.DuplicateTargetError` (one annotator could vote on both)
+    unless ``allow_duplicate_targets``, which warns.
+    """
+    if iteration is None and owner is None:
+        return _push(ledger, backend, tasks, None, None, allow_duplicate_targets)
+    with owned(ledger, owner) as o:
+        return _push(ledger, backend, tasks, iteration, o, allow_duplicate_targets)
+
+
+def _push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], iteration: int | None,
+          owner: IterationOwner | None, allow_duplicate_targets: bool) -> PushReport:
     backend.ensure_project()
+    elsewhere = ledger.pushed_elsewhere(backend.platform, backend.target, [t.pair.id for t in tasks])
+    if elsewhere:
+        targets = sorted({t for ts in elsewhere.values() for t in ts})
+        what = (f"{len(elsewhere)} pair(s) are already on {', '.join(targets[:3])}"
+                f"{' ...' if len(targets) > 3 else ''}: an annotator on both would vote twice")
+        if not allow_duplicate_targets:
+            raise DuplicateTargetError(f"{what}; push them anyway with --allow-duplicate-targets "
+                                       "(each annotator's newest vote on a pair counts once)")
+        log.warning("%s (each annotator's newest vote on a pair counts once)", what)
+    if owner is not None:
+        owner.check()
     known = ledger.pushed(backend.platform, backend.target)
     report = backend.push(tasks, known=known)
-    ledger.record_pushes(backend.platform, backend.target, report.mapping, iteration)
+    ledger.record_pushes(backend.platform, backend.target, report.mapping, iteration,
+                         fence=owner.fence if owner is not None else None)
     return report
 
 

@@ -108,12 +108,14 @@ def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_back
 
     @app.get("/health")
     def health() -> Any:
+        """200 when the ledger answers and the worker (if any) works; else 503 with the reason."""
         ok, detail = receiver.ledger_ok()
-        body: dict[str, Any] = {"status": "ok" if ok else "error", "ledger": detail,
+        reason = None if ok else f"the ledger does not answer: {detail}"
+        if reason is None and worker is not None:
+            reason = worker.problem()
+        body: dict[str, Any] = {"status": "ok" if reason is None else "error", "reason": reason, "ledger": detail,
                                 "worker": worker.status() if worker else None}
-        if worker is not None and not worker.alive:
-            body["status"] = "error"
-        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+        return JSONResponse(body, status_code=200 if reason is None else 503)
 
     @app.get("/metrics")
     def prometheus() -> Any:

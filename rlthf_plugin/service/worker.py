@@ -18,9 +18,10 @@ and after its step, so a service killed at any point resumes where it stopped::
   recorded; the next iteration starts (unless the iteration asked nothing, or
   ``[serve] max_iterations`` is reached).
 
-One process at a time moves an iteration: the steps run under the ledger lease
-``iteration`` (:mod:`rlthf_plugin.store.lock`), renewed while a step runs, so two services on one
-PostgreSQL ledger never run the same step twice.
+One process at a time moves an iteration: the steps run as the iteration's owner
+(:class:`rlthf_plugin.loop.owner.IterationOwner`, the ledger lease ``iteration``), renewed
+by a heartbeat while a step runs, with every write fenced by the lease, so two services on
+one PostgreSQL ledger (or a service and `rlthf select`) never run the same step twice.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
 
@@ -39,8 +39,9 @@ from ..store import lock
 from ..loop import sync
 from ..backends import BACKENDS, LabelingBackend, open_backend
 from ..config import Config
-from ..errors import BackendError, ConfigError, RlthfError
+from ..errors import BackendError, ConfigError, LeaseHeldError, LeaseLostError, RlthfError
 from ..loop.iteration import SELECTING, select_iteration
+from ..loop.owner import LEASE, IterationOwner
 from ..loop.oracle import batch_report, evaluate
 from .metrics import Metrics
 from ..models.reward import RewardModel
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 STATES = ("selecting", "selected", "pushing", "pushed", "labeled")
 #: States whose tasks still have to be pushed (``asked``: an iteration recorded by hand).
 TO_PUSH = ("selected", "pushing", "asked")
-LEASE = "iteration"
 
 
 def parse_platforms(values: Sequence[str] | str) -> list[str]:
@@ -104,13 +104,15 @@ def latest_row(ledger: L.Ledger) -> dict | None:
 
 
 def set_state(ledger: L.Ledger, iteration: int, state: str, *, stats: dict | None = None,
-              finished: bool = False) -> None:
+              finished: bool = False, owner: IterationOwner | None = None) -> None:
     values: dict[str, Any] = {"state": state}
     if stats is not None:
         values["stats"] = stats
     if finished:
         values["finished_at"] = L.now()
     with ledger.engine.begin() as conn:
+        if owner is not None:
+            owner.fence(conn)
         conn.execute(L.iterations.update().where(L.iterations.c.id == iteration).values(**values))
 
 
@@ -138,7 +140,7 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lease_lost = threading.Event()
+        self.owner: IterationOwner | None = None
         self._next_reconcile = 0.0
         self._reconcile_due: set[str] = set()
         self.state = "starting"
@@ -168,6 +170,15 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def problem(self) -> str | None:
+        """Why the worker is not doing its job (None when it is): its thread stopped, or its
+        last step failed (a lost iteration lease included); shown by /health with a 503."""
+        if not self.alive:
+            return "the worker thread is not running"
+        if self.error:
+            return f"the worker's last step failed: {self.error}"
+        return None
 
     def status(self) -> dict[str, Any]:
         return {"state": self.state, "alive": self.alive, "platforms": self.platforms, "error": self.error,
@@ -238,44 +249,24 @@ class Worker:
                 is not None
 
     def advance(self) -> None:
-        """Run steps under the iteration lease until one has to wait."""
-        with self._lease() as got:
-            if not got:
-                self.state = f"waiting for the iteration lease (held by {lock.holder_of(self.ledger, LEASE)})"
-                return
-            while not self._stop.is_set() and self.step():
-                pass
-
-    @contextmanager
-    def _lease(self) -> Iterator[bool]:
-        """The ``iteration`` lease, renewed by a heartbeat thread while held."""
-        ttl = self.config.serve.lease_seconds
-        if not lock.acquire(self.ledger, LEASE, self.holder, ttl=ttl):
-            yield False
-            return
-        self._lease_lost.clear()
-        done = threading.Event()
-
-        def heartbeat() -> None:
-            while not done.wait(ttl / 3):
-                if not lock.acquire(self.ledger, LEASE, self.holder, ttl=ttl):
-                    log.error("worker: lost the iteration lease to %s", lock.holder_of(self.ledger, LEASE))
-                    self._lease_lost.set()
-                    return
-
-        beat = threading.Thread(target=heartbeat, name="rlthf-lease", daemon=True)
-        beat.start()
+        """Run steps as the iteration's owner until one has to wait. A lost lease (taken
+        over, or its heartbeat failed) ends the owner: the step stops, its last write is
+        rolled back, the error shows on /health, and the next tick asks for the lease again."""
         try:
-            yield True
-        finally:
-            done.set()
-            beat.join()
-            if not self._lease_lost.is_set():
-                lock.release(self.ledger, LEASE, self.holder)
+            with IterationOwner(self.ledger, holder=self.holder, ttl=self.config.serve.lease_seconds) as owner:
+                self.owner = owner
+                try:
+                    while not self._stop.is_set() and self.step():
+                        pass
+                finally:
+                    self.owner = None
+        except LeaseHeldError as e:
+            self.state = f"waiting for the iteration lease (held by {e.holder})"
 
     def _check_lease(self) -> None:
-        if self._lease_lost.is_set():
-            raise RlthfError("the iteration lease was lost (another service took over); this step stops")
+        if self.owner is None:
+            raise LeaseLostError(LEASE, "not the owner")
+        self.owner.check()
 
     def step(self) -> bool:
         """One step of the latest iteration; False when it has to wait (or is finished)."""
@@ -310,7 +301,7 @@ class Worker:
         self._check_lease()
         self.state = "selecting"
         self.metrics.inc("rlthf_iterations_started_total")
-        rep = select_iteration(self.ledger, self.config, factory=self.factory)
+        rep = select_iteration(self.ledger, self.config, factory=self.factory, owner=self.owner)
         log.info("iteration %d selected: %s", rep.iteration, rep.counts)
         return True
 
@@ -324,17 +315,18 @@ class Worker:
         stats["push"] = pushes
         self._check_lease()
         self.state = f"pushing iteration {it}"
-        set_state(self.ledger, it, "pushing", stats=stats)
+        set_state(self.ledger, it, "pushing", stats=stats, owner=self.owner)
         for platform in self.platforms:
             if tasks:
                 self._check_lease()
                 backend = self.backend(platform)
-                report = sync.push(self.ledger, backend, tasks, iteration=it)
+                report = sync.push(self.ledger, backend, tasks, iteration=it, owner=self.owner,
+                                   allow_duplicate_targets=len(self.platforms) > 1)
                 pushes[platform].update(target=backend.target, created=report.created, existing=report.existing,
                                         failed=len(report.failed))
             pushes[platform]["state"] = "pushed"
-            set_state(self.ledger, it, "pushing", stats=stats)
-        set_state(self.ledger, it, "pushed", stats=stats)
+            set_state(self.ledger, it, "pushing", stats=stats, owner=self.owner)
+        set_state(self.ledger, it, "pushed", stats=stats, owner=self.owner)
         log.info("iteration %d pushed: %s", it, pushes)
         return True
 
@@ -370,6 +362,8 @@ class Worker:
         t = L.human_labels
         votes: dict[str, list[str]] = defaultdict(list)
         with self.ledger.engine.begin() as conn:
+            if self.owner is not None:
+                self.owner.fence(conn)
             for chunk in L.iter_chunks(asked, 900):
                 where = (t.c.platform.in_(self.platforms), t.c.pair_id.in_(list(chunk)), t.c.deleted.is_(False))
                 conn.execute(t.update().where(*where, t.c.iteration.is_(None)).values(iteration=it))
@@ -385,7 +379,7 @@ class Worker:
                  "batch": {"asked": report.asked, "answered": report.answered, "ai_errors": report.ai_errors,
                            "precision": report.precision},
                  "eval": ev if ev["pairs"] else None}
-        set_state(self.ledger, it, "labeled", stats=stats, finished=True)
+        set_state(self.ledger, it, "labeled", stats=stats, finished=True, owner=self.owner)
         self.pending = 0
         log.info("iteration %d labeled: %d answered, AI-error precision %s", it, report.answered, report.precision)
 

@@ -413,8 +413,10 @@ class Ledger:
         return out
 
     # -- pushes and sync state ------------------------------------------------------------
-    def record_pushes(self, platform: str, target: str, mapping: dict[str, str], iteration: int | None = None) -> None:
-        """Remember pair id -> platform task/record id for a push target."""
+    def record_pushes(self, platform: str, target: str, mapping: dict[str, str], iteration: int | None = None,
+                      *, fence: Callable[[Connection], None] | None = None) -> None:
+        """Remember pair id -> platform task/record id for a push target (``fence``: the
+        iteration owner's check, run inside the transaction)."""
         stamp = now()
         rows = [
             {"platform": platform, "target": target, "pair_id": pid, "external_id": str(ext),
@@ -422,6 +424,8 @@ class Ledger:
             for pid, ext in mapping.items()
         ]
         with self.engine.begin() as conn:
+            if fence is not None:
+                fence(conn)
             insert_ignore(conn, pushes, rows, update=("external_id",))
 
     def pushed(self, platform: str, target: str) -> dict[str, str]:
@@ -430,6 +434,29 @@ class Ledger:
             q = sa.select(pushes.c.pair_id, pushes.c.external_id).where(
                 pushes.c.platform == platform, pushes.c.target == target)
             return dict(conn.execute(q).all())
+
+    def pushed_elsewhere(self, platform: str, target: str, pair_ids: Iterable[str]) -> dict[str, list[str]]:
+        """pair id -> the other push targets ("platform target") holding it, for ``pair_ids``."""
+        out: dict[str, list[str]] = defaultdict(list)
+        with self.engine.connect() as conn:
+            for chunk in iter_chunks(list(dict.fromkeys(pair_ids)), 900):
+                q = sa.select(pushes.c.pair_id, pushes.c.platform, pushes.c.target).where(
+                    pushes.c.pair_id.in_(list(chunk)),
+                    sa.not_(sa.and_(pushes.c.platform == platform, pushes.c.target == target)))
+                for pid, other_platform, other_target in conn.execute(q):
+                    out[pid].append(f"{other_platform} {other_target}")
+        return dict(out)
+
+    def pairs_on_several_targets(self) -> dict[str, list[str]]:
+        """pair id -> its push targets ("platform target"), for pairs pushed to more than one."""
+        with self.engine.connect() as conn:
+            several = sa.select(pushes.c.pair_id).group_by(pushes.c.pair_id).having(sa.func.count() > 1)
+            q = sa.select(pushes.c.pair_id, pushes.c.platform, pushes.c.target).where(
+                pushes.c.pair_id.in_(several)).order_by(pushes.c.pair_id, pushes.c.pushed_at)
+            out: dict[str, list[str]] = defaultdict(list)
+            for pid, platform, target in conn.execute(q):
+                out[pid].append(f"{platform} {target}")
+        return dict(out)
 
     def get_state(self, key: str, default: Any = None) -> Any:
         with self.engine.connect() as conn:
@@ -477,6 +504,8 @@ class Ledger:
             "ai_human_disagreement": (disagree / len(both)) if both else None,
             "iterations": n_iter,
             "pushes_per_platform": per_platform,
+            # One annotator could vote twice on these (push --allow-duplicate-targets put them there).
+            "pairs_on_several_targets": self.pairs_on_several_targets(),
         }
 
 

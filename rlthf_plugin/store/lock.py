@@ -15,8 +15,10 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ..errors import LeaseLostError
 from . import ledger as L
 
 
@@ -41,6 +43,30 @@ def acquire(ledger: L.Ledger, name: str, holder: str, *, ttl: float = 600.0) -> 
             .where(L.locks.c.name == name, sa.or_(L.locks.c.holder == holder, L.locks.c.expires_at < now))
             .values(holder=holder, acquired_at=now, expires_at=expires))
         return result.rowcount == 1
+
+
+def renew(ledger: L.Ledger, name: str, holder: str, *, ttl: float = 600.0) -> bool:
+    """Extend ``holder``'s unexpired lease ``name``; False when it is not theirs any more
+    (expired, or taken over): the holder must stop, it cannot take it back silently."""
+    now = L.now()
+    with ledger.engine.begin() as conn:
+        result = conn.execute(L.locks.update().where(L.locks.c.name == name, L.locks.c.holder == holder,
+                                                     L.locks.c.expires_at >= now)
+                              .values(expires_at=now + dt.timedelta(seconds=ttl)))
+        return result.rowcount == 1
+
+
+def fence(conn: Connection, name: str, holder: str) -> None:
+    """Inside a write transaction: raise :class:`LeaseLostError` (rolling the write back)
+    unless ``holder`` holds ``name``, unexpired. The update takes the lease row's write
+    lock, so no one can take the lease over until the transaction ends."""
+    now = L.now()
+    result = conn.execute(L.locks.update().where(L.locks.c.name == name, L.locks.c.holder == holder,
+                                                 L.locks.c.expires_at >= now).values(holder=holder))
+    if result.rowcount != 1:
+        current = conn.execute(sa.select(L.locks.c.holder).where(L.locks.c.name == name,
+                                                                 L.locks.c.expires_at >= now)).scalar()
+        raise LeaseLostError(name, f"now held by {current}" if current else "it expired")
 
 
 def release(ledger: L.Ledger, name: str, holder: str) -> None:

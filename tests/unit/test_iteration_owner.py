@@ -61,7 +61,7 @@ def test_cli_steps_take_the_lease(workspace, tmp_path, runner, args):
 
 
 def test_writes_are_fenced_by_the_lease(workspace, tmp_path):
-    from rlthf_plugin.loop.iteration import label_with_oracle
+    from rlthf_plugin.loop.oracle import label_with_oracle
 
     _asked(workspace, tmp_path)
     owner = IterationOwner(workspace.ledger, holder="slow", ttl=0.2, heartbeat=False)

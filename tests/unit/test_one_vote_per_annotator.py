@@ -47,3 +47,25 @@ def test_the_latest_answer_of_an_annotator_is_their_vote(workspace, tmp_path):
         HumanLabel(pid, "A", "ann@x", "label-studio", "11", labeled_at=T0),
     ])
     assert workspace.ledger.human_votes()[pid] == [("ann@x", "B")]
+
+
+def test_pushing_a_pair_to_a_second_target_needs_allow_duplicate_targets(workspace, tmp_path, caplog):
+    import pytest
+
+    from rlthf_plugin.backends.base import Task
+    from rlthf_plugin.backends.local import LocalBackend
+    from rlthf_plugin.errors import DuplicateTargetError
+    from rlthf_plugin.loop import sync
+
+    pid = _pair(workspace, tmp_path)
+    (pair,) = workspace.ledger.get_pairs([pid])
+    first, second = LocalBackend("project-1"), LocalBackend("project-2")
+    sync.push(workspace.ledger, first, [Task(pair)])
+    with pytest.raises(DuplicateTargetError, match="--allow-duplicate-targets"):
+        sync.push(workspace.ledger, second, [Task(pair)])
+    assert not second.tasks and workspace.ledger.pushed("local", "project-2") == {}  # nothing written
+    sync.push(workspace.ledger, first, [Task(pair)])  # the same target again is fine
+    with caplog.at_level("WARNING"):
+        sync.push(workspace.ledger, second, [Task(pair)], allow_duplicate_targets=True)
+    assert "already on local project-1" in caplog.text
+    assert workspace.ledger.status()["pairs_on_several_targets"] == {pid: ["local project-1", "local project-2"]}

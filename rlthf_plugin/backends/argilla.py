@@ -162,11 +162,46 @@ class ArgillaBackend:
     def client(self):
         if self._client is None:
             rg = require("argilla", "argilla")
+            self._check_server()
             try:
                 self._client = rg.Argilla(api_url=self.url, api_key=self.api_key, timeout=self.timeout)
             except Exception as e:  # the SDK raises httpx and its own errors; both mean "cannot use the server"
                 raise BackendError(f"cannot reach Argilla at {self.url}: {e}") from e
         return self._client
+
+    def _check_server(self) -> None:
+        """Fail in one line, before anything is written, unless ``url`` is an Argilla server
+        that takes the key as an owner's or admin's (an annotator cannot list records)."""
+        import httpx
+
+        try:
+            r = httpx.get(f"{self.url}/api/v1/me", headers={"X-Argilla-Api-Key": self.api_key}, timeout=30)
+        except httpx.HTTPError as e:
+            raise BackendError(f"cannot reach Argilla at {self.url}: {type(e).__name__}: {e}") from e
+        if r.status_code == 401:
+            raise BackendError(f"Argilla at {self.url} refused the API key ([argilla] api_key in .rlthf-secrets.toml "
+                               "or RLTHF_ARGILLA_API_KEY)")
+        try:
+            me = r.json()
+        except ValueError:
+            me = None
+        if r.status_code != 200 or not isinstance(me, dict) or "role" not in me or "username" not in me:
+            raise NotThePlatformError(f"{self.url} answers, but not as Argilla does (GET /api/v1/me gave HTTP "
+                                      f"{r.status_code}, {r.headers.get('content-type', 'no content type')}): "
+                                      "check [argilla] url")
+        if me["role"] not in ("owner", "admin"):
+            raise BackendError(f"the Argilla API key belongs to {me['role']} '{me['username']}': rlthf needs an "
+                               "owner's or admin's key (annotators cannot create datasets or list records)")
+
+    def _check_workspace(self) -> None:
+        if not self.workspace:
+            return
+        r = self.http.get("/api/v1/me/workspaces")
+        _raise_for(r, "listing workspaces")
+        names = sorted(w["name"] for w in r.json().get("items", []))
+        if self.workspace not in names:
+            raise BackendError(f"Argilla workspace '{self.workspace}' does not exist on {self.url} (workspaces this "
+                               f"key sees: {', '.join(names) or 'none'}); create it or fix --argilla-workspace")
 
     @property
     def http(self):
@@ -190,6 +225,7 @@ class ArgillaBackend:
 
     def dataset(self):
         if self._dataset is None:
+            self._check_workspace()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the SDK warns when a dataset does not exist
                 self._dataset = self.client.datasets(self.dataset_name, workspace=self.workspace or None)
@@ -199,6 +235,7 @@ class ArgillaBackend:
 
     def ensure_project(self) -> str:
         rg = require("argilla", "argilla")
+        self._check_workspace()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = self.client.datasets(self.dataset_name, workspace=self.workspace or None)

@@ -163,6 +163,30 @@ class LabelStudioBackend:
         except httpx.HTTPError as e:
             raise BackendError(f"Label Studio {self.url}: {what} failed: {e}") from e
 
+    def _check_server(self) -> None:
+        """Fail in one line, before anything is written, unless ``url`` is a Label Studio
+        that takes the key (a web page or another service answering 200 is named as such)."""
+        import httpx
+
+        wrapper = self.client._client_wrapper  # the SDK's own authenticated httpx client
+        try:
+            r = wrapper.httpx_client.request("api/current-user/whoami", method="GET")
+        except httpx.HTTPError as e:
+            raise BackendError(f"cannot reach Label Studio at {self.url}: {type(e).__name__}: {e}") from e
+        except Exception as e:  # noqa: BLE001 - the SDK's token refresh against a server that is not LS
+            raise NotThePlatformError(f"{self.url} answers, but not as Label Studio does ({type(e).__name__}): "
+                                      "check [label_studio] url") from e
+        if r.status_code in (401, 403):
+            raise BackendError(f"Label Studio {self.url}: {_HTTP_HINTS[401]}")
+        try:
+            me = r.json()
+        except ValueError:
+            me = None
+        if r.status_code != 200 or not isinstance(me, dict) or "id" not in me or "email" not in me:
+            raise NotThePlatformError(f"{self.url} answers, but not as Label Studio does (GET /api/current-user/whoami "
+                                      f"gave HTTP {r.status_code}, {r.headers.get('content-type', 'no content type')}"
+                                      "): check [label_studio] url")
+
     # -- project ----------------------------------------------------------------------------
     def ensure_project(self) -> str:
         """Use the configured project (checking its label config) or the one titled
@@ -170,6 +194,7 @@ class LabelStudioBackend:
         view and, when a webhook URL is set, the webhook exist. Idempotent."""
         if self._ensured:
             return str(self.project_id)
+        self._check_server()
         if self.project_id is None and not self.title:
             raise ConfigError("no Label Studio project: pass --project ID or --create NAME "
                               "(or set [label_studio] project or title)")

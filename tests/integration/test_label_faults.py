@@ -269,3 +269,50 @@ def test_reconcile_repairs_a_lost_label_studio_deletion(label_studio_env, real_w
     sync.pull(real_workspace.ledger, backend)  # the incremental reconcile
     rows = {r["external_id"]: r["deleted"] for r in labels_of(real_workspace, "label-studio")}
     assert rows[str(a["id"])] is True and list(rows.values()).count(False) == 1
+
+
+# -- clear one-line errors, exit 1, nothing written --------------------------------------------------------
+def _push_cli(runner, ws, *args):
+    from rlthf_plugin.cli import main
+
+    return runner.invoke(main, ["-w", str(ws.root), "push", *args])
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    text = result.output.strip()
+    assert len(text.splitlines()) == 1 and "Traceback" not in text, text
+    return text
+
+
+def test_argilla_unknown_workspace_and_annotator_key_are_one_line_errors(argilla_env, argilla_server, real_workspace,
+                                                                        runner):
+    from rlthf_plugin.config import update_secrets_file
+
+    from .argilla_env import ANNOTATORS
+
+    add_asked_iteration(real_workspace.ledger, 3)
+    name = fresh("errors")
+    options = argilla_env.configure(real_workspace, name=name)
+    text = _one_line_error(_push_cli(runner, real_workspace, "--backend", "argilla", *options,
+                                     "--argilla-workspace", "nope"))
+    assert "workspace 'nope' does not exist" in text
+    update_secrets_file(real_workspace.root, "argilla", api_key=ANNOTATORS[0][1])
+    text = _one_line_error(_push_cli(runner, real_workspace, "--backend", "argilla", *options))
+    assert "annotator" in text and "owner" in text
+    with argilla_server.owner() as owner:
+        names = [d["name"] for d in owner.get("/api/v1/me/datasets").json()["items"]]
+    assert name not in names  # nothing was created
+    assert real_workspace.ledger.pushed("argilla", f"{argilla_server.url}#argilla/{name}") == {}
+
+
+def test_label_studio_unknown_project_and_refused_key_are_one_line_errors(label_studio_env, real_workspace, runner):
+    from rlthf_plugin.config import save_secret, secrets_path
+
+    add_asked_iteration(real_workspace.ledger, 3)
+    label_studio_env.configure(real_workspace, name=fresh("errors"))
+    text = _one_line_error(_push_cli(runner, real_workspace, "--backend", "label-studio", "--project", "987654"))
+    assert "987654" in text
+    save_secret(secrets_path(real_workspace.root), "label_studio", "api_key", "not-a-key")
+    text = _one_line_error(_push_cli(runner, real_workspace, "--backend", "label-studio", "--create", fresh("x")))
+    assert "refused" in text

@@ -56,6 +56,6 @@ def test_push_to_a_server_that_is_not_the_platform(workspace, tmp_path, runner, 
     assert result.exit_code == 1, result.output
     message = result.output.strip()
     assert "Traceback" not in message and len(message.splitlines()) == 1, message
-    assert web_page in message and ("not Label Studio" in message or "not Argilla" in message), message
+    assert web_page in message and ("not as Label Studio does" in message or "not as Argilla does" in message), message
     with workspace.ledger.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(L.pushes)).scalar_one() == 0

@@ -80,10 +80,16 @@ class HumanLabel:
 
 @dataclass
 class PullResult:
-    """Labels read by a pull, and the cursor the next incremental pull starts from."""
+    """Labels read by a pull, and the cursor the next incremental pull starts from.
+
+    ``present``, when the pull listed every label of the target (whatever the cursor), is
+    the set of their external ids: a stored label missing from it may have been deleted
+    while its deletion event was lost, which the adapter's ``confirm_deleted`` checks.
+    """
 
     labels: list[HumanLabel]
     cursor: Any = None
+    present: set[str] | None = None
 
 
 @runtime_checkable

@@ -357,19 +357,35 @@ class LabelStudioBackend:
                             self.project_id, export_type="JSON", download_all_tasks=False)
         exported = json.loads(b"".join(chunks))
         labels: list[HumanLabel] = []
+        present: set[str] = set()  # every annotation of the project: deletions are what the ledger has beyond it
         latest = since
         for task in exported:
             pair_id = (task.get("data") or {}).get("pair_id")
             if not pair_id:
                 continue
             for annotation in task.get("annotations") or []:
+                present.add(str(annotation["id"]))
                 stamp = _parse_time(annotation.get("updated_at") or annotation.get("created_at"))
                 if since is not None and stamp is not None and stamp < since:
                     continue
                 if stamp is not None and (latest is None or stamp > latest):
                     latest = stamp
                 labels.append(self.to_label(str(pair_id), annotation))
-        return PullResult(labels, latest.isoformat() if latest else cursor)
+        return PullResult(labels, latest.isoformat() if latest else cursor, present=present)
+
+    def confirm_deleted(self, external_ids: Sequence[str]) -> list[str]:
+        """Those of ``external_ids`` (annotation ids) that no longer exist on the server."""
+        wrapper = self.client._client_wrapper
+        gone = []
+        for ext in external_ids:
+            r = self._call("reading an annotation", wrapper.httpx_client.request, f"api/annotations/{ext}/",
+                           method="GET")
+            if r.status_code == 404:
+                gone.append(ext)
+            elif r.status_code >= 400:
+                raise BackendError(f"Label Studio {self.url}: reading annotation {ext} failed with HTTP "
+                                   f"{r.status_code}: {_short(r.text)}")
+        return gone
 
     def to_label(self, pair_id: str, annotation: Mapping[str, Any], *, deleted: bool = False) -> HumanLabel:
         """One annotation as a HumanLabel (a cancelled/skipped or empty one is ``skip``)."""

@@ -89,11 +89,24 @@ def _push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], itera
 
 
 def pull(ledger: Ledger, backend: LabelingBackend, *, full: bool = False) -> tuple[int, int]:
-    """Pull labels since the last pull (all with ``full``); returns (read, new)."""
+    """Pull labels since the last pull (all with ``full``); returns (read, new).
+
+    Also repairs lost deletions when the platform lists every label of the target
+    (``PullResult.present``): a label the ledger holds for a pair pushed there, missing from
+    the listing and confirmed gone by the adapter, is marked deleted.
+    """
     key = f"pull:{backend.platform}:{backend.target}"
     cursor = None if full else ledger.get_state(key)
     result = backend.pull(cursor=cursor)
     new = store_labels(ledger, result.labels)
+    if result.present is not None and hasattr(backend, "confirm_deleted"):
+        stored = ledger.live_label_ids(backend.platform, ledger.pushed(backend.platform, backend.target))
+        missing = sorted(ext for ext in stored if ext not in result.present)
+        if missing:
+            gone = backend.confirm_deleted(missing)
+            if gone:
+                log.info("%s %s: %d label(s) deleted on the platform; marked deleted", backend.platform,
+                         backend.target, ledger.mark_deleted(backend.platform, gone))
     if result.cursor is not None:
         ledger.set_state(key, result.cursor)
     return len(result.labels), new

@@ -194,10 +194,10 @@ class LabelStudioBackend:
         view and, when a webhook URL is set, the webhook exist. Idempotent."""
         if self._ensured:
             return str(self.project_id)
-        self._check_server()
         if self.project_id is None and not self.title:
             raise ConfigError("no Label Studio project: pass --project ID or --create NAME "
                               "(or set [label_studio] project or title)")
+        self._check_server()
         if self.project_id is None:
             found = [p for p in self._call("listing projects", self.client.projects.list, title=self.title,
                                            page_size=100) if p.title == self.title]

@@ -55,9 +55,12 @@ def select(ctx: click.Context, no_plot: bool, **options) -> None:
     from ..loop.iteration import select_iteration
     from ..report.plots import workspace_plots
 
+    from ..loop.owner import IterationOwner
+
     ws = open_workspace(ctx)
     config = _configure(ws, **options)
-    rep = select_iteration(ws.ledger, config, progress=True)
+    with IterationOwner(ws.ledger, ttl=config.serve.lease_seconds) as owner:
+        rep = select_iteration(ws.ledger, config, progress=True, owner=owner)
     _echo_iteration(rep)
     if not no_plot:
         for path in workspace_plots(ws.ledger, ws.plots_dir, iteration=rep.iteration):
@@ -74,8 +77,11 @@ def label(ctx: click.Context, annotator: str, iteration: int | None) -> None:
     """Answer an iteration's asked pairs with a simulated annotator (evaluation, demo)."""
     from ..loop.oracle import label_with_oracle
 
+    from ..loop.owner import IterationOwner
+
     ws = open_workspace(ctx)
-    rep = label_with_oracle(ws.ledger, ws.config, annotator, iteration=iteration)
+    with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
+        rep = label_with_oracle(ws.ledger, ws.config, annotator, iteration=iteration, owner=owner)
     _echo_label(rep, ws)
 
 

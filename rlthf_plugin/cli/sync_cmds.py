@@ -58,8 +58,14 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
     if not tasks:
         raise click.ClickException("nothing to push: run 'rlthf select' first, or pass --all")
     backend = _backend(ws, backend_name, show_ai=show_ai, webhook_url=webhook_url, **options)
-    report = sync.push(ws.ledger, backend, tasks, iteration=tasks[0].iteration,
-                       allow_duplicate_targets=allow_duplicate_targets)
+    if tasks[0].iteration is None:  # --all: no iteration's batch, no owner needed
+        report = sync.push(ws.ledger, backend, tasks, allow_duplicate_targets=allow_duplicate_targets)
+    else:
+        from ..loop.owner import IterationOwner
+
+        with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
+            report = sync.push(ws.ledger, backend, tasks, iteration=tasks[0].iteration, owner=owner,
+                               allow_duplicate_targets=allow_duplicate_targets)
     click.echo(f"{backend.platform} {backend.target}: {report.created} created, {report.existing} already there, "
                f"{report.predictions} prediction(s)")
     if report.failed:

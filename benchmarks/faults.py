@@ -47,6 +47,7 @@ from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.loop import sync
 from rlthf_plugin.store import ledger as L
 from rlthf_plugin.workspace import Workspace
+from tests.integration.argilla_env import signed_headers as argilla_headers
 
 
 @dataclass
@@ -163,18 +164,6 @@ def malformed_bodies(platform: str, n: int, rng: random.Random, dataset_id: str 
             text = text[: max(1, len(text) // 2)]  # cut: not JSON
         out.append(text.encode())
     return out
-
-
-def argilla_headers(secret: str, body: bytes, msg_id: str | None = None) -> dict[str, str]:
-    import datetime as dt
-
-    from standardwebhooks import Webhook
-
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    now = dt.datetime.now(tz=dt.timezone.utc)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode("utf-8", "replace")),
-            "content-type": "application/json"}
 
 
 def kill_pushes(ws: Workspace, platform: str, options: list[str], kills: int, rng: random.Random,

@@ -34,10 +34,9 @@ import sqlalchemy as sa
 
 from ..store import ledger as L
 from ..config import Config, Secret, load_config, update_secrets_file
-from ..errors import (BackendError, BadWebhookError, ConfigError, IncompatibleProjectError, NotThePlatformError,
-                      WebhookAuthError, require)
+from ..errors import BackendError, BadWebhookError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
 from ..pairs import A, B, SKIP, TIE
-from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task
+from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task, identity
 
 log = logging.getLogger(__name__)
 
@@ -181,14 +180,8 @@ class ArgillaBackend:
         if r.status_code == 401:
             raise BackendError(f"Argilla at {self.url} refused the API key ([argilla] api_key in .rlthf-secrets.toml "
                                "or RLTHF_ARGILLA_API_KEY)")
-        try:
-            me = r.json()
-        except ValueError:
-            me = None
-        if r.status_code != 200 or not isinstance(me, dict) or "role" not in me or "username" not in me:
-            raise NotThePlatformError(f"{self.url} answers, but not as Argilla does (GET /api/v1/me gave HTTP "
-                                      f"{r.status_code}, {r.headers.get('content-type', 'no content type')}): "
-                                      "check [argilla] url")
+        me = identity(r, url=self.url, platform="Argilla", endpoint="/api/v1/me", keys=("role", "username"),
+                      option="[argilla] url")
         if me["role"] not in ("owner", "admin"):
             raise BackendError(f"the Argilla API key belongs to {me['role']} '{me['username']}': rlthf needs an "
                                "owner's or admin's key (annotators cannot create datasets or list records)")

@@ -34,7 +34,7 @@ from ..config import Config, Secret, save_secret, secrets_path
 from ..errors import (BackendError, BadWebhookError, ConfigError, IncompatibleProjectError, NotThePlatformError,
                       WebhookAuthError, require)
 from ..store.ledger import iter_chunks
-from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task
+from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task, identity
 
 log = logging.getLogger(__name__)
 
@@ -178,14 +178,8 @@ class LabelStudioBackend:
                                       "check [label_studio] url") from e
         if r.status_code in (401, 403):
             raise BackendError(f"Label Studio {self.url}: {_HTTP_HINTS[401]}")
-        try:
-            me = r.json()
-        except ValueError:
-            me = None
-        if r.status_code != 200 or not isinstance(me, dict) or "id" not in me or "email" not in me:
-            raise NotThePlatformError(f"{self.url} answers, but not as Label Studio does (GET /api/current-user/whoami "
-                                      f"gave HTTP {r.status_code}, {r.headers.get('content-type', 'no content type')}"
-                                      "): check [label_studio] url")
+        identity(r, url=self.url, platform="Label Studio", endpoint="/api/current-user/whoami", keys=("id", "email"),
+                 option="[label_studio] url")
 
     # -- project ----------------------------------------------------------------------------
     def ensure_project(self) -> str:

@@ -247,7 +247,15 @@ def dt_now() -> dt.datetime:
 
 def _signed(hook, msg_id: str, when, body: bytes) -> dict[str, str]:
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())),
-            "webhook-signature": hook.sign(msg_id, when, body.decode()), "content-type": "application/json"}
+            "webhook-signature": hook.sign(msg_id, when, body.decode("utf-8", "replace")),
+            "content-type": "application/json"}
+
+
+def signed_headers(secret: str, body: bytes, msg_id: str | None = None) -> dict[str, str]:
+    """Standard Webhooks headers for ``body``, signed now with ``secret`` (a new id unless given)."""
+    from standardwebhooks import Webhook
+
+    return _signed(Webhook(secret), msg_id or f"msg_{uuid.uuid4().hex}", dt_now(), body)
 
 
 @pytest.fixture(scope="session")

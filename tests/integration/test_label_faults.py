@@ -20,6 +20,7 @@ from rlthf_plugin.loop import sync
 from rlthf_plugin.loop.tasks import asked_tasks
 from rlthf_plugin.store import ledger as L
 
+from .argilla_env import signed_headers as argilla_headers
 from .conftest import ReceiverThread, add_asked_iteration, wait_for
 
 pytestmark = pytest.mark.integration
@@ -46,16 +47,6 @@ def rejected(receiver: ReceiverThread, platform: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("rlthf_webhooks_rejected_total") and f'platform="{platform}"' in line
                and 'reason="auth"' not in line)
-
-
-def argilla_headers(secret: str, body: bytes, msg_id: str | None = None) -> dict[str, str]:
-    from standardwebhooks import Webhook
-
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    now = dt.datetime.now(tz=dt.timezone.utc)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode("utf-8", "replace")),
-            "content-type": "application/json"}
 
 
 def labels_of(ws, platform: str) -> list[dict]:

@@ -168,12 +168,19 @@ def malformed_bodies(platform: str, n: int, rng: random.Random, dataset_id: str 
 
 def kill_pushes(ws: Workspace, platform: str, options: list[str], kills: int, rng: random.Random,
                 counts: Counts) -> None:
-    """Kill `rlthf push` K times at random moments, then finish it (waiting out the killed lease)."""
+    """Kill `rlthf push` K times while it owns the iteration (lease held), then finish it."""
+    from rlthf_plugin.store import lock
+
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "rlthf_plugin", "-w", str(ws.root), "push", "--backend", platform, *options]
     for _ in range(kills):
+        while lock.holder_of(ws.ledger, "iteration") is not None:  # the previous victim's lease expires
+            counts.lease_waits += 1
+            time.sleep(0.5)
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 6.0))
+        while proc.poll() is None and lock.holder_of(ws.ledger, "iteration") is None:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.5))  # somewhere in the step: listing, creating, recording
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             counts.kills += 1

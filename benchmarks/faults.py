@@ -312,9 +312,7 @@ def delete(platform, env, server, backend, external_id, who, answer) -> None:
 
 
 def own_response(client, record_id: str) -> str:
-    r = client.get(f"/api/v1/me/records/{record_id}", params={"include": ["responses"]})
-    if r.status_code == 404:  # older servers: the plain record endpoint
-        r = client.get(f"/api/v1/records/{record_id}", params={"include": ["responses"]})
+    r = client.get(f"/api/v1/records/{record_id}", params={"include": ["responses"]})
     r.raise_for_status()
     me = client.get("/api/v1/me").json()["id"]
     return next(x["id"] for x in r.json()["responses"] if x["user_id"] == me)

@@ -120,7 +120,8 @@ def response_labels(record: Mapping[str, Any], responses: Sequence[Mapping[str, 
             continue
         user = str(r.get("user_id") or "")
         labels.append(HumanLabel(
-            pair_id=str(record["external_id"]), label=FROM_VALUE.get(value, SKIP), annotator=users.get(user, user),
+            pair_id=str(record["external_id"]),
+            label=FROM_VALUE.get(value, SKIP) if r["status"] == "submitted" else SKIP, annotator=users.get(user, user),
             platform=PLATFORM, external_id=str(r["id"]), labeled_at=_timestamp(r.get("updated_at")),
             comment=comment or None, deleted=r["status"] not in ("submitted", "discarded")))
     return labels

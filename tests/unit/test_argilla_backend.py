@@ -109,3 +109,11 @@ def test_a_delivery_is_remembered_with_its_labels_only(workspace, tmp_path, monk
     assert store_labels(workspace.ledger, [label], delivery="argilla:msg_1") == 1
     with pytest.raises(ReplayedDelivery):
         store_labels(workspace.ledger, [label], delivery="argilla:msg_1")
+
+
+def test_a_discard_is_a_skip_whatever_its_values():
+    """Issue 13, fault 7: a discard completes the task but is never a preference."""
+    response = {"id": "r9", "status": "discarded", "user_id": "u1", "updated_at": "2026-01-02T00:00:00",
+                "values": {"label": {"value": "a"}}}
+    (label,) = response_labels({"external_id": "pair1"}, [response], {"u1": "ann1"})
+    assert (label.label, label.deleted) == ("skip", False)

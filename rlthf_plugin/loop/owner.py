@@ -5,7 +5,8 @@ Every entry point that changes an iteration (the service's worker, ``rlthf selec
 owner`` and hands ``owner`` to the steps it calls:
 
 - entering takes the lease or raises :class:`~rlthf_plugin.errors.LeaseHeldError` naming
-  the holder (nothing is written);
+  the holder (nothing is written); a holder that was a process of this host and has exited
+  (killed mid-step) is taken over at once instead of after its time to live;
 - a heartbeat thread renews the lease every ``ttl / 3`` seconds; when a renewal fails (the
   lease was taken over, or the database raised) the owner is *lost*: the heartbeat ends,
   :attr:`IterationOwner.reason` says why and the next :meth:`check` raises
@@ -54,7 +55,12 @@ class IterationOwner:
     # -- life cycle ---------------------------------------------------------------------------
     def __enter__(self) -> "IterationOwner":
         if not lock.acquire(self.ledger, LEASE, self.holder, ttl=self.ttl):
-            raise LeaseHeldError(LEASE, lock.holder_of(self.ledger, LEASE))
+            current = lock.holder_of(self.ledger, LEASE)
+            # A killed process of this host cannot renew: take its lease now, not when it expires.
+            if not (current and lock.dead_local_holder(current)
+                    and lock.take_over(self.ledger, LEASE, current, self.holder, ttl=self.ttl)):
+                raise LeaseHeldError(LEASE, current)
+            log.warning("took the %s lease over from %s, a process of this host that has exited", LEASE, current)
         self._done.clear()
         self._lost.clear()
         self.reason = None

@@ -56,6 +56,30 @@ def renew(ledger: L.Ledger, name: str, holder: str, *, ttl: float = 600.0) -> bo
         return result.rowcount == 1
 
 
+def take_over(ledger: L.Ledger, name: str, old_holder: str, holder: str, *, ttl: float = 600.0) -> bool:
+    """Give ``name`` to ``holder`` if ``old_holder`` still has it (a holder known to be dead)."""
+    now = L.now()
+    with ledger.engine.begin() as conn:
+        result = conn.execute(L.locks.update().where(L.locks.c.name == name, L.locks.c.holder == old_holder)
+                              .values(holder=holder, acquired_at=now, expires_at=now + dt.timedelta(seconds=ttl)))
+        return result.rowcount == 1
+
+
+def dead_local_holder(holder: str) -> bool:
+    """True when ``holder`` (a :func:`holder_id`) names a process of this host that has exited."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def fence(conn: Connection, name: str, holder: str) -> None:
     """Inside a write transaction: raise :class:`LeaseLostError` (rolling the write back)
     unless ``holder`` holds ``name``, unexpired. The update takes the lease row's write

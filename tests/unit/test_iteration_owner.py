@@ -109,3 +109,21 @@ def test_health_is_503_with_the_reason_while_the_worker_is_in_error(workspace):
         r = client.get("/health")
     assert r.status_code == 503, r.text
     assert "no pairs" in r.json()["reason"]
+
+
+def test_the_lease_of_a_killed_local_process_is_taken_over_at_once(workspace):
+    import socket
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # its pid names an exited process
+    dead = f"{socket.gethostname()}:{proc.pid}:deadbeef"
+    assert lock.acquire(workspace.ledger, "iteration", dead, ttl=600)
+    with IterationOwner(workspace.ledger, holder="me", ttl=30):
+        assert lock.holder_of(workspace.ledger, "iteration") == "me"
+    alive = f"{socket.gethostname()}:1:cafe"  # pid 1 is alive
+    assert lock.acquire(workspace.ledger, "iteration", alive, ttl=600)
+    with pytest.raises(LeaseHeldError):
+        with IterationOwner(workspace.ledger, holder="me", ttl=30):
+            pass

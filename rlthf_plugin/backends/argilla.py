@@ -28,15 +28,16 @@ import logging
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-import sqlalchemy as sa
-
-from ..store import ledger as L
-from ..config import Config, Secret, load_config, update_secrets_file
 from ..errors import BackendError, BadWebhookError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
 from ..pairs import A, B, SKIP, TIE
-from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task, identity
+from ..secret import Secret
+from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, MemoryState, OnError, PullResult, PushReport, Task,
+                   identity)
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class ArgillaBackend:
 
     def __init__(self, *, url: str, api_key: str, dataset: str, workspace: str = "", show_suggestions: bool = False,
                  min_submitted: int = 1, webhook_url: str = "", webhook_secret: str | None = None,
-                 root: Path | None = None, on_error: OnError | str = OnError.RAISE,
+                 state: BackendState | None = None, on_error: OnError | str = OnError.RAISE,
                  timeout: int = 120):
         for option, value in (("url", url), ("api_key", api_key), ("dataset", dataset)):
             if not value:
@@ -151,7 +152,9 @@ class ArgillaBackend:
         self.url, self.api_key, self.dataset_name, self.workspace = url.rstrip("/"), api_key, dataset, workspace
         self.show_suggestions, self.min_submitted = show_suggestions, min_submitted
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
-        self.root, self.on_error, self.timeout = root, OnError(on_error), timeout
+        # Without a workspace, secrets and delivery ids live as long as this object.
+        self.state = state if state is not None else MemoryState()
+        self.on_error, self.timeout = OnError(on_error), timeout
         self.target = f"{self.url}#{workspace or '-'}/{dataset}"
         self._client = None
         self._dataset = None
@@ -262,8 +265,7 @@ class ArgillaBackend:
             hook = rg.Webhook(url=self.webhook_url, events=list(WEBHOOK_EVENTS),
                               description="rlthf_plugin: human labels back to the ledger", _client=self.client).create()
         self.webhook_secret = Secret(hook.secret)
-        if self.root is not None:
-            update_secrets_file(self.root, "argilla", webhook_secret=hook.secret)
+        self.state.save_secret("argilla", "webhook_secret", hook.secret)
         return str(hook.id)
 
     # -- push ---------------------------------------------------------------------------
@@ -380,10 +382,9 @@ class ArgillaBackend:
 
     # -- webhooks -----------------------------------------------------------------------
     def _current_secret(self) -> str | None:
-        if self.root is not None:  # the secret may have been stored after this process started
-            secret = load_config(self.root).argilla.webhook_secret
-            if secret:
-                return str(secret)
+        secret = self.state.secret("argilla", "webhook_secret")  # may have been stored since we started
+        if secret:
+            return str(secret)
         return str(self.webhook_secret) if self.webhook_secret else None
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> dict:
@@ -472,12 +473,13 @@ def _raise_for(response, what: str) -> None:
         raise BackendError(f"Argilla: {what}: HTTP {response.status_code}: {response.text[:300]}")
 
 
-def from_config(config: Config, *, workspace=None, url: str | None = None, dataset: str | None = None,
-                argilla_workspace: str | None = None, show_ai: bool | None = None, webhook_url: str | None = None,
-                on_error: str = "raise", **ignored: Any) -> ArgillaBackend:
-    """The backend of ``config.argilla`` with CLI overrides. ``workspace`` (a
-    :class:`~rlthf_plugin.workspace.Workspace`) is where the webhook secret is stored and
-    delivery ids are remembered. Label Studio's options (project, create_name) are ignored."""
+def from_config(config: Config, *, state: BackendState | None = None, url: str | None = None,
+                dataset: str | None = None, argilla_workspace: str | None = None, show_ai: bool | None = None,
+                webhook_url: str | None = None, on_error: str = "raise", **ignored: Any) -> ArgillaBackend:
+    """The backend of ``config.argilla`` with CLI overrides. ``state`` (the workspace's,
+    from :meth:`~rlthf_plugin.workspace.Workspace.backend_state`) is where the webhook secret
+    is stored and delivery ids are remembered. Label Studio's options (project,
+    create_name) are ignored."""
     c = config.argilla
     unknown = set(ignored) - {"project", "create_name"}
     if unknown:
@@ -487,7 +489,7 @@ def from_config(config: Config, *, workspace=None, url: str | None = None, datas
         workspace=argilla_workspace if argilla_workspace is not None else c.workspace,
         show_suggestions=c.show_suggestions if show_ai is None else show_ai, min_submitted=c.min_submitted,
         webhook_url=webhook_url if webhook_url is not None else c.webhook_url, webhook_secret=c.webhook_secret,
-        root=Path(workspace.root) if workspace is not None else None, on_error=on_error)
+        state=state, on_error=on_error)
 
 
 __all__ = ["ArgillaBackend", "from_config", "load_settings", "check_settings", "response_labels", "TEMPLATE"]

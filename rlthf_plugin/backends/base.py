@@ -1,9 +1,11 @@
 """The protocol every labeling platform adapter implements, and the data that crosses it.
 
 Adapters translate between these dataclasses and a platform's SDK; they decide nothing.
-Which pairs to push comes from selection (:mod:`rlthf_plugin.selection.queue`); what a
-label means for the ledger is :func:`rlthf_plugin.loop.sync.store_labels`, the one code path
-shared by pull and webhooks.
+Which pairs to push comes from the loop (:func:`rlthf_plugin.loop.tasks.asked_tasks`); what
+a label means for the ledger is :func:`rlthf_plugin.loop.sync.store_labels`, the one code
+path shared by pull and webhooks. An adapter never reads the config files or the ledger
+itself: what it keeps in the workspace (a webhook secret it generated, the ids of webhook
+deliveries already seen) goes through the :class:`BackendState` it is given.
 """
 
 from __future__ import annotations
@@ -106,6 +108,48 @@ def identity(response: Any, *, url: str, platform: str, endpoint: str, keys: Seq
         raise NotThePlatformError(f"{url} answers, but not as {platform} does (GET {endpoint} gave HTTP "
                                   f"{response.status_code}, {kind}): check {option}")
     return me
+
+
+class BackendState(Protocol):
+    """What an adapter may keep in the workspace: secrets, and webhook deliveries seen."""
+
+    def secret(self, section: str, key: str) -> str | None:
+        """The current value of ``[section] key`` (read again: another process may have saved it)."""
+        ...
+
+    def save_secret(self, section: str, key: str, value: str) -> None:
+        """Keep a secret the adapter generated or received (e.g. a webhook's signing secret)."""
+        ...
+
+    def first_delivery(self, key: str, *, forget_after: dt.timedelta, prefix: str = "") -> bool:
+        """Record a delivery id; False when it was recorded before (a replay). Ids under
+        ``prefix`` older than ``forget_after`` may be forgotten."""
+        ...
+
+
+class MemoryState:
+    """A :class:`BackendState` that lives as long as the process (no workspace given)."""
+
+    def __init__(self, secrets: dict[tuple[str, str], str] | None = None):
+        self._secrets = dict(secrets or {})
+        self._seen: set[str] = set()
+
+    def secret(self, section: str, key: str) -> str | None:
+        return self._secrets.get((section, key))
+
+    def save_secret(self, section: str, key: str, value: str) -> None:
+        self._secrets[(section, key)] = str(value)
+
+    def first_delivery(self, key: str, *, forget_after: dt.timedelta, prefix: str = "") -> bool:
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    """``items`` in consecutive batches of at most ``size`` (bulk calls to a platform)."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 @runtime_checkable

@@ -23,18 +23,20 @@ import json
 import logging
 import math
 import secrets
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
-from ..config import Config, Secret, save_secret, secrets_path
 from ..errors import (BackendError, BadWebhookError, ConfigError, IncompatibleProjectError, NotThePlatformError,
                       WebhookAuthError, require)
-from ..store.ledger import iter_chunks
-from .base import MAX_TASKS_PER_BULK, HumanLabel, OnError, PullResult, PushReport, Task, identity
+from ..secret import Secret
+from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, OnError, PullResult, PushReport, Task, chunks,
+                   identity)
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +66,15 @@ _HTTP_HINTS = {
 
 def from_config(config: Config, *, url: str | None = None, project: int | None = None,
                 create_name: str | None = None, show_ai: bool | None = None, webhook_url: str | None = None,
-                secrets_file: str | Path | None = None, on_error: OnError | str = OnError.RAISE,
-                workspace: Any = None, **other: Any) -> "LabelStudioBackend":
-    """The adapter for the ``[label_studio]`` section, overridden by CLI options.
+                state: BackendState | None = None, on_error: OnError | str = OnError.RAISE,
+                **other: Any) -> "LabelStudioBackend":
+    """The adapter for the ``[label_studio]`` section of ``config``, overridden by CLI options.
 
     ``create_name`` (``--create``) names a project to use or create from the template;
-    ``project`` (``--project``) an existing one. ``secrets_file`` is where a generated
-    webhook secret is saved (default: the ``workspace``'s ``.rlthf-secrets.toml``).
+    ``project`` (``--project``) an existing one. ``state`` is where a generated webhook
+    secret is kept (the workspace's secrets file, through
+    :meth:`~rlthf_plugin.workspace.Workspace.backend_state`).
     """
-    if secrets_file is None and workspace is not None:
-        secrets_file = secrets_path(workspace.root)
     misplaced = sorted(k for k in other if k in ("dataset", "argilla_workspace"))
     if misplaced:
         raise ConfigError(f"--{misplaced[0].replace('_', '-')} is an Argilla option, not a Label Studio one")
@@ -96,7 +97,7 @@ def from_config(config: Config, *, url: str | None = None, project: int | None =
         show_predictions=cfg.show_predictions if show_ai is None else show_ai,
         webhook_url=webhook_url or cfg.webhook_url or None,
         webhook_secret=str(cfg.webhook_secret) if cfg.webhook_secret else None,
-        secrets_file=Path(secrets_file) if secrets_file else None, on_error=OnError(on_error))
+        state=state, on_error=OnError(on_error))
 
 
 class LabelStudioBackend:
@@ -106,7 +107,7 @@ class LabelStudioBackend:
 
     def __init__(self, url: str, api_key: str, *, project: int | None = None, title: str | None = None,
                  show_predictions: bool = False, webhook_url: str | None = None,
-                 webhook_secret: str | None = None, secrets_file: Path | None = None,
+                 webhook_secret: str | None = None, state: BackendState | None = None,
                  on_error: OnError = OnError.RAISE, timeout: float = 300.0):
         self.url = url.rstrip("/")
         self._api_key, self._timeout, self._client = api_key, timeout, None
@@ -115,7 +116,7 @@ class LabelStudioBackend:
         self.show_predictions = show_predictions
         self.webhook_url = webhook_url
         self._webhook_secret = Secret(webhook_secret) if webhook_secret else None
-        self.secrets_file = secrets_file
+        self.state = state
         self.on_error = on_error
         self.view_id: int | None = None
         self._ensured = False
@@ -229,12 +230,12 @@ class LabelStudioBackend:
 
     def _ensure_webhook(self) -> None:
         if not self._webhook_secret:
-            if self.secrets_file is None:
+            if self.state is None:
                 raise ConfigError("a webhook needs [label_studio] webhook_secret (in .rlthf-secrets.toml or "
                                   "RLTHF_LABEL_STUDIO_WEBHOOK_SECRET) so the receiver can check deliveries")
             self._webhook_secret = Secret(secrets.token_urlsafe(32))
-            save_secret(self.secrets_file, "label_studio", "webhook_secret", self._webhook_secret)
-            log.info("generated a webhook secret into %s", self.secrets_file)
+            self.state.save_secret("label_studio", "webhook_secret", self._webhook_secret)
+            log.info("generated a webhook secret into the workspace's secrets")
         spec = {"url": self.webhook_url, "project": self.project_id, "send_payload": True,
                 "send_for_all_actions": False, "actions": list(WEBHOOK_ACTIONS),
                 "headers": {SECRET_HEADER: str(self._webhook_secret)}, "is_active": True}
@@ -269,7 +270,7 @@ class LabelStudioBackend:
         stale = {pid for pid, ext in known.items() if pid in remote and remote[pid] != str(ext)}
         if stale:
             log.warning("%d pair(s) recorded with another task id than the server's; using the server's", len(stale))
-        batches = list(iter_chunks(todo, MAX_TASKS_PER_BULK))
+        batches = chunks(todo, MAX_TASKS_PER_BULK)
         for batch in tqdm(batches, desc="push label-studio", unit="batch", disable=None):
             self._import_batch(batch, report)
         return report
@@ -469,16 +470,10 @@ class LabelStudioBackend:
                                else "Label Studio webhook received but no webhook_secret is configured")
 
     def _reload_secret(self) -> bool:
-        """Read the secret again from the secrets file (a push may have generated it since)."""
-        if self.secrets_file is None or not self.secrets_file.exists():
+        """Read the secret again from the state (a push may have generated it since)."""
+        if self.state is None:
             return False
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover
-            import tomli as tomllib
-
-        value = (tomllib.loads(self.secrets_file.read_text(encoding="utf-8")).get("label_studio") or {}).get(
-            "webhook_secret")
+        value = self.state.secret("label_studio", "webhook_secret")
         if not value or value == self._webhook_secret:
             return False
         self._webhook_secret = Secret(value)

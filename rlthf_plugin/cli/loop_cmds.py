@@ -86,13 +86,9 @@ def label(ctx: click.Context, annotator: str, iteration: int | None) -> None:
 
 
 def _echo_label(rep, ws) -> None:
-    import sqlalchemy as sa
+    from ..store.iterations import iteration_stats
 
-    from ..store import ledger as L
-
-    with ws.ledger.engine.connect() as conn:
-        stats = conn.execute(sa.select(L.iterations.c.stats).where(L.iterations.c.id == rep.iteration)).scalar() or {}
-    ev = stats.get("eval") or {}
+    ev = iteration_stats(ws.ledger, rep.iteration).get("eval") or {}
     prec = "-" if rep.precision is None else f"{rep.precision:.2f}"
     line = f"  labeled {rep.answered}/{rep.asked} ({rep.new} new); AI-error precision of the batch {prec}"
     if ev.get("curated_accuracy") is not None:

@@ -191,7 +191,7 @@ def relabel(dataset, rm_dir: Path, *, keep: list[str]):
     rm = TransformerRewardModel.load(rm_dir)
     margins = rm.margins(dataset.prompt, dataset.chosen, dataset.rejected)
     flip = (margins < 0) & ~np.isin(np.asarray(dataset.label_source), keep)
-    return dataset.swap(flip.tolist(), source="rm"), int(flip.sum())
+    return dataset.swap(flip.tolist()), int(flip.sum())
 
 
 def _is_main() -> bool:

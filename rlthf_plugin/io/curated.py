@@ -18,11 +18,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import InputProblem, InvalidInputError, RlthfError
+from ..vocab import LABEL_SOURCES, LabelSource
 
 #: Version of the row schema below; a row naming another version is refused.
 SCHEMA_VERSION = 1
-#: Where a row's label comes from, in the order the export prefers them (docs/curated-set.md).
-LABEL_SOURCES = ("human", "flipped", "trusted_ai", "ai", "rm")
 REQUIRED = ("pair_id", "prompt", "chosen", "rejected", "label_source", "iteration", "amplification")
 #: Every field of a row: the required ones and ``schema_version`` (optional when reading).
 FIELDS = ("schema_version", *REQUIRED)
@@ -86,7 +85,7 @@ class CuratedSet:
         evals = [i for i, p in enumerate(self.pair_id) if p in eval_ids]
         return self.subset(train), self.subset(evals)
 
-    def swap(self, flip: Sequence[bool], *, source: str = "rm") -> "CuratedSet":
+    def swap(self, flip: Sequence[bool], *, source: str = LabelSource.RM.value) -> "CuratedSet":
         """Chosen and rejected exchanged where ``flip`` (N,) is true; those rows get ``source``."""
         if len(flip) != len(self):
             raise ValueError(f"flip has {len(flip)} entries for {len(self)} rows")
@@ -106,8 +105,8 @@ class CuratedSet:
             "pairs": len(self), "rows_amplified": n_rows,
             "pairs_by_source": {s: pairs[s] for s in LABEL_SOURCES if pairs[s]},
             "rows_by_source": {s: rows[s] for s in LABEL_SOURCES if rows[s]},
-            "human_share_pairs": pairs["human"] / len(self) if len(self) else 0.0,
-            "human_share_rows": rows["human"] / n_rows if n_rows else 0.0,
+            "human_share_pairs": pairs[LabelSource.HUMAN.value] / len(self) if len(self) else 0.0,
+            "human_share_rows": rows[LabelSource.HUMAN.value] / n_rows if n_rows else 0.0,
             "iterations": sorted({i for i in self.iteration if i is not None}),
         }
 

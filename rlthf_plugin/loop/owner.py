@@ -21,9 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
-from typing import Iterator
-
-from sqlalchemy.engine import Connection
+from typing import Any, Iterator
 
 from ..errors import LeaseHeldError, LeaseLostError
 from ..store import lock
@@ -105,7 +103,7 @@ class IterationOwner:
         if self._lost.is_set():
             raise LeaseLostError(LEASE, self.reason or "lost")
 
-    def fence(self, conn: Connection) -> None:
+    def fence(self, conn: Any) -> None:
         """Inside a write transaction: raise :class:`LeaseLostError` (rolling the write back)
         unless this owner holds the lease, unexpired, at this moment."""
         self.check()

@@ -8,20 +8,18 @@ label delivered twice is stored once.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
-
-from sqlalchemy.engine import Connection
+from typing import Sequence
 
 from ..backends.base import HumanLabel, LabelingBackend, PushReport, Task
 from ..errors import DuplicateTargetError
-from ..store.ledger import Ledger
+from ..store.ledger import Fence, Ledger
 from .owner import IterationOwner, owned
 
 log = logging.getLogger(__name__)
 
 
 def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int | None = None,
-                 delivery: str | None = None, fence: Callable[[Connection], None] | None = None) -> int:
+                 delivery: str | None = None, fence: Fence | None = None) -> int:
     """Store labels keyed by (platform, external id); returns how many were new.
 
     Labels for pairs the ledger does not know are ignored (a task created by hand on the

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
-from ..store import ledger as L
 from ..backends.base import Task
+from ..store import iterations as iterations_db
+from ..store.iterations import latest_iteration
+from ..store.ledger import Ledger
 
 
-def latest_iteration(ledger: L.Ledger) -> int | None:
-    with ledger.engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.max(L.iterations.c.id))).scalar()
-
-
-def asked_tasks(ledger: L.Ledger, iteration: int | None = None, *, limit: int | None = None) -> list[Task]:
+def asked_tasks(ledger: Ledger, iteration: int | None = None, *, limit: int | None = None) -> list[Task]:
     """The pairs an iteration sent to humans (action ``ask``), highest priority first.
 
     ``iteration`` defaults to the latest one. Each task carries the decision's reason,
@@ -23,10 +18,7 @@ def asked_tasks(ledger: L.Ledger, iteration: int | None = None, *, limit: int | 
         iteration = latest_iteration(ledger)
         if iteration is None:
             return []
-    with ledger.engine.connect() as conn:
-        q = (sa.select(L.decisions).where(L.decisions.c.iteration == iteration, L.decisions.c.action == "ask")
-             .order_by(L.decisions.c.priority.desc(), L.decisions.c.pair_id))
-        rows = conn.execute(q.limit(limit) if limit else q).mappings().all()
+    rows = iterations_db.asked_decisions(ledger, iteration, limit=limit)
     pairs = {p.id: p for p in ledger.get_pairs(r["pair_id"] for r in rows)}
     ai = ledger.ai_majority()
     return [
@@ -38,7 +30,7 @@ def asked_tasks(ledger: L.Ledger, iteration: int | None = None, *, limit: int | 
     ]
 
 
-def all_tasks(ledger: L.Ledger, *, limit: int | None = None) -> list[Task]:
+def all_tasks(ledger: Ledger, *, limit: int | None = None) -> list[Task]:
     """Every pair as a task (label everything), in id order, priority 0."""
     ai = ledger.ai_majority()
     pairs = ledger.get_pairs()
@@ -49,3 +41,6 @@ def all_tasks(ledger: L.Ledger, *, limit: int | None = None) -> list[Task]:
              ai_score=ai[p.id].agreement if p.id in ai else None)
         for p in pairs
     ]
+
+
+__all__ = ["all_tasks", "asked_tasks", "latest_iteration"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _hardware as hw
 from ._truncation import left_truncate_text
-from .reward_trl import _check_triples, _jsonable, amplify
+from ._training import amplify, check_triples, jsonable
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def train_policy(model: str, prompts: Sequence[str], chosen: Sequence[str], reje
     from trl import DPOTrainer
 
     config = config or DPOTrainingConfig()
-    n = _check_triples(prompts, chosen, rejected)
+    n = check_triples(prompts, chosen, rejected)
     idx = amplify(n, weights)
     if idx.size == 0:
         raise ValueError("no training pairs (empty input or all weights 0)")
@@ -196,7 +196,7 @@ def train_policy(model: str, prompts: Sequence[str], chosen: Sequence[str], reje
     train, n_trunc = build_dataset(tokenizer, take(prompts), take(chosen), take(rejected), config)
     evals = None
     if eval_data is not None and len(eval_data[0]):
-        _check_triples(*eval_data)
+        check_triples(*eval_data)
         evals, _ = build_dataset(tokenizer, *eval_data, config)
     peft_config = None
     if config.lora:
@@ -227,6 +227,6 @@ def train_policy(model: str, prompts: Sequence[str], chosen: Sequence[str], reje
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(out)
-        meta = {"format": 1, "base_model": model, "config": dataclasses.asdict(config), "metrics": _jsonable(metrics)}
+        meta = {"format": 1, "base_model": model, "config": dataclasses.asdict(config), "metrics": jsonable(metrics)}
         (out / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return metrics

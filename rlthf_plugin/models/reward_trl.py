@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from ..config import PACKAGED_EMBEDDER
 from . import _hardware as hw
+from ._training import amplify, check_triples, jsonable
 from ._truncation import PairEncoder
 from .embeddings import resolve_model_path
 
@@ -162,38 +163,6 @@ class RewardTrainingConfig:
         )
 
 
-def _check_triples(prompts, chosen, rejected) -> int:
-    n = len(prompts)
-    if len(chosen) != n or len(rejected) != n:
-        raise ValueError(f"prompts, chosen and rejected must have one length; got {n}, {len(chosen)}, {len(rejected)}")
-    return n
-
-
-def amplify(n: int, weights: Sequence[float] | None) -> np.ndarray:
-    """Row indices with row i repeated ``weights[i]`` times (amplification alpha).
-
-    Parameters
-    ----------
-    n : int
-        Number of rows.
-    weights : sequence of float, shape (n,), or None
-        Non-negative integers (4.0 is fine, 2.5 is not); 0 leaves the row out. None = all 1.
-
-    Returns
-    -------
-    np.ndarray of int, shape (sum(weights),)
-    """
-    if weights is None:
-        return np.arange(n)
-    w = np.asarray(weights, dtype=float)
-    if w.shape != (n,):
-        raise ValueError(f"weights must have shape ({n},), got {w.shape}")
-    bad = np.flatnonzero((w < 0) | (np.abs(w - np.round(w)) > 1e-9) | ~np.isfinite(w))
-    if bad.size:
-        raise ValueError(f"weights are repeat counts (non-negative integers); row {int(bad[0])} has {w[bad[0]]}")
-    return np.repeat(np.arange(n), np.round(w).astype(int))
-
-
 class TransformerRewardModel:
     """A reward model fine-tuned with TRL's RewardTrainer; implements :class:`RewardModel`.
 
@@ -270,12 +239,12 @@ class TransformerRewardModel:
         -------
         self
         """
-        n = _check_triples(prompts, chosen, rejected)
+        n = check_triples(prompts, chosen, rejected)
         idx = amplify(n, weights)
         if idx.size == 0:
             raise ValueError("no training pairs (empty input or all weights 0)")
         if eval_data is not None:
-            _check_triples(*eval_data)
+            check_triples(*eval_data)
             if len(eval_data[0]) == 0:
                 eval_data = None
         processes = self.config.num_processes or hw.cuda_count()
@@ -395,7 +364,7 @@ class TransformerRewardModel:
 
     def margins(self, prompts: Sequence[str], response_a: Sequence[str], response_b: Sequence[str]) -> np.ndarray:
         """``r(prompt, a) - r(prompt, b)``, shape (N,) float32."""
-        n = _check_triples(prompts, response_a, response_b)
+        n = check_triples(prompts, response_a, response_b)
         rewards = self.score(list(prompts) * 2, list(response_a) + list(response_b))
         return rewards[:n] - rewards[n:]
 
@@ -412,7 +381,7 @@ class TransformerRewardModel:
         self.model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
         meta = {"format": 1, "config": dataclasses.asdict(self.config), "eos_token": self.tokenizer.eos_token,
-                "lora": self.config.lora, "metrics": _jsonable(self.metrics)}
+                "lora": self.config.lora, "metrics": jsonable(self.metrics)}
         (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return directory
 
@@ -446,14 +415,3 @@ class TransformerRewardModel:
         self.metrics = meta.get("metrics", {})
         return self
 
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)

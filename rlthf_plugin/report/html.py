@@ -17,18 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
-from ..store import ledger as L
-from ..config import Config
+from ..config import Config, ground_truth_platforms
 from ..io.export import curated_rows
-from ..loop.iteration import SELECTING, ground_truth_platforms
 from ..loop.oracle import flip_precision
 from ..pairs import A, B, majority
+from ..store import iterations as iterations_db
+from ..store.labels import label_rows
+from ..store.ledger import Ledger
+from ..selection.rlthf import ACTIONS, Action
+from ..vocab import SELECTING, LabelSource
 from .plots import plot_history, plot_margin_curve
 
 REPORT_FILE = "index.html"
-ACTIONS = ("ask", "flip", "keep", "drop")
 
 
 # -- what the page shows -------------------------------------------------------------------------
@@ -60,22 +61,19 @@ def agreement(votes: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
             "by_annotators": by_pair}
 
 
-def report_data(ledger: L.Ledger, config: Config) -> dict[str, Any]:
+def report_data(ledger: Ledger, config: Config) -> dict[str, Any]:
     """Everything the page shows, read from the ledger."""
     truth_platforms = ground_truth_platforms(config)
     ai = {pid: m.label for pid, m in ledger.ai_majority().items()}
-    t = L.human_labels
     counted: dict[str, list[tuple[str, str]]] = defaultdict(list)
     truth_votes: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings().all()
-        q = sa.select(t.c.pair_id, t.c.annotator, t.c.label, t.c.platform).where(t.c.deleted.is_(False))
-        for pid, who, label, platform in conn.execute(q.order_by(t.c.id)):
-            (truth_votes if platform in truth_platforms else counted)[pid].append((f"{platform}:{who}", label))
-        decisions = defaultdict(list)
-        for r in conn.execute(sa.select(L.decisions.c.iteration, L.decisions.c.pair_id, L.decisions.c.action,
-                                        L.decisions.c.margin)):
-            decisions[r.iteration].append(r)
+    rows = iterations_db.iteration_rows(ledger)
+    for r in label_rows(ledger):
+        (truth_votes if r.platform in truth_platforms else counted)[r.pair_id].append((f"{r.platform}:{r.annotator}",
+                                                                                       r.label))
+    decisions = defaultdict(list)
+    for d in iterations_db.decisions(ledger):
+        decisions[d["iteration"]].append(d)
     human = {pid: majority(label for _, label in v).label for pid, v in counted.items()}
     iterations = []
     for row in rows:
@@ -83,16 +81,16 @@ def report_data(ledger: L.Ledger, config: Config) -> dict[str, Any]:
             continue
         it, stats = row["id"], row["stats"] or {}
         ds = decisions.get(it, [])
-        counts = Counter(d.action for d in ds)
-        asked = [d.pair_id for d in ds if d.action == "ask"]
+        counts = Counter(d["action"] for d in ds)
+        asked = [d["pair_id"] for d in ds if d["action"] == Action.ASK]
         told = [p for p in asked if human.get(p) in (A, B) and ai.get(p) in (A, B)]
         errors = sum(human[p] != ai[p] for p in told)
         iterations.append({
             "iteration": it, "state": row["state"], "stats": stats, "counts": {a: counts.get(a, 0) for a in ACTIONS},
             "answered": sum(1 for p in asked if p in human), "told": len(told), "ai_errors": errors,
             "precision": errors / len(told) if told else None, "flip_precision": flip_precision(ledger, config, it),
-            "margins": np.array([d.margin if d.margin is not None else np.nan for d in ds], dtype=float),
-            "actions": [d.action for d in ds], "asked": asked,
+            "margins": np.array([d["margin"] if d["margin"] is not None else np.nan for d in ds], dtype=float),
+            "actions": [d["action"] for d in ds], "asked": asked,
         })
     pool = sum(1 for label in ai.values() if label in (A, B))
     asked_total = len({p for it in iterations for p in it["asked"]})
@@ -146,8 +144,8 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
     """The page as HTML text; ``images`` maps iteration numbers (as text) and "history" to file names."""
     e = html.escape
     pool, asked = data["pool"], data["asked_total"]
-    flipped = data["sources"].get("flipped", 0)
-    kept = data["sources"].get("trusted_ai", 0)
+    flipped = data["sources"].get(LabelSource.FLIPPED.value, 0)
+    kept = data["sources"].get(LabelSource.TRUSTED_AI.value, 0)
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
            f"<style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
            f"<p class='muted'>{data['pairs']} pairs, {pool} with an AI label that picks a winner; "
@@ -209,7 +207,7 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
     return "\n".join(out)
 
 
-def write_report(ledger: L.Ledger, config: Config, out_dir: str | Path, *, title: str = "RLTHF report") -> Path:
+def write_report(ledger: Ledger, config: Config, out_dir: str | Path, *, title: str = "RLTHF report") -> Path:
     """Write ``index.html`` and its PNGs into ``out_dir``; returns the HTML's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import sqlalchemy as sa
 
-from ..store import ledger as L
+from ..selection.rlthf import Action
+from ..store import iterations as iterations_db
+from ..store.ledger import Ledger
+from ..vocab import SELECTING
 
 
 def _pyplot():
@@ -45,7 +47,7 @@ def plot_margin_curve(margins: np.ndarray, actions: Sequence[str], curve: dict[s
     x = np.arange(len(y))
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(x, y, color="0.3", lw=1.2, label="margin (sorted)")
-    colors = {"keep": "tab:green", "ask": "tab:orange", "flip": "tab:red"}
+    colors = {Action.KEEP.value: "tab:green", Action.ASK.value: "tab:orange", Action.FLIP.value: "tab:red"}
     for action, color in colors.items():
         sel = a == action
         if sel.any():
@@ -101,22 +103,20 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def workspace_plots(ledger: L.Ledger, out_dir: str | Path, *, iteration: int | None = None) -> list[Path]:
+def workspace_plots(ledger: Ledger, out_dir: str | Path, *, iteration: int | None = None) -> list[Path]:
     """Write ``margin_curve_iterN.png`` for an iteration (default: the latest) and ``history.png``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with ledger.engine.connect() as conn:
-        its = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings().all()
-        its = [r for r in its if r["state"] not in ("selecting", "running")]
-        if not its:
-            return []
-        row = its[-1] if iteration is None else next((r for r in its if r["id"] == iteration), its[-1])
-        ds = conn.execute(sa.select(L.decisions.c.margin, L.decisions.c.action).where(
-            L.decisions.c.iteration == row["id"])).all()
+    its = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING]
+    if not its:
+        return []
+    row = its[-1] if iteration is None else next((r for r in its if r["id"] == iteration), its[-1])
+    ds = iterations_db.decisions(ledger, row["id"])
     stats = row["stats"] or {}
     paths = []
     if ds:
-        paths.append(plot_margin_curve(np.array([d.margin for d in ds]), [d.action for d in ds], stats.get("curve", {}),
+        paths.append(plot_margin_curve(np.array([d["margin"] for d in ds], dtype=float), [d["action"] for d in ds],
+                                       stats.get("curve", {}),
                                        out_dir / f"margin_curve_iter{row['id']}.png",
                                        title=f"Iteration {row['id']}: {stats.get('gate', {}).get('reason', '')}"))
     history = []

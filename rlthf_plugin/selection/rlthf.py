@@ -54,6 +54,7 @@ have no reliable shape, so their elbow is 0 and their knee is ``N`` (no steep re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Sequence
 
 import numpy as np
@@ -61,11 +62,38 @@ import numpy as np
 #: Curves shorter than this have no detectable shape (elbow 0, knee N).
 MIN_CURVE = 8
 
-ACTIONS = ("ask", "flip", "keep", "drop")
+
+
+class Action(str, Enum):
+    """What a selection does with a pair's AI label (stored as the plain string)."""
+
+    ASK = "ask"      # send to humans
+    FLIP = "flip"    # train on the other response
+    KEEP = "keep"    # trust it
+    DROP = "drop"    # leave it out of the next training set
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Region(str, Enum):
+    """Where a pair's margin lies on the curve (or ``audit``: a uniform audit sample)."""
+
+    TRUSTED = "trusted"  # left of the knee, backed off by beta
+    MIDDLE = "middle"    # the ~50%-accurate middle
+    BAND = "band"        # between the knee and the reflection point
+    FLIP = "flip"        # right of the reflection point
+    AUDIT = "audit"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ACTIONS = tuple(a.value for a in Action)
 FLIP_MODES = ("gated", "always", "never")
 
 #: The paper's schedule: amplification alpha and back-off beta per iteration (last repeats).
-PAPER_AMPLIFICATION = (4.0, 4.0, 4.0, 2.0, 1.0, 1.0)
+PAPER_AMPLIFICATION = (4, 4, 4, 2, 1, 1)
 PAPER_BACK_OFF = (0.6, 0.6, 0.6, 0.4, 0.2, 0.1)
 
 
@@ -178,18 +206,18 @@ class Selection:
             "elbow": c.elbow, "knee": c.knee, "reflection": c.reflection,
         }
         action = self.action[i]
-        if action == "flip":
+        if action == Action.FLIP:
             out["why"] = (f"margin {self.margins[i]:.3g} right of the reflection point "
                           f"({c.reflection_margin:.3g}); gate: {self.gate.reason}")
-        elif action == "keep":
+        elif action == Action.KEEP:
             out["why"] = f"left of the knee backed off by beta={self.back_off:g} (rank < {int((1 - self.back_off) * c.knee)})"
-        elif action == "ask":
-            out["why"] = ("uniform audit sample" if self.region[i] == "audit"
-                          else "probe of the flip region" if self.region[i] == "flip" and self.gate.open
+        elif action == Action.ASK:
+            out["why"] = ("uniform audit sample" if self.region[i] == Region.AUDIT
+                          else "probe of the flip region" if self.region[i] == Region.FLIP and self.gate.open
                           else "from the reflection point leftwards" if self.gate.open
                           else "from the right end leftwards (flip gate closed)")
         else:
-            out["why"] = ("flip region, not flipped: " + self.gate.reason if self.region[i] == "flip"
+            out["why"] = ("flip region, not flipped: " + self.gate.reason if self.region[i] == Region.FLIP
                           else "ambiguous middle: left out of the next training set")
         return out
 
@@ -411,14 +439,14 @@ def _select(m: np.ndarray, curve: Curve, budget: int, back_off: float, gate: Fli
     n = m.shape[0]
     rank = curve.ranks()
     keep_end = int((1 - back_off) * curve.knee)
-    region = np.full(n, "middle", dtype=object)
-    region[rank < keep_end] = "trusted"
-    region[(rank >= curve.knee) & (rank < curve.reflection)] = "band"
-    region[rank >= curve.reflection] = "flip"
-    action = np.full(n, "drop", dtype=object)
-    action[region == "trusted"] = "keep"
+    region = np.full(n, Region.MIDDLE.value, dtype=object)
+    region[rank < keep_end] = Region.TRUSTED.value
+    region[(rank >= curve.knee) & (rank < curve.reflection)] = Region.BAND.value
+    region[rank >= curve.reflection] = Region.FLIP.value
+    action = np.full(n, Action.DROP.value, dtype=object)
+    action[region == Region.TRUSTED] = Action.KEEP.value
     if gate.open:
-        action[region == "flip"] = "flip"
+        action[region == Region.FLIP] = Action.FLIP.value
     # Ranks to ask, in order of priority.
     asked_ranks: list[int] = []
     rng = np.random.default_rng(seed)
@@ -439,12 +467,12 @@ def _select(m: np.ndarray, curve: Curve, budget: int, back_off: float, gate: Fli
     if k_audit:
         free = np.setdiff1d(np.arange(n), np.asarray(asked_ranks, dtype=np.int64))
         audits = rng.choice(free, size=min(k_audit, free.size), replace=False)
-        region[curve.order[audits]] = "audit"
+        region[curve.order[audits]] = Region.AUDIT.value
         asked_ranks += [int(r) for r in audits]
     priority = np.zeros(n)
     if asked_ranks:
         pos = curve.order[np.asarray(asked_ranks, dtype=np.int64)]
-        action[pos] = "ask"
+        action[pos] = Action.ASK.value
         priority[pos] = 1.0 - np.arange(len(pos)) / max(len(pos), 1)
     return Selection(np.asarray(action, dtype=str), np.asarray(region, dtype=str), rank, priority, m,
                      curve, gate, float(back_off), len(asked_ranks))

@@ -17,13 +17,11 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-import sqlalchemy as sa
-
 from ..backends import BACKENDS, LabelingBackend, open_backend
 from ..errors import BadWebhookError, RlthfError, WebhookAuthError, require
 from .metrics import Metrics
 from ..loop.sync import store_labels
-from ..store.ledger import ReplayedDelivery
+from ..store.ledger import LedgerError, ReplayedDelivery
 from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -63,12 +61,7 @@ class Receiver:
             raise WebhookAuthError(f"replayed delivery {delivery}") from e
 
     def ledger_ok(self) -> tuple[bool, str]:
-        try:
-            with self.workspace.ledger.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except sa.exc.SQLAlchemyError as e:
-            return False, f"{type(e).__name__}: {e}"
-        return True, "ok"
+        return self.workspace.ledger.ping()
 
     def close(self) -> None:
         for backend in self._backends.values():
@@ -138,7 +131,7 @@ def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_back
             log.warning("bad %s webhook: %s", platform, e.message)
             metrics.inc("rlthf_webhooks_rejected_total", platform=platform, reason="bad")
             return JSONResponse({"detail": _one_line(e.message)}, status_code=400)
-        except (RlthfError, sa.exc.SQLAlchemyError) as e:  # the platform or the ledger failed: retry later
+        except (RlthfError, LedgerError) as e:  # the platform or the ledger failed: retry later
             message = e.message if isinstance(e, RlthfError) else f"the ledger could not store it: {type(e).__name__}"
             log.error("%s webhook not stored: %s", platform, _one_line(str(e)))
             metrics.inc("rlthf_webhooks_failed_total", platform=platform)

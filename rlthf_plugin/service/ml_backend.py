@@ -25,11 +25,16 @@ import xml.etree.ElementTree as ET
 from typing import Any, Sequence
 
 import numpy as np
-import sqlalchemy as sa
 
-from ..store import ledger as L
+from ..config import Config, ground_truth_platforms
+from ..errors import RlthfError
+from ..loop.iteration import human_weights, make_factory, previous_actions, read_pool, training_set
 from ..models.reward import RewardModel
 from ..pairs import A, B
+from ..selection.rlthf import schedule
+from ..store import iterations as iterations_db
+from ..store.labels import count_labels
+from ..store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +94,9 @@ class CurrentRewardModel:
 
     def _state(self) -> tuple[int | None, int]:
         """(latest selected iteration or None, count of human labels that train)."""
-        from ..loop.iteration import SELECTING, ground_truth_platforms
-
-        ledger, t = self.workspace.ledger, L.human_labels
-        with ledger.engine.connect() as conn:
-            it = conn.execute(sa.select(sa.func.max(L.iterations.c.id))
-                              .where(L.iterations.c.state.notin_(SELECTING))).scalar()
+        ledger = self.workspace.ledger
         truth = ground_truth_platforms(self.workspace.config)
-        return it, ledger.count(t, t.c.deleted.is_(False), t.c.platform.notin_(truth))
+        return iterations_db.latest_selected(ledger), count_labels(ledger, exclude_platforms=truth)
 
     def version(self) -> str:
         it, humans = self._state()
@@ -122,31 +122,19 @@ class CurrentRewardModel:
             return version, np.asarray(model.margins(list(prompts), list(response_a), list(response_b)), dtype=float)
 
 
-def fit_current(ledger: L.Ledger, config: Any, iteration: int | None) -> RewardModel:
-    """One reward model fit on the training labels that follow ``iteration`` (None: the
-    AI labels, as in the first iteration)."""
-    from ..errors import RlthfError
-    from ..loop.iteration import _alpha_of, _decisions, _iteration_rows, make_factory, read_pool, training_labels
-    from ..selection.rlthf import schedule
-
+def fit_current(ledger: Ledger, config: Config, iteration: int | None) -> RewardModel:
+    """One reward model fit on the training set the iteration after ``iteration`` starts
+    from (None: the AI labels, as in the first iteration)."""
     pool = read_pool(ledger, config)
-    prev_action = None
-    if iteration is not None:
-        prev_action = np.full(len(pool.pairs), "", dtype=object)
-        for d in _decisions(ledger, iteration):
-            if d["pair_id"] in pool.index:
-                prev_action[pool.index[d["pair_id"]]] = d["action"]
-        prev_action = prev_action.astype(str)
-    labels = training_labels(pool.ai, pool.human, prev_action)
+    sel = config.selection
+    rows = [r for r in iterations_db.iteration_rows(ledger) if iteration is not None and r["id"] <= iteration]
+    alpha = schedule(0 if iteration is None else iteration + 1, amplification=sel.amplification,
+                     back_off=sel.back_off)[0]
+    labels, weights = training_set(pool.ai, pool.human, human_weights(pool, rows, config, alpha),
+                                   previous_actions(ledger, pool, iteration))
     train = np.flatnonzero(labels != "")
     if train.size == 0:
         raise RlthfError("no training labels in the workspace: import pairs with AI or human labels first")
-    sel = config.selection
-    alphas = _alpha_of([r for r in _iteration_rows(ledger) if iteration is not None and r["id"] <= iteration], config)
-    next_alpha = schedule(0 if iteration is None else iteration + 1, amplification=sel.amplification,
-                          back_off=sel.back_off)[0]
-    human = np.isin(pool.human, [A, B])
-    weights = np.where(human, [alphas.get(int(h), next_alpha) for h in pool.human_iteration], 1.0)
     prompts = [pool.pairs[i].prompt for i in train]
     a = [pool.pairs[i].response_a for i in train]
     b = [pool.pairs[i].response_b for i in train]
@@ -159,8 +147,6 @@ def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardMod
     """Add Label Studio's ML-backend endpoints under ``prefix`` to the FastAPI ``app``."""
     from fastapi import Body
     from fastapi.responses import JSONResponse
-
-    from ..errors import RlthfError
 
     current = CurrentRewardModel(workspace)
 

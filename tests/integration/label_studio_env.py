@@ -221,7 +221,7 @@ class LabelStudioEnv:
         return ["--create", name]
 
     def backend(self, workspace: Workspace) -> LabelingBackend:
-        return open_backend("label-studio", load_config(workspace.root), secrets_file=secrets_path(workspace.root))
+        return open_backend("label-studio", load_config(workspace.root), workspace=workspace)
 
     def annotate(self, backend: LabelingBackend, external_id: str, label: str, *, annotator: int = 1,
                  cancelled: bool = False, comment: str | None = None) -> dict:

@@ -95,10 +95,10 @@ def test_a_delivery_is_remembered_with_its_labels_only(workspace, tmp_path, monk
     real = type(workspace.ledger).store_human_labels
 
     def broken(self, rows, **kw):
-        with self.engine.begin() as conn:
-            from rlthf_plugin.store import ledger as L
+        from rlthf_plugin.store.sync_state import remember_delivery
 
-            L._remember_delivery(conn, kw["delivery"], L.now())
+        with self.engine.begin() as conn:
+            remember_delivery(conn, kw["delivery"])
             raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
 
     monkeypatch.setattr(type(workspace.ledger), "store_human_labels", broken)

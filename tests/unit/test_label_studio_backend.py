@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rlthf_plugin.backends.base import Task
+from rlthf_plugin.backends.base import MemoryState, Task
 from rlthf_plugin.backends.label_studio import (
     SECRET_HEADER, TEMPLATE, LabelStudioBackend, check_label_config, from_config, reason_text,
 )
@@ -108,6 +108,6 @@ def test_from_config_names_what_is_missing(tmp_path):
         from_config(cfg, dataset="x")
     with pytest.raises(ConfigError, match="--project ID or --create NAME"):
         from_config(cfg).ensure_project()
-    b = from_config(cfg, project=4, create_name=None, secrets_file=tmp_path / "s.toml")
+    b = from_config(cfg, project=4, create_name=None, state=MemoryState())
     assert (b.project_id, b.title, b.show_predictions) == (4, None, False)
     assert from_config(cfg, create_name="new", show_ai=True).show_predictions is True

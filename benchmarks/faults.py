@@ -225,11 +225,12 @@ def run_platform(platform: str, env, server, workdir: Path, args, rng: random.Ra
     import_files(ws.ledger, [str(write_pandalm_sample(workdir / f"{platform}.jsonl", args.pairs + 10))])
     ids = add_asked_iteration(ws.ledger, args.pairs)
     update_config_file(ws.root, "serve", lease_seconds=5.0)
-    receiver = Receiver(ws.root, free_port()).start()
+    port = free_port()
+    options = env.configure(ws, name=f"faults-{uuid.uuid4().hex[:8]}",
+                            webhook_url=f"http://127.0.0.1:{port}/webhooks/{platform}")
+    ws.config = load_config(ws.root)
+    receiver = Receiver(ws.root, port).start()  # after configure: it reads the config once
     try:
-        options = env.configure(ws, name=f"faults-{uuid.uuid4().hex[:8]}",
-                                webhook_url=f"{receiver.url}/webhooks/{platform}")
-        ws.config = load_config(ws.root)
         kill_pushes(ws, platform, options, args.kills, rng, counts)
         backend = env.backend(ws)
         mapping = ws.ledger.pushed(platform, backend.target)

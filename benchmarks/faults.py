@@ -370,14 +370,17 @@ def main() -> None:
             server = LabelStudioServer(ensure_installed(), workdir / "label-studio", free_port()).start()
             try:
                 rows.append(run_platform("label-studio", LabelStudioEnv(server), server, workdir, args, rng))
+                print(rows[-1], flush=True)
             finally:
                 server.stop()
         if "argilla" in args.platforms:
             from tests.integration.argilla_env import ArgillaEnv, ArgillaServer
 
+            (workdir / "argilla").mkdir()
             server = ArgillaServer(workdir / "argilla").start()
             try:
                 rows.append(run_platform("argilla", ArgillaEnv(server), server, workdir, args, rng))
+                print(rows[-1], flush=True)
             finally:
                 server.stop()
     markdown = table(rows, args)

@@ -345,8 +345,10 @@ def table(rows: list[Counts], args) -> str:
         "ones; HTTP 500 = receiver answers >= 500 over every delivery (real, replayed, malformed). 'Before the "
         "reconcile' is the state after the webhooks, the shuffled replays and the racing pull; the count after it "
         "follows one more full pull. Receiver statuses: "
-        + "; ".join(f"{c.platform} {c.statuses}" for c in rows) + ". The killed push leaves its lease until it "
-        f"expires ([serve] lease_seconds = 5 here): the rerun waited {sum(c.lease_waits for c in rows)} time(s).",
+        + "; ".join(f"{c.platform} {c.statuses}" for c in rows) + ". Each kill lands while the push holds the "
+        "iteration lease (between taking it and finishing); before the next victim starts, the script waits for the "
+        f"dead owner's lease to go ({sum(c.lease_waits for c in rows)} half-second waits, [serve] lease_seconds = 5), "
+        "while the final rerun takes a dead local owner's lease over at once.",
     ])
 
 

@@ -12,7 +12,7 @@ from rlthf_plugin.backends.label_studio import (
     SECRET_HEADER, TEMPLATE, LabelStudioBackend, check_label_config, from_config, reason_text,
 )
 from rlthf_plugin.config import Config, Secret
-from rlthf_plugin.errors import BackendError, BadWebhookError, ConfigError, IncompatibleProjectError, WebhookAuthError
+from rlthf_plugin.errors import BadWebhookError, ConfigError, IncompatibleProjectError, WebhookAuthError
 from rlthf_plugin.pairs import PreferencePair
 
 PAIR = PreferencePair("pair-1", "Which is right?", "answer one", "answer two", "test", {})

@@ -23,7 +23,9 @@ def test_readme_flow_demo_export_train_reward_train_policy(tmp_path):
     sample = write_pandalm_sample(tmp_path / "sample.jsonl", 60)
     ws = tmp_path / "demo-workspace"
     bin_dir = Path(sys.executable).parent
+    # PYTHONPATH: the CLI of this checkout, whatever the virtualenv has installed editable.
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "RLTHF_DEMO_WORKSPACE": str(ws), "RLTHF_DEMO_DATA": str(sample), "RLTHF_DEMO_ITERATIONS": "2",
            "RLTHF_DEMO_BUDGET": "0.1", "RLTHF_EMBEDDING_MAX_LENGTH": "64", "RLTHF_SELECTION_FOLDS": "3"}
     demo = subprocess.run(["bash", str(ROOT / "examples" / "demo.sh")], env=env, cwd=tmp_path,

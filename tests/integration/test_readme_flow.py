@@ -53,5 +53,6 @@ def test_readme_flow_demo_export_train_reward_train_policy(tmp_path):
     rlthf("train", "reward", "--out", str(tmp_path / "rm2"), "--max-steps", "1", "--max-length", "48",
           "--batch-size", "8")
     out = rlthf("train", "policy", "--model", str(tmp_path / "tiny-lm"), "--data", str(curated), "--out",
-                str(tmp_path / "policy"), "--max-steps", "1", "--max-length", "64", "--batch-size", "4")
+                str(tmp_path / "policy"), "--max-steps", "1", "--max-length", "64", "--max-prompt-length", "32",
+                "--batch-size", "4")
     assert (tmp_path / "policy" / "README.md").exists(), out

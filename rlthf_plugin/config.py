@@ -15,6 +15,8 @@ import dataclasses
 import os
 import sys
 import tempfile
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -105,6 +107,9 @@ class LabelStudioConfig:
     #: Sent by Label Studio in a header with every delivery; generated into the secrets
     #: file on the first push that registers a webhook when unset.
     webhook_secret: Secret | None = None
+    #: The project's own names (the CLI's --map), e.g. ``prompt=prompt,response_a=answer1,
+    #: response_b=answer2,label=comparison`` for Label Studio's RLHF ``<Pairwise>`` template.
+    map: str = ""
 
 
 @dataclass
@@ -117,6 +122,10 @@ class ArgillaConfig:
     min_submitted: int = 1
     webhook_url: str = ""
     webhook_secret: Secret | None = None
+    #: The dataset's own names (the CLI's --map), e.g. ``prompt=instruction,response_a=
+    #: response1,response_b=response2,label=ranking``; ranking and rating questions are read
+    #: as A / B / tie (README: "Using an existing project or dataset").
+    map: str = ""
 
 
 @dataclass
@@ -192,41 +201,77 @@ class Config:
             table = {}
             for f in dataclasses.fields(getattr(self, section.name)):
                 value = getattr(getattr(self, section.name), f.name)
-                if value is None or isinstance(value, Secret) or _is_secret_field(f):
+                if value is None or isinstance(value, Secret) or _is_secret_field(type(getattr(self, section.name)),
+                                                                                   f.name):
                     continue
                 table[f.name] = value
             out[section.name] = table
         return tomli_w.dumps(out)
 
 
-def _is_secret_field(f: dataclasses.Field) -> bool:
-    return "Secret" in str(f.type)
+def _is_secret_field(section: type, name: str) -> bool:
+    hint = _field_types(section)[name]
+    return hint is Secret or Secret in typing.get_args(hint)
 
 
-def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
-    kind = str(f.type)
+def _field_types(section: type) -> dict[str, Any]:
+    """Field name -> its resolved annotation (``int | None``, ``list[float]``, ``Secret | None``...)."""
+    return typing.get_type_hints(section, globalns=globals())
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """``value`` (from TOML, the environment or the CLI) as the field's type ``hint``.
+
+    Strings (the environment) are parsed: ``true/false/1/0/yes/no/on/off`` for bools,
+    comma-separated numbers for lists, "" for an optional int means None; other values
+    must already have the type (an int is fine where a float is wanted).
+    """
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+    kind = args[0] if optional and len(args) == 1 else hint
     try:
-        if _is_secret_field(f):
+        if kind is Secret:
             return Secret(value) if value not in (None, "") else None
-        if isinstance(value, str):
-            if kind.startswith("list"):
-                return [float(v) for v in value.split(",") if v.strip()]
-            if kind.startswith("bool"):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off", ""):
-                    return False
+        if value is None and optional:
+            return None
+        if typing.get_origin(kind) is list:
+            items = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+            if not isinstance(items, list):
                 raise ValueError(value)
-            if kind.startswith("int"):
-                return None if value == "" else int(value)
-            if kind.startswith("float"):
-                return float(value)
+            return [float(v) if isinstance(v, str) else _number(v) for v in items]
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if isinstance(value, str) and value.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(value)
+        if kind is int:
+            if isinstance(value, str):
+                return None if value == "" and optional else int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(value)
             return value
-        if kind.startswith("float") and isinstance(value, int):
-            return float(value)
+        if kind is float:
+            return float(value) if isinstance(value, str) else float(_number(value))
+        if kind is str:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
         return value
-    except ValueError as e:
-        raise ConfigError(f"{where}: cannot read {value!r} as {kind}") from e
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: cannot read {value!r} as {_type_name(hint)}") from e
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(value)
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) if not typing.get_args(hint) else str(hint).replace("typing.", "")
 
 
 def _apply(cfg: Config, values: Mapping[str, Mapping[str, Any]], where: str) -> None:
@@ -235,7 +280,7 @@ def _apply(cfg: Config, values: Mapping[str, Mapping[str, Any]], where: str) -> 
         if name not in sections:
             raise ConfigError(f"{where}: unknown section [{name}]; known: {sorted(sections)}")
         section = getattr(cfg, name)
-        known = {f.name: f for f in dataclasses.fields(section)}
+        known = _field_types(type(section))
         for key, value in table.items():
             if key not in known:
                 raise ConfigError(f"{where}: unknown key '{key}' in [{name}]; known: {sorted(known)}")

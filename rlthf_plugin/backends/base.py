@@ -190,3 +190,21 @@ class LabelingBackend(Protocol):
 
     def close(self) -> None:
         ...
+
+def same_url(a: str | None, b: str | None) -> bool:
+    """Whether two webhook URLs name the same receiver: scheme and host compared without
+    case, a default port, a trailing slash and an empty query ignored."""
+    return bool(a) and bool(b) and normalise_url(a) == normalise_url(b)
+
+
+def normalise_url(url: str) -> str:
+    """``url`` in a canonical form (see :func:`same_url`)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path.rstrip("/") or "", parts.query, ""))
+

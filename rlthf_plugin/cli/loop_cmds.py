@@ -29,8 +29,16 @@ def selection_options(f):
 
 
 def _configure(ws, budget, shard, reward_model, folds, flip):
-    return override(ws.config, "selection", budget=budget, shard=shard, reward_model=reward_model,
-                    folds=folds, flip=flip)
+    """Apply the selection options given, and remember them in rlthf.toml: the next
+    command (select, run, serve's worker) uses them without being told again."""
+    from ..config import update_config_file
+
+    given = {k: v for k, v in dict(budget=budget, shard=shard, reward_model=reward_model, folds=folds,
+                                   flip=flip).items() if v is not None}
+    config = override(ws.config, "selection", **given)
+    if given:
+        update_config_file(ws.root, "selection", **given)
+    return config
 
 
 def _echo_iteration(rep) -> None:
@@ -135,10 +143,12 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
                 from ..loop import sync
                 from ..loop.tasks import asked_tasks
 
-                backend = open_backend(backend_name, config)
+                backend = open_backend(backend_name, config, workspace=ws)
                 ctx.call_on_close(backend.close)
-                report = sync.push(ws.ledger, backend, asked_tasks(ws.ledger, rep.iteration), iteration=rep.iteration,
-                                   owner=owner)
+                from ..loop.calibration import current_calibration
+
+                tasks = asked_tasks(ws.ledger, rep.iteration, calibration=current_calibration(ws.ledger, config))
+                report = sync.push(ws.ledger, backend, tasks, iteration=rep.iteration, owner=owner)
                 click.echo(f"  pushed to {backend.platform} {backend.target}: {report.created} created, "
                            f"{report.existing} already there; pull the labels, then run again")
                 return

@@ -23,8 +23,11 @@ from ..vocab import LABEL_SOURCES, LabelSource
 #: Version of the row schema below; a row naming another version is refused.
 SCHEMA_VERSION = 1
 REQUIRED = ("pair_id", "prompt", "chosen", "rejected", "label_source", "iteration", "amplification")
-#: Every field of a row: the required ones and ``schema_version`` (optional when reading).
-FIELDS = ("schema_version", *REQUIRED)
+#: Optional fields: ``reason``, the latest selection's machine reason for the pair (an object,
+#: or null when it was not a candidate); training ignores it.
+OPTIONAL = ("reason",)
+#: Every field of a row: ``schema_version`` (optional when reading), the required ones, the optional ones.
+FIELDS = ("schema_version", *REQUIRED, *OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,8 @@ def _check_row(row, where: str, line: int) -> list[InputProblem]:
         if k in row and not _is_int(v, low):
             allowed = "null or an integer" if k == "iteration" else "an integer"
             out.append(InputProblem(where, line, k, f"must be {allowed} >= {low}, got {v!r}"))
+    if row.get("reason") is not None and not isinstance(row["reason"], dict):
+        out.append(InputProblem(where, line, "reason", f"must be an object or null, got {type(row['reason']).__name__}"))
     version = row.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION or isinstance(version, bool):
         out.append(InputProblem(where, line, "schema_version",
@@ -146,8 +151,10 @@ def _value(row: dict, k: str):
 
 
 def to_row(values: dict) -> dict:
-    """A row as written to JSONL: ``schema_version`` first, then :data:`REQUIRED` in order."""
-    return {"schema_version": SCHEMA_VERSION, **{k: values[k] for k in REQUIRED}}
+    """A row as written to JSONL: ``schema_version`` first, then :data:`REQUIRED` in order,
+    then the :data:`OPTIONAL` fields ``values`` has."""
+    return {"schema_version": SCHEMA_VERSION, **{k: values[k] for k in REQUIRED},
+            **{k: values[k] for k in OPTIONAL if k in values}}
 
 
 def read_curated(path: str | Path) -> CuratedSet:

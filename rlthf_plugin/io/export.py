@@ -14,8 +14,10 @@ A pair keeps its AI label unless something better says otherwise, in this order:
 
 Each row follows the curated-set schema (:mod:`rlthf_plugin.io.curated`,
 ``docs/curated-set.md``) that ``rlthf train`` reads: ``pair_id, prompt, chosen, rejected,
-label_source, iteration`` (int or None) and ``amplification`` (the alpha of the asking
-iteration for human pairs, else 1), with ``schema_version``.
+label_source, iteration`` (int or None), ``amplification`` (the alpha of the asking
+iteration for human pairs, else 1) and ``reason``: the latest selection's machine reason
+for the pair (region, margin, rank, ...; None when it was not a candidate), which labelers
+never saw; with ``schema_version``.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def curated_rows(ledger: Ledger, *, only: Iterable[str] | None = None, config: C
         label, source, iteration, amp = row
         chosen, rejected = p.chosen_rejected(label)
         out.append({"pair_id": p.id, "prompt": p.prompt, "chosen": chosen, "rejected": rejected,
-                    "label_source": source, "iteration": iteration, "amplification": amp})
+                    "label_source": source, "iteration": iteration, "amplification": amp,
+                    "reason": (decisions.get(p.id) or {}).get("reason")})
     return out
 
 

@@ -25,7 +25,6 @@ never training labels.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -36,7 +35,8 @@ from ..config import Config, ground_truth_platforms
 from ..errors import ConfigError, RlthfError
 from ..models.reward import RewardModel, cross_fit_margins
 from ..pairs import A, B, PreferencePair, majority
-from ..selection.rlthf import Action, Region, Selection, ai_margins, flip_gate, schedule, select_actions
+from ..selection.rlthf import (Action, Region, Selection, ai_margins, flip_gate, mcnemar_exact, schedule,
+                              select_actions)
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
@@ -334,6 +334,5 @@ def rm_check(pool: Pool, margins: np.ndarray, ledger: Ledger) -> dict[str, Any]:
         rm_right = ai_right == (margins[i] > 0)
         rm_only += rm_right and not ai_right
         ai_only += ai_right and not rm_right
-    k = rm_only + ai_only
-    p = sum(math.comb(k, j) for j in range(rm_only, k + 1)) / 2 ** k if k else 1.0
+    p = mcnemar_exact(rm_only, ai_only)
     return {"n": n, "rm_only_right": rm_only, "ai_only_right": ai_only, "p_value": p, "better": bool(p < 0.05)}

@@ -41,6 +41,7 @@ from ..loop.owner import LEASE, IterationOwner
 from .metrics import Metrics
 from ..models.reward import RewardModel
 from ..loop.tasks import asked_tasks
+from ..loop.calibration import current_calibration
 from ..store import lock
 from ..store.iterations import asked_pair_ids, latest_row, set_state
 from ..store.labels import claim_batch, label_counts
@@ -276,7 +277,7 @@ class Worker:
 
     def _push(self, row: dict) -> bool:
         it = row["id"]
-        tasks = asked_tasks(self.ledger, it)
+        tasks = asked_tasks(self.ledger, it, calibration=current_calibration(self.ledger, self.config))
         stats = dict(row["stats"] or {})
         pushes = {p: dict(v) for p, v in (stats.get("push") or {}).items()}
         for platform in self.platforms:

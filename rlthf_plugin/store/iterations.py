@@ -114,6 +114,14 @@ def decisions(ledger: Ledger, iteration: int | None = None) -> list[dict]:
         return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def pair_decisions(ledger: Ledger, pair_id: str) -> list[dict]:
+    """Every decision about one pair, oldest iteration first (with its machine reason)."""
+    t = S.decisions
+    with ledger.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(t).where(t.c.pair_id == pair_id).order_by(t.c.iteration))
+                .mappings()]
+
+
 def asked_decisions(ledger: Ledger, iteration: int, *, limit: int | None = None) -> list[dict]:
     """The ``ask`` decisions of an iteration, highest priority first (then by pair id)."""
     t = S.decisions
@@ -159,11 +167,11 @@ def curation_inputs(ledger: Ledger) -> CurationInputs:
         latest = done[-1] if done else None
         rows: dict[str, dict] = {}
         if latest is not None:
-            q = sa.select(d.c.pair_id, d.c.action, d.c.margin).where(d.c.iteration == latest["id"])
-            rows = {r.pair_id: {"action": r.action, "margin": r.margin} for r in conn.execute(q)}
+            q = sa.select(d.c.pair_id, d.c.action, d.c.margin, d.c.reason).where(d.c.iteration == latest["id"])
+            rows = {r.pair_id: {"action": r.action, "margin": r.margin, "reason": r.reason} for r in conn.execute(q)}
     return CurationInputs(its, labels, latest, rows)
 
 
 __all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_pair_ids", "begin_iteration",
            "count_iterations", "curation_inputs", "decisions", "finish_iteration", "iteration_rows",
-           "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "record_selection", "set_state"]
+           "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "pair_decisions", "record_selection", "set_state"]

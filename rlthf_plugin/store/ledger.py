@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import WorkspaceError
-from ..pairs import Majority, PreferencePair, majority
+from ..pairs import Majority, PreferencePair
 from . import embeddings as _embeddings
 from . import labels as _labels
 from . import pairs as _pairs
@@ -174,6 +174,7 @@ class Ledger:
         return status(self)
 
 
-__all__ = ["DELIVERY_PREFIX", "Fence", "Ledger", "LedgerError", "MIGRATIONS", "ReplayedDelivery", "SCHEMA_VERSION", "ai_labels", "decisions",
-           "embeddings", "human_labels", "insert_ignore", "iter_chunks", "iterations", "locks", "majority", "metadata",
-           "now", "pair_sources", "pairs", "pushes", "responses", "schema_version", "sync_state", "utc_naive"]
+__all__ = ["DELIVERY_PREFIX", "Fence", "Ledger", "LedgerError", "MIGRATIONS", "ReplayedDelivery", "SCHEMA_VERSION",
+           "ai_labels", "decisions", "embeddings", "human_labels", "insert_ignore", "iter_chunks", "iterations", "locks",
+           "metadata", "now", "pair_sources", "pairs", "pushes", "responses", "schema_version", "sync_state",
+           "utc_naive"]

@@ -48,6 +48,14 @@ def pushes_per_platform(ledger: Ledger) -> dict[str, int]:
         return dict(conn.execute(sa.select(t.c.platform, sa.func.count()).group_by(t.c.platform)).all())
 
 
+def pushes_per_target(ledger: Ledger) -> dict[tuple[str, str], int]:
+    """(platform, target) -> pairs pushed there."""
+    t = S.pushes
+    with ledger.engine.connect() as conn:
+        return {(p, tg): n for p, tg, n in conn.execute(
+            sa.select(t.c.platform, t.c.target, sa.func.count()).group_by(t.c.platform, t.c.target)).all()}
+
+
 def pushed_elsewhere(ledger: Ledger, platform: str, target: str, pair_ids: Iterable[str]) -> dict[str, list[str]]:
     """pair id -> the other push targets ("platform target") holding it, for ``pair_ids``."""
     t = S.pushes
@@ -76,4 +84,4 @@ def pairs_on_several_targets(ledger: Ledger) -> dict[str, list[str]]:
 
 
 __all__ = ["pairs_on_several_targets", "pushed", "pushed_any", "pushed_elsewhere", "pushes_per_platform",
-           "record_pushes"]
+           "pushes_per_target", "record_pushes"]

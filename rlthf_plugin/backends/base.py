@@ -1,9 +1,11 @@
 """The protocol every labeling platform adapter implements, and the data that crosses it.
 
 Adapters translate between these dataclasses and a platform's SDK; they decide nothing.
-Which pairs to push comes from selection (:mod:`rlthf_plugin.selection.queue`); what a
-label means for the ledger is :func:`rlthf_plugin.loop.sync.store_labels`, the one code path
-shared by pull and webhooks.
+Which pairs to push comes from the loop (:func:`rlthf_plugin.loop.tasks.asked_tasks`); what
+a label means for the ledger is :func:`rlthf_plugin.loop.sync.store_labels`, the one code
+path shared by pull and webhooks. An adapter never reads the config files or the ledger
+itself: what it keeps in the workspace (a webhook secret it generated, the ids of webhook
+deliveries already seen) goes through the :class:`BackendState` it is given.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
+from ..errors import NotThePlatformError
 from ..pairs import PreferencePair
 
 #: Tasks or records sent per bulk call.
@@ -80,10 +83,73 @@ class HumanLabel:
 
 @dataclass
 class PullResult:
-    """Labels read by a pull, and the cursor the next incremental pull starts from."""
+    """Labels read by a pull, and the cursor the next incremental pull starts from.
+
+    ``present``, when the pull listed every label of the target (whatever the cursor), is
+    the set of their external ids: a stored label missing from it may have been deleted
+    while its deletion event was lost, which the adapter's ``confirm_deleted`` checks.
+    """
 
     labels: list[HumanLabel]
     cursor: Any = None
+    present: set[str] | None = None
+
+
+def identity(response: Any, *, url: str, platform: str, endpoint: str, keys: Sequence[str], option: str) -> dict:
+    """The JSON object a platform's "who am I" ``endpoint`` answered with, or
+    :class:`~rlthf_plugin.errors.NotThePlatformError` (one line) when the server at ``url``
+    answered something else: a web page, another service, a proxy."""
+    try:
+        me = response.json()
+    except ValueError:
+        me = None
+    if response.status_code != 200 or not isinstance(me, dict) or not all(k in me for k in keys):
+        kind = response.headers.get("content-type", "no content type")
+        raise NotThePlatformError(f"{url} answers, but not as {platform} does (GET {endpoint} gave HTTP "
+                                  f"{response.status_code}, {kind}): check {option}")
+    return me
+
+
+class BackendState(Protocol):
+    """What an adapter may keep in the workspace: secrets, and webhook deliveries seen."""
+
+    def secret(self, section: str, key: str) -> str | None:
+        """The current value of ``[section] key`` (read again: another process may have saved it)."""
+        ...
+
+    def save_secret(self, section: str, key: str, value: str) -> None:
+        """Keep a secret the adapter generated or received (e.g. a webhook's signing secret)."""
+        ...
+
+    def first_delivery(self, key: str, *, forget_after: dt.timedelta, prefix: str = "") -> bool:
+        """Record a delivery id; False when it was recorded before (a replay). Ids under
+        ``prefix`` older than ``forget_after`` may be forgotten."""
+        ...
+
+
+class MemoryState:
+    """A :class:`BackendState` that lives as long as the process (no workspace given)."""
+
+    def __init__(self, secrets: dict[tuple[str, str], str] | None = None):
+        self._secrets = dict(secrets or {})
+        self._seen: set[str] = set()
+
+    def secret(self, section: str, key: str) -> str | None:
+        return self._secrets.get((section, key))
+
+    def save_secret(self, section: str, key: str, value: str) -> None:
+        self._secrets[(section, key)] = str(value)
+
+    def first_delivery(self, key: str, *, forget_after: dt.timedelta, prefix: str = "") -> bool:
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    """``items`` in consecutive batches of at most ``size`` (bulk calls to a platform)."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 @runtime_checkable
@@ -124,3 +190,21 @@ class LabelingBackend(Protocol):
 
     def close(self) -> None:
         ...
+
+def same_url(a: str | None, b: str | None) -> bool:
+    """Whether two webhook URLs name the same receiver: scheme and host compared without
+    case, a default port, a trailing slash and an empty query ignored."""
+    return bool(a) and bool(b) and normalise_url(a) == normalise_url(b)
+
+
+def normalise_url(url: str) -> str:
+    """``url`` in a canonical form (see :func:`same_url`)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path.rstrip("/") or "", parts.query, ""))
+

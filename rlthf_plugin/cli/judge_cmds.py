@@ -63,7 +63,7 @@ def label_ai(ctx: click.Context, judge: str | None, base_url: str | None, limit:
         raise click.UsageError("--only suspects and --top F go together")
     pair_ids = None
     if only == "suspects":
-        from ..store.judges import top_suspects
+        from ..store.votes import top_suspects
 
         pair_ids = top_suspects(ws.ledger, top)
         if not pair_ids:

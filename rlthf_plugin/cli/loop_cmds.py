@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..config import override
+from ..vocab import STRATEGIES, Strategy
 from ._common import open_workspace
 
 
@@ -23,7 +24,7 @@ def selection_options(f):
         click.option("--flip", type=click.Choice(["gated", "always", "never"]), default=None,
                      help="margin-curve: flip right of the reflection point: only on measured evidence (gated), "
                           "always (paper), never."),
-        click.option("--strategy", type=click.Choice(["signals", "margin-curve"]), default=None,
+        click.option("--strategy", type=click.Choice(list(STRATEGIES)), default=None,
                      help="signals: every judge, order and the RM margin against the AI label, an error model "
                           "learned from the human labels (default); margin-curve: the RLTHF paper's rules."),
         click.option("--primary-judge", default=None,
@@ -35,13 +36,22 @@ def selection_options(f):
 
 
 def _configure(ws, budget, shard, reward_model, folds, flip, strategy, primary_judge):
-    return override(ws.config, "selection", budget=budget, shard=shard, reward_model=reward_model,
-                    folds=folds, flip=flip, strategy=strategy, primary_judge=primary_judge)
+    """Apply the selection options given, and remember them in rlthf.toml: the next
+    command (select, run, serve's worker) uses them without being told again."""
+    from ..config import update_config_file
+
+    given = {k: v for k, v in dict(budget=budget, shard=shard, reward_model=reward_model, folds=folds,
+                                   flip=flip, strategy=strategy, primary_judge=primary_judge).items()
+             if v is not None}
+    config = override(ws.config, "selection", **given)
+    if given:
+        update_config_file(ws.root, "selection", **given)
+    return config
 
 
 def _echo_iteration(rep) -> None:
     c, g = rep.counts, rep.stats["gate"]
-    if rep.stats.get("strategy") == "signals":
+    if rep.stats.get("strategy") == Strategy.SIGNALS:
         s = rep.stats
         em = s["error_model"]
         kinds = ", ".join(f"{k} {v}" for k, v in s["kinds"].items() if v)
@@ -73,9 +83,12 @@ def select(ctx: click.Context, no_plot: bool, **options) -> None:
     from ..loop.iteration import select_iteration
     from ..report.plots import workspace_plots
 
+    from ..loop.owner import IterationOwner
+
     ws = open_workspace(ctx)
     config = _configure(ws, **options)
-    rep = select_iteration(ws.ledger, config, progress=True)
+    with IterationOwner(ws.ledger, ttl=config.serve.lease_seconds) as owner:
+        rep = select_iteration(ws.ledger, config, progress=True, owner=owner)
     _echo_iteration(rep)
     if not no_plot:
         for path in workspace_plots(ws.ledger, ws.plots_dir, iteration=rep.iteration):
@@ -92,19 +105,18 @@ def label(ctx: click.Context, annotator: str, iteration: int | None) -> None:
     """Answer an iteration's asked pairs with a simulated annotator (evaluation, demo)."""
     from ..loop.oracle import label_with_oracle
 
+    from ..loop.owner import IterationOwner
+
     ws = open_workspace(ctx)
-    rep = label_with_oracle(ws.ledger, ws.config, annotator, iteration=iteration)
+    with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
+        rep = label_with_oracle(ws.ledger, ws.config, annotator, iteration=iteration, owner=owner)
     _echo_label(rep, ws)
 
 
 def _echo_label(rep, ws) -> None:
-    import sqlalchemy as sa
+    from ..store.iterations import iteration_stats
 
-    from ..store import ledger as L
-
-    with ws.ledger.engine.connect() as conn:
-        stats = conn.execute(sa.select(L.iterations.c.stats).where(L.iterations.c.id == rep.iteration)).scalar() or {}
-    ev = stats.get("eval") or {}
+    ev = iteration_stats(ws.ledger, rep.iteration).get("eval") or {}
     prec = "-" if rep.precision is None else f"{rep.precision:.2f}"
     line = f"  labeled {rep.answered}/{rep.asked} ({rep.new} new); AI-error precision of the batch {prec}"
     if ev.get("curated_accuracy") is not None:
@@ -133,28 +145,35 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
 
     if (annotator is None) == (backend_name is None):
         raise click.UsageError("give exactly one of --annotator oracle:FIELD or --backend NAME")
+    from ..loop.owner import IterationOwner
+
     ws = open_workspace(ctx)
     config = _configure(ws, **options)
     paths = []
-    for _ in range(n_iterations):
-        rep = select_iteration(ws.ledger, config, progress=True)
-        _echo_iteration(rep)
-        fp = flip_precision(ws.ledger, config, rep.iteration)
-        if fp is not None:
-            click.echo(f"  flip precision (ground truth): {fp:.2f}")
-        if backend_name is not None:
-            from ..loop import sync
-            from ..backends import open_backend
-            from ..loop.tasks import asked_tasks
+    # One owner for the whole run: no other process moves an iteration between its steps.
+    with IterationOwner(ws.ledger, ttl=config.serve.lease_seconds) as owner:
+        for _ in range(n_iterations):
+            rep = select_iteration(ws.ledger, config, progress=True, owner=owner)
+            _echo_iteration(rep)
+            fp = flip_precision(ws.ledger, config, rep.iteration)
+            if fp is not None:
+                click.echo(f"  flip precision (ground truth): {fp:.2f}")
+            if backend_name is not None:
+                from ..backends import open_backend
+                from ..loop import sync
+                from ..loop.tasks import asked_tasks
 
-            backend = open_backend(backend_name, config)
-            ctx.call_on_close(backend.close)
-            report = sync.push(ws.ledger, backend, asked_tasks(ws.ledger, rep.iteration), iteration=rep.iteration)
-            click.echo(f"  pushed to {backend.platform} {backend.target}: {report.created} created, "
-                       f"{report.existing} already there; pull the labels, then run again")
-            return
-        _echo_label(label_with_oracle(ws.ledger, config, annotator, iteration=rep.iteration), ws)
-        paths = workspace_plots(ws.ledger, ws.plots_dir, iteration=rep.iteration)
+                backend = open_backend(backend_name, config, workspace=ws)
+                ctx.call_on_close(backend.close)
+                from ..loop.calibration import current_calibration
+
+                tasks = asked_tasks(ws.ledger, rep.iteration, calibration=current_calibration(ws.ledger, config))
+                report = sync.push(ws.ledger, backend, tasks, iteration=rep.iteration, owner=owner)
+                click.echo(f"  pushed to {backend.platform} {backend.target}: {report.created} created, "
+                           f"{report.existing} already there; pull the labels, then run again")
+                return
+            _echo_label(label_with_oracle(ws.ledger, config, annotator, iteration=rep.iteration, owner=owner), ws)
+            paths = workspace_plots(ws.ledger, ws.plots_dir, iteration=rep.iteration)
     click.echo(f"plots: {', '.join(str(p) for p in paths)} (one margin curve per iteration)")
 
 

@@ -9,6 +9,8 @@ import click
 from ..config import Config
 from ..io.formats import ROW_FORMATS
 from ..io.importer import import_files
+from ..pairs import A, B
+from ..store.votes import judge_summary, primary_labels
 from ..workspace import Workspace
 from ._common import echo_judges, echo_table, open_workspace, workspace_path
 
@@ -77,30 +79,45 @@ def import_(ctx: click.Context, files: tuple[str, ...], fmt: str | None, skip_in
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--pair", "pair_id", default=None,
+              help="Show one pair's decisions with the full machine reason (what labelers do not see).")
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
+def status(ctx: click.Context, as_json: bool, pair_id: str | None) -> None:
     """Counts: pairs, AI- and human-labeled pairs, their disagreement, iterations, pushes.
 
     A pair with several votes (repeated rows, several annotators) counts once; votes
     that disagree with each other are counted as conflicts. Then the AI votes per judge
     (both orders, split orders), the judge x judge agreement on pairs where both name a
-    winner, the primary judge, and the error model's per-signal weights.
+    winner, the primary judge, and the error model's per-signal weights. With --pair, the
+    pair's decisions per iteration: action, priority and the machine reason.
     """
-    from ..store.judges import judge_summary, primary_labels
-
     ws = open_workspace(ctx)
-    judges = judge_summary(ws.ledger, ws.config.selection.primary_judge)
-    rows = ws.ledger.status()
-    if judges["judges"]:
-        # AI counts are the primary judge's label per pair (every order and judge is a vote).
-        ai, _ = primary_labels(ws.ledger, ws.config.selection.primary_judge)
-        human = {pid: m.label for pid, m in ws.ledger.human_majority().items()}
-        both = [p for p, h in human.items() if h in ("A", "B") and ai.get(p) in ("A", "B")]
-        rows.update(ai_labeled=len(ai), ai_label_votes=sum(j["votes"] for j in judges["judges"].values()),
-                    both_labeled_with_winner=len(both),
-                    ai_human_disagreement=sum(human[p] != ai[p] for p in both) / len(both) if both else None)
-    if as_json:
-        echo_table({**rows, **judges}, as_json=True)
+    if pair_id is None:
+        judges = judge_summary(ws.ledger, ws.config.selection.primary_judge)
+        rows = ws.ledger.status()
+        if judges["judges"]:
+            # AI counts are the primary judge's label per pair (every order and judge is a vote).
+            ai, _ = primary_labels(ws.ledger, ws.config.selection.primary_judge)
+            human = {pid: m.label for pid, m in ws.ledger.human_majority().items()}
+            both = [p for p, h in human.items() if h in (A, B) and ai.get(p) in (A, B)]
+            rows.update(ai_labeled=len(ai), ai_label_votes=sum(j["votes"] for j in judges["judges"].values()),
+                        both_labeled_with_winner=len(both),
+                        ai_human_disagreement=sum(human[p] != ai[p] for p in both) / len(both) if both else None)
+        if as_json:
+            echo_table({**rows, **judges}, as_json=True)
+            return
+        echo_table(rows)
+        echo_judges(judges)
         return
-    echo_table(rows)
-    echo_judges(judges)
+    from ..backends.reasons import machine_reason
+    from ..store.iterations import pair_decisions
+
+    rows = pair_decisions(ws.ledger, pair_id)
+    if not rows:
+        raise click.ClickException(f"no decision about pair {pair_id} (not a candidate of any iteration yet)")
+    if as_json:
+        echo_table({f"iteration {r['iteration']}": {"action": r["action"], "priority": r["priority"],
+                                                    "reason": r["reason"]} for r in rows}, as_json=True)
+        return
+    for r in rows:
+        click.echo(f"iteration {r['iteration']}: {r['action']} · {machine_reason(r['reason'], r['priority'])}")

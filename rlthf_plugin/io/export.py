@@ -13,8 +13,12 @@ A pair keeps its AI label unless something better says otherwise, in this order:
 5. ``ai``: the primary judge's label (``selection.primary_judge``; a winner A or B: AI ties,
    a judge that contradicted itself across orders and parse errors leave the pair out).
 
-Each row: ``pair_id, prompt, chosen, rejected, label_source, iteration`` (int or None)
-and ``amplification`` (the alpha of the asking iteration for human pairs, else 1).
+Each row follows the curated-set schema (:mod:`rlthf_plugin.io.curated`,
+``docs/curated-set.md``) that ``rlthf train`` reads: ``pair_id, prompt, chosen, rejected,
+label_source, iteration`` (int or None), ``amplification`` (the alpha of the asking
+iteration for human pairs, else 1) and ``reason``: the latest selection's machine reason
+for the pair (region, margin, rank, ...; None when it was not a candidate), which labelers
+never saw; with ``schema_version``.
 """
 
 from __future__ import annotations
@@ -23,38 +27,28 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-import sqlalchemy as sa
-
-from ..store import ledger as L
-from ..config import Config
+from ..config import Config, ground_truth_platforms
 from ..errors import RlthfError
 from ..pairs import A, B, majority, swap_label
+from ..selection.rlthf import Action
+from ..store.iterations import curation_inputs
+from ..store.ledger import Ledger
+from ..store.votes import primary_labels
+from ..vocab import LABEL_SOURCES, LabelSource
+from .curated import CuratedSet, to_row
 
-LABEL_SOURCES = ("human", "flipped", "trusted_ai", "ai", "rm")
 EXPORT_FILE = "curated.jsonl"
 
 
-def curated_rows(ledger: L.Ledger, *, only: Iterable[str] | None = None, config: Config | None = None) -> list[dict]:
+def curated_rows(ledger: Ledger, *, only: Iterable[str] | None = None, config: Config | None = None) -> list[dict]:
     """One dict per valid pair, in pair-id order; ``only`` restricts the label sources."""
     only_set = set(only) if only is not None else None
     if only_set is not None and (bad := only_set - set(LABEL_SOURCES)):
         raise RlthfError(f"unknown label source(s) {sorted(bad)}; known: {', '.join(LABEL_SOURCES)}")
-    from ..loop.iteration import ground_truth_platforms
-
     config = config or Config()
     truth = ground_truth_platforms(config)
-    with ledger.engine.connect() as conn:
-        its = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings().all()
-        t = L.human_labels
-        q = sa.select(t.c.pair_id, t.c.label, t.c.platform, t.c.iteration).where(t.c.deleted.is_(False)).order_by(t.c.id)
-        human_rows = [r for r in conn.execute(q) if r.platform not in truth]
-        done = [r for r in its if r["state"] not in ("selecting", "running")]  # selection finished
-        decisions: dict[str, dict] = {}
-        latest = done[-1] if done else None
-        if latest is not None:
-            q = sa.select(L.decisions.c.pair_id, L.decisions.c.action, L.decisions.c.margin).where(
-                L.decisions.c.iteration == latest["id"])
-            decisions = {r.pair_id: {"action": r.action, "margin": r.margin} for r in conn.execute(q)}
+    its, labels, latest, decisions = curation_inputs(ledger)
+    human_rows = [r for r in labels if r.platform not in truth]
     alpha = {r["id"]: int(round(float((r["params"] or {}).get("amplification", 1)))) for r in its}
     rm_ok = bool(latest and ((latest["stats"] or {}).get("rm_check") or {}).get("better"))
     votes: dict[str, list[str]] = {}
@@ -63,8 +57,6 @@ def curated_rows(ledger: L.Ledger, *, only: Iterable[str] | None = None, config:
         votes.setdefault(r.pair_id, []).append(r.label)
         if r.iteration is not None:
             asked[r.pair_id] = r.iteration
-    from ..store.judges import primary_labels
-
     ai, _ = primary_labels(ledger, config.selection.primary_judge)
     out = []
     for p in ledger.get_pairs():
@@ -74,7 +66,8 @@ def curated_rows(ledger: L.Ledger, *, only: Iterable[str] | None = None, config:
         label, source, iteration, amp = row
         chosen, rejected = p.chosen_rejected(label)
         out.append({"pair_id": p.id, "prompt": p.prompt, "chosen": chosen, "rejected": rejected,
-                    "label_source": source, "iteration": iteration, "amplification": amp})
+                    "label_source": source, "iteration": iteration, "amplification": amp,
+                    "reason": (decisions.get(p.id) or {}).get("reason")})
     return out
 
 
@@ -84,7 +77,7 @@ def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_o
         m = majority(votes[pid])
         if m.label in (A, B):
             it = asked.get(pid)
-            return m.label, "human", it, max(1, alpha.get(it, 1)) if it is not None else 1
+            return m.label, LabelSource.HUMAN.value, it, max(1, alpha.get(it, 1)) if it is not None else 1
         if m.label is not None:  # a human tie / no majority: no winner to train on
             return None
     ai_label = ai.get(pid)
@@ -92,15 +85,15 @@ def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_o
         return None
     d = decisions.get(pid)
     if d is not None:
-        if d["action"] == "flip":
-            return swap_label(ai_label), "flipped", latest, 1
-        if d["action"] == "keep":
-            return ai_label, "trusted_ai", latest, 1
+        if d["action"] == Action.FLIP:
+            return swap_label(ai_label), LabelSource.FLIPPED.value, latest, 1
+        if d["action"] == Action.KEEP:
+            return ai_label, LabelSource.TRUSTED_AI.value, latest, 1
         if rm_ok and d["margin"] is not None and d["margin"] < 0:
-            return swap_label(ai_label), "rm", latest, 1
+            return swap_label(ai_label), LabelSource.RM.value, latest, 1
         if rm_ok and d["margin"] is not None:
-            return ai_label, "rm", latest, 1
-    return ai_label, "ai", None, 1
+            return ai_label, LabelSource.RM.value, latest, 1
+    return ai_label, LabelSource.AI.value, None, 1
 
 
 def write_export(rows: list[dict[str, Any]], out: str | Path) -> Path:
@@ -113,5 +106,14 @@ def write_export(rows: list[dict[str, Any]], out: str | Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(json.dumps(to_row(row), ensure_ascii=False) + "\n")
     return path
+
+
+def curated_from_workspace(ledger: Ledger, *, config: Config, only: Iterable[str] | None = None) -> CuratedSet:
+    """The curated set straight from the ledger, as ``rlthf export`` writes it with the
+    workspace's ``config`` (``selection.ground_truth`` labels are never training labels)."""
+    rows = curated_rows(ledger, only=list(only) if only else None, config=config)
+    if not rows:
+        raise RlthfError("the workspace has no curated pairs yet: import, label and select first")
+    return CuratedSet.from_rows(rows, where="workspace ledger")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-import sqlalchemy as sa
 from tqdm.auto import tqdm
 
-from ..store import ledger as L
 from ..errors import InputProblem, InvalidInputError, RlthfError
-from .formats import ROW_FORMATS, Row, RowError, detect_format, read_records
 from ..pairs import pair_id, prompt_id, response_id, swap_label
+from ..store.ledger import Ledger, now
+from ..store.pairs import ImportState, source_keys, write_import
+from .containers import read_records
+from .formats import ROW_FORMATS, Row, RowError, detect_format
 
 
 @dataclass
@@ -69,7 +70,7 @@ def _source_name(path: str) -> str:
     return path.rsplit("/", 1)[-1].split(".")[0] or path
 
 
-def import_files(ledger: L.Ledger, paths: Iterable[str], *, fmt: str | None = None, skip_invalid: bool = False,
+def import_files(ledger: Ledger, paths: Iterable[str], *, fmt: str | None = None, skip_invalid: bool = False,
                  judge: str = "import", label_source: str = "human", progress: bool = False) -> ImportReport:
     """Validate and import files; all or nothing unless ``skip_invalid``.
 
@@ -92,26 +93,20 @@ def import_files(ledger: L.Ledger, paths: Iterable[str], *, fmt: str | None = No
     return report
 
 
-def _missing_refs(ledger: L.Ledger, rows: list[Row]) -> set[str]:
+def _missing_refs(ledger: Ledger, rows: list[Row]) -> set[str]:
     """Keys of judge rows whose pair is neither in the ledger nor in this import."""
     refs = {r.ref_key for r in rows if r.ref_key}
     if not refs:
         return set()
     here = {r.source_key for r in rows if r.ref_key is None}
-    with ledger.engine.connect() as conn:
-        stored = set(conn.execute(sa.select(L.pair_sources.c.source_key)).scalars())
-    return refs - here - stored
+    return refs - here - source_keys(ledger)
 
 
-def _write(ledger: L.Ledger, rows: list[Row], report: ImportReport) -> None:
-    stamp = L.now()
-    with ledger.engine.begin() as conn:
-        counts = {t: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                  for t in (L.pairs, L.responses, L.ai_labels, L.human_labels)}
-        # The stored order of pairs already in the ledger decides how labels map.
-        known = dict(conn.execute(sa.select(L.pairs.c.id, L.pairs.c.response_a)).all())
-        source_pairs = dict(conn.execute(sa.select(L.pair_sources.c.source_key, L.pair_sources.c.pair_id)).all())
-        source_swapped = dict(conn.execute(sa.select(L.pair_sources.c.source_key, L.pair_sources.c.swapped)).all())
+def _write(ledger: Ledger, rows: list[Row], report: ImportReport) -> None:
+    stamp = now()
+
+    def plan(state: ImportState) -> dict[str, list[dict]]:
+        known, source_pairs, source_swapped = state.known, state.source_pairs, state.source_swapped
         new_pairs, new_sources, resp, ai, human = [], [], {}, [], []
         # Pairs that got human votes from a pair-level row of this import: a row repeating
         # the pair for another judge carries the same votes again and adds none.
@@ -153,15 +148,13 @@ def _write(ledger: L.Ledger, rows: list[Row], report: ImportReport) -> None:
             human += [{"pair_id": pid, "label": fix(lab), "annotator": who, "platform": "import",
                        "external_id": key, "comment": None, "iteration": None, "deleted": False,
                        "labeled_at": stamp, "stored_at": stamp} for who, lab, key in r.human_votes]
-        L.insert_ignore(conn, L.pairs, new_pairs)
-        L.insert_ignore(conn, L.pair_sources, new_sources)
-        L.insert_ignore(conn, L.responses, [
-            {"id": rid, "prompt_id": prompt_id(p), "prompt": p, "text": t, "model": m, "created_at": stamp}
-            for rid, (p, t, m) in resp.items()])
-        L.insert_ignore(conn, L.ai_labels, ai)
-        L.insert_ignore(conn, L.human_labels, human)
-        after = {t: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in counts}
-    report.new_pairs = after[L.pairs] - counts[L.pairs]
-    report.new_responses = after[L.responses] - counts[L.responses]
-    report.new_ai_labels = after[L.ai_labels] - counts[L.ai_labels]
-    report.new_human_labels = after[L.human_labels] - counts[L.human_labels]
+        responses = [{"id": rid, "prompt_id": prompt_id(p), "prompt": p, "text": t, "model": m, "created_at": stamp}
+                     for rid, (p, t, m) in resp.items()]
+        return {"pairs": new_pairs, "pair_sources": new_sources, "responses": responses, "ai_labels": ai,
+                "human_labels": human}
+
+    added = write_import(ledger, plan)
+    report.new_pairs = added["pairs"]
+    report.new_responses = added["responses"]
+    report.new_ai_labels = added["ai_labels"]
+    report.new_human_labels = added["human_labels"]

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import sqlalchemy as sa
 
-from ..store import ledger as L
 from ..models.embeddings import Embedder, EmbeddingCache
 from ..pairs import pair_id
 from ..selection.real import select_pairs
+from ..store.ledger import Ledger, now
+from ..store.pairs import add_pairs, response_groups
 
 ORIGIN = "candidates"
 
@@ -38,19 +38,7 @@ class CandidateReport:
     similarity: list[float] = field(default_factory=list)
 
 
-def response_groups(ledger: L.Ledger, *, min_responses: int = 2) -> list[dict]:
-    """The responses of every prompt with at least ``min_responses``, by prompt id then id."""
-    r = L.responses
-    with ledger.engine.connect() as conn:
-        multi = (sa.select(r.c.prompt_id).group_by(r.c.prompt_id)
-                 .having(sa.func.count() >= min_responses).subquery())
-        q = (sa.select(r.c.id, r.c.prompt_id, r.c.prompt, r.c.text, r.c.model)
-             .where(r.c.prompt_id.in_(sa.select(multi.c.prompt_id)))
-             .order_by(r.c.prompt_id, r.c.id))
-        return [dict(row) for row in conn.execute(q).mappings()]
-
-
-def build_candidates(ledger: L.Ledger, embedder: Embedder, *, strategy: str = "easy", per_prompt: int = 1,
+def build_candidates(ledger: Ledger, embedder: Embedder, *, strategy: str = "easy", per_prompt: int = 1,
                      seed: int = 0, progress: bool = True, dry_run: bool = False) -> CandidateReport:
     """Choose ``per_prompt`` pairs per multi-response prompt and store them as pairs.
 
@@ -74,7 +62,7 @@ def build_candidates(ledger: L.Ledger, embedder: Embedder, *, strategy: str = "e
                                                                        desc="embedding responses")
     sel = select_pairs(vectors, np.array([r["prompt_id"] for r in rows]), strategy=strategy,
                        per_prompt=per_prompt, seed=seed)
-    stamp = L.now()
+    stamp = now()
     new = []
     for i, j, sim, rank in zip(sel.first.tolist(), sel.second.tolist(), sel.similarity.tolist(), sel.rank.tolist()):
         a, b = rows[i], rows[j]
@@ -88,14 +76,7 @@ def build_candidates(ledger: L.Ledger, embedder: Embedder, *, strategy: str = "e
         })
     report.selected = len(new)
     report.similarity = sel.similarity.tolist()
-    with ledger.engine.begin() as conn:
-        ids = [p["id"] for p in new]
-        known = set()
-        for start in range(0, len(ids), 900):
-            known.update(conn.execute(sa.select(L.pairs.c.id).where(L.pairs.c.id.in_(ids[start:start + 900])))
-                         .scalars())
-        report.existing = len(known)
-        report.new_pairs = len(new) - len(known)
-        if not dry_run:
-            L.insert_ignore(conn, L.pairs, [p for p in new if p["id"] not in known])
+    known = add_pairs(ledger, new, dry_run=dry_run)
+    report.existing = len(known)
+    report.new_pairs = len(new) - len(known)
     return report

@@ -25,27 +25,27 @@ never training labels.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import sqlalchemy as sa
 
-from ..store import ledger as L
-from ..store.judges import primary_labels
-from ..config import Config
+from ..config import Config, ground_truth_platforms
 from ..errors import ConfigError, RlthfError
 from ..models.reward import RewardModel, cross_fit_margins
 from ..pairs import A, B, PreferencePair, majority
-from ..selection.rlthf import Selection, ai_margins, flip_gate, schedule, select_actions
+from ..selection.rlthf import (Action, Region, Selection, ai_margins, flip_gate, mcnemar_exact, schedule,
+                              select_actions)
+from ..store import iterations as iterations_db
+from ..store.labels import label_rows
+from ..store.ledger import Ledger
+from ..store.votes import primary_labels
+from ..vocab import SELECTING, STRATEGIES, Strategy
+from .owner import IterationOwner, owned
+
 
 ORACLE_PLATFORM = "oracle"
-#: States of an iteration whose selection has not finished (``running``: older ledgers).
-SELECTING = ("selecting", "running")
-#: ``selection.strategy`` values: every signal (:mod:`.signals`) or the paper's margin curve.
-STRATEGIES = ("signals", "margin-curve")
 
 
 # -- the pure core of one iteration -------------------------------------------------------------
@@ -70,13 +70,24 @@ def training_labels(ai: np.ndarray, human: np.ndarray, prev_action: np.ndarray |
     if prev_action is None:
         out[winner_ai] = ai[winner_ai]
     else:
-        keep = winner_ai & (prev_action == "keep")
-        flip = winner_ai & (prev_action == "flip")
+        keep = winner_ai & (prev_action == Action.KEEP)
+        flip = winner_ai & (prev_action == Action.FLIP)
         out[keep] = ai[keep]
         out[flip] = np.where(ai[flip] == A, B, A)
     has_human = np.isin(human, [A, B])
     out[has_human] = human[has_human]
     return out.astype(str)
+
+
+def training_set(ai: np.ndarray, human: np.ndarray, human_weight: np.ndarray,
+                 prev_action: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(labels (N,) str, weights (N,) float) of one iteration's training set.
+
+    ``labels`` as :func:`training_labels` ("" = not trained on); ``weights`` is the
+    amplification ``human_weight`` on pairs with a human winner, 1 elsewhere.
+    """
+    labels = training_labels(ai, human, prev_action)
+    return labels, np.where(np.isin(human, [A, B]), human_weight, 1.0)
 
 
 def plan_iteration(prompts: Sequence[str], response_a: Sequence[str], response_b: Sequence[str],
@@ -90,9 +101,8 @@ def plan_iteration(prompts: Sequence[str], response_a: Sequence[str], response_b
     human label, inside the shard. ``human_weight`` is the amplification of each human
     pair (ignored elsewhere).
     """
-    labels = training_labels(ai, human, prev_action)
+    labels, weights = training_set(ai, human, human_weight, prev_action)
     train = labels != ""
-    weights = np.where(np.isin(human, [A, B]), human_weight, 1.0)
     raw = cross_fit_margins(factory, prompts, response_a, response_b, labels, train=train, weights=weights,
                             folds=folds, seed=seed, progress=progress)
     winner = np.isin(ai, [A, B])
@@ -119,11 +129,7 @@ class Pool:
     primary_judge: str = ""    # whose label ``ai`` is
 
 
-def ground_truth_platforms(config: Config) -> set[str]:
-    return {p.strip() for p in config.selection.ground_truth.split(",") if p.strip()}
-
-
-def read_pool(ledger: L.Ledger, config: Config) -> Pool:
+def read_pool(ledger: Ledger, config: Config) -> Pool:
     pairs = ledger.get_pairs()
     index = {p.id: i for i, p in enumerate(pairs)}
     n = len(pairs)
@@ -137,16 +143,13 @@ def read_pool(ledger: L.Ledger, config: Config) -> Pool:
     counted: dict[str, list[str]] = defaultdict(list)
     truth_votes: dict[str, list[str]] = defaultdict(list)
     asked_in: dict[str, int] = {}
-    t = L.human_labels
-    with ledger.engine.connect() as conn:
-        q = sa.select(t.c.pair_id, t.c.label, t.c.platform, t.c.iteration).where(t.c.deleted.is_(False)).order_by(t.c.id)
-        for pid, label, platform, it in conn.execute(q):
-            if platform in truth_platforms:
-                truth_votes[pid].append(label)
-            else:
-                counted[pid].append(label)
-                if it is not None:
-                    asked_in[pid] = it
+    for r in label_rows(ledger):
+        if r.platform in truth_platforms:
+            truth_votes[r.pair_id].append(r.label)
+        else:
+            counted[r.pair_id].append(r.label)
+            if r.iteration is not None:
+                asked_in[r.pair_id] = r.iteration
     human = np.full(n, "", dtype=object)
     human_any = np.zeros(n, dtype=bool)
     human_iteration = np.full(n, -1, dtype=np.int64)
@@ -179,7 +182,7 @@ def in_shard(pair_ids: Sequence[str], shard: float, seed: int) -> np.ndarray:
     return np.array([u(p) < shard for p in pair_ids], dtype=bool)
 
 
-def make_factory(ledger: L.Ledger, config: Config, *, progress: bool = False) -> Callable[[], RewardModel]:
+def make_factory(ledger: Ledger, config: Config, *, progress: bool = False) -> Callable[[], RewardModel]:
     """A callable returning untrained reward models of the configured kind."""
     sel = config.selection
     if sel.reward_model == "embedding":
@@ -199,22 +202,27 @@ def make_factory(ledger: L.Ledger, config: Config, *, progress: bool = False) ->
 
 
 # -- the imperative shell -----------------------------------------------------------------------
-def _iteration_rows(ledger: L.Ledger) -> list[dict]:
-    with ledger.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings()]
+def previous_actions(ledger: Ledger, pool: Pool, iteration: int | None) -> np.ndarray | None:
+    """(N,) str: each pair's action in ``iteration`` ("" where none); None when ``iteration`` is None."""
+    if iteration is None:
+        return None
+    out = np.full(len(pool.pairs), "", dtype=object)
+    for d in iterations_db.decisions(ledger, iteration):
+        if d["pair_id"] in pool.index:
+            out[pool.index[d["pair_id"]]] = d["action"]
+    return out.astype(str)
 
 
-def _decisions(ledger: L.Ledger, iteration: int) -> list[dict]:
-    with ledger.engine.connect() as conn:
-        q = sa.select(L.decisions).where(L.decisions.c.iteration == iteration)
-        return [dict(r) for r in conn.execute(q).mappings()]
+def human_weights(pool: Pool, rows: list[dict], config: Config, alpha: float) -> np.ndarray:
+    """(N,) amplification of each pair's human label: that of the iteration that asked it
+    (``rows``: the iterations so far), ``alpha`` for labels no iteration asked."""
+    alphas = amplification_of(rows, config)
+    return np.array([alphas.get(int(h), alpha) for h in pool.human_iteration], dtype=np.float64)
 
 
-def gate_evidence(ledger: L.Ledger, pool: Pool) -> tuple[int, int]:
+def gate_evidence(ledger: Ledger, pool: Pool) -> tuple[int, int]:
     """(AI errors, labeled pairs) among pairs asked while they lay in the flip region."""
-    with ledger.engine.connect() as conn:
-        q = sa.select(L.decisions.c.pair_id).where(L.decisions.c.action == "ask", L.decisions.c.region == "flip")
-        asked = set(conn.execute(q).scalars())
+    asked = iterations_db.asked_from_region(ledger, Region.FLIP)
     errors = n = 0
     for pid in asked:
         i = pool.index.get(pid)
@@ -225,7 +233,8 @@ def gate_evidence(ledger: L.Ledger, pool: Pool) -> tuple[int, int]:
     return errors, n
 
 
-def _alpha_of(rows: list[dict], config: Config) -> dict[int, float]:
+def amplification_of(rows: list[dict], config: Config) -> dict[int, float]:
+    """iteration id -> the amplification alpha it ran with (the schedule's for older rows)."""
     sel = config.selection
     out = {}
     for r in rows:
@@ -244,11 +253,22 @@ class IterationReport:
     pairs: list[PreferencePair]    # the candidates, aligned with the selection
 
 
-def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], RewardModel] | None = None,
-                     progress: bool = False) -> IterationReport:
-    """Run one iteration (train, curve, decide) and record it; see the module docstring."""
+def select_iteration(ledger: Ledger, config: Config, *, factory: Callable[[], RewardModel] | None = None,
+                     progress: bool = False, owner: IterationOwner | None = None) -> IterationReport:
+    """Run one iteration (train, curve, decide) and record it; see the module docstring.
+
+    Runs as the iteration's owner (``owner``, or a fresh one for the call): raises
+    :class:`~rlthf_plugin.errors.LeaseHeldError` when another process moves the iteration,
+    and its writes are fenced by the lease.
+    """
+    with owned(ledger, owner) as o:
+        return _select_iteration(ledger, config, factory, progress, o)
+
+
+def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], RewardModel] | None, progress: bool,
+                      owner: IterationOwner) -> IterationReport:
     sel = config.selection
-    rows = _iteration_rows(ledger)
+    rows = iterations_db.iteration_rows(ledger)
     if rows and rows[-1]["state"] in SELECTING:  # a crashed iteration: redo it
         it = rows[-1]["id"]
         rows = rows[:-1]
@@ -269,30 +289,21 @@ def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], 
               "flip_min_precision": sel.flip_min_precision, "probe": sel.probe, "audit": sel.audit,
               "seed": sel.seed, "ground_truth": sel.ground_truth, "strategy": sel.strategy,
               "primary_judge": pool.primary_judge}
-    if sel.strategy == "signals":
+    if sel.strategy == Strategy.SIGNALS:
         params.update(prior=sel.prior, prior_strength=sel.prior_strength, explore=sel.explore,
                       real_share=sel.real_share, trust_max_error=sel.trust_max_error)
-    with ledger.engine.begin() as conn:
-        conn.execute(L.decisions.delete().where(L.decisions.c.iteration == it))
-        conn.execute(L.iterations.delete().where(L.iterations.c.id == it))
-        conn.execute(L.iterations.insert().values(id=it, state="selecting", params=params, stats={}, started_at=L.now()))
+    iterations_db.begin_iteration(ledger, it, params, fence=owner.fence)
     winner = np.isin(pool.ai, [A, B])
     pool_size = int(winner.sum())
     if pool_size == 0:
         raise RlthfError("no pair has an AI label with a winner (A or B): import or judge AI labels first")
-    if sel.strategy == "signals":
+    if sel.strategy == Strategy.SIGNALS:
         from .signals import select_signals
 
-        return select_signals(ledger, config, it=it, rows=rows, pool=pool, factory=factory, progress=progress)
-    prev_action = None
-    if rows:
-        prev_action = np.full(len(pool.pairs), "", dtype=object)
-        for d in _decisions(ledger, rows[-1]["id"]):
-            if d["pair_id"] in pool.index:
-                prev_action[pool.index[d["pair_id"]]] = d["action"]
-        prev_action = prev_action.astype(str)
-    alphas = _alpha_of(rows, config)
-    human_weight = np.array([alphas.get(int(h), alpha) for h in pool.human_iteration], dtype=np.float64)
+        return select_signals(ledger, config, it=it, rows=rows, pool=pool, factory=factory, progress=progress,
+                              owner=owner)
+    prev_action = previous_actions(ledger, pool, rows[-1]["id"] if rows else None)
+    human_weight = human_weights(pool, rows, config, alpha)
     candidates = winner & ~pool.human_any & in_shard([p.id for p in pool.pairs], sel.shard, sel.seed)
     errors, n_evidence = gate_evidence(ledger, pool)
     gate = flip_gate(errors, n_evidence, mode=sel.flip, min_precision=sel.flip_min_precision,
@@ -318,22 +329,18 @@ def select_iteration(ledger: L.Ledger, config: Config, *, factory: Callable[[], 
         "gate": {"open": s.gate.open, "errors": s.gate.errors, "n": s.gate.n,
                  "lower_bound": s.gate.lower_bound, "reason": s.gate.reason},
     }
-    with ledger.engine.begin() as conn:
-        L.insert_ignore(conn, L.decisions, decision_rows)
-        conn.execute(L.iterations.update().where(L.iterations.c.id == it).values(state="selected", stats=stats))
+    iterations_db.record_selection(ledger, it, decision_rows, stats, fence=owner.fence)
     return IterationReport(it, s.counts(), stats, s, cand_pairs)
 
 
-def rm_check(pool: Pool, margins: np.ndarray, ledger: L.Ledger) -> dict[str, Any]:
+def rm_check(pool: Pool, margins: np.ndarray, ledger: Ledger) -> dict[str, Any]:
     """The held-out check: is the RM better than the AI labels on the audit sample?
 
     Compares the cross-fitted RM with the AI label on human-labeled pairs that were asked
     as uniform audit samples (McNemar's exact one-sided test on the pairs where they
     disagree). ``better`` is true only when the RM wins with p < 0.05.
     """
-    with ledger.engine.connect() as conn:
-        q = sa.select(L.decisions.c.pair_id).where(L.decisions.c.action == "ask", L.decisions.c.region == "audit")
-        audited = {pool.index[p] for p in conn.execute(q).scalars() if p in pool.index}
+    audited = {pool.index[p] for p in iterations_db.asked_from_region(ledger, Region.AUDIT) if p in pool.index}
     rm_only = ai_only = n = 0
     for i in audited:
         if pool.human[i] not in (A, B) or pool.ai[i] not in (A, B) or not np.isfinite(margins[i]):
@@ -343,6 +350,5 @@ def rm_check(pool: Pool, margins: np.ndarray, ledger: L.Ledger) -> dict[str, Any
         rm_right = ai_right == (margins[i] > 0)
         rm_only += rm_right and not ai_right
         ai_only += ai_right and not rm_right
-    k = rm_only + ai_only
-    p = sum(math.comb(k, j) for j in range(rm_only, k + 1)) / 2 ** k if k else 1.0
+    p = mcnemar_exact(rm_only, ai_only)
     return {"n": n, "rm_only_right": rm_only, "ai_only_right": ai_only, "p_value": p, "better": bool(p < 0.05)}

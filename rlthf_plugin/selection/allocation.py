@@ -17,14 +17,26 @@ evenly, so an annotator who stops early has seen every kind in proportion.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Mapping
 
 import numpy as np
 
 from ._validation import check_vector
 
-KINDS = ("suspect", "real", "explore")
-DEFAULT_SHARES = {"suspect": 0.9, "real": 0.0, "explore": 0.1}
+class Kind(str, Enum):
+    """The kind of a task in the human batch (a decision's ``region`` and ``kind``)."""
+
+    SUSPECT = "suspect"  # ranked by P(AI label wrong)
+    REAL = "real"        # a REAL candidate without a label, by dissimilarity
+    EXPLORE = "explore"  # the uniform exploration sample
+
+    def __str__(self) -> str:
+        return self.value
+
+
+KINDS = tuple(k.value for k in Kind)
+DEFAULT_SHARES = {Kind.SUSPECT.value: 0.9, Kind.REAL.value: 0.0, Kind.EXPLORE.value: 0.1}
 
 
 @dataclass(frozen=True)
@@ -104,7 +116,7 @@ def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: 
     suspects = np.flatnonzero(el & np.isfinite(p))
     suspects = suspects[np.argsort(-p[suspects], kind="stable")]
     real_order = np.argsort(-real, kind="stable")
-    avail = {"suspect": suspects.size, "real": real.size, "explore": int(el.sum())}
+    avail = {Kind.SUSPECT.value: suspects.size, Kind.REAL.value: real.size, Kind.EXPLORE.value: int(el.sum())}
     # Largest-remainder split of the budget, then unused shares flow on.
     raw = {k: sh[k] * budget for k in KINDS}
     take = {k: int(np.floor(raw[k])) for k in KINDS}
@@ -112,22 +124,23 @@ def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: 
         take[k] += 1
     # Suspects and exploration draw from the same pool pairs.
     pool_total = int(el.sum())
-    take["real"] = min(take["real"], avail["real"])
-    take["suspect"] = min(take["suspect"], pool_total)
-    take["explore"] = min(take["explore"], pool_total - take["suspect"])
+    take[Kind.REAL.value] = min(take[Kind.REAL.value], avail[Kind.REAL.value])
+    take[Kind.SUSPECT.value] = min(take[Kind.SUSPECT.value], pool_total)
+    take[Kind.EXPLORE.value] = min(take[Kind.EXPLORE.value], pool_total - take[Kind.SUSPECT.value])
     spare = budget - sum(take.values())
     for k in KINDS:
-        room = (avail["real"] - take["real"]) if k == "real" else (pool_total - take["suspect"] - take["explore"])
+        room = ((avail[Kind.REAL.value] - take[Kind.REAL.value]) if k == Kind.REAL.value
+                else (pool_total - take[Kind.SUSPECT.value] - take[Kind.EXPLORE.value]))
         extra = min(spare, max(room, 0))
         take[k] += extra
         spare -= extra
-    chosen_s = suspects[: take["suspect"]]
+    chosen_s = suspects[: take[Kind.SUSPECT.value]]
     rest = np.setdiff1d(np.flatnonzero(el), chosen_s)
     rng = np.random.default_rng(seed)
-    chosen_e = rng.choice(rest, size=min(take["explore"], rest.size), replace=False) if rest.size else rest
-    chosen_r = real_order[: take["real"]]
-    parts = [("suspect", chosen_s, p[chosen_s]), ("real", chosen_r, real[chosen_r]),
-             ("explore", np.asarray(chosen_e, dtype=np.int64), p[np.asarray(chosen_e, dtype=np.int64)])]
+    chosen_e = rng.choice(rest, size=min(take[Kind.EXPLORE.value], rest.size), replace=False) if rest.size else rest
+    chosen_r = real_order[: take[Kind.REAL.value]]
+    parts = [(Kind.SUSPECT.value, chosen_s, p[chosen_s]), (Kind.REAL.value, chosen_r, real[chosen_r]),
+             (Kind.EXPLORE.value, np.asarray(chosen_e, dtype=np.int64), p[np.asarray(chosen_e, dtype=np.int64)])]
     kind, index, score, key = [], [], [], []
     for name, idx, sc in parts:
         kind += [name] * idx.size

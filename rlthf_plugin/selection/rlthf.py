@@ -54,66 +54,46 @@ have no reliable shape, so their elbow is 0 and their knee is ``N`` (no steep re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Sequence
 
 import numpy as np
 
-#: Curves shorter than this have no detectable shape (elbow 0, knee N).
-MIN_CURVE = 8
+from .curve import MIN_CURVE, Curve, analyze_curve, finite_or_none
 
-ACTIONS = ("ask", "flip", "keep", "drop")
+
+
+class Action(str, Enum):
+    """What a selection does with a pair's AI label (stored as the plain string)."""
+
+    ASK = "ask"      # send to humans
+    FLIP = "flip"    # train on the other response
+    KEEP = "keep"    # trust it
+    DROP = "drop"    # leave it out of the next training set
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Region(str, Enum):
+    """Where a pair's margin lies on the curve (or ``audit``: a uniform audit sample)."""
+
+    TRUSTED = "trusted"  # left of the knee, backed off by beta
+    MIDDLE = "middle"    # the ~50%-accurate middle
+    BAND = "band"        # between the knee and the reflection point
+    FLIP = "flip"        # right of the reflection point
+    AUDIT = "audit"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ACTIONS = tuple(a.value for a in Action)
 FLIP_MODES = ("gated", "always", "never")
 
 #: The paper's schedule: amplification alpha and back-off beta per iteration (last repeats).
-PAPER_AMPLIFICATION = (4.0, 4.0, 4.0, 2.0, 1.0, 1.0)
+PAPER_AMPLIFICATION = (4, 4, 4, 2, 1, 1)
 PAPER_BACK_OFF = (0.6, 0.6, 0.6, 0.4, 0.2, 0.1)
-
-
-@dataclass(frozen=True)
-class Curve:
-    """The sorted margin curve and its boundaries.
-
-    Attributes
-    ----------
-    order : ndarray of int, shape (N,)
-        Indices that sort the margins descending (``margins[order]`` is the curve).
-    sorted_margins : ndarray of float, shape (N,)
-    slope : ndarray of float, shape (N,)
-        The smoothed first derivative ``-dy/dx`` of the rescaled curve (>= 0).
-    elbow, knee, reflection : int
-        Ranks (positions on the curve) with ``0 <= elbow <= knee <= reflection <= N``.
-    elbow_margin, knee_margin, reflection_margin : float
-        The margins at those ranks (``nan`` for a rank equal to ``N``); the reflection
-        margin is ``-elbow_margin``.
-    threshold : float
-        The slope above which a rank counted as steep.
-    """
-
-    order: np.ndarray
-    sorted_margins: np.ndarray
-    slope: np.ndarray
-    elbow: int
-    knee: int
-    reflection: int
-    elbow_margin: float
-    knee_margin: float
-    reflection_margin: float
-    threshold: float
-
-    @property
-    def n(self) -> int:
-        return int(self.order.shape[0])
-
-    def ranks(self) -> np.ndarray:
-        """Rank of every pair on the curve, shape (N,) int (the inverse of ``order``)."""
-        ranks = np.empty(self.n, dtype=np.int64)
-        ranks[self.order] = np.arange(self.n)
-        return ranks
-
-    def summary(self) -> dict[str, Any]:
-        return {"n": self.n, "elbow": self.elbow, "knee": self.knee, "reflection": self.reflection,
-                "elbow_margin": _f(self.elbow_margin), "knee_margin": _f(self.knee_margin),
-                "reflection_margin": _f(self.reflection_margin)}
 
 
 @dataclass(frozen=True)
@@ -174,22 +154,22 @@ class Selection:
         c = self.curve
         out: dict[str, Any] = {
             "action": str(self.action[i]), "region": str(self.region[i]),
-            "margin": _f(self.margins[i]), "rank": int(self.rank[i]), "n": c.n,
+            "margin": finite_or_none(self.margins[i]), "rank": int(self.rank[i]), "n": c.n,
             "elbow": c.elbow, "knee": c.knee, "reflection": c.reflection,
         }
         action = self.action[i]
-        if action == "flip":
+        if action == Action.FLIP:
             out["why"] = (f"margin {self.margins[i]:.3g} right of the reflection point "
                           f"({c.reflection_margin:.3g}); gate: {self.gate.reason}")
-        elif action == "keep":
+        elif action == Action.KEEP:
             out["why"] = f"left of the knee backed off by beta={self.back_off:g} (rank < {int((1 - self.back_off) * c.knee)})"
-        elif action == "ask":
-            out["why"] = ("uniform audit sample" if self.region[i] == "audit"
-                          else "probe of the flip region" if self.region[i] == "flip" and self.gate.open
+        elif action == Action.ASK:
+            out["why"] = ("uniform audit sample" if self.region[i] == Region.AUDIT
+                          else "probe of the flip region" if self.region[i] == Region.FLIP and self.gate.open
                           else "from the reflection point leftwards" if self.gate.open
                           else "from the right end leftwards (flip gate closed)")
         else:
-            out["why"] = ("flip region, not flipped: " + self.gate.reason if self.region[i] == "flip"
+            out["why"] = ("flip region, not flipped: " + self.gate.reason if self.region[i] == Region.FLIP
                           else "ambiguous middle: left out of the next training set")
         return out
 
@@ -225,103 +205,34 @@ def ai_margins(rewards_a: np.ndarray, rewards_b: np.ndarray, ai_labels: np.ndarr
     return np.where(is_b, rb - ra, ra - rb)
 
 
-def analyze_curve(margins: np.ndarray, *, smooth: float = 0.05, steep: float = 2.0) -> Curve:
-    """Sort the margins and find elbow, knee and reflection from the first derivative.
-
-    Parameters
-    ----------
-    margins : array-like of float, shape (N,)
-        Finite margins of the AI labels.
-    smooth : float in (0, 0.5], default 0.05
-        Width of the moving average, as a fraction of N (at least 3 ranks).
-    steep : float > 1, default 2.0
-        A rank is steep where the slope exceeds ``steep`` times the median slope of the
-        central half of the curve.
-
-    Returns
-    -------
-    Curve
-    """
-    m = np.asarray(margins, dtype=np.float64)
-    if m.ndim != 1:
-        raise ValueError(f"margins must be 1-D (N,), got shape {m.shape}")
-    if not np.isfinite(m).all():
-        raise ValueError(f"margins hold {int((~np.isfinite(m)).sum())} non-finite value(s)")
-    if not 0 < smooth <= 0.5:
-        raise ValueError(f"smooth must be in (0, 0.5], got {smooth}")
-    if steep <= 1:
-        raise ValueError(f"steep must be > 1, got {steep}")
-    return _analyze_curve(m, smooth, steep)
-
-
-def _analyze_curve(m: np.ndarray, smooth: float, steep: float) -> Curve:
-    n = m.shape[0]
-    order = np.argsort(-m, kind="stable")
-    y = m[order]
-    slope = np.zeros(n)
-    threshold = float("inf")
-    elbow, knee = 0, n
-    span = y[0] - y[-1] if n else 0.0
-    if n >= MIN_CURVE and span > 0:
-        x = np.arange(n) / (n - 1)
-        yn = (y - y[-1]) / span
-        width = max(3, int(round(smooth * n)) | 1)
-        slope = _moving_average(-np.gradient(_moving_average(yn, width), x), width)
-        flat = float(np.median(slope[n // 4: n - n // 4]))
-        threshold = steep * max(flat, 1e-3)
-        is_steep = slope > threshold
-        calm = np.flatnonzero(~is_steep)
-        if calm.size:  # a curve that is steep everywhere has no flat middle: no regions
-            elbow = int(calm[0])
-            knee = int(calm[-1]) + 1
-            # Smoothing moves a crossing up to one width into the flat part: refine each to
-            # the corner of the curve within that reach.
-            if elbow > 0:
-                elbow = _corner(x, yn, max(0, elbow - width), min(n - 1, elbow + 1))
-            if knee < n:
-                knee = _corner(x, yn, max(elbow, knee - 1), min(n - 1, knee + width))
-    elbow_margin = float(y[elbow]) if elbow < n else float("nan")
-    knee_margin = float(y[knee]) if knee < n else float("nan")
-    if n == 0:
-        return Curve(order, y, slope, 0, 0, 0, float("nan"), float("nan"), float("nan"), threshold)
-    reflection_margin = -elbow_margin
-    # First rank at or below -delta_elbow (the curve is descending); never left of the knee.
-    below = np.flatnonzero(y <= reflection_margin)
-    reflection = int(below[0]) if below.size else n
-    reflection = max(reflection, knee)
-    return Curve(order, y, slope, elbow, knee, reflection, elbow_margin, knee_margin, reflection_margin, threshold)
-
-
-def _corner(x: np.ndarray, y: np.ndarray, lo: int, hi: int) -> int:
-    """The rank in ``[lo, hi]`` farthest from the chord between the two ends (Kneedle)."""
-    if hi - lo < 2:
-        return lo
-    dx, dy = x[hi] - x[lo], y[hi] - y[lo]
-    seg = slice(lo, hi + 1)
-    dist = np.abs(dy * (x[seg] - x[lo]) - dx * (y[seg] - y[lo]))
-    return lo + int(np.argmax(dist))
-
-
-def _moving_average(y: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average with the ends padded by their edge values (keeps monotonicity)."""
-    half = width // 2
-    padded = np.concatenate([np.full(half, y[0]), y, np.full(half, y[-1])])
-    kernel = np.ones(width) / width
-    return np.convolve(padded, kernel, mode="valid")
-
-
 def wilson_lower_bound(successes: int, n: int, *, z: float = 1.645) -> float:
     """Wilson score lower confidence bound of a proportion (0.0 when ``n == 0``).
 
-    ``z = 1.645`` is a one-sided 95% bound.
+    ``z = 1.645`` is a one-sided 95% bound: the lower end of scipy's two-sided Wilson
+    interval (``binomtest(...).proportion_ci(method="wilson")``) at level ``2 Phi(z) - 1``.
     """
     if n <= 0:
         return 0.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = p + z * z / (2 * n)
-    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float(max(0.0, (centre - spread) / denom))
+    from scipy import stats
+
+    level = 2 * stats.norm.cdf(z) - 1
+    return float(max(0.0, stats.binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson").low))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """One-sided exact McNemar p-value that the first method is better.
+
+    ``b`` pairs only the first method got right, ``c`` only the second; under the null
+    each discordant pair is a fair coin, so p = P(X >= b) for X ~ Binomial(b + c, 1/2)
+    (``scipy.stats.binomtest``). 1.0 when there is no discordant pair.
+    """
+    if b < 0 or c < 0:
+        raise ValueError(f"need counts >= 0, got b={b}, c={c}")
+    if b + c == 0:
+        return 1.0
+    from scipy import stats
+
+    return float(stats.binomtest(b, b + c, 0.5, alternative="greater").pvalue)
 
 
 def flip_gate(errors: int, n: int, *, mode: str = "gated", min_precision: float = 0.5,
@@ -411,14 +322,14 @@ def _select(m: np.ndarray, curve: Curve, budget: int, back_off: float, gate: Fli
     n = m.shape[0]
     rank = curve.ranks()
     keep_end = int((1 - back_off) * curve.knee)
-    region = np.full(n, "middle", dtype=object)
-    region[rank < keep_end] = "trusted"
-    region[(rank >= curve.knee) & (rank < curve.reflection)] = "band"
-    region[rank >= curve.reflection] = "flip"
-    action = np.full(n, "drop", dtype=object)
-    action[region == "trusted"] = "keep"
+    region = np.full(n, Region.MIDDLE.value, dtype=object)
+    region[rank < keep_end] = Region.TRUSTED.value
+    region[(rank >= curve.knee) & (rank < curve.reflection)] = Region.BAND.value
+    region[rank >= curve.reflection] = Region.FLIP.value
+    action = np.full(n, Action.DROP.value, dtype=object)
+    action[region == Region.TRUSTED] = Action.KEEP.value
     if gate.open:
-        action[region == "flip"] = "flip"
+        action[region == Region.FLIP] = Action.FLIP.value
     # Ranks to ask, in order of priority.
     asked_ranks: list[int] = []
     rng = np.random.default_rng(seed)
@@ -439,12 +350,12 @@ def _select(m: np.ndarray, curve: Curve, budget: int, back_off: float, gate: Fli
     if k_audit:
         free = np.setdiff1d(np.arange(n), np.asarray(asked_ranks, dtype=np.int64))
         audits = rng.choice(free, size=min(k_audit, free.size), replace=False)
-        region[curve.order[audits]] = "audit"
+        region[curve.order[audits]] = Region.AUDIT.value
         asked_ranks += [int(r) for r in audits]
     priority = np.zeros(n)
     if asked_ranks:
         pos = curve.order[np.asarray(asked_ranks, dtype=np.int64)]
-        action[pos] = "ask"
+        action[pos] = Action.ASK.value
         priority[pos] = 1.0 - np.arange(len(pos)) / max(len(pos), 1)
     return Selection(np.asarray(action, dtype=str), np.asarray(region, dtype=str), rank, priority, m,
                      curve, gate, float(back_off), len(asked_ranks))
@@ -469,5 +380,6 @@ def schedule(iteration: int, *, amplification: Sequence[float] = PAPER_AMPLIFICA
     return alpha, beta
 
 
-def _f(x: float) -> float | None:
-    return None if x is None or not np.isfinite(x) else float(x)
+__all__ = ["ACTIONS", "Action", "Curve", "FLIP_MODES", "FlipGate", "MIN_CURVE", "PAPER_AMPLIFICATION", "PAPER_BACK_OFF",
+           "Region", "Selection", "ai_margins", "analyze_curve", "flip_gate", "mcnemar_exact", "schedule",
+           "select_actions", "wilson_lower_bound"]

@@ -18,9 +18,10 @@ and after its step, so a service killed at any point resumes where it stopped::
   recorded; the next iteration starts (unless the iteration asked nothing, or
   ``[serve] max_iterations`` is reached).
 
-One process at a time moves an iteration: the steps run under the ledger lease
-``iteration`` (:mod:`rlthf_plugin.store.lock`), renewed while a step runs, so two services on one
-PostgreSQL ledger never run the same step twice.
+One process at a time moves an iteration: the steps run as the iteration's owner
+(:class:`rlthf_plugin.loop.owner.IterationOwner`, the ledger lease ``iteration``), renewed
+by a heartbeat while a step runs, with every write fenced by the lease, so two services on
+one PostgreSQL ledger (or a service and `rlthf select`) never run the same step twice.
 """
 
 from __future__ import annotations
@@ -28,46 +29,49 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import sqlalchemy as sa
-
-from ..store import ledger as L
-from ..store import lock
 from ..loop import sync
 from ..backends import BACKENDS, LabelingBackend, open_backend
 from ..config import Config
-from ..errors import BackendError, ConfigError, RlthfError
-from ..loop.iteration import SELECTING, select_iteration
-from ..loop.oracle import batch_report, evaluate
+from ..errors import BackendError, ConfigError, LeaseHeldError, LeaseLostError, RlthfError
+from ..loop.iteration import select_iteration
+from ..loop.oracle import answer_of, close_batch
+from ..loop.owner import LEASE, IterationOwner
 from .metrics import Metrics
 from ..models.reward import RewardModel
-from ..pairs import A, B, majority
 from ..loop.tasks import asked_tasks
+from ..loop.calibration import current_calibration
+from ..store import lock
+from ..store.iterations import asked_pair_ids, latest_row, set_state
+from ..store.labels import claim_batch, label_counts
+from ..store.ledger import now
+from ..store.pushes import pushed_any
+from ..vocab import SELECTING, IterationState
 from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
 
+S = IterationState
 #: Iteration states in the order the worker moves through them.
-STATES = ("selecting", "selected", "pushing", "pushed", "labeled")
+STATES = (S.SELECTING, S.SELECTED, S.PUSHING, S.PUSHED, S.LABELED)
 #: States whose tasks still have to be pushed (``asked``: an iteration recorded by hand).
-TO_PUSH = ("selected", "pushing", "asked")
-LEASE = "iteration"
+TO_PUSH = (S.SELECTED, S.PUSHING, S.ASKED)
 
 
-def parse_platforms(values: Sequence[str] | str) -> list[str]:
-    """Platform names from ``--backend`` values or ``[serve] backends`` (comma-separated)."""
+def parse_platforms(values: Sequence[str] | str, *, also: Iterable[str] = ()) -> list[str]:
+    """Platform names from ``--backend`` values or ``[serve] backends`` (comma-separated);
+    ``also`` names platforms known besides :data:`~rlthf_plugin.backends.BACKENDS`."""
     items = [values] if isinstance(values, str) else list(values)
+    known = set(BACKENDS) | set(also)
     out: list[str] = []
     for item in items:
         for name in (x.strip() for x in item.split(",")):
             if not name:
                 continue
-            if name not in BACKENDS:
+            if name not in known:
                 raise ConfigError(f"unknown backend '{name}' in [serve] backends / --backend; "
-                                  f"known: {', '.join(sorted(BACKENDS))}")
+                                  f"known: {', '.join(sorted(known))}")
             if name not in out:
                 out.append(name)
     return out
@@ -78,67 +82,34 @@ def required_labels(platform: str, config: Config) -> int:
     return max(1, int(config.argilla.min_submitted)) if platform == "argilla" else 1
 
 
-def asked_pair_ids(ledger: L.Ledger, iteration: int) -> list[str]:
-    with ledger.engine.connect() as conn:
-        q = sa.select(L.decisions.c.pair_id).where(L.decisions.c.iteration == iteration,
-                                                   L.decisions.c.action == "ask")
-        return sorted(conn.execute(q).scalars())
-
-
-def label_counts(ledger: L.Ledger, platform: str, pair_ids: Sequence[str]) -> dict[str, int]:
-    """pair id -> labels (not deleted) stored from ``platform``."""
-    t = L.human_labels
-    out: dict[str, int] = {}
-    with ledger.engine.connect() as conn:
-        for chunk in L.iter_chunks(list(pair_ids), 900):
-            q = (sa.select(t.c.pair_id, sa.func.count()).where(t.c.platform == platform, t.c.deleted.is_(False),
-                                                               t.c.pair_id.in_(list(chunk))).group_by(t.c.pair_id))
-            out.update(dict(conn.execute(q).all()))
-    return out
-
-
-def latest_row(ledger: L.Ledger) -> dict | None:
-    with ledger.engine.connect() as conn:
-        row = conn.execute(sa.select(L.iterations).order_by(L.iterations.c.id.desc()).limit(1)).mappings().first()
-    return dict(row) if row else None
-
-
-def set_state(ledger: L.Ledger, iteration: int, state: str, *, stats: dict | None = None,
-              finished: bool = False) -> None:
-    values: dict[str, Any] = {"state": state}
-    if stats is not None:
-        values["stats"] = stats
-    if finished:
-        values["finished_at"] = L.now()
-    with ledger.engine.begin() as conn:
-        conn.execute(L.iterations.update().where(L.iterations.c.id == iteration).values(**values))
-
-
 class Worker:
     """Moves the latest iteration on, one step at a time, in a background thread.
 
     ``platforms`` are backend names (``label-studio``, ``argilla``); the iteration's asked
     tasks go to each of them and the batch is complete when every pushed task has its
     required labels on its platform. ``factory`` makes reward models (default: the
-    workspace's configured kind).
+    workspace's configured kind). ``adapters`` are platform name -> an adapter already
+    open (e.g. a :class:`~rlthf_plugin.backends.local.LocalBackend`); the others are opened
+    from the config on first use.
     """
 
     def __init__(self, workspace: Workspace, platforms: Sequence[str], *, metrics: Metrics | None = None,
-                 factory: Callable[[], RewardModel] | None = None, holder: str | None = None):
+                 factory: Callable[[], RewardModel] | None = None, holder: str | None = None,
+                 adapters: Mapping[str, LabelingBackend] | None = None):
         self.workspace = workspace
         self.ledger = workspace.ledger
         self.config = workspace.config
-        self.platforms = parse_platforms(platforms)
+        self.platforms = parse_platforms(platforms, also=adapters or {})
         if not self.platforms:
             raise ConfigError("the worker needs at least one platform: --backend label-studio|argilla")
         self.metrics = metrics or Metrics()
         self.factory = factory
         self.holder = holder or lock.holder_id()
-        self._backends: dict[str, LabelingBackend] = {}
+        self._backends: dict[str, LabelingBackend] = dict(adapters or {})
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lease_lost = threading.Event()
+        self.owner: IterationOwner | None = None
         self._next_reconcile = 0.0
         self._reconcile_due: set[str] = set()
         self.state = "starting"
@@ -168,6 +139,15 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def problem(self) -> str | None:
+        """Why the worker is not doing its job (None when it is): its thread stopped, or its
+        last step failed (a lost iteration lease included); shown by /health with a 503."""
+        if not self.alive:
+            return "the worker thread is not running"
+        if self.error:
+            return f"the worker's last step failed: {self.error}"
+        return None
 
     def status(self) -> dict[str, Any]:
         return {"state": self.state, "alive": self.alive, "platforms": self.platforms, "error": self.error,
@@ -213,7 +193,7 @@ class Worker:
         self.state = "reconciling"
         out = {}
         for platform in platforms or self.platforms:
-            if not self._pushed_to(platform):
+            if not pushed_any(self.ledger, platform):
                 self._reconcile_due.discard(platform)
                 continue
             try:
@@ -221,78 +201,59 @@ class Worker:
             except BackendError as e:
                 log.warning("reconciling %s failed (retried at the next check): %s", platform, e.message)
                 self.metrics.inc("rlthf_reconciliations_total", platform=platform, outcome="error")
-                self.last_reconcile[platform] = {"at": L.now().isoformat(), "error": e.message}
+                self.last_reconcile[platform] = {"at": now().isoformat(), "error": e.message}
                 continue
             self._reconcile_due.discard(platform)
             out[platform] = (read, new)
             self.metrics.inc("rlthf_reconciliations_total", platform=platform, outcome="ok")
             if new:
                 self.metrics.inc("rlthf_labels_stored_total", new, platform=platform, path="pull")
-            self.last_reconcile[platform] = {"at": L.now().isoformat(), "read": read, "new": new}
+            self.last_reconcile[platform] = {"at": now().isoformat(), "read": read, "new": new}
             log.info("reconciled %s: read %d label(s), %d new", platform, read, new)
         return out
 
-    def _pushed_to(self, platform: str) -> bool:
-        with self.ledger.engine.connect() as conn:
-            return conn.execute(sa.select(L.pushes.c.pair_id).where(L.pushes.c.platform == platform).limit(1)).first() \
-                is not None
-
     def advance(self) -> None:
-        """Run steps under the iteration lease until one has to wait."""
-        with self._lease() as got:
-            if not got:
-                self.state = f"waiting for the iteration lease (held by {lock.holder_of(self.ledger, LEASE)})"
-                return
-            while not self._stop.is_set() and self.step():
-                pass
-
-    @contextmanager
-    def _lease(self) -> Iterator[bool]:
-        """The ``iteration`` lease, renewed by a heartbeat thread while held."""
-        ttl = self.config.serve.lease_seconds
-        if not lock.acquire(self.ledger, LEASE, self.holder, ttl=ttl):
-            yield False
-            return
-        self._lease_lost.clear()
-        done = threading.Event()
-
-        def heartbeat() -> None:
-            while not done.wait(ttl / 3):
-                if not lock.acquire(self.ledger, LEASE, self.holder, ttl=ttl):
-                    log.error("worker: lost the iteration lease to %s", lock.holder_of(self.ledger, LEASE))
-                    self._lease_lost.set()
-                    return
-
-        beat = threading.Thread(target=heartbeat, name="rlthf-lease", daemon=True)
-        beat.start()
+        """Run steps as the iteration's owner until one has to wait. A lost lease (taken
+        over, or its heartbeat failed) ends the owner: the step stops, its last write is
+        rolled back, the error shows on /health, and the next tick asks for the lease again."""
         try:
-            yield True
-        finally:
-            done.set()
-            beat.join()
-            if not self._lease_lost.is_set():
-                lock.release(self.ledger, LEASE, self.holder)
+            with IterationOwner(self.ledger, holder=self.holder, ttl=self.config.serve.lease_seconds) as owner:
+                self.owner = owner
+                try:
+                    while not self._stop.is_set() and self.step():
+                        pass
+                finally:
+                    self.owner = None
+        except LeaseHeldError as e:
+            self.state = f"waiting for the iteration lease (held by {e.holder})"
+
+    def _fence(self, conn) -> None:
+        """The owner's fence for a write of a step (inside its transaction)."""
+        if self.owner is None:
+            raise LeaseLostError(LEASE, "not the owner")
+        self.owner.fence(conn)
 
     def _check_lease(self) -> None:
-        if self._lease_lost.is_set():
-            raise RlthfError("the iteration lease was lost (another service took over); this step stops")
+        if self.owner is None:
+            raise LeaseLostError(LEASE, "not the owner")
+        self.owner.check()
 
     def step(self) -> bool:
         """One step of the latest iteration; False when it has to wait (or is finished)."""
         row = latest_row(self.ledger)
         if row is not None:
             self._gauge(row)
-        if row is None or row["state"] == "labeled":
+        if row is None or row["state"] == S.LABELED:
             return self._next_iteration(row)
         state = row["state"]
         if state in SELECTING:
             return self._select()
         if state in TO_PUSH:
             return self._push(row)
-        if state == "pushed":
+        if state == S.PUSHED:
             return self._collect(row)
         raise RlthfError(f"iteration {row['id']} is in state '{state}', which the worker does not know "
-                         f"(known: {', '.join(STATES)}, asked)")
+                         f"(known: {', '.join(s.value for s in STATES)}, asked)")
 
     # -- the steps --------------------------------------------------------------------------
     def _next_iteration(self, row: dict | None) -> bool:
@@ -308,33 +269,34 @@ class Worker:
 
     def _select(self) -> bool:
         self._check_lease()
-        self.state = "selecting"
+        self.state = S.SELECTING.value
         self.metrics.inc("rlthf_iterations_started_total")
-        rep = select_iteration(self.ledger, self.config, factory=self.factory)
+        rep = select_iteration(self.ledger, self.config, factory=self.factory, owner=self.owner)
         log.info("iteration %d selected: %s", rep.iteration, rep.counts)
         return True
 
     def _push(self, row: dict) -> bool:
         it = row["id"]
-        tasks = asked_tasks(self.ledger, it)
+        tasks = asked_tasks(self.ledger, it, calibration=current_calibration(self.ledger, self.config))
         stats = dict(row["stats"] or {})
         pushes = {p: dict(v) for p, v in (stats.get("push") or {}).items()}
         for platform in self.platforms:
-            pushes[platform] = {**pushes.get(platform, {}), "planned": len(tasks), "state": "pushing"}
+            pushes[platform] = {**pushes.get(platform, {}), "planned": len(tasks), "state": S.PUSHING.value}
         stats["push"] = pushes
         self._check_lease()
         self.state = f"pushing iteration {it}"
-        set_state(self.ledger, it, "pushing", stats=stats)
+        set_state(self.ledger, it, S.PUSHING, stats=stats, fence=self._fence)
         for platform in self.platforms:
             if tasks:
                 self._check_lease()
                 backend = self.backend(platform)
-                report = sync.push(self.ledger, backend, tasks, iteration=it)
+                report = sync.push(self.ledger, backend, tasks, iteration=it, owner=self.owner,
+                                   allow_duplicate_targets=len(self.platforms) > 1)
                 pushes[platform].update(target=backend.target, created=report.created, existing=report.existing,
                                         failed=len(report.failed))
-            pushes[platform]["state"] = "pushed"
-            set_state(self.ledger, it, "pushing", stats=stats)
-        set_state(self.ledger, it, "pushed", stats=stats)
+            pushes[platform]["state"] = S.PUSHED.value
+            set_state(self.ledger, it, S.PUSHING, stats=stats, fence=self._fence)
+        set_state(self.ledger, it, S.PUSHED, stats=stats, fence=self._fence)
         log.info("iteration %d pushed: %s", it, pushes)
         return True
 
@@ -367,30 +329,14 @@ class Worker:
         """Tie the batch's labels to the iteration, record its AI-error precision, mark it labeled."""
         it = row["id"]
         asked = asked_pair_ids(self.ledger, it)
-        t = L.human_labels
-        votes: dict[str, list[str]] = defaultdict(list)
-        with self.ledger.engine.begin() as conn:
-            for chunk in L.iter_chunks(asked, 900):
-                where = (t.c.platform.in_(self.platforms), t.c.pair_id.in_(list(chunk)), t.c.deleted.is_(False))
-                conn.execute(t.update().where(*where, t.c.iteration.is_(None)).values(iteration=it))
-                for pid, label in conn.execute(sa.select(t.c.pair_id, t.c.label).where(*where)):
-                    votes[pid].append(label)
-        answers = {}
-        for pid in asked:
-            m = majority(votes.get(pid, []))
-            answers[pid] = {A: A, B: B, None: "skip"}.get(m.label, "tie")
-        report = batch_report(self.ledger, it, answers)
-        ev = evaluate(self.ledger, self.config)
-        stats = {**(row["stats"] or {}),
-                 "batch": {"asked": report.asked, "answered": report.answered, "ai_errors": report.ai_errors,
-                           "precision": report.precision},
-                 "eval": ev if ev["pairs"] else None}
-        set_state(self.ledger, it, "labeled", stats=stats, finished=True)
+        votes = claim_batch(self.ledger, it, self.platforms, asked, fence=self._fence)
+        answers = {pid: answer_of(votes.get(pid, [])) for pid in asked}
+        report = close_batch(self.ledger, self.config, it, answers, owner=self.owner)
         self.pending = 0
         log.info("iteration %d labeled: %d answered, AI-error precision %s", it, report.answered, report.precision)
 
     def _gauge(self, row: dict) -> None:
         self.metrics.set("rlthf_iteration", row["id"])
-        for state in (*STATES, "asked"):
-            current = row["state"] == state or (state == "selecting" and row["state"] in SELECTING)
-            self.metrics.set("rlthf_iteration_state", 1.0 if current else 0.0, state=state)
+        for state in (*STATES, S.ASKED):
+            current = row["state"] == state or (state == S.SELECTING and row["state"] in SELECTING)
+            self.metrics.set("rlthf_iteration_state", 1.0 if current else 0.0, state=state.value)

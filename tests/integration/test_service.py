@@ -26,7 +26,7 @@ from rlthf_plugin.backends.label_studio import SECRET_HEADER
 from rlthf_plugin.config import load_config, update_config_file
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.workspace import Workspace
-from rlthf_plugin.service.worker import asked_pair_ids
+from rlthf_plugin.store.iterations import asked_pair_ids
 
 from .conftest import ReceiverThread, write_pandalm_sample, add_asked_iteration, free_port, wait_for
 from .contract import workspace_env

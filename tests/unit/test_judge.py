@@ -246,7 +246,7 @@ def test_label_ai_cli_needs_a_judge(runner, workspace):
 
 
 def test_rules_first_protocol_is_another_judge_and_escalation_asks_only_suspects(workspace):
-    from rlthf_plugin.store.judges import read_votes, top_suspects
+    from rlthf_plugin.store.votes import read_votes, top_suspects
 
     pairs = _ledger_with_pairs(workspace, 6)
     label_pairs(workspace.ledger, ScriptedJudge(_longer), load_template(), progress=False)

@@ -17,7 +17,7 @@ from rlthf_plugin.errors import ConfigError, InvalidInputError
 from rlthf_plugin.io.export import curated_rows
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.pairs import pair_id
-from rlthf_plugin.store.judges import agreement, primary_labels, read_votes, resolve_primary
+from rlthf_plugin.store.votes import agreement, primary_labels, read_votes, resolve_primary
 
 
 def write_jsonl(path: Path, rows: list) -> str:

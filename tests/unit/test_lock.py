@@ -1,6 +1,6 @@
 from concurrent.futures import ThreadPoolExecutor
 
-from rlthf_plugin.store.lock import acquire, holder_of, lease, release
+from rlthf_plugin.store.lock import acquire, holder_of, release
 
 
 def test_one_holder_at_a_time(workspace):
@@ -23,10 +23,3 @@ def test_racing_holders_get_exactly_one(workspace):
         results = list(pool.map(lambda i: acquire(workspace.ledger, "race", f"h{i}"), range(16)))
     assert sum(results) == 1
 
-
-def test_lease_context_releases(workspace):
-    with lease(workspace.ledger, "x") as got:
-        assert got
-        with lease(workspace.ledger, "x") as other:
-            assert not other
-    assert holder_of(workspace.ledger, "x") is None

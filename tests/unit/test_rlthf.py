@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rlthf_plugin.selection.rlthf import (
-    MIN_CURVE, ai_margins, analyze_curve, flip_gate, schedule, select_actions, wilson_lower_bound)
+    MIN_CURVE, ai_margins, analyze_curve, flip_gate, mcnemar_exact, schedule, select_actions, wilson_lower_bound)
 
 
 def three_piece(n_left=50, n_mid=400, n_right=50, seed=0):
@@ -141,3 +141,25 @@ def test_paper_schedule():
     assert schedule(1, amplification=[2], back_off=[0.3]) == (2.0, 0.3)
     with pytest.raises(ValueError):
         schedule(0, amplification=[0.5])
+
+
+def test_scipy_wilson_bound_and_mcnemar_equal_the_closed_forms():
+    """scipy.stats gives the numbers the hand-written formulas gave."""
+    import math
+
+    def wilson(k, n, z=1.645):
+        p = k / n
+        centre, spread = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return max(0.0, (centre - spread) / (1 + z * z / n))
+
+    for n in range(1, 41):
+        for k in range(n + 1):
+            assert wilson_lower_bound(k, n) == pytest.approx(wilson(k, n), abs=1e-12)
+            assert wilson_lower_bound(k, n, z=2.326) == pytest.approx(wilson(k, n, 2.326), abs=1e-12)
+    for b in range(30):
+        for c in range(30):
+            k = b + c
+            exact = sum(math.comb(k, j) for j in range(b, k + 1)) / 2 ** k if k else 1.0
+            assert mcnemar_exact(b, c) == pytest.approx(exact, abs=1e-12)
+    with pytest.raises(ValueError):
+        mcnemar_exact(-1, 2)

@@ -9,7 +9,8 @@ from rlthf_plugin.config import Config
 from rlthf_plugin.errors import ConfigError
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.loop.sync import store_labels
-from rlthf_plugin.service.worker import Worker, label_counts, parse_platforms, required_labels
+from rlthf_plugin.service.worker import Worker, parse_platforms, required_labels
+from rlthf_plugin.store.labels import label_counts
 
 
 def test_parse_platforms_splits_dedups_and_names_unknown():
@@ -49,3 +50,40 @@ def test_a_second_worker_waits_for_the_lease(workspace):
     worker.advance()
     assert worker.state.startswith("waiting for the iteration lease (held by someone-else)")
     assert workspace.ledger.count(L.iterations) == 0
+
+
+def test_worker_runs_an_iteration_on_the_local_backend(workspace, tmp_path):
+    """Select, push, wait for labels, pull them, close the batch: no server involved."""
+    import json
+
+    from rlthf_plugin.backends.local import LocalBackend
+    from rlthf_plugin.models.embeddings import SentenceEmbedder
+    from rlthf_plugin.models.reward import EmbeddingRewardModel
+    from rlthf_plugin.store.iterations import asked_pair_ids, latest_row
+
+    rows = [{"prompt": f"What is {i} + {i}?", "response_a": f"{i} + {i} equals {2 * i}.",
+             "response_b": f"I think it is {2 * i + 1}, or maybe not.", "ai_label": "A" if i % 5 else "B"}
+            for i in range(40)]
+    f = tmp_path / "pairs.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import_files(workspace.ledger, [str(f)])
+    workspace.config.selection.budget = 0.1
+    workspace.config.serve.max_iterations = 1
+    local = LocalBackend()
+    embedder = SentenceEmbedder(max_length=32)
+    worker = Worker(workspace, ["local"], adapters={"local": local},
+                    factory=lambda: EmbeddingRewardModel(embedder, ledger=workspace.ledger))
+
+    worker.advance()
+    asked = asked_pair_ids(workspace.ledger, 0)
+    assert latest_row(workspace.ledger)["state"] == "pushed" and len(asked) == 4
+    assert sorted(local.tasks) == asked and worker.pending == 4
+
+    for pid in asked:
+        local.answer(pid, "A", annotator="ann")
+    assert worker.reconcile(["local"]) == {"local": (4, 4)}
+    worker.advance()
+    row = latest_row(workspace.ledger)
+    assert row["state"] == "labeled" and row["stats"]["batch"]["answered"] == 4
+    assert worker.state == "finished: [serve] max_iterations = 1 reached"
+    assert label_counts(workspace.ledger, "local", asked) == {pid: 1 for pid in asked}

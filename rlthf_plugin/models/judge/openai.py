@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import random
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -25,10 +25,12 @@ from .base import KNOWN_PRICES, Call, Reply
 from .prompt import _PREFERENCE, parse_answer
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-#: Statuses worth a retry: rate limits, timeouts and server errors.
-RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-#: Longest wait between two tries, seconds.
-MAX_BACKOFF = 60.0
+#: Statuses the openai client retries (with exponential backoff and Retry-After): timeouts,
+#: conflicts, rate limits; and every 5xx.
+RETRIED_STATUSES = frozenset({408, 409, 429})
+#: The openai client insists on a key; local servers need none, so this placeholder is
+#: sent nowhere (the Authorization header is removed before the request leaves).
+_NO_KEY = "no-key"
 
 
 @dataclass
@@ -48,7 +50,9 @@ class OpenAIJudge:
     timeout : float, default 60.0
         Seconds per request.
     max_retries : int, default 5
-        Retries after a retryable failure; then the run stops with JudgeError.
+        Retries after a timeout, a connection error, 408, 409, 429 or 5xx, done by the
+        openai client (exponential backoff with jitter, honouring Retry-After); then the
+        run stops with JudgeError.
     max_tokens : int, default 512
     temperature : float, default 0.0
     logprobs : bool, default True
@@ -56,8 +60,8 @@ class OpenAIJudge:
         (against the other letter) becomes the confidence when the endpoint returns them.
     prices : (float, float) or None
         Dollars per million input and output tokens, for the estimate.
-    backoff : float, default 1.0
-        Seconds before the first retry; doubled each time, with jitter.
+    backoff : None
+        Deprecated and ignored (the openai client's backoff applies); removed in 0.2.
     transport : httpx.AsyncBaseTransport or None, default None
         A custom httpx transport (proxies, tests of the retry policy); None = the network.
     """
@@ -72,7 +76,7 @@ class OpenAIJudge:
     temperature: float = 0.0
     logprobs: bool = True
     prices: tuple[float, float] | None = None
-    backoff: float = 1.0
+    backoff: float | None = None
     transport: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -80,6 +84,9 @@ class OpenAIJudge:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.backoff is not None:
+            warnings.warn("OpenAIJudge(backoff=...) is ignored: the openai client's own retry backoff applies; "
+                          "the argument is removed in 0.2", FutureWarning, stacklevel=3)
         self.base_url = self.base_url.rstrip("/")
         #: Requests sent, retries included (for reports and tests).
         self.requests_sent = 0
@@ -110,14 +117,23 @@ class OpenAIJudge:
         asyncio.run(self._run(calls, on_reply))
 
     async def _run(self, calls: Sequence[Call], on_reply: Callable[[Call, Reply], None]) -> None:
+        openai = require("openai", "judge")
         httpx = require("httpx", "judge")
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+        async def count(request: Any) -> None:  # every try, retries included
+            self.requests_sent += 1
+            if self.api_key is None:
+                request.headers.pop("Authorization", None)
+
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        http = httpx.AsyncClient(timeout=self.timeout, limits=limits, transport=self.transport,
+                                 event_hooks={"request": [count]})
+        client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key or _NO_KEY,
+                                    max_retries=self.max_retries, timeout=self.timeout, http_client=http)
         queue: asyncio.Queue[Call] = asyncio.Queue()
         for call in calls:
             queue.put_nowait(call)
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        async with httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits,
-                                     transport=self.transport) as client:
+        async with client:
 
             async def worker() -> None:
                 while True:
@@ -144,42 +160,27 @@ class OpenAIJudge:
         return body
 
     async def _post(self, client: Any, call: Call) -> dict:
-        import httpx
+        """The completion's JSON body; the openai client has retried what is worth retrying."""
+        import openai
 
         url = f"{self.base_url}/chat/completions"
-        body = self.request_body(call)
-        for attempt in range(self.max_retries + 1):
-            self.requests_sent += 1
-            wait = None
-            try:
-                resp = await client.post(url, json=body)
-            except (httpx.TimeoutException, httpx.TransportError) as e:
-                why = f"{type(e).__name__}: {e}"
-            else:
-                if resp.status_code == 200:
-                    try:
-                        return resp.json()
-                    except ValueError as e:
-                        raise JudgeError(f"{url}: the answer to pair {call.pair.id} is not JSON") from e
-                if resp.status_code not in RETRY_STATUSES and resp.status_code < 500:
-                    raise JudgeError(_refusal(url, resp.status_code, resp.text, self.model))
-                why = f"HTTP {resp.status_code}"
-                wait = _retry_after(resp.headers.get("retry-after"))
-            if attempt == self.max_retries:
-                raise JudgeError(f"{url}: pair {call.pair.id} order {call.order} failed {attempt + 1} times "
-                                 f"(last: {why}); rerun to resume, answers so far are kept")
-            delay = min(MAX_BACKOFF, self.backoff * 2 ** attempt)
-            await asyncio.sleep(wait if wait is not None else delay * (0.5 + random.random() / 2))
-        raise AssertionError("unreachable")  # pragma: no cover
 
+        def gave_up(why: str) -> JudgeError:
+            return JudgeError(f"{url}: pair {call.pair.id} order {call.order} failed {self.max_retries + 1} times "
+                              f"(last: {why}); rerun to resume, answers so far are kept")
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return min(MAX_BACKOFF, max(0.0, float(value)))
-    except ValueError:
-        return None
+        try:
+            raw = await client.chat.completions.with_raw_response.create(**self.request_body(call))
+        except openai.APIStatusError as e:
+            if e.status_code in RETRIED_STATUSES or e.status_code >= 500:
+                raise gave_up(f"HTTP {e.status_code}") from e
+            raise JudgeError(_refusal(url, e.status_code, e.response.text, self.model)) from e
+        except openai.APIConnectionError as e:  # timeouts included
+            raise gave_up(f"{type(e).__name__}: {e}") from e
+        try:
+            return raw.http_response.json()
+        except ValueError as e:
+            raise JudgeError(f"{url}: the answer to pair {call.pair.id} is not JSON") from e
 
 
 def _refusal(url: str, status: int, text: str, model: str) -> str:

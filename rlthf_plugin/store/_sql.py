@@ -1,0 +1,102 @@
+"""The few SQL helpers every query module shares: the clock, dialect-aware upserts, and the
+one place that splits long IN-lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..errors import WorkspaceError
+
+#: Ids per IN (...) clause: SQLite's default limit on bound parameters is 999.
+IN_CHUNK = 900
+#: Rows per executemany batch of an insert.
+INSERT_CHUNK = 5000
+
+
+def now() -> dt.datetime:
+    """UTC now, naive (the ledger stores naive UTC timestamps)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def utc_naive(stamp: dt.datetime) -> dt.datetime:
+    """``stamp`` as the ledger stores it: UTC, naive (a naive ``stamp`` is taken as UTC)."""
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return stamp
+
+
+#: What the ledger raises when the database fails (locked, full, gone): callers outside
+#: store/ catch it without importing SQLAlchemy.
+LedgerError = sa.exc.SQLAlchemyError
+
+#: A check run first inside a write's transaction (the iteration owner's lease fence); it
+#: raises to roll the write back.
+Fence = Callable[[Connection], None]
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Consecutive slices of ``items`` of at most ``size`` elements."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def select_in(conn: Connection, query: Callable[[list[Any]], sa.Executable], ids: Iterable[Any]) -> Iterator[Any]:
+    """Rows of ``query(chunk)`` for each chunk of at most :data:`IN_CHUNK` ids, in order.
+
+    ``query`` builds the statement for one chunk (a list), e.g.
+    ``lambda chunk: sa.select(t).where(t.c.id.in_(chunk))``.
+    """
+    ids = list(ids)
+    for chunk in iter_chunks(ids, IN_CHUNK):
+        yield from conn.execute(query(list(chunk)))
+
+
+def dialect_insert(conn: Connection) -> Callable[[sa.Table], Any]:
+    """The ``insert`` construct with ON CONFLICT support for the connection's database."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover
+        raise WorkspaceError(f"unsupported ledger database '{dialect}' (SQLite or PostgreSQL)")
+    return insert
+
+
+def conflict_keys(table: sa.Table) -> list[str]:
+    """The columns an upsert into ``table`` is keyed by: its unique constraint, else its primary key."""
+    uniques = [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
+    if uniques:
+        return [c.name for c in uniques[0].columns]
+    return [c.name for c in table.primary_key.columns]
+
+
+def insert_ignore(conn: Connection, table: sa.Table, rows: Sequence[dict], *, update: Sequence[str] = ()) -> None:
+    """Insert rows, skipping (or, for the ``update`` columns, updating) existing keys."""
+    if not rows:
+        return
+    stmt = dialect_insert(conn)(table)
+    keys = conflict_keys(table)
+    if update:
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    for chunk in iter_chunks(rows, INSERT_CHUNK):
+        conn.execute(stmt, list(chunk))
+
+
+def insert_new(conn: Connection, table: sa.Table, rows: Sequence[dict]) -> int:
+    """Insert rows whose key is new; returns how many were inserted.
+
+    Counted from what the insert itself returns: counting the table before and after
+    overcounts when other writers commit in between.
+    """
+    if not rows:
+        return 0
+    key = table.primary_key.columns.values()[0]
+    stmt = dialect_insert(conn)(table).on_conflict_do_nothing(index_elements=conflict_keys(table)).returning(key)
+    return sum(len(conn.execute(stmt, list(chunk)).all()) for chunk in iter_chunks(rows, INSERT_CHUNK))

@@ -1,0 +1,188 @@
+"""Iterations and their decisions: one ``iterations`` row per iteration (state, params,
+stats) and one ``decisions`` row per pair it decided on (action, region, margin...)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
+
+import sqlalchemy as sa
+
+from ..selection.rlthf import Action
+from ..vocab import SELECTING, IterationState
+from . import schema as S
+from ._sql import Fence, insert_ignore, now
+from .labels import LabelRow, label_row_query
+
+if TYPE_CHECKING:
+    from .ledger import Ledger
+
+_UNFINISHED = [s.value for s in SELECTING]
+
+
+def iteration_rows(ledger: Ledger) -> list[dict]:
+    """Every iteration row (id, state, params, stats, started_at, finished_at), by id."""
+    with ledger.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(S.iterations).order_by(S.iterations.c.id)).mappings()]
+
+
+def latest_iteration(ledger: Ledger) -> int | None:
+    """The id of the latest iteration (None before the first)."""
+    with ledger.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.max(S.iterations.c.id))).scalar()
+
+
+def latest_row(ledger: Ledger) -> dict | None:
+    """The latest iteration's row, or None."""
+    with ledger.engine.connect() as conn:
+        row = conn.execute(sa.select(S.iterations).order_by(S.iterations.c.id.desc()).limit(1)).mappings().first()
+    return dict(row) if row else None
+
+
+def latest_selected(ledger: Ledger) -> int | None:
+    """The id of the latest iteration whose selection finished (None when none has)."""
+    t = S.iterations
+    with ledger.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.max(t.c.id)).where(t.c.state.notin_(_UNFINISHED))).scalar()
+
+
+def iteration_params(ledger: Ledger, iteration: int | None = None) -> dict:
+    """The params of one iteration (default: the latest); {} when there is none."""
+    t = S.iterations
+    with ledger.engine.connect() as conn:
+        q = sa.select(t.c.params).order_by(t.c.id.desc())
+        if iteration is not None:
+            q = q.where(t.c.id == iteration)
+        return conn.execute(q.limit(1)).scalar() or {}
+
+
+def count_iterations(ledger: Ledger) -> int:
+    with ledger.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(S.iterations)).scalar_one()
+
+
+def iteration_stats(ledger: Ledger, iteration: int) -> dict:
+    """The stats of one iteration ({} when none)."""
+    t = S.iterations
+    with ledger.engine.connect() as conn:
+        return conn.execute(sa.select(t.c.stats).where(t.c.id == iteration)).scalar() or {}
+
+
+def begin_iteration(ledger: Ledger, iteration: int, params: dict, *, fence: Fence | None = None) -> None:
+    """(Re)start ``iteration`` in state ``selecting``, dropping what an earlier try recorded."""
+    with ledger.engine.begin() as conn:
+        if fence is not None:
+            fence(conn)
+        conn.execute(S.decisions.delete().where(S.decisions.c.iteration == iteration))
+        conn.execute(S.iterations.delete().where(S.iterations.c.id == iteration))
+        conn.execute(S.iterations.insert().values(id=iteration, state=IterationState.SELECTING.value, params=params, stats={},
+                                                  started_at=now()))
+
+
+def record_selection(ledger: Ledger, iteration: int, decisions: Sequence[dict], stats: dict, *,
+                     fence: Fence | None = None) -> None:
+    """Store an iteration's decisions and stats and mark it ``selected``, in one transaction."""
+    with ledger.engine.begin() as conn:
+        if fence is not None:
+            fence(conn)
+        insert_ignore(conn, S.decisions, decisions)
+        conn.execute(S.iterations.update().where(S.iterations.c.id == iteration)
+                     .values(state=IterationState.SELECTED.value, stats=stats))
+
+
+def set_state(ledger: Ledger, iteration: int, state: str, *, stats: dict | None = None,
+              finished: bool = False, fence: Fence | None = None) -> None:
+    """Set an iteration's state (and its stats; ``finished`` stamps finished_at)."""
+    values: dict[str, Any] = {"state": IterationState(state).value}
+    if stats is not None:
+        values["stats"] = stats
+    if finished:
+        values["finished_at"] = now()
+    with ledger.engine.begin() as conn:
+        if fence is not None:
+            fence(conn)
+        conn.execute(S.iterations.update().where(S.iterations.c.id == iteration).values(**values))
+
+
+def finish_iteration(ledger: Ledger, iteration: int, state: str, update: Callable[[dict], dict], *,
+                     fence: Fence | None = None) -> None:
+    """Read an iteration's stats, replace them by ``update(stats)``, set ``state`` and
+    finished_at, all in one transaction."""
+    t = S.iterations
+    with ledger.engine.begin() as conn:
+        if fence is not None:
+            fence(conn)
+        stats = conn.execute(sa.select(t.c.stats).where(t.c.id == iteration)).scalar() or {}
+        conn.execute(t.update().where(t.c.id == iteration).values(state=IterationState(state).value, stats=update(stats),
+                                                                  finished_at=now()))
+
+
+def decisions(ledger: Ledger, iteration: int | None = None) -> list[dict]:
+    """The decision rows of one iteration (every iteration's when None)."""
+    t = S.decisions
+    with ledger.engine.connect() as conn:
+        q = sa.select(t) if iteration is None else sa.select(t).where(t.c.iteration == iteration)
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def pair_decisions(ledger: Ledger, pair_id: str) -> list[dict]:
+    """Every decision about one pair, oldest iteration first (with its machine reason)."""
+    t = S.decisions
+    with ledger.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(t).where(t.c.pair_id == pair_id).order_by(t.c.iteration))
+                .mappings()]
+
+
+def asked_decisions(ledger: Ledger, iteration: int, *, limit: int | None = None) -> list[dict]:
+    """The ``ask`` decisions of an iteration, highest priority first (then by pair id)."""
+    t = S.decisions
+    with ledger.engine.connect() as conn:
+        q = (sa.select(t).where(t.c.iteration == iteration, t.c.action == Action.ASK.value)
+             .order_by(t.c.priority.desc(), t.c.pair_id))
+        return [dict(r) for r in conn.execute(q.limit(limit) if limit else q).mappings()]
+
+
+def asked_pair_ids(ledger: Ledger, iteration: int) -> list[str]:
+    """Ids of the pairs an iteration asked humans about, sorted."""
+    t = S.decisions
+    with ledger.engine.connect() as conn:
+        return sorted(conn.execute(sa.select(t.c.pair_id).where(t.c.iteration == iteration,
+                                                                 t.c.action == Action.ASK.value)).scalars())
+
+
+def asked_from_region(ledger: Ledger, region: str) -> set[str]:
+    """Ids of the pairs any iteration asked while they lay in ``region`` (flip, audit...)."""
+    t = S.decisions
+    with ledger.engine.connect() as conn:
+        return set(conn.execute(sa.select(t.c.pair_id).where(t.c.action == Action.ASK.value,
+                                                              t.c.region == str(region))).scalars())
+
+
+class CurationInputs(NamedTuple):
+    """What the curated export reads, from one consistent snapshot."""
+
+    iterations: list[dict]
+    labels: list[LabelRow]
+    #: The latest iteration whose selection finished, and its decisions: pair id -> row.
+    latest: dict | None
+    decisions: dict[str, dict]
+
+
+def curation_inputs(ledger: Ledger) -> CurationInputs:
+    """Iterations, human labels and the latest finished selection's decisions, read together."""
+    d = S.decisions
+    with ledger.engine.connect() as conn:
+        its = [dict(r) for r in conn.execute(sa.select(S.iterations).order_by(S.iterations.c.id)).mappings()]
+        labels = [LabelRow(*r) for r in conn.execute(label_row_query())]
+        done = [r for r in its if r["state"] not in _UNFINISHED]
+        latest = done[-1] if done else None
+        rows: dict[str, dict] = {}
+        if latest is not None:
+            q = sa.select(d.c.pair_id, d.c.action, d.c.margin, d.c.reason).where(d.c.iteration == latest["id"])
+            rows = {r.pair_id: {"action": r.action, "margin": r.margin, "reason": r.reason} for r in conn.execute(q)}
+    return CurationInputs(its, labels, latest, rows)
+
+
+__all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_pair_ids", "begin_iteration",
+           "iteration_params",
+           "count_iterations", "curation_inputs", "decisions", "finish_iteration", "iteration_rows",
+           "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "pair_decisions", "record_selection", "set_state"]

@@ -1,0 +1,122 @@
+"""Pairs, their source rows and the responses of each prompt: reads, the import, candidates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+import sqlalchemy as sa
+
+from ..pairs import PreferencePair
+from . import schema as S
+from ._sql import insert_ignore, select_in
+
+if TYPE_CHECKING:
+    from .ledger import Ledger
+
+
+def _pair(r: Any) -> PreferencePair:
+    meta = r["metadata"]
+    if isinstance(meta, str):  # pragma: no cover - drivers without JSON support
+        meta = json.loads(meta)
+    return PreferencePair(r["id"], r["prompt"], r["response_a"], r["response_b"], r["source"], meta or {})
+
+
+def get_pairs(ledger: Ledger, ids: Iterable[str] | None = None) -> list[PreferencePair]:
+    """Pairs by id (in the given order, unknown ids left out), or every pair ordered by id."""
+    t = S.pairs
+    with ledger.engine.connect() as conn:
+        if ids is None:
+            return [_pair(r) for r in conn.execute(sa.select(t).order_by(t.c.id)).mappings()]
+        ids = list(ids)
+        found = {r.id: _pair(r._mapping) for r in select_in(conn, lambda c: sa.select(t).where(t.c.id.in_(c)), ids)}
+    return [found[i] for i in ids if i in found]
+
+
+def existing_pair_ids(ledger: Ledger, ids: Iterable[str]) -> set[str]:
+    """Those of ``ids`` that are pairs in the ledger (one indexed query per chunk of ids)."""
+    t = S.pairs
+    with ledger.engine.connect() as conn:
+        return set(r[0] for r in select_in(conn, lambda c: sa.select(t.c.id).where(t.c.id.in_(c)),
+                                           dict.fromkeys(ids)))
+
+
+def pair_ids(ledger: Ledger) -> list[str]:
+    """Every pair id, sorted."""
+    with ledger.engine.connect() as conn:
+        return list(conn.execute(sa.select(S.pairs.c.id).order_by(S.pairs.c.id)).scalars())
+
+
+def response_groups(ledger: Ledger, *, min_responses: int = 2) -> list[dict]:
+    """The responses (id, prompt_id, prompt, text, model) of every prompt with at least
+    ``min_responses``, by prompt id then id."""
+    r = S.responses
+    with ledger.engine.connect() as conn:
+        multi = (sa.select(r.c.prompt_id).group_by(r.c.prompt_id)
+                 .having(sa.func.count() >= min_responses).subquery())
+        q = (sa.select(r.c.id, r.c.prompt_id, r.c.prompt, r.c.text, r.c.model)
+             .where(r.c.prompt_id.in_(sa.select(multi.c.prompt_id)))
+             .order_by(r.c.prompt_id, r.c.id))
+        return [dict(row) for row in conn.execute(q).mappings()]
+
+
+def add_pairs(ledger: Ledger, rows: Sequence[dict], *, dry_run: bool = False) -> set[str]:
+    """Insert the pair rows whose id is new (none with ``dry_run``); returns the ids that existed."""
+    t = S.pairs
+    with ledger.engine.begin() as conn:
+        known = {r[0] for r in select_in(conn, lambda c: sa.select(t.c.id).where(t.c.id.in_(c)),
+                                         [p["id"] for p in rows])}
+        if not dry_run:
+            insert_ignore(conn, t, [p for p in rows if p["id"] not in known])
+    return known
+
+
+def source_keys(ledger: Ledger) -> set[str]:
+    """Every source-row key already imported."""
+    with ledger.engine.connect() as conn:
+        return set(conn.execute(sa.select(S.pair_sources.c.source_key)).scalars())
+
+
+@dataclass
+class ImportState:
+    """What an import needs to know of the ledger before it writes."""
+
+    #: pair id -> its stored response_a (the stored order decides how labels map).
+    known: dict[str, str] = field(default_factory=dict)
+    #: source key -> pair id, and whether that source row had the responses swapped.
+    source_pairs: dict[str, str] = field(default_factory=dict)
+    source_swapped: dict[str, bool] = field(default_factory=dict)
+
+
+#: Tables an import writes, in the order of their foreign keys.
+IMPORT_TABLES = {"pairs": S.pairs, "pair_sources": S.pair_sources, "responses": S.responses,
+                 "ai_labels": S.ai_labels, "human_labels": S.human_labels}
+
+
+def write_import(ledger: Ledger, plan: Callable[[ImportState], dict[str, list[dict]]]) -> dict[str, int]:
+    """Read the :class:`ImportState`, let ``plan`` turn it into rows per table name
+    (:data:`IMPORT_TABLES`), insert the new ones, all in one transaction.
+
+    Returns table name -> rows added (pairs, responses, ai_labels, human_labels).
+    """
+    counted = ("pairs", "responses", "ai_labels", "human_labels")
+
+    def count(conn, name: str) -> int:
+        return conn.execute(sa.select(sa.func.count()).select_from(IMPORT_TABLES[name])).scalar_one()
+
+    with ledger.engine.begin() as conn:
+        before = {name: count(conn, name) for name in counted}
+        ps = S.pair_sources
+        state = ImportState(
+            known=dict(conn.execute(sa.select(S.pairs.c.id, S.pairs.c.response_a)).all()),
+            source_pairs=dict(conn.execute(sa.select(ps.c.source_key, ps.c.pair_id)).all()),
+            source_swapped=dict(conn.execute(sa.select(ps.c.source_key, ps.c.swapped)).all()))
+        rows = plan(state)
+        for name, table in IMPORT_TABLES.items():
+            insert_ignore(conn, table, rows.get(name, []))
+        return {name: count(conn, name) - before[name] for name in counted}
+
+
+__all__ = ["ImportState", "add_pairs", "existing_pair_ids", "get_pairs", "pair_ids", "response_groups",
+           "source_keys", "write_import"]

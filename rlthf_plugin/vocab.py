@@ -1,0 +1,64 @@
+"""Names the ledger stores and the layers share: iteration states, label sources, strategies.
+
+Each is a ``str`` enum, so a member equals the plain string stored in the ledger and
+written to files (``IterationState.SELECTED == "selected"``). The actions and regions
+of a selection live with the selection (:mod:`rlthf_plugin.selection.rlthf`).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class IterationState(str, Enum):
+    """Where an iteration stands; the worker moves it through these in this order."""
+
+    SELECTING = "selecting"
+    SELECTED = "selected"
+    PUSHING = "pushing"
+    PUSHED = "pushed"
+    LABELED = "labeled"
+    #: Written by older versions while selecting.
+    RUNNING = "running"
+    #: Recorded by hand (tests, scripts): its tasks still have to be pushed.
+    ASKED = "asked"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Strategy(str, Enum):
+    """``selection.strategy``, stored in an iteration's params and stats: every signal
+    against the AI label (``signals``) or the RLTHF paper's margin-curve rules."""
+
+    SIGNALS = "signals"
+    MARGIN_CURVE = "margin-curve"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STRATEGIES = tuple(s.value for s in Strategy)
+
+
+#: States of an iteration whose selection has not finished (``running``: older ledgers).
+SELECTING = (IterationState.SELECTING, IterationState.RUNNING)
+
+
+class LabelSource(str, Enum):
+    """Where a curated label comes from (the ``label_source`` column of the curated set)."""
+
+    HUMAN = "human"
+    FLIPPED = "flipped"
+    TRUSTED_AI = "trusted_ai"
+    AI = "ai"
+    RM = "rm"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Every label source, in the order of trust.
+LABEL_SOURCES = tuple(s.value for s in LabelSource)
+
+__all__ = ["IterationState", "LABEL_SOURCES", "LabelSource", "SELECTING"]

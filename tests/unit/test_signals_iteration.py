@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from rlthf_plugin.backends.local import LocalBackend
+from rlthf_plugin.backends.reasons import PLAIN, plain_reason
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.loop import sync
 from rlthf_plugin.loop.iteration import select_iteration
@@ -83,6 +84,10 @@ def test_signals_iteration_decides_asks_by_kind_and_learns(workspace, tmp_path, 
     sync.push(workspace.ledger, backend, tasks, iteration=0)
     assert sorted(t.reason["kind"] for t in backend.tasks.values()) == sorted(d["reason"]["kind"] for d in asked)
     assert [t.priority for t in tasks] == sorted((t.priority for t in tasks), reverse=True)
+    # Labelers read a plain line per kind; the machine reason (P(wrong), signals) stays hidden.
+    plain = {t.reason["kind"]: plain_reason(t.reason) for t in tasks}
+    assert plain == {"suspect": PLAIN["suspect"], "explore": PLAIN["explore"]}
+    assert "judges disagree" in plain["suspect"] and not any(c.isdigit() for c in "".join(plain.values()))
     # After the batch is labeled the error model is fit on it and the second judge weighs in.
     label_with_oracle(workspace.ledger, cfg, "oracle:human", iteration=0)
     rep = select_iteration(workspace.ledger, cfg, factory=factory)

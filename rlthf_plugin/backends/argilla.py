@@ -11,8 +11,10 @@ Translation only (the queue and what a label means are decided elsewhere):
 - :meth:`~ArgillaBackend.pull` reads submitted responses of every annotator; the external
   id of a label is the response id; the cursor is the newest response ``updated_at`` seen.
 - :meth:`~ArgillaBackend.parse_webhook` verifies the Standard Webhooks signature and
-  timestamp, rejects replays (a ``webhook-id`` already seen, remembered in the ledger)
-  and maps responses to labels through the same function as pull.
+  timestamp, checks the body's shape (:class:`BadWebhookError` naming what is wrong) and
+  maps responses to labels through the same function as pull. Replays are refused by the
+  receiver: :meth:`~ArgillaBackend.delivery_id` is remembered in the same ledger
+  transaction as the labels, so a delivery whose store failed is stored when retried.
 
 The SDK's records, datasets, settings and webhooks are used as they are; the responses'
 ids and timestamps, which the SDK's response model drops, are read through the SDK's own
@@ -23,15 +25,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 import warnings
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from ..errors import BackendError, ConfigError, WebhookAuthError, require
+from ..errors import BackendError, BadWebhookError, ConfigError, WebhookAuthError, require
 from ..secret import Secret
 from .argilla_records import (DEFAULT_ANSWER, LABEL_VALUES, METADATA_TYPES, PLATFORM, PRIORITY_SORT, TEMPLATE, WHY_FIELD,
                               Answer, check_settings, load_settings, record_metadata, response_labels)
 from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, MemoryState, OnError, PullResult, PushReport, Task,
-                   same_url)
+                   identity, same_url)
 from .mapping import FieldMap, parse_map
 from .reasons import plain_reason
 
@@ -40,11 +43,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_EVENTS = ("response.created", "response.updated", "record.completed")
+WEBHOOK_EVENTS = ("response.created", "response.updated", "response.deleted", "record.completed")
 #: Records per page when reading from the server.
 PAGE = 500
-#: sync_state key prefix of webhook ids already delivered (replay protection).
-SEEN_PREFIX = "webhook-seen:argilla:"
+#: Prefix of this platform's webhook delivery ids in the ledger's replay memory.
+SEEN_PREFIX = "argilla:"
 #: Standard Webhooks' timestamp tolerance (the ``standardwebhooks`` package checks it).
 WEBHOOK_TOLERANCE = dt.timedelta(minutes=5)
 
@@ -86,11 +89,40 @@ class ArgillaBackend:
     def client(self):
         if self._client is None:
             rg = require("argilla", "argilla")
+            self._check_server()
             try:
                 self._client = rg.Argilla(api_url=self.url, api_key=self.api_key, timeout=self.timeout)
             except Exception as e:  # the SDK raises httpx and its own errors; both mean "cannot use the server"
                 raise BackendError(f"cannot reach Argilla at {self.url}: {e}") from e
         return self._client
+
+    def _check_server(self) -> None:
+        """Fail in one line, before anything is written, unless ``url`` is an Argilla server
+        that takes the key as an owner's or admin's (an annotator cannot list records)."""
+        import httpx
+
+        try:
+            r = httpx.get(f"{self.url}/api/v1/me", headers={"X-Argilla-Api-Key": self.api_key}, timeout=30)
+        except httpx.HTTPError as e:
+            raise BackendError(f"cannot reach Argilla at {self.url}: {type(e).__name__}: {e}") from e
+        if r.status_code == 401:
+            raise BackendError(f"Argilla at {self.url} refused the API key ([argilla] api_key in .rlthf-secrets.toml "
+                               "or RLTHF_ARGILLA_API_KEY)")
+        me = identity(r, url=self.url, platform="Argilla", endpoint="/api/v1/me", keys=("role", "username"),
+                      option="[argilla] url")
+        if me["role"] not in ("owner", "admin"):
+            raise BackendError(f"the Argilla API key belongs to {me['role']} '{me['username']}': rlthf needs an "
+                               "owner's or admin's key (annotators cannot create datasets or list records)")
+
+    def _check_workspace(self) -> None:
+        if not self.workspace:
+            return
+        r = self.http.get("/api/v1/me/workspaces")
+        _raise_for(r, "listing workspaces")
+        names = sorted(w["name"] for w in r.json().get("items", []))
+        if self.workspace not in names:
+            raise BackendError(f"Argilla workspace '{self.workspace}' does not exist on {self.url} (workspaces this "
+                               f"key sees: {', '.join(names) or 'none'}); create it or fix --argilla-workspace")
 
     @property
     def http(self):
@@ -114,6 +146,7 @@ class ArgillaBackend:
 
     def dataset(self):
         if self._dataset is None:
+            self._check_workspace()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the SDK warns when a dataset does not exist
                 self._dataset = self.client.datasets(self.dataset_name, workspace=self.workspace or None)
@@ -123,6 +156,7 @@ class ArgillaBackend:
 
     def ensure_project(self) -> str:
         rg = require("argilla", "argilla")
+        self._check_workspace()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = self.client.datasets(self.dataset_name, workspace=self.workspace or None)
@@ -346,36 +380,73 @@ class ArgillaBackend:
             payload = standardwebhooks.Webhook(secret).verify(body, headers)
         except standardwebhooks.WebhookVerificationError as e:
             raise WebhookAuthError(f"invalid signature or timestamp: {e}") from e
-        self._remember(headers["webhook-id"])
+        except (ValueError, UnicodeDecodeError) as e:  # signed, but not JSON
+            raise BadWebhookError(f"Argilla webhook: the body is not JSON ({type(e).__name__})") from e
+        if not isinstance(payload, dict):
+            raise BadWebhookError(f"Argilla webhook: the body is {type(payload).__name__}, not a JSON object")
         return payload
 
-    def _remember(self, webhook_id: str) -> None:
-        """Record a delivery id; a second delivery with it is a replay."""
-        # Ids older than twice the tolerance may be forgotten: they fail the timestamp check anyway.
-        if not self.state.first_delivery(SEEN_PREFIX + webhook_id, forget_after=2 * WEBHOOK_TOLERANCE,
-                                         prefix=SEEN_PREFIX):
-            raise WebhookAuthError(f"replayed delivery {webhook_id}")
+    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
+        """The delivery's id for replay protection (remembered with its labels)."""
+        value = next((v for k, v in headers.items() if k.lower() == "webhook-id"), None)
+        return SEEN_PREFIX + value if value else None
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[HumanLabel]:
+        """Verify a delivery and translate it; :class:`BadWebhookError` when its body is not
+        the event's shape (the receiver answers 400 so Argilla does not retry it)."""
         payload = self.verify(headers, body)
-        event, data = payload.get("type"), payload.get("data") or {}
-        if event in ("response.created", "response.updated"):
-            record = data.get("record") or {}
-            if str((record.get("dataset") or {}).get("id")) != str(self.dataset().id):
-                return []  # webhooks are server-wide: another dataset's response
-            response = {**data, "user_id": (data.get("user") or {}).get("id")}
-            users = {str(response["user_id"]): (data.get("user") or {}).get("username", "")}
-            return response_labels(record, [response], users, answer=self.answer)
+        event, data = payload.get("type"), payload.get("data")
+        if event not in WEBHOOK_EVENTS:
+            return []
+        data = _field(data, "data", dict)
         if event == "record.completed":
-            if str((data.get("dataset") or {}).get("id")) != str(self.dataset().id):
-                return []
-            r = self.http.get(f"/api/v1/records/{data['id']}", params={"include": ["responses"]})
-            _raise_for(r, f"reading record {data['id']}")
-            record = r.json()
-            responses = record.get("responses") or []
-            return response_labels(record, responses, self._user_names({str(x["user_id"]) for x in responses}),
-                                   answer=self.answer)
-        return []
+            if _dataset_id(data, "data") != str(self.dataset().id):
+                return []  # webhooks are server-wide: another dataset's record
+            return self._completed(_field(data.get("id"), "data.id", str))
+        record = _field(data.get("record"), "data.record", dict)
+        if _dataset_id(record, "data.record") != str(self.dataset().id):
+            return []
+        user = _field(data.get("user"), "data.user", dict)
+        for key, kind in (("id", str), ("status", str), ("updated_at", str)):
+            _field(data.get(key), f"data.{key}", kind)
+        _field(record.get("external_id"), "data.record.external_id", str)
+        response = {**data, "user_id": user.get("id")}
+        users = {str(response["user_id"]): str(user.get("username") or user.get("id") or "")}
+        try:
+            labels = response_labels(record, [response], users, answer=self.answer)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise BadWebhookError(f"Argilla webhook: {event}: {e}") from e
+        if event == "response.deleted":  # gone as of now, whatever it said before
+            now = dt.datetime.now(dt.timezone.utc)
+            labels = [HumanLabel(**{**lab.__dict__, "deleted": True, "labeled_at": now}) for lab in labels]
+        return labels
+
+    def _completed(self, record_id: str) -> list[HumanLabel]:
+        try:
+            uuid.UUID(record_id)
+        except ValueError as e:
+            raise BadWebhookError(f"Argilla webhook: data.id is not a record id: {record_id[:60]!r}") from e
+        r = self.http.get(f"/api/v1/records/{record_id}", params={"include": ["responses"]})
+        if r.status_code == 404:
+            raise BadWebhookError(f"Argilla webhook: record {record_id} does not exist")
+        _raise_for(r, f"reading record {record_id}")
+        record = r.json()
+        responses = record.get("responses") or []
+        return response_labels(record, responses, self._user_names({str(x["user_id"]) for x in responses}),
+                               answer=self.answer)
+
+
+def _field(value: Any, name: str, kind: type) -> Any:
+    """``value`` when it is a ``kind``, else a one-line :class:`BadWebhookError` naming the field."""
+    if not isinstance(value, kind) or (kind is str and not value):
+        shown = "missing" if value is None else f"a {type(value).__name__}"
+        raise BadWebhookError(f"Argilla webhook: {name} must be a {'JSON object' if kind is dict else kind.__name__}, "
+                              f"got {shown}")
+    return value
+
+
+def _dataset_id(item: Mapping[str, Any], where: str) -> str:
+    return str(_field(_field(item.get("dataset"), f"{where}.dataset", dict).get("id"), f"{where}.dataset.id", str))
 
 
 def _raise_for(response, what: str) -> None:

@@ -168,8 +168,9 @@ def record_metadata(task: Task) -> dict[str, Any]:
 
 def response_labels(record: Mapping[str, Any], responses: Sequence[Mapping[str, Any]], users: Mapping[str, str],
                     *, since: str | None = None, answer: Answer = DEFAULT_ANSWER) -> list[HumanLabel]:
-    """Labels from a record's responses (server JSON): submitted ones are votes; a
-    discarded or draft one withdraws an earlier vote (``deleted``). Used by pull and webhooks."""
+    """Labels from a record's responses (server JSON): submitted ones are votes; a discarded
+    one is a ``skip`` (it completes the task, never a preference); a draft withdraws an
+    earlier vote (``deleted``). Used by pull and webhooks."""
     labels = []
     for r in responses:
         if since is not None and str(r["updated_at"]) < since:
@@ -183,16 +184,21 @@ def response_labels(record: Mapping[str, Any], responses: Sequence[Mapping[str, 
             continue
         user = str(r.get("user_id") or "")
         labels.append(HumanLabel(
-            pair_id=str(record["external_id"]), label=label or SKIP, annotator=users.get(user, user),
-            platform=PLATFORM, external_id=str(r["id"]), labeled_at=_timestamp(r.get("updated_at")),
-            comment=comment or None, deleted=r["status"] != "submitted"))
+            pair_id=str(record["external_id"]), label=(label or SKIP) if r["status"] == "submitted" else SKIP,
+            annotator=users.get(user, user), platform=PLATFORM, external_id=str(r["id"]),
+            labeled_at=_timestamp(r.get("updated_at")), comment=comment or None,
+            deleted=r["status"] not in ("submitted", "discarded")))
     return labels
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
+    """An Argilla time as an aware UTC datetime (the server writes UTC without a zone):
+    versions of a label are compared by it (labels only move forward)."""
     if not value:
         return None
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
+    stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return stamp.astimezone(dt.timezone.utc) if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+
 
 __all__ = ["ANSWER_KINDS", "Answer", "COMMENT_QUESTION", "DEFAULT_ANSWER", "FROM_VALUE", "LABEL_QUESTION", "LABEL_VALUES",
            "METADATA_TYPES", "PLATFORM", "PRIORITY_SORT", "TEMPLATE", "TEXT_FIELDS", "WHY_FIELD", "check_settings",

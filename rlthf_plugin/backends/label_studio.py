@@ -31,13 +31,14 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
-from ..errors import BackendError, ConfigError, WebhookAuthError, require
+from ..errors import BackendError, BadWebhookError, ConfigError, NotThePlatformError, WebhookAuthError, require
 from ..secret import Secret
 from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, OnError, PullResult, PushReport, Task, chunks,
-                   same_url)
+                   identity, same_url)
 from .label_studio_template import (COMMENT_NAME, DEFAULT_CONTROL, TEMPLATE, LabelControl, check_label_config,
                                     choice_label, reason_text, task_payload)
 from .mapping import FieldMap, pairwise_label, parse_map
+
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -167,6 +168,24 @@ class LabelStudioBackend:
         except httpx.HTTPError as e:
             raise BackendError(f"Label Studio {self.url}: {what} failed: {e}") from e
 
+    def _check_server(self) -> None:
+        """Fail in one line, before anything is written, unless ``url`` is a Label Studio
+        that takes the key (a web page or another service answering 200 is named as such)."""
+        import httpx
+
+        wrapper = self.client._client_wrapper  # the SDK's own authenticated httpx client
+        try:
+            r = wrapper.httpx_client.request("api/current-user/whoami", method="GET")
+        except httpx.HTTPError as e:
+            raise BackendError(f"cannot reach Label Studio at {self.url}: {type(e).__name__}: {e}") from e
+        except Exception as e:  # noqa: BLE001 - the SDK's token refresh against a server that is not LS
+            raise NotThePlatformError(f"{self.url} answers, but not as Label Studio does ({type(e).__name__}): "
+                                      "check [label_studio] url") from e
+        if r.status_code in (401, 403):
+            raise BackendError(f"Label Studio {self.url}: {_HTTP_HINTS[401]}")
+        identity(r, url=self.url, platform="Label Studio", endpoint="/api/current-user/whoami", keys=("id", "email"),
+                 option="[label_studio] url")
+
     # -- project ----------------------------------------------------------------------------
     def ensure_project(self) -> str:
         """Use the configured project (checking its label config) or the one titled
@@ -178,6 +197,7 @@ class LabelStudioBackend:
             raise ConfigError("no Label Studio project: set [label_studio] project (an id) or title in rlthf.toml, "
                               "or push once with `rlthf push --backend label-studio --project ID` or "
                               "`--create NAME` (the target is remembered)")
+        self._check_server()
         if self.project_id is None:
             found = [p for p in self._call("listing projects", self.client.projects.list, title=self.title,
                                            page_size=100) if p.title == self.title]
@@ -343,19 +363,35 @@ class LabelStudioBackend:
                             self.project_id, export_type="JSON", download_all_tasks=False)
         exported = json.loads(b"".join(chunks))
         labels: list[HumanLabel] = []
+        present: set[str] = set()  # every annotation of the project: deletions are what the ledger has beyond it
         latest = since
         for task in exported:
             pair_id = (task.get("data") or {}).get("pair_id")
             if not pair_id:
                 continue
             for annotation in task.get("annotations") or []:
+                present.add(str(annotation["id"]))
                 stamp = _parse_time(annotation.get("updated_at") or annotation.get("created_at"))
                 if since is not None and stamp is not None and stamp < since:
                     continue
                 if stamp is not None and (latest is None or stamp > latest):
                     latest = stamp
                 labels.append(self.to_label(str(pair_id), annotation))
-        return PullResult(labels, latest.isoformat() if latest else cursor)
+        return PullResult(labels, latest.isoformat() if latest else cursor, present=present)
+
+    def confirm_deleted(self, external_ids: Sequence[str]) -> list[str]:
+        """Those of ``external_ids`` (annotation ids) that no longer exist on the server."""
+        wrapper = self.client._client_wrapper
+        gone = []
+        for ext in external_ids:
+            r = self._call("reading an annotation", wrapper.httpx_client.request, f"api/annotations/{ext}/",
+                           method="GET")
+            if r.status_code == 404:
+                gone.append(ext)
+            elif r.status_code >= 400:
+                raise BackendError(f"Label Studio {self.url}: reading annotation {ext} failed with HTTP "
+                                   f"{r.status_code}: {_short(r.text)}")
+        return gone
 
     def to_label(self, pair_id: str, annotation: Mapping[str, Any], *, deleted: bool = False) -> HumanLabel:
         """One annotation as a HumanLabel (a cancelled/skipped or empty one is ``skip``)."""
@@ -365,6 +401,9 @@ class LabelStudioBackend:
                 value = item.get("value") or {}
                 answer = self._answer(item)
                 if answer is not None:
+                    if answer not in ("A", "B", "tie"):  # not one of the answers: no vote
+                        log.warning("annotation %s: answer %r is not A, B or tie", annotation.get("id"), answer)
+                        answer = "skip"
                     label = answer
                 elif item.get("from_name") == COMMENT_NAME and value.get("text"):
                     comment = "\n".join(value["text"]) if isinstance(value["text"], list) else str(value["text"])
@@ -419,23 +458,31 @@ class LabelStudioBackend:
         try:
             event = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
-            raise BackendError(f"Label Studio webhook: the body is not JSON ({e})") from e
+            raise BadWebhookError(f"Label Studio webhook: the body is not JSON ({type(e).__name__})") from e
         if not isinstance(event, dict):
-            raise BackendError("Label Studio webhook: the body is not a JSON object")
+            raise BadWebhookError(f"Label Studio webhook: the body is {type(event).__name__}, not a JSON object")
         action = event.get("action")
-        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-            pair_id = ((event.get("task") or {}).get("data") or {}).get("pair_id")
-            annotation = event.get("annotation")
-            if not pair_id or not isinstance(annotation, dict):
-                return []
-            return [self.to_label(str(pair_id), annotation)]
-        if action == "ANNOTATIONS_DELETED":
-            return [
-                HumanLabel(pair_id=str(((a.get("task") or {}) if isinstance(a.get("task"), dict) else {})
-                                       .get("data", {}).get("pair_id", "")),
-                           label="skip", annotator="", platform=PLATFORM, external_id=str(a["id"]), deleted=True)
-                for a in event.get("annotations") or [] if isinstance(a, dict) and "id" in a
-            ]
+        try:
+            if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+                task = _object(event.get("task"), "task")
+                annotation = _object(event.get("annotation"), "annotation")
+                if annotation.get("id") is None:
+                    raise BadWebhookError(f"Label Studio webhook: {action}: annotation.id is missing")
+                pair_id = _object(task.get("data") or {}, "task.data").get("pair_id")
+                if not pair_id:
+                    return []  # a task rlthf did not push
+                return [self.to_label(str(pair_id), annotation)]
+            if action == "ANNOTATIONS_DELETED":
+                annotations = event.get("annotations")
+                if not isinstance(annotations, list) or not all(isinstance(a, dict) and "id" in a
+                                                                for a in annotations):
+                    raise BadWebhookError("Label Studio webhook: ANNOTATIONS_DELETED: annotations must be a list "
+                                          "of objects with an id")
+                now = dt.datetime.now(dt.timezone.utc)  # the event carries no time: deleted as of now
+                return [HumanLabel(pair_id=_deleted_pair_id(a), label="skip", annotator="", platform=PLATFORM,
+                                   external_id=str(a["id"]), labeled_at=now, deleted=True) for a in annotations]
+        except (TypeError, ValueError, AttributeError, KeyError) as e:
+            raise BadWebhookError(f"Label Studio webhook: {action}: {type(e).__name__}: {e}".splitlines()[0]) from e
         return []
 
     def _check_secret(self, headers: Mapping[str, str]) -> None:
@@ -467,6 +514,20 @@ class LabelStudioBackend:
             self._client = None
 
 
+def _object(value: Any, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise BadWebhookError(f"Label Studio webhook: {name} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _deleted_pair_id(annotation: Mapping[str, Any]) -> str:
+    """The pair id a deleted annotation names, or "" (storing then marks it by annotation id)."""
+    task = annotation.get("task")
+    data = task.get("data") if isinstance(task, dict) else None
+    pair_id = data.get("pair_id") if isinstance(data, dict) else None
+    return str(pair_id) if pair_id else ""
+
+
 def _extra(model: Any, name: str) -> Any:
     """A response field the SDK's model does not declare (kept by pydantic as extra)."""
     return getattr(model, name, None) or (getattr(model, "model_extra", None) or {}).get(name)
@@ -479,7 +540,8 @@ def _parse_time(value: Any) -> dt.datetime | None:
         stamp = value
     else:
         stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+    # UTC always: the ledger compares versions of a label by this time (labels only move forward).
+    return stamp.astimezone(dt.timezone.utc) if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
 def _short(body: Any, limit: int = 300) -> str:

@@ -63,9 +63,12 @@ def _backend(ws, backend_name, **options):
               help="Show the AI label to annotators as a prediction/suggestion (anchoring risk). Default: hidden.")
 @click.option("--webhook-url", default=None,
               help="Register a webhook to this URL (the `rlthf serve` receiver) on the project/dataset.")
+@click.option("--allow-duplicate-targets", is_flag=True,
+              help="Push pairs that are already on another project/dataset (an annotator on both then has "
+                   "one vote: their newest). Without it such a push is refused.")
 @click.pass_context
 def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all: bool, limit: int | None,
-         show_ai: bool | None, webhook_url: str | None, **options) -> None:
+         show_ai: bool | None, webhook_url: str | None, allow_duplicate_targets: bool, **options) -> None:
     """Push prioritized tasks to Label Studio or Argilla.
 
     Idempotent: the pair id is each task's key, so a rerun after a crash creates no
@@ -80,7 +83,14 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
     if not tasks:
         raise click.ClickException("nothing to push: run 'rlthf select' first, or pass --all")
     backend = _backend(ws, backend_name, show_ai=show_ai, webhook_url=webhook_url, **options)
-    report = sync.push(ws.ledger, backend, tasks, iteration=tasks[0].iteration)
+    if tasks[0].iteration is None:  # --all: no iteration's batch, no owner needed
+        report = sync.push(ws.ledger, backend, tasks, allow_duplicate_targets=allow_duplicate_targets)
+    else:
+        from ..loop.owner import IterationOwner
+
+        with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
+            report = sync.push(ws.ledger, backend, tasks, iteration=tasks[0].iteration, owner=owner,
+                               allow_duplicate_targets=allow_duplicate_targets)
     from ..loop.targets import remember
 
     remember(ws.root, _backend_name(ws, backend_name), backend, field_map=options.get("field_map"),

@@ -111,8 +111,11 @@ def test_webhook_secret_stored_private_and_forgeries_rejected(argilla_env, argil
         assert secret and secret in secrets.read_text()
         argilla_env.annotate(backend, report.mapping[ids[1]], "tie", annotator=2)
         wait_for(lambda: argilla_env._seen_ids(), what="a real delivery")
-        # A correctly signed delivery of our own: accepted once, then a replay.
-        body = json.dumps({"type": "response.created", "version": 1, "data": {}}).encode()
+        # A correctly signed delivery of our own (another dataset's response): accepted once, then a replay.
+        body = json.dumps({"type": "response.created", "version": 1, "data": {
+            "id": str(uuid.uuid4()), "status": "submitted", "values": {}, "user": {"id": str(uuid.uuid4())},
+            "record": {"id": str(uuid.uuid4()), "dataset": {"id": str(uuid.uuid4())}},
+            "updated_at": "2026-01-01T00:00:00"}}).encode()
         msg_id, now = f"msg_{uuid.uuid4().hex}", dt.datetime.now(tz=dt.timezone.utc)
         headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
                    "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode())}

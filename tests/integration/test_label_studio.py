@@ -77,7 +77,8 @@ def test_predictions_hidden_by_default_and_shown_on_request(label_studio_env, re
 
     env.configure(real_workspace, name=fresh_name("shown"), show_predictions=True)
     shown = env.backend(real_workspace)
-    report = sync.push(real_workspace.ledger, shown, tasks, iteration=1)
+    # The same pairs on a second project: deliberate here (one vote per annotator still counts).
+    report = sync.push(real_workspace.ledger, shown, tasks, iteration=1, allow_duplicate_targets=True)
     predictions = _predictions(env, shown)
     assert report.predictions == len(with_ai) == len(predictions)
     by_task = {p["task"]: p for p in predictions}

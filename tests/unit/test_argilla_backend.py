@@ -17,9 +17,8 @@ from rlthf_plugin.pairs import PreferencePair
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
 
 
-def backend(workspace=None) -> ArgillaBackend:
-    return ArgillaBackend(url="http://127.0.0.1:1", api_key="k", dataset="d", webhook_secret=SECRET,
-                          state=workspace.backend_state() if workspace is not None else None)
+def backend() -> ArgillaBackend:
+    return ArgillaBackend(url="http://127.0.0.1:1", api_key="k", dataset="d", webhook_secret=SECRET)
 
 
 def signed(body: bytes, msg_id: str = "msg_1", *, secret: str = SECRET, age: float = 0.0) -> dict:
@@ -47,7 +46,7 @@ def test_response_labels_map_values_users_and_withdrawals():
     ]
     labels = response_labels(record, responses, {"u1": "ann1"}, since="2026-01-02T00:00:00")
     assert [(x.external_id, x.label, x.annotator, x.deleted, x.comment) for x in labels] == [
-        ("r1", "B", "ann1", False, "clearer"), ("r2", "skip", "u2", True, None)]
+        ("r1", "B", "ann1", False, "clearer"), ("r2", "skip", "u2", False, None)]  # a discard is a skip
 
 
 def test_missing_settings_name_the_option():
@@ -55,8 +54,8 @@ def test_missing_settings_name_the_option():
         ArgillaBackend(url="http://x", api_key="", dataset="d")
 
 
-def test_unsigned_forged_stale_and_replayed_deliveries_are_refused(workspace):
-    b = backend(workspace)
+def test_unsigned_forged_and_stale_deliveries_are_refused():
+    b = backend()
     body = json.dumps({"type": "dataset.created", "data": {}}).encode()
     with pytest.raises(WebhookAuthError, match="unsigned"):
         b.parse_webhook({}, body)
@@ -67,11 +66,59 @@ def test_unsigned_forged_stale_and_replayed_deliveries_are_refused(workspace):
     with pytest.raises(WebhookAuthError):
         b.parse_webhook(signed(body), body + b" ")
     assert b.parse_webhook(signed(body, "msg_ok"), body) == []  # an event the adapter does not map
-    with pytest.raises(WebhookAuthError, match="replayed"):
-        b.parse_webhook(signed(body, "msg_ok"), body)
-    # Remembered in the ledger: a fresh backend (another process) refuses it too.
-    with pytest.raises(WebhookAuthError, match="replayed"):
-        backend(workspace).parse_webhook(signed(body, "msg_ok"), body)
+    assert b.delivery_id(signed(body, "msg_ok")) == "argilla:msg_ok"
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"x"', b"{not json", b'{"type": "response.created"}',
+                                  b'{"type": "response.created", "data": []}',
+                                  b'{"type": "response.updated", "data": {"record": 3}}'])
+def test_signed_bodies_of_the_wrong_shape_are_bad_requests(body):
+    from rlthf_plugin.errors import BadWebhookError
+
+    with pytest.raises(BadWebhookError) as e:
+        backend().parse_webhook(signed(body), body)
+    assert "\n" not in e.value.message
+
+
+def test_a_delivery_is_remembered_with_its_labels_only(workspace, tmp_path, monkeypatch):
+    """Replay protection in the labels' transaction: a failed store leaves the id unseen."""
+    import sqlalchemy as sa
+
+    from rlthf_plugin.backends.base import HumanLabel
+    from rlthf_plugin.io.importer import import_files
+    from rlthf_plugin.loop.sync import store_labels
+    from rlthf_plugin.store.ledger import ReplayedDelivery
+
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"prompt": "p", "response_a": "x", "response_b": "y"}\n')
+    import_files(workspace.ledger, [str(f)])
+    (pid,) = workspace.ledger.pair_ids()
+    label = HumanLabel(pid, "A", "ann", "argilla", "r1")
+    real = type(workspace.ledger).store_human_labels
+
+    def broken(self, rows, **kw):
+        from rlthf_plugin.store.sync_state import remember_delivery
+
+        with self.engine.begin() as conn:
+            remember_delivery(conn, kw["delivery"])
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
+
+    monkeypatch.setattr(type(workspace.ledger), "store_human_labels", broken)
+    with pytest.raises(sa.exc.OperationalError):
+        store_labels(workspace.ledger, [label], delivery="argilla:msg_1")
+    assert not workspace.ledger.delivery_seen("argilla:msg_1")
+    monkeypatch.setattr(type(workspace.ledger), "store_human_labels", real)
+    assert store_labels(workspace.ledger, [label], delivery="argilla:msg_1") == 1
+    with pytest.raises(ReplayedDelivery):
+        store_labels(workspace.ledger, [label], delivery="argilla:msg_1")
+
+
+def test_a_discard_is_a_skip_whatever_its_values():
+    """Issue 13, fault 7: a discard completes the task but is never a preference."""
+    response = {"id": "r9", "status": "discarded", "user_id": "u1", "updated_at": "2026-01-02T00:00:00",
+                "values": {"label": {"value": "a"}}}
+    (label,) = response_labels({"external_id": "pair1"}, [response], {"u1": "ann1"})
+    assert (label.label, label.deleted) == ("skip", False)
 
 
 def test_ranking_and_rating_answers_read_as_a_b_tie():

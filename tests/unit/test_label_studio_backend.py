@@ -13,7 +13,7 @@ from rlthf_plugin.backends.label_studio import (
     SECRET_HEADER, TEMPLATE, LabelStudioBackend, check_label_config, from_config, reason_text,
 )
 from rlthf_plugin.config import Config, Secret
-from rlthf_plugin.errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError
+from rlthf_plugin.errors import BadWebhookError, ConfigError, IncompatibleProjectError, WebhookAuthError
 from rlthf_plugin.pairs import PreferencePair
 
 PAIR = PreferencePair("pair-1", "Which is right?", "answer one", "answer two", "test", {})
@@ -122,7 +122,7 @@ def test_webhook_created_updated_deleted():
     assert [(g.external_id, g.deleted, g.pair_id) for g in gone] == [("7", True, ""), ("8", True, "")]
     assert b.parse_webhook(headers, event("PROJECT_UPDATED", project={"id": 1})) == []
     assert b.parse_webhook(headers, event("ANNOTATION_CREATED", annotation=ANNOTATION, task={"data": {}})) == []
-    with pytest.raises(BackendError, match="not JSON"):
+    with pytest.raises(BadWebhookError, match="not JSON"):
         b.parse_webhook(headers, b"{nope")
 
 

@@ -197,6 +197,16 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                    "<th>agreement</th></tr>"
                    + "".join(f"<tr><td class='l'>{e(u)}</td><td class='l'>{e(v)}</td><td>{n}</td>"
                              f"<td>{_fmt(a / n)}</td></tr>" for u, v, a, n in by) + "</table>")
+    out.append("<h2>Margin curves</h2>")
+    for it in data["iterations"]:
+        name = images.get(str(it["iteration"]))
+        if name:
+            curve = it["stats"].get("curve") or {}
+            out.append(f"<figure><img src='{e(name)}' alt='margin curve of iteration {it['iteration']}'>"
+                       f"<figcaption>Iteration {it['iteration']}: margins of the AI labels, sorted; elbow "
+                       f"{_fmt(curve.get('elbow'))}, knee {_fmt(curve.get('knee'))}, reflection "
+                       f"{_fmt(curve.get('reflection'))}; the batch asked in orange, flips in red."
+                       "</figcaption></figure>")
     cal = data.get("calibration")
     out.append("<h2>Calibration</h2>")
     if cal and "reliability" in images:
@@ -210,16 +220,6 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                    "not enough for a calibration yet, so predictions and suggestions carry no probability."
                    "</p>")
     out += _judges_section(data.get("judges") or {}, data["iterations"])
-    out.append("<h2>Margin curves</h2>")
-    for it in data["iterations"]:
-        name = images.get(str(it["iteration"]))
-        if name:
-            curve = it["stats"].get("curve") or {}
-            out.append(f"<figure><img src='{e(name)}' alt='margin curve of iteration {it['iteration']}'>"
-                       f"<figcaption>Iteration {it['iteration']}: margins of the AI labels, sorted; elbow "
-                       f"{_fmt(curve.get('elbow'))}, knee {_fmt(curve.get('knee'))}, reflection "
-                       f"{_fmt(curve.get('reflection'))}; the batch asked in orange, flips in red."
-                       "</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out)
 

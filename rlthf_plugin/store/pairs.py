@@ -35,6 +35,22 @@ def get_pairs(ledger: Ledger, ids: Iterable[str] | None = None) -> list[Preferen
     return [found[i] for i in ids if i in found]
 
 
+def iter_pairs(ledger: Ledger, *, page: int = 5000) -> Iterator[PreferencePair]:
+    """Every pair in id order, read ``page`` at a time (keyset paging): memory is one page."""
+    t = S.pairs
+    after = None
+    with ledger.engine.connect() as conn:
+        while True:
+            q = sa.select(t).order_by(t.c.id).limit(page)
+            if after is not None:
+                q = q.where(t.c.id > after)
+            rows = [_pair(r) for r in conn.execute(q).mappings()]
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].id
+
+
 def existing_pair_ids(ledger: Ledger, ids: Iterable[str]) -> set[str]:
     """Those of ``ids`` that are pairs in the ledger (one indexed query per chunk of ids)."""
     t = S.pairs
@@ -141,5 +157,5 @@ def import_transaction(ledger: Ledger) -> Iterator[ImportWriter]:
         yield ImportWriter(conn)
 
 
-__all__ = ["ImportState", "add_pairs", "existing_pair_ids", "get_pairs", "pair_ids", "response_groups",
+__all__ = ["ImportState", "add_pairs", "existing_pair_ids", "get_pairs", "iter_pairs", "pair_ids", "response_groups",
            "source_keys", "ImportWriter", "import_transaction"]

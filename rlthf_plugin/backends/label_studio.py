@@ -25,7 +25,7 @@ import math
 import secrets
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
@@ -323,16 +323,18 @@ class LabelStudioBackend:
 
         ``cursor`` is the latest annotation ``updated_at`` (ISO text) seen by the previous
         pull; reading from it inclusively re-reads at most the boundary annotations, which
-        storing (keyed by annotation id) absorbs.
+        storing (keyed by annotation id) absorbs. Without a cursor (the first pull, or a
+        full pass on request) the project's export is read; with one, only the tasks
+        whose ``updated_at`` is at or after it (Label Studio stamps a task whenever one of
+        its annotations is created, changed or deleted), a page at a time: the cost
+        follows the changes, not the size of the project.
         """
         self.ensure_project()
         since = _parse_time(cursor) if cursor else None
-        chunks = self._call("exporting annotations", self.client.projects.exports.download_sync,
-                            self.project_id, export_type="JSON", download_all_tasks=False)
-        exported = json.loads(b"".join(chunks))
+        tasks = self._changed_tasks(since) if since is not None else self._exported_tasks()
         labels: list[HumanLabel] = []
         latest = since
-        for task in exported:
+        for task in tasks:
             pair_id = (task.get("data") or {}).get("pair_id")
             if not pair_id:
                 continue
@@ -344,6 +346,34 @@ class LabelStudioBackend:
                     latest = stamp
                 labels.append(self.to_label(str(pair_id), annotation))
         return PullResult(labels, latest.isoformat() if latest else cursor)
+
+    def _exported_tasks(self) -> list[dict[str, Any]]:
+        chunks = self._call("exporting annotations", self.client.projects.exports.download_sync,
+                            self.project_id, export_type="JSON", download_all_tasks=False)
+        return json.loads(b"".join(chunks))
+
+    def _changed_tasks(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
+        """Tasks (with their annotations) updated at or after ``since``, oldest first, paged."""
+        stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        query = json.dumps({"filters": {"conjunction": "and", "items": [
+            {"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
+             "value": stamp}]}, "ordering": ["tasks:id"]})
+        wrapper = self.client._client_wrapper  # the SDK's authenticated httpx client (see _task_page)
+        page = 1
+        while True:
+            response = self._call("listing changed tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
+                                  params={"project": self.project_id, "page": page, "page_size": PAGE_SIZE,
+                                          "fields": "all", "query": query})
+            if response.status_code == 404 and page > 1:
+                return
+            if response.status_code >= 400:
+                raise BackendError(f"Label Studio {self.url}: listing changed tasks failed with HTTP "
+                                   f"{response.status_code}: {_short(response.text)}")
+            rows = response.json().get("tasks", [])
+            yield from rows
+            if len(rows) < PAGE_SIZE:
+                return
+            page += 1
 
     def to_label(self, pair_id: str, annotation: Mapping[str, Any], *, deleted: bool = False) -> HumanLabel:
         """One annotation as a HumanLabel (a cancelled/skipped or empty one is ``skip``)."""

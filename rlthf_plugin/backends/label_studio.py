@@ -54,6 +54,8 @@ SECRET_HEADER = "X-Rlthf-Secret"
 VIEW_TITLE = "rlthf: highest priority first"
 VIEW_ORDERING = ["-tasks:data.priority"]
 PAGE_SIZE = 1000
+#: An incremental pull lists tasks stamped this long before its cursor again (see ``pull``).
+CURSOR_OVERLAP = dt.timedelta(seconds=5)
 
 _HTTP_HINTS = {
     401: "the API key was refused: set [label_studio] api_key in .rlthf-secrets.toml or RLTHF_LABEL_STUDIO_API_KEY",
@@ -319,29 +321,42 @@ class LabelStudioBackend:
 
     # -- pull -------------------------------------------------------------------------------
     def pull(self, *, cursor: Any = None) -> PullResult:
-        """Every annotator's label on annotated tasks, updated at or after ``cursor``.
+        """Every annotator's label on annotated tasks changed since ``cursor``.
 
-        ``cursor`` is the latest annotation ``updated_at`` (ISO text) seen by the previous
-        pull; reading from it inclusively re-reads at most the boundary annotations, which
-        storing (keyed by annotation id) absorbs. Without a cursor (the first pull, or a
-        full pass on request) the project's export is read; with one, only the tasks
-        whose ``updated_at`` is at or after it (Label Studio stamps a task whenever one of
-        its annotations is created, changed or deleted), a page at a time: the cost
-        follows the changes, not the size of the project.
+        Without a cursor (the first pull, or a full pass on request) the project's export
+        is read and the cursor becomes the latest annotation ``updated_at``. With one, only
+        the tasks whose ``updated_at`` is at or after it, less :data:`CURSOR_OVERLAP`, are
+        listed, a page at a time (Label Studio stamps a task whenever one of its
+        annotations is created, changed or deleted), with all their annotations; the
+        cursor becomes the latest task ``updated_at`` seen. The cost follows the changes,
+        not the size of the project. Re-read annotations are absorbed by storing (keyed by
+        annotation id); the overlap covers a task stamped just before a listing but
+        committed after it.
         """
         self.ensure_project()
         since = _parse_time(cursor) if cursor else None
-        tasks = self._changed_tasks(since) if since is not None else self._exported_tasks()
+        if since is None:
+            return self._pull_export(cursor)
         labels: list[HumanLabel] = []
         latest = since
-        for task in tasks:
+        for task in self._changed_tasks(since - CURSOR_OVERLAP):
+            stamp = _parse_time(task.get("updated_at"))
+            if stamp is not None and stamp > latest:
+                latest = stamp
+            pair_id = (task.get("data") or {}).get("pair_id")
+            if pair_id:
+                labels += [self.to_label(str(pair_id), a) for a in task.get("annotations") or []]
+        return PullResult(labels, latest.isoformat())
+
+    def _pull_export(self, cursor: Any) -> PullResult:
+        labels: list[HumanLabel] = []
+        latest = None
+        for task in self._exported_tasks():
             pair_id = (task.get("data") or {}).get("pair_id")
             if not pair_id:
                 continue
             for annotation in task.get("annotations") or []:
                 stamp = _parse_time(annotation.get("updated_at") or annotation.get("created_at"))
-                if since is not None and stamp is not None and stamp < since:
-                    continue
                 if stamp is not None and (latest is None or stamp > latest):
                     latest = stamp
                 labels.append(self.to_label(str(pair_id), annotation))

@@ -189,9 +189,12 @@ def test_incremental_pull_lists_only_the_changed_tasks(label_studio_env, real_wo
         raise AssertionError("an incremental pull must not download the project export")
 
     backend._exported_tasks = no_export
+    key = f"pull:{backend.platform}:{backend.target}"
+    before = real_workspace.ledger.get_state(key)
     second = env.annotate(backend, mapping[ids[1]], "B", annotator=2)
     read, new = sync.pull(real_workspace.ledger, backend)
-    assert new == 1 and read <= 2  # the boundary annotation may be read again, never stored twice
+    assert new == 1 and read <= 2  # a task inside the cursor's overlap may be read again, never stored twice
+    assert real_workspace.ledger.get_state(key) > before  # the cursor moved to the latest task stamp
     with api(env, env.server.annotator_tokens[2]) as annotator:
         r = annotator.patch(f"/api/annotations/{second['id']}/", json={"result": [
             {"from_name": "preference", "to_name": "prompt", "type": "choices", "value": {"choices": ["A"]}}]})

@@ -71,11 +71,15 @@ def main(argv: list[str] | None = None) -> None:
                 client.projects.import_tasks(int(backend.target), request=list(batch))
             setup = time.perf_counter() - t0
             first = sync.pull(ws.ledger, backend, full=True)  # sets the cursor
-            sync.pull(ws.ledger, backend)  # lists the tasks imported after it once, moving the cursor past them
-            time.sleep(CURSOR_OVERLAP.total_seconds() + 1)  # so the timed pulls see only the new labels' tasks
-            tasks = backend.remote_tasks()
-            fresh = [tid for pid, tid in sorted(tasks.items())][args.labeled:args.labeled + args.new]
-            for tid in fresh:
+            tasks = [tid for _, tid in sorted(backend.remote_tasks().items())]
+            # Steady state: one label well after the import, pulled, so the cursor (and its
+            # overlap) has moved past the import before the new labels come.
+            pause = CURSOR_OVERLAP.total_seconds() + 1
+            time.sleep(pause)
+            env.annotate(backend, tasks[-1], "A", annotator=2)
+            sync.pull(ws.ledger, backend)
+            time.sleep(pause)
+            for tid in tasks[args.labeled:args.labeled + args.new]:
                 env.annotate(backend, tid, "B", annotator=2)
             cursor_key = f"pull:{backend.platform}:{backend.target}"
             cursor = ws.ledger.get_state(cursor_key)

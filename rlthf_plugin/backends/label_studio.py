@@ -368,11 +368,27 @@ class LabelStudioBackend:
         return json.loads(b"".join(chunks))
 
     def _changed_tasks(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
-        """Tasks (with their annotations) updated at or after ``since``, oldest first, paged."""
+        """Annotated tasks (with their annotations) updated at or after ``since``, paged.
+
+        Two server-side filtered listings, tasks with a submitted annotation and tasks with
+        a skipped (cancelled) one, because the Data Manager cannot mix ``and`` and ``or``;
+        a task in both is returned once. Tasks without annotations (e.g. just pushed, which
+        also stamps ``updated_at``) are not listed: they hold nothing to pull.
+        """
         stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        query = json.dumps({"filters": {"conjunction": "and", "items": [
-            {"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
-             "value": stamp}]}, "ordering": ["tasks:id"]})
+        seen: set[int] = set()
+        for counter in ("total_annotations", "cancelled_annotations"):
+            query = json.dumps({"filters": {"conjunction": "and", "items": [
+                {"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
+                 "value": stamp},
+                {"filter": f"filter:tasks:{counter}", "operator": "greater", "type": "Number", "value": 0}]},
+                "ordering": ["tasks:id"]})
+            for task in self._listing(query):
+                if task["id"] not in seen:
+                    seen.add(task["id"])
+                    yield task
+
+    def _listing(self, query: str) -> Iterator[dict[str, Any]]:
         wrapper = self.client._client_wrapper  # the SDK's authenticated httpx client (see _task_page)
         page = 1
         while True:

@@ -205,4 +205,9 @@ def test_incremental_pull_lists_only_the_changed_tasks(label_studio_env, real_wo
         stored = conn.execute(sa.select(L.human_labels.c.label).where(
             L.human_labels.c.external_id == str(second["id"]))).scalar_one()
     assert stored == "A"  # the edit reached the ledger through the filtered listing
-    assert sync.pull(real_workspace.ledger, backend)[1] == 0
+    skipped = env.annotate(backend, mapping[ids[2]], "A", annotator=1, cancelled=True)
+    read, new = sync.pull(real_workspace.ledger, backend)
+    assert new == 1  # a skip is listed too (the second filtered listing)
+    with real_workspace.ledger.engine.connect() as conn:
+        assert conn.execute(sa.select(L.human_labels.c.label).where(
+            L.human_labels.c.external_id == str(skipped["id"]))).scalar_one() == "skip"

@@ -8,7 +8,9 @@ ITERATIONS=${RLTHF_DEMO_ITERATIONS:-3}
 # 128 tokens per text keeps the one-off embedding of ~2,000 texts to a few CPU minutes
 # (cached in the ledger: a second run embeds nothing).
 export RLTHF_EMBEDDING_MAX_LENGTH=${RLTHF_EMBEDDING_MAX_LENGTH:-128}
-DATA=$(python -c "from rlthf_plugin.data import DEV_PAIRS; print(DEV_PAIRS)")
+# RLTHF_DEMO_DATA: another pairs file (the README flow test runs this script on a sample).
+DATA=${RLTHF_DEMO_DATA:-$(python -c "from rlthf_plugin.data import DEV_PAIRS; print(DEV_PAIRS)")}
+BUDGET=${RLTHF_DEMO_BUDGET:-0.02}
 rm -rf "$WS"
 rlthf -w "$WS" init
 # The shipped file holds real bad rows (non-string or identical responses): they are
@@ -19,6 +21,6 @@ rlthf -w "$WS" status
 # the loop sees only AI labels, and `oracle:human` answers each batch from the votes.
 # Per iteration: the curve, labels asked, flipped (only when the flip gate opens on
 # measured evidence), the AI-error precision of the batch and the curated accuracy.
-rlthf -w "$WS" run --iterations "$ITERATIONS" --budget 0.02 --annotator oracle:human
+rlthf -w "$WS" run --iterations "$ITERATIONS" --budget "$BUDGET" --annotator oracle:human
 rlthf -w "$WS" export --out "$WS/curated.jsonl"
 echo "plots: $WS/plots/"

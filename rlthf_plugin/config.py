@@ -10,9 +10,11 @@ secrets file (``.rlthf-secrets.toml`` in the workspace, or ``RLTHF_SECRETS_FILE`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
+import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -108,6 +110,9 @@ class LabelStudioConfig:
     #: Sent by Label Studio in a header with every delivery; generated into the secrets
     #: file on the first push that registers a webhook when unset.
     webhook_secret: Secret | None = None
+    #: The project's own names (the CLI's --map), e.g. ``prompt=prompt,response_a=answer1,
+    #: response_b=answer2,label=comparison`` for Label Studio's RLHF ``<Pairwise>`` template.
+    map: str = ""
 
 
 @dataclass
@@ -120,6 +125,10 @@ class ArgillaConfig:
     min_submitted: int = 1
     webhook_url: str = ""
     webhook_secret: Secret | None = None
+    #: The dataset's own names (the CLI's --map), e.g. ``prompt=instruction,response_a=
+    #: response1,response_b=response2,label=ranking``; ranking and rating questions are read
+    #: as A / B / tie (README: "Using an existing project or dataset").
+    map: str = ""
 
 
 @dataclass
@@ -351,13 +360,25 @@ def _update_toml(path: Path, section: str, values: Mapping[str, Any], *, private
     data.setdefault(section, {}).update({k: str(v) if isinstance(v, Secret) else v for k, v in values.items()})
     text = tomli_w.dumps(data)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if private:  # created 0600 before the secret is written, never world-readable
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.chmod(path, 0o600)
+    _replace_atomically(path, text, mode=0o600 if private else 0o644)
+
+
+def _replace_atomically(path: Path, text: str, *, mode: int) -> None:
+    """Write ``text`` to a temporary file beside ``path`` (created with ``mode``, so a secret
+    is never world-readable), then ``os.replace`` it: a reader (a webhook handler re-reading
+    the secret) sees the old file or the new one, never a truncated one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-    else:
-        path.write_text(text, encoding="utf-8")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def update_config_file(root: Path, section: str, /, **values: Any) -> None:

@@ -10,8 +10,13 @@ Every error a user can act on subclasses :class:`RlthfError`, itself a
     ├── MissingExtraError           an optional extra is not installed
     ├── BackendError                a labeling platform refused or failed a call
     ├── JudgeError                  an LLM judge endpoint or model failed (after retries)
-    │   └── IncompatibleProjectError  an existing project/dataset lacks a field or question
-    └── WebhookAuthError            a webhook without a valid secret or signature
+    │   ├── IncompatibleProjectError  an existing project/dataset lacks a field or question
+    │   └── NotThePlatformError     the URL answers, but not as Label Studio / Argilla does
+    ├── WebhookAuthError            a webhook without a valid secret or signature, or a replay
+    ├── BadWebhookError             an authenticated webhook body of the wrong shape (HTTP 400)
+    ├── DuplicateTargetError        pairs already on another project/dataset (one vote per annotator)
+    ├── LeaseHeldError              another process owns the iteration (its lease is held)
+    └── LeaseLostError              this process lost the iteration lease mid-step; nothing written
 """
 
 from __future__ import annotations
@@ -87,8 +92,37 @@ class IncompatibleProjectError(BackendError):
     """An existing project or dataset lacks a field or question the plugin needs."""
 
 
+class NotThePlatformError(BackendError):
+    """The URL answers, but not as the platform does (another service, a web page, a proxy)."""
+
+
 class WebhookAuthError(RlthfError):
-    """A webhook delivery without a valid secret or signature."""
+    """A webhook delivery without a valid secret or signature, or a replay of a stored one."""
+
+
+class BadWebhookError(RlthfError):
+    """An authenticated webhook delivery whose body does not have the event's shape."""
+
+
+class DuplicateTargetError(RlthfError):
+    """Pairs already pushed to another project or dataset: one annotator could vote twice."""
+
+
+class LeaseHeldError(RlthfError):
+    """Another process holds the lease: it is moving the iteration now."""
+
+    def __init__(self, name: str, holder: str | None):
+        self.holder = holder
+        super().__init__(f"the {name} lease is held by {holder or 'another process'}: another `rlthf serve` or "
+                         "command is moving the iteration; wait for it to finish (or stop it) and run again")
+
+
+class LeaseLostError(RlthfError):
+    """The lease was lost while a step ran (taken over, expired, or its renewal failed)."""
+
+    def __init__(self, name: str, reason: str):
+        self.reason = reason
+        super().__init__(f"lost the {name} lease ({reason}); the step stopped and its last write was rolled back")
 
 
 def require(module: str, extra: str):

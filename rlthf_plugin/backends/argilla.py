@@ -11,8 +11,10 @@ Translation only (the queue and what a label means are decided elsewhere):
 - :meth:`~ArgillaBackend.pull` reads submitted responses of every annotator; the external
   id of a label is the response id; the cursor is the newest response ``updated_at`` seen.
 - :meth:`~ArgillaBackend.parse_webhook` verifies the Standard Webhooks signature and
-  timestamp, rejects replays (a ``webhook-id`` already seen, remembered in the ledger)
-  and maps responses to labels through the same function as pull.
+  timestamp, checks the body's shape (:class:`BadWebhookError` naming what is wrong) and
+  maps responses to labels through the same function as pull. Replays are refused by the
+  receiver: :meth:`~ArgillaBackend.delivery_id` is remembered in the same ledger
+  transaction as the labels, so a delivery whose store failed is stored when retried.
 
 The SDK's records, datasets, settings and webhooks are used as they are; the responses'
 ids and timestamps, which the SDK's response model drops, are read through the SDK's own
@@ -23,109 +25,31 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
-from ..pairs import A, B, SKIP, TIE
+from ..errors import BackendError, BadWebhookError, ConfigError, WebhookAuthError, require
 from ..secret import Secret
-from .base import MAX_TASKS_PER_BULK, BackendState, HumanLabel, MemoryState, OnError, PullResult, PushReport, Task
+from .argilla_records import (DEFAULT_ANSWER, LABEL_VALUES, METADATA_TYPES, PLATFORM, PRIORITY_SORT, TEMPLATE, WHY_FIELD,
+                              Answer, check_settings, load_settings, record_metadata, response_labels)
+from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, MemoryState, OnError, PullResult, PushReport, Task,
+                   identity, same_url)
+from .mapping import FieldMap, parse_map
+from .reasons import plain_reason
 
 if TYPE_CHECKING:
     from ..config import Config
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "argilla"
-TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "argilla" / "preference_settings.json"
-LABEL_QUESTION = "label"
-COMMENT_QUESTION = "comment"
-TEXT_FIELDS = ("prompt", "response_a", "response_b")
-METADATA_TYPES = {"priority": "float", "reason": "terms", "iteration": "integer", "margin": "float"}
-#: Our label -> the LabelQuestion's value, and back.
-LABEL_VALUES = {A: "a", B: "b", TIE: "tie"}
-FROM_VALUE = {v: k for k, v in LABEL_VALUES.items()}
-WEBHOOK_EVENTS = ("response.created", "response.updated", "record.completed")
+WEBHOOK_EVENTS = ("response.created", "response.updated", "response.deleted", "record.completed")
 #: Records per page when reading from the server.
 PAGE = 500
-#: sync_state key prefix of webhook ids already delivered (replay protection).
-SEEN_PREFIX = "webhook-seen:argilla:"
+#: Prefix of this platform's webhook delivery ids in the ledger's replay memory.
+SEEN_PREFIX = "argilla:"
 #: Standard Webhooks' timestamp tolerance (the ``standardwebhooks`` package checks it).
 WEBHOOK_TOLERANCE = dt.timedelta(minutes=5)
-
-
-def load_settings(*, min_submitted: int = 1, path: Path = TEMPLATE):
-    """The dataset settings of the template, with ``min_submitted`` annotators per record."""
-    rg = require("argilla", "argilla")
-    if min_submitted < 1:
-        raise ConfigError(f"[argilla] min_submitted must be >= 1, got {min_submitted}")
-    settings = rg.Settings.from_json(path)
-    settings.distribution = rg.TaskDistribution(min_submitted=min_submitted)
-    return settings
-
-
-def check_settings(settings, *, where: str) -> None:
-    """Raise :class:`IncompatibleProjectError` naming the first thing ``settings`` lacks."""
-    def kind(prop) -> str:
-        return prop.serialize()["settings"]["type"]
-
-    fields = {f.name: f for f in settings.fields}
-    for name in TEXT_FIELDS:
-        if name not in fields or kind(fields[name]) != "text":
-            raise IncompatibleProjectError(f"{where} lacks the text field '{name}' (needs {', '.join(TEXT_FIELDS)})")
-    questions = {q.name: q for q in settings.questions}
-    label = questions.get(LABEL_QUESTION)
-    if label is None or kind(label) != "label_selection":
-        raise IncompatibleProjectError(f"{where} lacks the label question '{LABEL_QUESTION}' (a, b, tie)")
-    missing = sorted(set(LABEL_VALUES.values()) - set(label.labels))
-    if missing:
-        raise IncompatibleProjectError(f"{where}: question '{LABEL_QUESTION}' lacks the label(s) {missing}")
-    metadata = {m.name: m for m in settings.metadata}
-    for name, wanted in METADATA_TYPES.items():
-        if name not in metadata or kind(metadata[name]) != wanted:
-            raise IncompatibleProjectError(f"{where} lacks the {wanted} metadata property '{name}'")
-
-
-def record_metadata(task: Task) -> dict[str, Any]:
-    """The record's metadata: priority, reason (terms ``key:value``), iteration, margin."""
-    meta: dict[str, Any] = {"priority": float(task.priority)}
-    terms = sorted(f"{k}:{v}" for k, v in task.reason.items() if isinstance(v, str))
-    if terms:
-        meta["reason"] = terms
-    if task.iteration is not None:
-        meta["iteration"] = int(task.iteration)
-    if task.margin is not None:
-        meta["margin"] = float(task.margin)
-    return meta
-
-
-def response_labels(record: Mapping[str, Any], responses: Sequence[Mapping[str, Any]], users: Mapping[str, str],
-                    *, since: str | None = None) -> list[HumanLabel]:
-    """Labels from a record's responses (server JSON): submitted ones are votes; a
-    discarded or draft one withdraws an earlier vote (``deleted``). Used by pull and webhooks."""
-    labels = []
-    for r in responses:
-        if since is not None and str(r["updated_at"]) < since:
-            continue
-        values = r.get("values") or {}
-        value = (values.get(LABEL_QUESTION) or {}).get("value")
-        comment = (values.get(COMMENT_QUESTION) or {}).get("value")
-        if r["status"] == "submitted" and value not in FROM_VALUE:
-            log.warning("response %s has no label among %s; ignored", r["id"], sorted(FROM_VALUE))
-            continue
-        user = str(r.get("user_id") or "")
-        labels.append(HumanLabel(
-            pair_id=str(record["external_id"]), label=FROM_VALUE.get(value, SKIP), annotator=users.get(user, user),
-            platform=PLATFORM, external_id=str(r["id"]), labeled_at=_timestamp(r.get("updated_at")),
-            comment=comment or None, deleted=r["status"] != "submitted"))
-    return labels
-
-
-def _timestamp(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
 
 
 class ArgillaBackend:
@@ -136,11 +60,15 @@ class ArgillaBackend:
     def __init__(self, *, url: str, api_key: str, dataset: str, workspace: str = "", show_suggestions: bool = False,
                  min_submitted: int = 1, webhook_url: str = "", webhook_secret: str | None = None,
                  state: BackendState | None = None, on_error: OnError | str = OnError.RAISE,
-                 timeout: int = 120):
-        for option, value in (("url", url), ("api_key", api_key), ("dataset", dataset)):
-            if not value:
-                raise ConfigError(f"[argilla] {option} is not set (rlthf.toml, RLTHF_ARGILLA_{option.upper()}, "
-                                  f"{'the secrets file' if option == 'api_key' else 'or the CLI option'})")
+                 timeout: int = 120, field_map: FieldMap | None = None):
+        missing = [option for option, value in (("url", url), ("api_key", api_key), ("dataset", dataset)) if not value]
+        if missing:  # every missing setting at once, with where each one goes
+            where = {"url": "[argilla] url in rlthf.toml or RLTHF_ARGILLA_URL",
+                     "api_key": "[argilla] api_key in .rlthf-secrets.toml or RLTHF_ARGILLA_API_KEY",
+                     "dataset": "[argilla] dataset in rlthf.toml or RLTHF_ARGILLA_DATASET"}
+            raise ConfigError("Argilla is not configured: set " + "; ".join(where[m] for m in missing)
+                              + (" (or push once with `rlthf push --backend argilla --url URL --dataset NAME`: the "
+                                 "target is remembered)" if set(missing) & {"url", "dataset"} else ""))
         self.url, self.api_key, self.dataset_name, self.workspace = url.rstrip("/"), api_key, dataset, workspace
         self.show_suggestions, self.min_submitted = show_suggestions, min_submitted
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
@@ -151,17 +79,50 @@ class ArgillaBackend:
         self._client = None
         self._dataset = None
         self._users: dict[str, str] = {}
+        self.field_map = field_map or FieldMap()
+        self._answer: Answer | None = None
+        #: The annotation page sorted highest priority first (set by ensure_project).
+        self.annotation_url = ""
 
     # -- connection ---------------------------------------------------------------------
     @property
     def client(self):
         if self._client is None:
             rg = require("argilla", "argilla")
+            self._check_server()
             try:
                 self._client = rg.Argilla(api_url=self.url, api_key=self.api_key, timeout=self.timeout)
             except Exception as e:  # the SDK raises httpx and its own errors; both mean "cannot use the server"
                 raise BackendError(f"cannot reach Argilla at {self.url}: {e}") from e
         return self._client
+
+    def _check_server(self) -> None:
+        """Fail in one line, before anything is written, unless ``url`` is an Argilla server
+        that takes the key as an owner's or admin's (an annotator cannot list records)."""
+        import httpx
+
+        try:
+            r = httpx.get(f"{self.url}/api/v1/me", headers={"X-Argilla-Api-Key": self.api_key}, timeout=30)
+        except httpx.HTTPError as e:
+            raise BackendError(f"cannot reach Argilla at {self.url}: {type(e).__name__}: {e}") from e
+        if r.status_code == 401:
+            raise BackendError(f"Argilla at {self.url} refused the API key ([argilla] api_key in .rlthf-secrets.toml "
+                               "or RLTHF_ARGILLA_API_KEY)")
+        me = identity(r, url=self.url, platform="Argilla", endpoint="/api/v1/me", keys=("role", "username"),
+                      option="[argilla] url")
+        if me["role"] not in ("owner", "admin"):
+            raise BackendError(f"the Argilla API key belongs to {me['role']} '{me['username']}': rlthf needs an "
+                               "owner's or admin's key (annotators cannot create datasets or list records)")
+
+    def _check_workspace(self) -> None:
+        if not self.workspace:
+            return
+        r = self.http.get("/api/v1/me/workspaces")
+        _raise_for(r, "listing workspaces")
+        names = sorted(w["name"] for w in r.json().get("items", []))
+        if self.workspace not in names:
+            raise BackendError(f"Argilla workspace '{self.workspace}' does not exist on {self.url} (workspaces this "
+                               f"key sees: {', '.join(names) or 'none'}); create it or fix --argilla-workspace")
 
     @property
     def http(self):
@@ -185,6 +146,7 @@ class ArgillaBackend:
 
     def dataset(self):
         if self._dataset is None:
+            self._check_workspace()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the SDK warns when a dataset does not exist
                 self._dataset = self.client.datasets(self.dataset_name, workspace=self.workspace or None)
@@ -194,11 +156,14 @@ class ArgillaBackend:
 
     def ensure_project(self) -> str:
         rg = require("argilla", "argilla")
+        self._check_workspace()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = self.client.datasets(self.dataset_name, workspace=self.workspace or None)
         if found is not None:
-            check_settings(found.settings, where=self._where())
+            self._answer, missing = check_settings(found.settings, where=self._where(), field_map=self.field_map)
+            if missing:
+                self._add_metadata(found, missing)
             wanted, actual = self.min_submitted, found.settings.distribution.min_submitted
             if wanted != actual:
                 log.warning("%s asks for %d submission(s) per record, the config says %d; the dataset's "
@@ -208,14 +173,59 @@ class ArgillaBackend:
             ds = rg.Dataset(name=self.dataset_name, workspace=self.workspace or None,
                             settings=load_settings(min_submitted=self.min_submitted), client=self.client)
             self._dataset = ds.create()
+            self._answer = DEFAULT_ANSWER
+        self._link_priority_order()
         if self.webhook_url:
             self.ensure_webhook()
         return str(self._dataset.id)
 
+    @property
+    def answer(self) -> Answer:
+        """The question holding the answer (read from the dataset's settings once)."""
+        if self._answer is None:
+            self._answer, _ = check_settings(self.dataset().settings, where=self._where(), field_map=self.field_map)
+        return self._answer
+
+    def _add_metadata(self, dataset, names: Sequence[str]) -> None:
+        """Add the template's metadata properties ``names`` to an existing dataset (the
+        server allows it on a dataset with records; annotators see only ``priority``)."""
+        import json
+
+        template = {m["name"]: m for m in json.loads(TEMPLATE.read_text(encoding="utf-8"))["metadata"]}
+        for name in names:
+            spec = template[name]
+            r = self.http.post(f"/api/v1/datasets/{dataset.id}/metadata-properties",
+                               json={"name": name, "title": spec["title"], "settings": {"type": METADATA_TYPES[name]},
+                                     "visible_for_annotators": spec["visible_for_annotators"]})
+            _raise_for(r, f"adding the metadata property '{name}' to {self._where()}")
+        log.info("added metadata %s to %s", ", ".join(names), self._where())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._dataset = self.client.datasets(self.dataset_name, workspace=self.workspace or None)
+
+    def _link_priority_order(self) -> None:
+        """Put the link that opens the records highest priority first into the guidelines.
+
+        Argilla 2.8 has no default sort and no distribution order: without a sort each
+        annotator sees a per-user shuffle, and Sort -> Priority starts ascending. The
+        link sorts descending; ``rlthf push`` prints it too.
+        """
+        ds = self._dataset
+        self.annotation_url = f"{self.url}/dataset/{ds.id}/annotation-mode?{PRIORITY_SORT}"
+        r = self.http.get(f"/api/v1/datasets/{ds.id}")
+        _raise_for(r, f"reading {self._where()}")
+        guidelines = r.json().get("guidelines") or ""
+        if self.annotation_url in guidelines:
+            return
+        line = (f"**Start here:** [the records, highest priority first]({self.annotation_url}) "
+                "(sorted by priority, descending).")
+        r = self.http.patch(f"/api/v1/datasets/{ds.id}", json={"guidelines": f"{line}\n\n{guidelines}".strip()})
+        _raise_for(r, f"updating the guidelines of {self._where()}")
+
     def ensure_webhook(self) -> str:
         """Register (or reuse) the webhook to ``webhook_url``; store its secret; return its id."""
         rg = require("argilla", "argilla")
-        hooks = [w for w in self.client.webhooks if w.url == self.webhook_url]
+        hooks = [w for w in self.client.webhooks if same_url(w.url, self.webhook_url)]
         if hooks:
             hook = hooks[0]
             if not set(WEBHOOK_EVENTS) <= set(hook.events) or not hook.enabled:
@@ -247,16 +257,24 @@ class ArgillaBackend:
     def _suggestion(self, task: Task) -> dict | None:
         if not self.show_suggestions or task.ai_label not in LABEL_VALUES:
             return None
-        return {"value": LABEL_VALUES[task.ai_label], "score": task.ai_score, "agent": task.model_version}
+        value = self.answer.value(task.ai_label)
+        if value is None:
+            return None
+        score = task.ai_score if task.ai_score is not None and 0.0 <= task.ai_score <= 1.0 else None
+        if self.answer.kind == "ranking":  # one score per ranked option
+            score = [score, score] if score is not None else None
+        return {"value": value, "score": score, "agent": task.model_version}
 
     def _record(self, task: Task):
         rg = require("argilla", "argilla")
-        p = task.pair
+        p, fm, ds = task.pair, self.field_map, self.dataset()
         suggestion = self._suggestion(task)
+        fields = {fm.prompt: p.prompt, fm.response_a: p.response_a, fm.response_b: p.response_b}
+        if WHY_FIELD in {f.name for f in ds.settings.fields} and WHY_FIELD not in fields:
+            fields[WHY_FIELD] = plain_reason(task.reason)
         record = rg.Record(
-            id=p.id, fields={"prompt": p.prompt, "response_a": p.response_a, "response_b": p.response_b},
-            metadata=record_metadata(task),
-            suggestions=[rg.Suggestion(LABEL_QUESTION, **suggestion)] if suggestion else [])
+            id=p.id, fields=fields, metadata=record_metadata(task),
+            suggestions=[rg.Suggestion(self.answer.name, **suggestion)] if suggestion else [])
         record.dataset = self.dataset()  # resolves the suggestion's question id
         return record.api_model()
 
@@ -275,7 +293,7 @@ class ArgillaBackend:
         ds = self.dataset()
         report = PushReport(target=self.target)
         remote = {r["external_id"]: r for r in self.remote_records() if r.get("external_id")}
-        question_id = str(ds.settings.questions[LABEL_QUESTION].id)
+        question_id = str(ds.settings.questions[self.answer.name].id)
         todo = []
         for task in tasks:
             have = remote.get(task.pair.id)
@@ -337,7 +355,8 @@ class ArgillaBackend:
         since = (cursor or {}).get("since") if isinstance(cursor, dict) else None
         records = list(self.records_with_responses())
         users = self._user_names({str(r["user_id"]) for rec in records for r in rec.get("responses") or []})
-        labels = [lab for rec in records for lab in response_labels(rec, rec.get("responses") or [], users, since=since)]
+        labels = [lab for rec in records
+                  for lab in response_labels(rec, rec.get("responses") or [], users, since=since, answer=self.answer)]
         newest = max((str(r["updated_at"]) for rec in records for r in rec.get("responses") or []), default=since)
         return PullResult(labels=labels, cursor={"since": newest} if newest else cursor)
 
@@ -361,35 +380,73 @@ class ArgillaBackend:
             payload = standardwebhooks.Webhook(secret).verify(body, headers)
         except standardwebhooks.WebhookVerificationError as e:
             raise WebhookAuthError(f"invalid signature or timestamp: {e}") from e
-        self._remember(headers["webhook-id"])
+        except (ValueError, UnicodeDecodeError) as e:  # signed, but not JSON
+            raise BadWebhookError(f"Argilla webhook: the body is not JSON ({type(e).__name__})") from e
+        if not isinstance(payload, dict):
+            raise BadWebhookError(f"Argilla webhook: the body is {type(payload).__name__}, not a JSON object")
         return payload
 
-    def _remember(self, webhook_id: str) -> None:
-        """Record a delivery id; a second delivery with it is a replay."""
-        # Ids older than twice the tolerance may be forgotten: they fail the timestamp check anyway.
-        if not self.state.first_delivery(SEEN_PREFIX + webhook_id, forget_after=2 * WEBHOOK_TOLERANCE,
-                                         prefix=SEEN_PREFIX):
-            raise WebhookAuthError(f"replayed delivery {webhook_id}")
+    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
+        """The delivery's id for replay protection (remembered with its labels)."""
+        value = next((v for k, v in headers.items() if k.lower() == "webhook-id"), None)
+        return SEEN_PREFIX + value if value else None
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[HumanLabel]:
+        """Verify a delivery and translate it; :class:`BadWebhookError` when its body is not
+        the event's shape (the receiver answers 400 so Argilla does not retry it)."""
         payload = self.verify(headers, body)
-        event, data = payload.get("type"), payload.get("data") or {}
-        if event in ("response.created", "response.updated"):
-            record = data.get("record") or {}
-            if str((record.get("dataset") or {}).get("id")) != str(self.dataset().id):
-                return []  # webhooks are server-wide: another dataset's response
-            response = {**data, "user_id": (data.get("user") or {}).get("id")}
-            users = {str(response["user_id"]): (data.get("user") or {}).get("username", "")}
-            return response_labels(record, [response], users)
+        event, data = payload.get("type"), payload.get("data")
+        if event not in WEBHOOK_EVENTS:
+            return []
+        data = _field(data, "data", dict)
         if event == "record.completed":
-            if str((data.get("dataset") or {}).get("id")) != str(self.dataset().id):
-                return []
-            r = self.http.get(f"/api/v1/records/{data['id']}", params={"include": ["responses"]})
-            _raise_for(r, f"reading record {data['id']}")
-            record = r.json()
-            responses = record.get("responses") or []
-            return response_labels(record, responses, self._user_names({str(x["user_id"]) for x in responses}))
-        return []
+            if _dataset_id(data, "data") != str(self.dataset().id):
+                return []  # webhooks are server-wide: another dataset's record
+            return self._completed(_field(data.get("id"), "data.id", str))
+        record = _field(data.get("record"), "data.record", dict)
+        if _dataset_id(record, "data.record") != str(self.dataset().id):
+            return []
+        user = _field(data.get("user"), "data.user", dict)
+        for key, kind in (("id", str), ("status", str), ("updated_at", str)):
+            _field(data.get(key), f"data.{key}", kind)
+        _field(record.get("external_id"), "data.record.external_id", str)
+        response = {**data, "user_id": user.get("id")}
+        users = {str(response["user_id"]): str(user.get("username") or user.get("id") or "")}
+        try:
+            labels = response_labels(record, [response], users, answer=self.answer)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise BadWebhookError(f"Argilla webhook: {event}: {e}") from e
+        if event == "response.deleted":  # gone as of now, whatever it said before
+            now = dt.datetime.now(dt.timezone.utc)
+            labels = [HumanLabel(**{**lab.__dict__, "deleted": True, "labeled_at": now}) for lab in labels]
+        return labels
+
+    def _completed(self, record_id: str) -> list[HumanLabel]:
+        try:
+            uuid.UUID(record_id)
+        except ValueError as e:
+            raise BadWebhookError(f"Argilla webhook: data.id is not a record id: {record_id[:60]!r}") from e
+        r = self.http.get(f"/api/v1/records/{record_id}", params={"include": ["responses"]})
+        if r.status_code == 404:
+            raise BadWebhookError(f"Argilla webhook: record {record_id} does not exist")
+        _raise_for(r, f"reading record {record_id}")
+        record = r.json()
+        responses = record.get("responses") or []
+        return response_labels(record, responses, self._user_names({str(x["user_id"]) for x in responses}),
+                               answer=self.answer)
+
+
+def _field(value: Any, name: str, kind: type) -> Any:
+    """``value`` when it is a ``kind``, else a one-line :class:`BadWebhookError` naming the field."""
+    if not isinstance(value, kind) or (kind is str and not value):
+        shown = "missing" if value is None else f"a {type(value).__name__}"
+        raise BadWebhookError(f"Argilla webhook: {name} must be a {'JSON object' if kind is dict else kind.__name__}, "
+                              f"got {shown}")
+    return value
+
+
+def _dataset_id(item: Mapping[str, Any], where: str) -> str:
+    return str(_field(_field(item.get("dataset"), f"{where}.dataset", dict).get("id"), f"{where}.dataset.id", str))
 
 
 def _raise_for(response, what: str) -> None:
@@ -399,10 +456,12 @@ def _raise_for(response, what: str) -> None:
 
 def from_config(config: Config, *, state: BackendState | None = None, url: str | None = None,
                 dataset: str | None = None, argilla_workspace: str | None = None, show_ai: bool | None = None,
-                webhook_url: str | None = None, on_error: str = "raise", **ignored: Any) -> ArgillaBackend:
+                webhook_url: str | None = None, on_error: str = "raise", field_map: str | None = None,
+                **ignored: Any) -> ArgillaBackend:
     """The backend of ``config.argilla`` with CLI overrides. ``state`` (the workspace's,
     from :meth:`~rlthf_plugin.workspace.Workspace.backend_state`) is where the webhook secret
-    is stored and delivery ids are remembered. Label Studio's options (project,
+    is stored and delivery ids are remembered. ``field_map`` (``--map``, else ``[argilla]
+    map``) names the dataset's own fields and question. Label Studio's options (project,
     create_name) are ignored."""
     c = config.argilla
     unknown = set(ignored) - {"project", "create_name"}
@@ -413,7 +472,10 @@ def from_config(config: Config, *, state: BackendState | None = None, url: str |
         workspace=argilla_workspace if argilla_workspace is not None else c.workspace,
         show_suggestions=c.show_suggestions if show_ai is None else show_ai, min_submitted=c.min_submitted,
         webhook_url=webhook_url if webhook_url is not None else c.webhook_url, webhook_secret=c.webhook_secret,
-        state=state, on_error=on_error)
+        state=state, on_error=on_error,
+        field_map=parse_map(field_map if field_map is not None else c.map,
+                            where="--map" if field_map is not None else "[argilla] map"))
 
 
-__all__ = ["ArgillaBackend", "from_config", "load_settings", "check_settings", "response_labels", "TEMPLATE"]
+__all__ = ["ArgillaBackend", "SEEN_PREFIX", "TEMPLATE", "check_settings", "from_config", "load_settings", "record_metadata",
+           "response_labels"]

@@ -15,6 +15,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
+from ..errors import NotThePlatformError
 from ..pairs import PreferencePair
 
 #: Tasks or records sent per bulk call.
@@ -82,10 +83,31 @@ class HumanLabel:
 
 @dataclass
 class PullResult:
-    """Labels read by a pull, and the cursor the next incremental pull starts from."""
+    """Labels read by a pull, and the cursor the next incremental pull starts from.
+
+    ``present``, when the pull listed every label of the target (whatever the cursor), is
+    the set of their external ids: a stored label missing from it may have been deleted
+    while its deletion event was lost, which the adapter's ``confirm_deleted`` checks.
+    """
 
     labels: list[HumanLabel]
     cursor: Any = None
+    present: set[str] | None = None
+
+
+def identity(response: Any, *, url: str, platform: str, endpoint: str, keys: Sequence[str], option: str) -> dict:
+    """The JSON object a platform's "who am I" ``endpoint`` answered with, or
+    :class:`~rlthf_plugin.errors.NotThePlatformError` (one line) when the server at ``url``
+    answered something else: a web page, another service, a proxy."""
+    try:
+        me = response.json()
+    except ValueError:
+        me = None
+    if response.status_code != 200 or not isinstance(me, dict) or not all(k in me for k in keys):
+        kind = response.headers.get("content-type", "no content type")
+        raise NotThePlatformError(f"{url} answers, but not as {platform} does (GET {endpoint} gave HTTP "
+                                  f"{response.status_code}, {kind}): check {option}")
+    return me
 
 
 class BackendState(Protocol):
@@ -168,3 +190,21 @@ class LabelingBackend(Protocol):
 
     def close(self) -> None:
         ...
+
+def same_url(a: str | None, b: str | None) -> bool:
+    """Whether two webhook URLs name the same receiver: scheme and host compared without
+    case, a default port, a trailing slash and an empty query ignored."""
+    return bool(a) and bool(b) and normalise_url(a) == normalise_url(b)
+
+
+def normalise_url(url: str) -> str:
+    """``url`` in a canonical form (see :func:`same_url`)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path.rstrip("/") or "", parts.query, ""))
+

@@ -3,13 +3,18 @@
 Translation only::
 
     Task (pair, priority, reason, AI label)  ->  task data {pair_id, prompt, response_a,
-                                                  response_b, priority, reason}
+                                                  response_b, priority, reason (plain)}
+                                                  + meta {rlthf: the machine reason}
                                                   + a prediction (model_version, score)
                                                     when AI labels are shown
-    annotation (Choices "preference")        ->  HumanLabel A | B | tie | skip
+    annotation (Choices or Pairwise)         ->  HumanLabel A | B | tie | skip
 
-The project uses ``templates/label_studio/pairwise.xml`` or any config with the same
-names; a Data Manager view ordered by ``-tasks:data.priority`` serves the most important
+The project uses ``templates/label_studio/pairwise.xml``, or any config whose names a
+:class:`~rlthf_plugin.backends.mapping.FieldMap` (``--map``) gives, including Label
+Studio's own ``<Pairwise>`` templates (``selected: left`` is response A); the labeler
+sees a plain reason (:mod:`~rlthf_plugin.backends.reasons`) and the machine reason stays
+in the task's ``meta``. Tasks are imported highest priority first, the order in which the
+labeling page ("Label All Tasks", sequential sampling) serves them; a Data Manager view ordered by ``-tasks:data.priority`` serves the most important
 task first; a webhook (ANNOTATION_CREATED / ANNOTATION_UPDATED / ANNOTATIONS_DELETED)
 posts to the ``rlthf serve`` receiver with a secret header, since Label Studio signs
 nothing. Facts behind these choices: ``SERVERS.md`` in the design notes.
@@ -21,17 +26,19 @@ import datetime as dt
 import hmac
 import json
 import logging
-import math
 import secrets
-import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
-from ..errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError, require
+from ..errors import BackendError, BadWebhookError, ConfigError, NotThePlatformError, WebhookAuthError, require
 from ..secret import Secret
-from .base import MAX_TASKS_PER_BULK, BackendState, HumanLabel, OnError, PullResult, PushReport, Task, chunks
+from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, OnError, PullResult, PushReport, Task, chunks,
+                   identity, same_url)
+from .label_studio_template import (COMMENT_NAME, DEFAULT_CONTROL, TEMPLATE, LabelControl, check_label_config,
+                                    choice_label, reason_text, task_payload)
+from .mapping import FieldMap, pairwise_label, parse_map
+
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -39,14 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLATFORM = "label-studio"
-#: The project template: Text prompt/response_a/response_b, Choices preference (A/B/tie).
-TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "label_studio" / "pairwise.xml"
-#: Object tags (Text) the adapter fills, each with the task data field of the same name.
-TEXT_FIELDS = ("prompt", "response_a", "response_b")
-CHOICES_NAME = "preference"
-CHOICES_TO_NAME = "prompt"
-COMMENT_NAME = "comment"
-LABELS = ("A", "B", "tie")
 #: Events the webhook asks for; the deletion event's name is plural in Label Studio.
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
 #: The header carrying the webhook secret (HTTP headers are case-insensitive).
@@ -67,11 +66,12 @@ _HTTP_HINTS = {
 def from_config(config: Config, *, url: str | None = None, project: int | None = None,
                 create_name: str | None = None, show_ai: bool | None = None, webhook_url: str | None = None,
                 state: BackendState | None = None, on_error: OnError | str = OnError.RAISE,
-                **other: Any) -> "LabelStudioBackend":
+                field_map: str | None = None, **other: Any) -> "LabelStudioBackend":
     """The adapter for the ``[label_studio]`` section of ``config``, overridden by CLI options.
 
     ``create_name`` (``--create``) names a project to use or create from the template;
-    ``project`` (``--project``) an existing one. ``state`` is where a generated webhook
+    ``project`` (``--project``) an existing one; ``field_map`` (``--map``, else
+    ``[label_studio] map``) its own names. ``state`` is where a generated webhook
     secret is kept (the workspace's secrets file, through
     :meth:`~rlthf_plugin.workspace.Workspace.backend_state`).
     """
@@ -83,7 +83,8 @@ def from_config(config: Config, *, url: str | None = None, project: int | None =
     cfg = config.label_studio
     url = url or cfg.url
     if not url:
-        raise ConfigError("no Label Studio URL: pass --url or set [label_studio] url in rlthf.toml")
+        raise ConfigError("no Label Studio URL: set [label_studio] url in rlthf.toml, or push once with "
+                          "`rlthf push --backend label-studio --url URL` (the target is remembered)")
     if not cfg.api_key:
         raise ConfigError("no Label Studio API key: set [label_studio] api_key in .rlthf-secrets.toml "
                           "or RLTHF_LABEL_STUDIO_API_KEY")
@@ -97,7 +98,9 @@ def from_config(config: Config, *, url: str | None = None, project: int | None =
         show_predictions=cfg.show_predictions if show_ai is None else show_ai,
         webhook_url=webhook_url or cfg.webhook_url or None,
         webhook_secret=str(cfg.webhook_secret) if cfg.webhook_secret else None,
-        state=state, on_error=OnError(on_error))
+        state=state, on_error=OnError(on_error),
+        field_map=parse_map(field_map if field_map is not None else cfg.map,
+                            where="--map" if field_map is not None else "[label_studio] map"))
 
 
 class LabelStudioBackend:
@@ -108,8 +111,11 @@ class LabelStudioBackend:
     def __init__(self, url: str, api_key: str, *, project: int | None = None, title: str | None = None,
                  show_predictions: bool = False, webhook_url: str | None = None,
                  webhook_secret: str | None = None, state: BackendState | None = None,
-                 on_error: OnError = OnError.RAISE, timeout: float = 300.0):
+                 on_error: OnError = OnError.RAISE, timeout: float = 300.0, field_map: FieldMap | None = None):
         self.url = url.rstrip("/")
+        self.field_map = field_map or FieldMap()
+        #: The answer's control; read from the project's config by ensure_project.
+        self.control: LabelControl | None = None
         self._api_key, self._timeout, self._client = api_key, timeout, None
         self.project_id = project
         self.title = title
@@ -164,6 +170,24 @@ class LabelStudioBackend:
         except httpx.HTTPError as e:
             raise BackendError(f"Label Studio {self.url}: {what} failed: {e}") from e
 
+    def _check_server(self) -> None:
+        """Fail in one line, before anything is written, unless ``url`` is a Label Studio
+        that takes the key (a web page or another service answering 200 is named as such)."""
+        import httpx
+
+        wrapper = self.client._client_wrapper  # the SDK's own authenticated httpx client
+        try:
+            r = wrapper.httpx_client.request("api/current-user/whoami", method="GET")
+        except httpx.HTTPError as e:
+            raise BackendError(f"cannot reach Label Studio at {self.url}: {type(e).__name__}: {e}") from e
+        except Exception as e:  # noqa: BLE001 - the SDK's token refresh against a server that is not LS
+            raise NotThePlatformError(f"{self.url} answers, but not as Label Studio does ({type(e).__name__}): "
+                                      "check [label_studio] url") from e
+        if r.status_code in (401, 403):
+            raise BackendError(f"Label Studio {self.url}: {_HTTP_HINTS[401]}")
+        identity(r, url=self.url, platform="Label Studio", endpoint="/api/current-user/whoami", keys=("id", "email"),
+                 option="[label_studio] url")
+
     # -- project ----------------------------------------------------------------------------
     def ensure_project(self) -> str:
         """Use the configured project (checking its label config) or the one titled
@@ -172,8 +196,10 @@ class LabelStudioBackend:
         if self._ensured:
             return str(self.project_id)
         if self.project_id is None and not self.title:
-            raise ConfigError("no Label Studio project: pass --project ID or --create NAME "
-                              "(or set [label_studio] project or title)")
+            raise ConfigError("no Label Studio project: set [label_studio] project (an id) or title in rlthf.toml, "
+                              "or push once with `rlthf push --backend label-studio --project ID` or "
+                              "`--create NAME` (the target is remembered)")
+        self._check_server()
         if self.project_id is None:
             found = [p for p in self._call("listing projects", self.client.projects.list, title=self.title,
                                            page_size=100) if p.title == self.title]
@@ -187,7 +213,8 @@ class LabelStudioBackend:
                 self.project_id = int(created.id)
                 log.info("created Label Studio project %s '%s'", self.project_id, self.title)
         project = self._call(f"reading project {self.project_id}", self.client.projects.get, self.project_id)
-        check_label_config(project.label_config or "", where=f"Label Studio project {self.project_id}")
+        self.control = check_label_config(project.label_config or "", where=f"Label Studio project {self.project_id}",
+                                          field_map=self.field_map)
         if bool(project.show_collab_predictions) != self.show_predictions:
             self._call("updating the project", self.client.projects.update, self.project_id,
                        show_collab_predictions=self.show_predictions)
@@ -221,7 +248,7 @@ class LabelStudioBackend:
                 "send_for_all_actions": False, "actions": list(WEBHOOK_ACTIONS),
                 "headers": {SECRET_HEADER: str(self._webhook_secret)}, "is_active": True}
         hooks = [h for h in self._call("listing webhooks", self.client.webhooks.list, project=str(self.project_id))
-                 if h.url == self.webhook_url and h.project == self.project_id]
+                 if same_url(h.url, self.webhook_url) and h.project == self.project_id]
         if hooks:
             spec.pop("project")  # a webhook cannot move to another project
             self._call("updating the webhook", self.client.webhooks.update, hooks[0].id, **spec)
@@ -251,6 +278,10 @@ class LabelStudioBackend:
         stale = {pid for pid, ext in known.items() if pid in remote and remote[pid] != str(ext)}
         if stale:
             log.warning("%d pair(s) recorded with another task id than the server's; using the server's", len(stale))
+        # Imported highest priority first: the labeling page's "Label All Tasks" serves tasks
+        # in id order (sequential sampling ignores the view's ordering), so this order is what
+        # every annotator sees; the priority view orders the Data Manager and /next?view=.
+        todo.sort(key=lambda t: (-float(t.priority), t.pair.id))
         batches = chunks(todo, MAX_TASKS_PER_BULK)
         for batch in tqdm(batches, desc="push label-studio", unit="batch", disable=None):
             self._import_batch(batch, report)
@@ -281,7 +312,8 @@ class LabelStudioBackend:
 
     def task_payload(self, task: Task) -> dict[str, Any]:
         """The task as Label Studio imports it (with its prediction when AI labels are shown)."""
-        return task_payload(task, show_predictions=self.show_predictions)
+        return task_payload(task, show_predictions=self.show_predictions, field_map=self.field_map,
+                            control=self.control or DEFAULT_CONTROL)
 
     def _task_page(self, page: int, page_size: int) -> dict[str, Any]:
         # The Data Manager list with include=id,data: the SDK's typed pager parses every
@@ -338,6 +370,7 @@ class LabelStudioBackend:
         if since is None:
             return self._pull_export(cursor)
         labels: list[HumanLabel] = []
+        present: set[str] = set()  # every annotation of the project: deletions are what the ledger has beyond it
         latest = since
         for task in self._changed_tasks(since - CURSOR_OVERLAP):
             stamp = _parse_time(task.get("updated_at"))
@@ -356,11 +389,26 @@ class LabelStudioBackend:
             if not pair_id:
                 continue
             for annotation in task.get("annotations") or []:
+                present.add(str(annotation["id"]))
                 stamp = _parse_time(annotation.get("updated_at") or annotation.get("created_at"))
                 if stamp is not None and (latest is None or stamp > latest):
                     latest = stamp
                 labels.append(self.to_label(str(pair_id), annotation))
-        return PullResult(labels, latest.isoformat() if latest else cursor)
+        return PullResult(labels, latest.isoformat() if latest else cursor, present=present)
+
+    def confirm_deleted(self, external_ids: Sequence[str]) -> list[str]:
+        """Those of ``external_ids`` (annotation ids) that no longer exist on the server."""
+        wrapper = self.client._client_wrapper
+        gone = []
+        for ext in external_ids:
+            r = self._call("reading an annotation", wrapper.httpx_client.request, f"api/annotations/{ext}/",
+                           method="GET")
+            if r.status_code == 404:
+                gone.append(ext)
+            elif r.status_code >= 400:
+                raise BackendError(f"Label Studio {self.url}: reading annotation {ext} failed with HTTP "
+                                   f"{r.status_code}: {_short(r.text)}")
+        return gone
 
     def _exported_tasks(self) -> list[dict[str, Any]]:
         chunks = self._call("exporting annotations", self.client.projects.exports.download_sync,
@@ -412,8 +460,12 @@ class LabelStudioBackend:
         if not annotation.get("was_cancelled"):
             for item in annotation.get("result") or []:
                 value = item.get("value") or {}
-                if item.get("from_name") == CHOICES_NAME and value.get("choices"):
-                    label = _choice_label(value["choices"][0])
+                answer = self._answer(item)
+                if answer is not None:
+                    if answer not in ("A", "B", "tie"):  # not one of the answers: no vote
+                        log.warning("annotation %s: answer %r is not A, B or tie", annotation.get("id"), answer)
+                        answer = "skip"
+                    label = answer
                 elif item.get("from_name") == COMMENT_NAME and value.get("text"):
                     comment = "\n".join(value["text"]) if isinstance(value["text"], list) else str(value["text"])
         return HumanLabel(pair_id=pair_id, label=label, annotator=self.user_name(annotation.get("completed_by"),
@@ -421,6 +473,23 @@ class LabelStudioBackend:
                           platform=PLATFORM, external_id=str(annotation["id"]),
                           labeled_at=_parse_time(annotation.get("updated_at") or annotation.get("created_at")),
                           comment=comment, deleted=deleted)
+
+    def _answer(self, item: Mapping[str, Any]) -> str | None:
+        """The label in one result item of the answer's control, else None.
+
+        The control's name comes from the project's config (or ``label`` in the mapping);
+        a webhook that arrives before the config was read accepts any Choices or Pairwise
+        result, which is what the config checked at push allows.
+        """
+        name = self.control.name if self.control else self.field_map.label or None
+        if name is not None and item.get("from_name") != name:
+            return None
+        value, kind = item.get("value") or {}, str(item.get("type", "")).lower()
+        if kind == "pairwise" and value.get("selected"):
+            return pairwise_label(value["selected"]) or str(value["selected"])
+        if kind == "choices" and value.get("choices"):
+            return choice_label(value["choices"][0])
+        return None
 
     def user_name(self, user: Any, *, shown: str | None = None) -> str:
         """An annotator's e-mail: from ``shown`` (``created_username``, "first last email,
@@ -450,23 +519,31 @@ class LabelStudioBackend:
         try:
             event = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
-            raise BackendError(f"Label Studio webhook: the body is not JSON ({e})") from e
+            raise BadWebhookError(f"Label Studio webhook: the body is not JSON ({type(e).__name__})") from e
         if not isinstance(event, dict):
-            raise BackendError("Label Studio webhook: the body is not a JSON object")
+            raise BadWebhookError(f"Label Studio webhook: the body is {type(event).__name__}, not a JSON object")
         action = event.get("action")
-        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-            pair_id = ((event.get("task") or {}).get("data") or {}).get("pair_id")
-            annotation = event.get("annotation")
-            if not pair_id or not isinstance(annotation, dict):
-                return []
-            return [self.to_label(str(pair_id), annotation)]
-        if action == "ANNOTATIONS_DELETED":
-            return [
-                HumanLabel(pair_id=str(((a.get("task") or {}) if isinstance(a.get("task"), dict) else {})
-                                       .get("data", {}).get("pair_id", "")),
-                           label="skip", annotator="", platform=PLATFORM, external_id=str(a["id"]), deleted=True)
-                for a in event.get("annotations") or [] if isinstance(a, dict) and "id" in a
-            ]
+        try:
+            if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+                task = _object(event.get("task"), "task")
+                annotation = _object(event.get("annotation"), "annotation")
+                if annotation.get("id") is None:
+                    raise BadWebhookError(f"Label Studio webhook: {action}: annotation.id is missing")
+                pair_id = _object(task.get("data") or {}, "task.data").get("pair_id")
+                if not pair_id:
+                    return []  # a task rlthf did not push
+                return [self.to_label(str(pair_id), annotation)]
+            if action == "ANNOTATIONS_DELETED":
+                annotations = event.get("annotations")
+                if not isinstance(annotations, list) or not all(isinstance(a, dict) and "id" in a
+                                                                for a in annotations):
+                    raise BadWebhookError("Label Studio webhook: ANNOTATIONS_DELETED: annotations must be a list "
+                                          "of objects with an id")
+                now = dt.datetime.now(dt.timezone.utc)  # the event carries no time: deleted as of now
+                return [HumanLabel(pair_id=_deleted_pair_id(a), label="skip", annotator="", platform=PLATFORM,
+                                   external_id=str(a["id"]), labeled_at=now, deleted=True) for a in annotations]
+        except (TypeError, ValueError, AttributeError, KeyError) as e:
+            raise BadWebhookError(f"Label Studio webhook: {action}: {type(e).__name__}: {e}".splitlines()[0]) from e
         return []
 
     def _check_secret(self, headers: Mapping[str, str]) -> None:
@@ -498,71 +575,18 @@ class LabelStudioBackend:
             self._client = None
 
 
-def check_label_config(xml: str, *, where: str) -> None:
-    """Raise IncompatibleProjectError unless the config has the names the adapter uses."""
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as e:
-        raise IncompatibleProjectError(f"{where}: the label config is not valid XML ({e})") from e
-    tags = {el.get("name"): el for el in root.iter() if el.get("name")}
-    problems = []
-    for name in TEXT_FIELDS:
-        el = tags.get(name)
-        if el is None or el.get("value") != f"${name}":
-            problems.append(f'a <Text name="{name}" value="${name}"/>')
-    choices = tags.get(CHOICES_NAME)
-    if choices is None or choices.tag != "Choices":
-        problems.append(f'a <Choices name="{CHOICES_NAME}"> with the choices A, B, tie')
-    else:
-        values = {_choice_label(c.get("alias") or c.get("value") or "") for c in choices.iter("Choice")}
-        missing = [v for v in LABELS if v not in values]
-        if missing:
-            problems.append(f'the choice(s) {", ".join(missing)} in <Choices name="{CHOICES_NAME}">')
-        if choices.get("toName") != CHOICES_TO_NAME:
-            problems.append(f'<Choices name="{CHOICES_NAME}" toName="{CHOICES_TO_NAME}">')
-    if problems:
-        raise IncompatibleProjectError(
-            f"{where}: the label config lacks {'; '.join(problems)}. Use templates/label_studio/pairwise.xml "
-            "or rename the tags (see templates/label_studio/README.md), or push with --create NAME")
+def _object(value: Any, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise BadWebhookError(f"Label Studio webhook: {name} must be a JSON object, got {type(value).__name__}")
+    return value
 
 
-def task_payload(task: Task, *, show_predictions: bool = False) -> dict[str, Any]:
-    """The task as Label Studio imports it (with its prediction when AI labels are shown)."""
-    pair = task.pair
-    data = {"pair_id": pair.id, "prompt": pair.prompt, "response_a": pair.response_a,
-            "response_b": pair.response_b, "priority": float(task.priority), "reason": reason_text(task)}
-    out: dict[str, Any] = {"data": data}
-    if show_predictions and task.ai_label in LABELS:
-        score = task.margin if task.margin is not None else task.ai_score
-        prediction: dict[str, Any] = {
-            "model_version": task.model_version,
-            "result": [{"from_name": CHOICES_NAME, "to_name": CHOICES_TO_NAME, "type": "choices",
-                        "value": {"choices": [task.ai_label]}}],
-        }
-        if score is not None and math.isfinite(score):
-            prediction["score"] = float(score)
-        out["predictions"] = [prediction]
-    return out
-
-
-def reason_text(task: Task) -> str:
-    """Priority and reason as one line an annotator can read."""
-    parts = [f"priority {task.priority:g}"]
-    for key, value in task.reason.items():
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
-    return " · ".join(parts)
-
-
-def _choice_label(value: str) -> str:
-    v = str(value).strip()
-    low = v.lower()
-    if low in ("a", "response a", "left"):
-        return "A"
-    if low in ("b", "response b", "right"):
-        return "B"
-    if low in ("tie", "equal", "same", "draw"):
-        return "tie"
-    return v
+def _deleted_pair_id(annotation: Mapping[str, Any]) -> str:
+    """The pair id a deleted annotation names, or "" (storing then marks it by annotation id)."""
+    task = annotation.get("task")
+    data = task.get("data") if isinstance(task, dict) else None
+    pair_id = data.get("pair_id") if isinstance(data, dict) else None
+    return str(pair_id) if pair_id else ""
 
 
 def _extra(model: Any, name: str) -> Any:
@@ -577,7 +601,8 @@ def _parse_time(value: Any) -> dt.datetime | None:
         stamp = value
     else:
         stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+    # UTC always: the ledger compares versions of a label by this time (labels only move forward).
+    return stamp.astimezone(dt.timezone.utc) if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
 def _short(body: Any, limit: int = 300) -> str:

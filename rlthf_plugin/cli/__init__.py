@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "push": "sync_cmds:push",
     "pull": "sync_cmds:pull",
     "serve": "sync_cmds:serve",
+    "targets": "sync_cmds:targets",
     "candidates": "real_cmds:candidates",
     "label-ai": "judge_cmds:label_ai",
     "select": "loop_cmds:select",
@@ -48,9 +49,12 @@ class LazyGroup(click.Group):
 @click.option("-w", "--workspace", type=click.Path(file_okay=False, path_type=Path), default=".",
               envvar="RLTHF_WORKSPACE", show_default=True,
               help="Workspace folder (rlthf.toml + ledger). Env: RLTHF_WORKSPACE.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
+              envvar="RLTHF_LOG_LEVEL", show_default=True,
+              help="How much to log (stderr). Env: RLTHF_LOG_LEVEL.")
 @click.version_option(package_name="rlthf_plugin")
 @click.pass_context
-def main(ctx: click.Context, workspace: Path) -> None:
+def main(ctx: click.Context, workspace: Path, log_level: str) -> None:
     """Targeted human feedback for preference data.
 
     An LLM judge labels every pair; a reward model trained on those labels finds the
@@ -60,4 +64,9 @@ def main(ctx: click.Context, workspace: Path) -> None:
 
     Typical loop: init -> import -> label-ai -> select -> push -> pull -> ... -> export.
     """
-    ctx.obj = {"workspace": workspace}
+    import logging
+
+    logging.basicConfig(level=getattr(logging, log_level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, getattr(logging, log_level.upper())))
+    ctx.obj = {"workspace": workspace, "log_level": log_level}

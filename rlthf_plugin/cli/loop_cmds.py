@@ -29,8 +29,16 @@ def selection_options(f):
 
 
 def _configure(ws, budget, shard, reward_model, folds, flip):
-    return override(ws.config, "selection", budget=budget, shard=shard, reward_model=reward_model,
-                    folds=folds, flip=flip)
+    """Apply the selection options given, and remember them in rlthf.toml: the next
+    command (select, run, serve's worker) uses them without being told again."""
+    from ..config import update_config_file
+
+    given = {k: v for k, v in dict(budget=budget, shard=shard, reward_model=reward_model, folds=folds,
+                                   flip=flip).items() if v is not None}
+    config = override(ws.config, "selection", **given)
+    if given:
+        update_config_file(ws.root, "selection", **given)
+    return config
 
 
 def _echo_iteration(rep) -> None:
@@ -55,9 +63,12 @@ def select(ctx: click.Context, no_plot: bool, **options) -> None:
     from ..loop.iteration import select_iteration
     from ..report.plots import workspace_plots
 
+    from ..loop.owner import IterationOwner
+
     ws = open_workspace(ctx)
     config = _configure(ws, **options)
-    rep = select_iteration(ws.ledger, config, progress=True)
+    with IterationOwner(ws.ledger, ttl=config.serve.lease_seconds) as owner:
+        rep = select_iteration(ws.ledger, config, progress=True, owner=owner)
     _echo_iteration(rep)
     if not no_plot:
         for path in workspace_plots(ws.ledger, ws.plots_dir, iteration=rep.iteration):
@@ -74,8 +85,11 @@ def label(ctx: click.Context, annotator: str, iteration: int | None) -> None:
     """Answer an iteration's asked pairs with a simulated annotator (evaluation, demo)."""
     from ..loop.oracle import label_with_oracle
 
+    from ..loop.owner import IterationOwner
+
     ws = open_workspace(ctx)
-    rep = label_with_oracle(ws.ledger, ws.config, annotator, iteration=iteration)
+    with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
+        rep = label_with_oracle(ws.ledger, ws.config, annotator, iteration=iteration, owner=owner)
     _echo_label(rep, ws)
 
 
@@ -111,28 +125,35 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
 
     if (annotator is None) == (backend_name is None):
         raise click.UsageError("give exactly one of --annotator oracle:FIELD or --backend NAME")
+    from ..loop.owner import IterationOwner
+
     ws = open_workspace(ctx)
     config = _configure(ws, **options)
     paths = []
-    for _ in range(n_iterations):
-        rep = select_iteration(ws.ledger, config, progress=True)
-        _echo_iteration(rep)
-        fp = flip_precision(ws.ledger, config, rep.iteration)
-        if fp is not None:
-            click.echo(f"  flip precision (ground truth): {fp:.2f}")
-        if backend_name is not None:
-            from ..loop import sync
-            from ..backends import open_backend
-            from ..loop.tasks import asked_tasks
+    # One owner for the whole run: no other process moves an iteration between its steps.
+    with IterationOwner(ws.ledger, ttl=config.serve.lease_seconds) as owner:
+        for _ in range(n_iterations):
+            rep = select_iteration(ws.ledger, config, progress=True, owner=owner)
+            _echo_iteration(rep)
+            fp = flip_precision(ws.ledger, config, rep.iteration)
+            if fp is not None:
+                click.echo(f"  flip precision (ground truth): {fp:.2f}")
+            if backend_name is not None:
+                from ..backends import open_backend
+                from ..loop import sync
+                from ..loop.tasks import asked_tasks
 
-            backend = open_backend(backend_name, config)
-            ctx.call_on_close(backend.close)
-            report = sync.push(ws.ledger, backend, asked_tasks(ws.ledger, rep.iteration), iteration=rep.iteration)
-            click.echo(f"  pushed to {backend.platform} {backend.target}: {report.created} created, "
-                       f"{report.existing} already there; pull the labels, then run again")
-            return
-        _echo_label(label_with_oracle(ws.ledger, config, annotator, iteration=rep.iteration), ws)
-        paths = workspace_plots(ws.ledger, ws.plots_dir, iteration=rep.iteration)
+                backend = open_backend(backend_name, config, workspace=ws)
+                ctx.call_on_close(backend.close)
+                from ..loop.calibration import current_calibration
+
+                tasks = asked_tasks(ws.ledger, rep.iteration, calibration=current_calibration(ws.ledger, config))
+                report = sync.push(ws.ledger, backend, tasks, iteration=rep.iteration, owner=owner)
+                click.echo(f"  pushed to {backend.platform} {backend.target}: {report.created} created, "
+                           f"{report.existing} already there; pull the labels, then run again")
+                return
+            _echo_label(label_with_oracle(ws.ledger, config, annotator, iteration=rep.iteration, owner=owner), ws)
+            paths = workspace_plots(ws.ledger, ws.plots_dir, iteration=rep.iteration)
     click.echo(f"plots: {', '.join(str(p) for p in paths)} (one margin curve per iteration)")
 
 

@@ -10,25 +10,46 @@ from ..loop.tasks import all_tasks, asked_tasks
 from ._common import open_workspace
 
 
-def backend_options(f):
-    """Options shared by push and pull: which platform and which project/dataset on it."""
+MAP_HELP = ("The project's or dataset's own names: prompt=NAME,response_a=NAME,response_b=NAME,label=NAME "
+            "(config: [label_studio]/[argilla] map; README: 'Using an existing project or dataset').")
+
+
+def backend_options(f=None, *, create: bool = True):
+    """Options shared by push and pull: which platform and which project/dataset on it
+    (``create``: also ``--create``, which only push has)."""
+    if f is None:
+        return lambda g: backend_options(g, create=create)
     options = [
-        click.option("--backend", "backend_name", type=click.Choice(sorted(BACKENDS)), required=True,
-                     help="The labeling platform."),
+        click.option("--backend", "backend_name", type=click.Choice(sorted(BACKENDS)), default=None,
+                     help="The labeling platform (default: the one target the workspace remembers)."),
         click.option("--url", default=None, help="Server URL (config: [label_studio]/[argilla] url)."),
         click.option("--project", type=int, default=None, help="Label Studio: an existing project id."),
-        click.option("--create", "create_name", default=None,
-                     help="Label Studio: create a project with this title from the template."),
+        *([click.option("--create", "create_name", default=None,
+                        help="Label Studio: create a project with this title from the template.")] if create else []),
         click.option("--dataset", default=None, help="Argilla: dataset name (created from the template if absent)."),
         click.option("--argilla-workspace", "argilla_workspace", default=None, help="Argilla: workspace name."),
+        click.option("--map", "field_map", default=None, help=MAP_HELP),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
+def _backend_name(ws, given: str | None) -> str:
+    """``--backend``, or the only target the workspace remembers (``rlthf targets``)."""
+    if given is not None:
+        return given
+    from ..loop.targets import targets
+
+    known = sorted({t.backend for t in targets(ws.config, ws.ledger)})
+    if len(known) == 1:
+        return known[0]
+    raise click.UsageError("pass --backend label-studio or --backend argilla" + (
+        f" (this workspace remembers targets on {' and '.join(known)})" if known else ""))
+
+
 def _backend(ws, backend_name, **options):
-    backend = open_backend(backend_name, ws.config, workspace=ws, **options)
+    backend = open_backend(_backend_name(ws, backend_name), ws.config, workspace=ws, **options)
     click.get_current_context().call_on_close(backend.close)
     return backend
 
@@ -42,22 +63,43 @@ def _backend(ws, backend_name, **options):
               help="Show the AI label to annotators as a prediction/suggestion (anchoring risk). Default: hidden.")
 @click.option("--webhook-url", default=None,
               help="Register a webhook to this URL (the `rlthf serve` receiver) on the project/dataset.")
+@click.option("--allow-duplicate-targets", is_flag=True,
+              help="Push pairs that are already on another project/dataset (an annotator on both then has "
+                   "one vote: their newest). Without it such a push is refused.")
 @click.pass_context
 def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all: bool, limit: int | None,
-         show_ai: bool | None, webhook_url: str | None, **options) -> None:
+         show_ai: bool | None, webhook_url: str | None, allow_duplicate_targets: bool, **options) -> None:
     """Push prioritized tasks to Label Studio or Argilla.
 
     Idempotent: the pair id is each task's key, so a rerun after a crash creates no
-    duplicate and no gap.
+    duplicate and no gap. The target (URL, project or dataset, --map, --webhook-url) is
+    remembered in rlthf.toml: pull, serve and run --backend reuse it (`rlthf targets`).
     """
     ws = open_workspace(ctx)
-    tasks = all_tasks(ws.ledger, limit=limit) if push_all else asked_tasks(ws.ledger, iteration, limit=limit)
+    from ..loop.calibration import current_calibration
+
+    tasks = (all_tasks(ws.ledger, limit=limit) if push_all else
+             asked_tasks(ws.ledger, iteration, limit=limit, calibration=current_calibration(ws.ledger, ws.config)))
     if not tasks:
         raise click.ClickException("nothing to push: run 'rlthf select' first, or pass --all")
     backend = _backend(ws, backend_name, show_ai=show_ai, webhook_url=webhook_url, **options)
-    report = sync.push(ws.ledger, backend, tasks, iteration=tasks[0].iteration)
+    if tasks[0].iteration is None:  # --all: no iteration's batch, no owner needed
+        report = sync.push(ws.ledger, backend, tasks, allow_duplicate_targets=allow_duplicate_targets)
+    else:
+        from ..loop.owner import IterationOwner
+
+        with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
+            report = sync.push(ws.ledger, backend, tasks, iteration=tasks[0].iteration, owner=owner,
+                               allow_duplicate_targets=allow_duplicate_targets)
+    from ..loop.targets import remember
+
+    remember(ws.root, _backend_name(ws, backend_name), backend, field_map=options.get("field_map"),
+             webhook_url=webhook_url, argilla_workspace=options.get("argilla_workspace"))
     click.echo(f"{backend.platform} {backend.target}: {report.created} created, {report.existing} already there, "
                f"{report.predictions} prediction(s)")
+    start = getattr(backend, "annotation_url", "")
+    if start:
+        click.echo(f"annotators start here (highest priority first): {start}")
     if report.failed:
         for pid, why in report.failed:
             click.echo(f"  failed {pid}: {why}", err=True)
@@ -65,7 +107,7 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
 
 
 @click.command()
-@backend_options
+@backend_options(create=False)
 @click.option("--full", is_flag=True, help="Read every label again, not only those since the last pull.")
 @click.pass_context
 def pull(ctx: click.Context, backend_name: str, full: bool, **options) -> None:
@@ -93,13 +135,43 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
     latest iteration's batch, and runs the next iteration once every pushed task has its
     labels; each step is recorded before and after, so a killed service resumes on restart.
     """
+    import socket
+
     from ..errors import require
     from ..service.app import create_app
 
-    import logging
-
     uvicorn = require("uvicorn", "serve")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ws = open_workspace(ctx)
+    host, port = host or ws.config.serve.host, port or ws.config.serve.port
+    # Before anything talks to a platform: a second serve on a busy port stops here.
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror}): another `rlthf serve`? "
+                                       "Pass --port or set [serve] port in rlthf.toml") from e
     app = create_app(ws.root, backends=backends)
-    uvicorn.run(app, host=host or ws.config.serve.host, port=port or ws.config.serve.port, log_level="warning")
+    level = (ctx.find_root().obj or {}).get("log_level", "warning")
+    uvicorn.run(app, host=host, port=port, log_level=level, access_log=level in ("debug", "info"))
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def targets(ctx: click.Context, as_json: bool) -> None:
+    """List the labeling targets this workspace remembers (written by `rlthf push`)."""
+    import json
+    from dataclasses import asdict
+
+    from ..loop.targets import targets as remembered
+
+    ws = open_workspace(ctx)
+    found = remembered(ws.config, ws.ledger)
+    if as_json:
+        click.echo(json.dumps([asdict(t) for t in found], indent=2))
+        return
+    if not found:
+        click.echo("no target yet: `rlthf push --backend NAME ...` remembers the one it uses")
+    for t in found:
+        click.echo(f"{t.backend}: {t.url} {t.where}, {t.pushed} pair(s) pushed"
+                   + (f", map {t.map}" if t.map else "") + (f", webhook {t.webhook_url}" if t.webhook_url else ""))

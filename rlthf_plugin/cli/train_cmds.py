@@ -42,19 +42,20 @@ def _make_config(cls, path: Path | None, **given):
 
 
 def _load_data(ctx: click.Context, data: Path | None, only: str | None):
+    from ..io.curated import read_curated
     from ..io.export import curated_from_workspace
-    from ..io.training_data import read_curated
 
     sources = [s.strip() for s in only.split(",") if s.strip()] if only else None
     if data is not None:
         return read_curated(data).only(sources)
     from ._common import open_workspace
 
-    return curated_from_workspace(open_workspace(ctx).ledger, only=sources)
+    ws = open_workspace(ctx)
+    return curated_from_workspace(ws.ledger, config=ws.config, only=sources)
 
 
 def _split(dataset, eval_data: Path | None, eval_fraction: float, seed: int):
-    from ..io.training_data import read_curated
+    from ..io.curated import read_curated
 
     if eval_data is not None:
         return dataset, read_curated(eval_data)

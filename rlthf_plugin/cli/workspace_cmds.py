@@ -77,12 +77,29 @@ def import_(ctx: click.Context, files: tuple[str, ...], fmt: str | None, skip_in
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--pair", "pair_id", default=None,
+              help="Show one pair's decisions with the full machine reason (what labelers do not see).")
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
+def status(ctx: click.Context, as_json: bool, pair_id: str | None) -> None:
     """Counts: pairs, AI- and human-labeled pairs, their disagreement, iterations, pushes.
 
     A pair with several votes (repeated rows, several annotators) counts once; votes
-    that disagree with each other are counted as conflicts.
+    that disagree with each other are counted as conflicts. With --pair, the pair's
+    decisions per iteration: action, priority and the machine reason.
     """
     ws = open_workspace(ctx)
-    echo_table(ws.ledger.status(), as_json=as_json)
+    if pair_id is None:
+        echo_table(ws.ledger.status(), as_json=as_json)
+        return
+    from ..backends.reasons import machine_reason
+    from ..store.iterations import pair_decisions
+
+    rows = pair_decisions(ws.ledger, pair_id)
+    if not rows:
+        raise click.ClickException(f"no decision about pair {pair_id} (not a candidate of any iteration yet)")
+    if as_json:
+        echo_table({f"iteration {r['iteration']}": {"action": r["action"], "priority": r["priority"],
+                                                    "reason": r["reason"]} for r in rows}, as_json=True)
+        return
+    for r in rows:
+        click.echo(f"iteration {r['iteration']}: {r['action']} · {machine_reason(r['reason'], r['priority'])}")

@@ -1,4 +1,4 @@
 """Files in and out: input formats (:mod:`.formats`), the import into the ledger
 (:mod:`.importer`), the curated export (:mod:`.export`) and the curated-set schema shared
-with training (:mod:`.training_data`).
+with training (:mod:`.curated`, documented in docs/curated-set.md).
 """

@@ -12,8 +12,12 @@ A pair keeps its AI label unless something better says otherwise, in this order:
    beating the AI labels;
 5. ``ai``: the AI label (a winner A or B; AI ties and parse errors leave the pair out).
 
-Each row: ``pair_id, prompt, chosen, rejected, label_source, iteration`` (int or None)
-and ``amplification`` (the alpha of the asking iteration for human pairs, else 1).
+Each row follows the curated-set schema (:mod:`rlthf_plugin.io.curated`,
+``docs/curated-set.md``) that ``rlthf train`` reads: ``pair_id, prompt, chosen, rejected,
+label_source, iteration`` (int or None), ``amplification`` (the alpha of the asking
+iteration for human pairs, else 1) and ``reason``: the latest selection's machine reason
+for the pair (region, margin, rank, ...; None when it was not a candidate), which labelers
+never saw; with ``schema_version``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator
 
 from ..config import Config, ground_truth_platforms
 from ..errors import RlthfError
@@ -31,7 +35,7 @@ from ..store.iterations import curation_inputs
 from ..store.ledger import Ledger
 from ..store.pairs import iter_pairs
 from ..vocab import LABEL_SOURCES, LabelSource
-from .training_data import CuratedSet
+from .curated import CuratedSet, to_row
 
 EXPORT_FILE = "curated.jsonl"
 
@@ -68,7 +72,8 @@ def iter_curated_rows(ledger: Ledger, *, only: Iterable[str] | None = None,
         label, source, iteration, amp = row
         chosen, rejected = p.chosen_rejected(label)
         yield {"pair_id": p.id, "prompt": p.prompt, "chosen": chosen, "rejected": rejected,
-               "label_source": source, "iteration": iteration, "amplification": amp}
+               "label_source": source, "iteration": iteration, "amplification": amp,
+               "reason": (decisions.get(p.id) or {}).get("reason")}
 
 
 def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_ok: bool, ai: dict,
@@ -96,14 +101,6 @@ def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_o
     return ai_label, LabelSource.AI.value, None, 1
 
 
-def curated_from_workspace(ledger: Ledger, *, only: Sequence[str] | None = None) -> CuratedSet:
-    """The curated set straight from the ledger (:func:`curated_rows`), checked like a file."""
-    rows = curated_rows(ledger, only=list(only) if only else None)
-    if not rows:
-        raise RlthfError("the workspace has no curated pairs yet: import, label and select first")
-    return CuratedSet.from_rows(rows, where="workspace ledger")
-
-
 def write_export(rows: Iterable[dict[str, Any]], out: str | Path) -> Path:
     """Write rows as JSON lines to ``out`` (a ``.jsonl`` file, or a folder: ``curated.jsonl`` in it).
 
@@ -119,6 +116,15 @@ def write_export(rows: Iterable[dict[str, Any]], out: str | Path) -> Path:
     tmp = path.with_name(path.name + ".partial")
     with tmp.open("w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(json.dumps(to_row(row), ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def curated_from_workspace(ledger: Ledger, *, config: Config, only: Iterable[str] | None = None) -> CuratedSet:
+    """The curated set straight from the ledger, as ``rlthf export`` writes it with the
+    workspace's ``config`` (``selection.ground_truth`` labels are never training labels)."""
+    rows = curated_rows(ledger, only=list(only) if only else None, config=config)
+    if not rows:
+        raise RlthfError("the workspace has no curated pairs yet: import, label and select first")
+    return CuratedSet.from_rows(rows, where="workspace ledger")

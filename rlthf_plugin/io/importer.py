@@ -12,7 +12,8 @@ from ..errors import InputProblem, InvalidInputError, RlthfError
 from ..pairs import pair_id, prompt_id, response_id, swap_label
 from ..store.ledger import Ledger, now
 from ..store.pairs import ImportState, ImportWriter, import_transaction
-from .formats import ROW_FORMATS, Row, RowError, detect_format, read_records
+from .containers import read_records
+from .formats import ROW_FORMATS, Row, RowError, detect_format
 
 
 @dataclass

@@ -41,6 +41,8 @@ from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
 from ..vocab import SELECTING
+from .owner import IterationOwner, owned
+
 
 ORACLE_PLATFORM = "oracle"
 
@@ -248,8 +250,19 @@ class IterationReport:
 
 
 def select_iteration(ledger: Ledger, config: Config, *, factory: Callable[[], RewardModel] | None = None,
-                     progress: bool = False) -> IterationReport:
-    """Run one iteration (train, curve, decide) and record it; see the module docstring."""
+                     progress: bool = False, owner: IterationOwner | None = None) -> IterationReport:
+    """Run one iteration (train, curve, decide) and record it; see the module docstring.
+
+    Runs as the iteration's owner (``owner``, or a fresh one for the call): raises
+    :class:`~rlthf_plugin.errors.LeaseHeldError` when another process moves the iteration,
+    and its writes are fenced by the lease.
+    """
+    with owned(ledger, owner) as o:
+        return _select_iteration(ledger, config, factory, progress, o)
+
+
+def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], RewardModel] | None, progress: bool,
+                      owner: IterationOwner) -> IterationReport:
     sel = config.selection
     rows = iterations_db.iteration_rows(ledger)
     if rows and rows[-1]["state"] in SELECTING:  # a crashed iteration: redo it
@@ -269,7 +282,7 @@ def select_iteration(ledger: Ledger, config: Config, *, factory: Callable[[], Re
               "reward_model": sel.reward_model, "head": sel.head, "folds": sel.folds, "flip": sel.flip,
               "flip_min_precision": sel.flip_min_precision, "probe": sel.probe, "audit": sel.audit,
               "seed": sel.seed, "ground_truth": sel.ground_truth}
-    iterations_db.begin_iteration(ledger, it, params)
+    iterations_db.begin_iteration(ledger, it, params, fence=owner.fence)
     winner = np.isin(pool.ai, [A, B])
     pool_size = int(winner.sum())
     if pool_size == 0:
@@ -301,7 +314,7 @@ def select_iteration(ledger: Ledger, config: Config, *, factory: Callable[[], Re
         "gate": {"open": s.gate.open, "errors": s.gate.errors, "n": s.gate.n,
                  "lower_bound": s.gate.lower_bound, "reason": s.gate.reason},
     }
-    iterations_db.record_selection(ledger, it, decision_rows, stats)
+    iterations_db.record_selection(ledger, it, decision_rows, stats, fence=owner.fence)
     return IterationReport(it, s.counts(), stats, s, cand_pairs)
 
 

@@ -22,6 +22,8 @@ from ..store.labels import label_rows
 from ..store.ledger import Ledger
 from ..vocab import IterationState
 from .iteration import ORACLE_PLATFORM, read_pool
+from .owner import IterationOwner, owned
+
 from .sync import store_labels
 from .tasks import asked_tasks, latest_iteration
 
@@ -81,9 +83,21 @@ class BatchReport:
     precision: float | None    # AI errors / answered with a winner
 
 
-def label_with_oracle(ledger: Ledger, config: Config, annotator: str, *, iteration: int | None = None) -> BatchReport:
-    """Answer an iteration's asked pairs (default: the latest) from ground truth; idempotent."""
-    field_name = parse_annotator(annotator)
+def label_with_oracle(ledger: Ledger, config: Config, annotator: str, *, iteration: int | None = None,
+                      owner: IterationOwner | None = None) -> BatchReport:
+    """Answer an iteration's asked pairs (default: the latest) from ground truth; idempotent.
+
+    Runs as the iteration's owner (``owner``, or a fresh one for the call): raises
+    :class:`~rlthf_plugin.errors.LeaseHeldError` when another process moves the iteration,
+    and each write is fenced by the lease.
+    """
+    field_name = parse_annotator(annotator)  # a bad spec fails before the lease is asked for
+    with owned(ledger, owner) as o:
+        return _label_with_oracle(ledger, config, annotator, field_name, iteration, o)
+
+
+def _label_with_oracle(ledger: Ledger, config: Config, annotator: str, field_name: str, iteration: int | None,
+                       owner: IterationOwner) -> BatchReport:
     it = latest_iteration(ledger) if iteration is None else iteration
     if it is None:
         raise RlthfError("no iteration yet: run 'rlthf select' first")
@@ -91,21 +105,24 @@ def label_with_oracle(ledger: Ledger, config: Config, annotator: str, *, iterati
     answers = oracle_answers(ledger, config, field_name, [t.pair.id for t in tasks])
     labels = [HumanLabel(pair_id=pid, label=label, annotator=annotator, platform=ORACLE_PLATFORM,
                          external_id=f"{annotator}:{pid}") for pid, label in answers.items()]
-    new = store_labels(ledger, labels, iteration=it)
-    report = close_batch(ledger, config, it, answers)
+    new = store_labels(ledger, labels, iteration=it, fence=owner.fence)
+    report = close_batch(ledger, config, it, answers, owner=owner)
     report.new = new
     return report
 
 
-def close_batch(ledger: Ledger, config: Config, iteration: int, answers: dict[str, str]) -> BatchReport:
+def close_batch(ledger: Ledger, config: Config, iteration: int, answers: dict[str, str], *,
+                owner: IterationOwner | None = None) -> BatchReport:
     """Add the batch's AI-error precision (:func:`batch_report`) and the evaluation against
-    ground truth (:func:`evaluate`) to the iteration's stats, and mark it labeled."""
+    ground truth (:func:`evaluate`) to the iteration's stats, and mark it labeled (fenced
+    by ``owner``'s lease when given)."""
     report = batch_report(ledger, iteration, answers)
     ev = evaluate(ledger, config)
     batch = {"asked": report.asked, "answered": report.answered, "ai_errors": report.ai_errors,
              "precision": report.precision}
     iterations_db.finish_iteration(ledger, iteration, IterationState.LABELED,
-                                   lambda stats: {**stats, "batch": batch, "eval": ev if ev["pairs"] else None})
+                                   lambda stats: {**stats, "batch": batch, "eval": ev if ev["pairs"] else None},
+                                   fence=owner.fence if owner is not None else None)
     return report
 
 

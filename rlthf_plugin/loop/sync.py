@@ -7,23 +7,30 @@ label delivered twice is stored once.
 
 from __future__ import annotations
 
+import logging
 from typing import Sequence
 
 from ..backends.base import HumanLabel, LabelingBackend, PushReport, Task
-from ..store.labels import mark_deleted
-from ..store.ledger import Ledger
+from ..errors import DuplicateTargetError
+from ..store.ledger import Fence, Ledger
+from .owner import IterationOwner, owned
+
+log = logging.getLogger(__name__)
 
 
-def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int | None = None) -> int:
-    """Upsert labels keyed by (platform, external id); returns how many were new.
+def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int | None = None,
+                 delivery: str | None = None, fence: Fence | None = None) -> int:
+    """Store labels keyed by (platform, external id); returns how many were new.
 
     Labels for pairs the ledger does not know are ignored (a task created by hand on the
-    platform); an edited annotation updates its row; a deleted one is marked deleted
-    (a deletion with an empty pair id marks the stored label with that external id).
+    platform); an edited annotation updates its row and a deleted one is marked deleted,
+    each only when it is at least as new as what is stored (labels only move forward); a
+    deletion with an empty pair id marks the stored label with that external id.
+    ``delivery`` is the webhook delivery id, remembered in the same transaction as the
+    labels (:class:`~rlthf_plugin.store.ledger.ReplayedDelivery` when seen before);
+    ``fence`` is the iteration owner's check (:mod:`rlthf_plugin.loop.owner`).
     """
-    gone = [lab.external_id for lab in labels if lab.deleted and not lab.pair_id]
-    if gone:  # a deletion event that names only the annotation (Label Studio)
-        mark_deleted(ledger, labels[0].platform, gone)
+    gone = [lab for lab in labels if lab.deleted and not lab.pair_id]
     # Only the pairs this delivery names: a webhook must not read the whole ledger.
     known = ledger.existing_pair_ids(lab.pair_id for lab in labels if lab.pair_id)
     rows = [
@@ -34,24 +41,70 @@ def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int
         }
         for lab in labels if lab.pair_id in known
     ]
-    return ledger.store_human_labels(rows)
+    if gone:  # a deletion event that names only the annotation (Label Studio): as of its time or now
+        ledger.mark_deleted(gone[0].platform, [lab.external_id for lab in gone], at=gone[0].labeled_at,
+                            delivery=None if rows else delivery)
+        if not rows:
+            return 0
+    return ledger.store_human_labels(rows, delivery=delivery, fence=fence)
 
 
-def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, iteration: int | None = None) -> PushReport:
-    """Push tasks and record pair id -> task id in the ledger (idempotent)."""
+def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, iteration: int | None = None,
+         owner: IterationOwner | None = None, allow_duplicate_targets: bool = False) -> PushReport:
+    """Push tasks and record pair id -> task id in the ledger (idempotent).
+
+    The push of an iteration's batch (``iteration`` given) runs as the iteration's owner
+    (``owner``, or a fresh one for the call) and records the pushes fenced by its lease.
+    A pair already on another project or dataset is refused with
+    :class:`~rlthf_plugin.errors.DuplicateTargetError` (one annotator could vote on both)
+    unless ``allow_duplicate_targets``, which warns.
+    """
+    if iteration is None and owner is None:
+        return _push(ledger, backend, tasks, None, None, allow_duplicate_targets)
+    with owned(ledger, owner) as o:
+        return _push(ledger, backend, tasks, iteration, o, allow_duplicate_targets)
+
+
+def _push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], iteration: int | None,
+          owner: IterationOwner | None, allow_duplicate_targets: bool) -> PushReport:
     backend.ensure_project()
+    elsewhere = ledger.pushed_elsewhere(backend.platform, backend.target, [t.pair.id for t in tasks])
+    if elsewhere:
+        targets = sorted({t for ts in elsewhere.values() for t in ts})
+        what = (f"{len(elsewhere)} pair(s) are already on {', '.join(targets[:3])}"
+                f"{' ...' if len(targets) > 3 else ''}: an annotator on both would vote twice")
+        if not allow_duplicate_targets:
+            raise DuplicateTargetError(f"{what}; push them anyway with --allow-duplicate-targets "
+                                       "(each annotator's newest vote on a pair counts once)")
+        log.warning("%s (each annotator's newest vote on a pair counts once)", what)
+    if owner is not None:
+        owner.check()
     known = ledger.pushed(backend.platform, backend.target)
     report = backend.push(tasks, known=known)
-    ledger.record_pushes(backend.platform, backend.target, report.mapping, iteration)
+    ledger.record_pushes(backend.platform, backend.target, report.mapping, iteration,
+                         fence=owner.fence if owner is not None else None)
     return report
 
 
 def pull(ledger: Ledger, backend: LabelingBackend, *, full: bool = False) -> tuple[int, int]:
-    """Pull labels since the last pull (all with ``full``); returns (read, new)."""
+    """Pull labels since the last pull (all with ``full``); returns (read, new).
+
+    Also repairs lost deletions when the platform lists every label of the target
+    (``PullResult.present``): a label the ledger holds for a pair pushed there, missing from
+    the listing and confirmed gone by the adapter, is marked deleted.
+    """
     key = f"pull:{backend.platform}:{backend.target}"
     cursor = None if full else ledger.get_state(key)
     result = backend.pull(cursor=cursor)
     new = store_labels(ledger, result.labels)
+    if result.present is not None and hasattr(backend, "confirm_deleted"):
+        stored = ledger.live_label_ids(backend.platform, ledger.pushed(backend.platform, backend.target))
+        missing = sorted(ext for ext in stored if ext not in result.present)
+        if missing:
+            gone = backend.confirm_deleted(missing)
+            if gone:
+                log.info("%s %s: %d label(s) deleted on the platform; marked deleted", backend.platform,
+                         backend.target, ledger.mark_deleted(backend.platform, gone))
     if result.cursor is not None:
         ledger.set_state(key, result.cursor)
     return len(result.labels), new

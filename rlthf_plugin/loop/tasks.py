@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 from ..backends.base import Task
+from ..selection.calibration import Calibration
+from .calibration import ai_label_probability
 from ..store import iterations as iterations_db
 from ..store.iterations import latest_iteration
 from ..store.ledger import Ledger
 
 
-def asked_tasks(ledger: Ledger, iteration: int | None = None, *, limit: int | None = None) -> list[Task]:
+def asked_tasks(ledger: Ledger, iteration: int | None = None, *, limit: int | None = None,
+                calibration: Calibration | None = None) -> list[Task]:
     """The pairs an iteration sent to humans (action ``ask``), highest priority first.
 
     ``iteration`` defaults to the latest one. Each task carries the decision's reason,
-    margin and priority, and the pair's current AI label.
+    margin and priority, and the pair's current AI label; with a ``calibration``
+    (:func:`~rlthf_plugin.loop.calibration.current_calibration`) its ``ai_score`` is the
+    calibrated probability that the AI label is right, and the model version names the
+    calibration. Without one there is no score: an uncalibrated number would mislead.
     """
     if iteration is None:
         iteration = latest_iteration(ledger)
         if iteration is None:
             return []
     rows = iterations_db.asked_decisions(ledger, iteration, limit=limit)
+    version = f"rlthf-iter{iteration}" + (f"-{calibration.tag}" if calibration is not None else "")
     pairs = {p.id: p for p in ledger.get_pairs(r["pair_id"] for r in rows)}
     ai = ledger.ai_majority()
     return [
         Task(pairs[r["pair_id"]], priority=float(r["priority"] or 0.0), reason=dict(r["reason"] or {}),
              iteration=iteration, ai_label=ai[r["pair_id"]].label if r["pair_id"] in ai else None,
-             ai_score=ai[r["pair_id"]].agreement if r["pair_id"] in ai else None,
-             margin=r["margin"], model_version=f"rlthf-iter{iteration}")
+             ai_score=ai_label_probability(calibration, ai[r["pair_id"]].label if r["pair_id"] in ai else None,
+                                           r["margin"]),
+             margin=r["margin"], model_version=version)
         for r in rows
     ]
 
@@ -37,8 +45,7 @@ def all_tasks(ledger: Ledger, *, limit: int | None = None) -> list[Task]:
     if limit:
         pairs = pairs[:limit]
     return [
-        Task(p, priority=0.0, reason={"region": "all"}, ai_label=ai[p.id].label if p.id in ai else None,
-             ai_score=ai[p.id].agreement if p.id in ai else None)
+        Task(p, priority=0.0, reason={"region": "all"}, ai_label=ai[p.id].label if p.id in ai else None)
         for p in pairs
     ]
 

@@ -267,7 +267,7 @@ class TransformerRewardModel:
 
     def _fit_launched(self, prompts, chosen, rejected, idx, eval_data, processes: int) -> "TransformerRewardModel":
         """Train on every GPU: ``accelerate launch -m rlthf_plugin train reward`` in a subprocess."""
-        from ..io.training_data import write_rows
+        from ..io.curated import write_rows
 
         with tempfile.TemporaryDirectory(prefix="rlthf-rm-launch-") as tmp:
             tmp = Path(tmp)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import itertools
 from collections import Counter, defaultdict
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,16 @@ import numpy as np
 
 from ..config import Config, ground_truth_platforms
 from ..io.export import curated_rows
+from ..loop.calibration import labeled_margins
 from ..loop.oracle import flip_precision
 from ..pairs import A, B, majority
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
+from ..selection.calibration import fit_platt, reliability
 from ..selection.rlthf import ACTIONS, Action
 from ..vocab import SELECTING, LabelSource
-from .plots import plot_history, plot_margin_curve
+from .plots import plot_history, plot_margin_curve, plot_reliability
 
 REPORT_FILE = "index.html"
 
@@ -203,6 +206,18 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                        f"{_fmt(curve.get('elbow'))}, knee {_fmt(curve.get('knee'))}, reflection "
                        f"{_fmt(curve.get('reflection'))}; the batch asked in orange, flips in red."
                        "</figcaption></figure>")
+    cal = data.get("calibration")
+    out.append("<h2>Calibration</h2>")
+    if cal and "reliability" in images:
+        out.append(f"<figure><img src='{e(images['reliability'])}' alt='reliability diagram'><figcaption>"
+                   f"Reliability of the probabilities sent with predictions and suggestions: Platt scaling "
+                   f"(slope {_fmt(cal['slope'], 3)}, intercept {_fmt(cal['intercept'], 3)}) fit on {cal['n']} "
+                   "human-labeled pairs, against sigmoid(margin). Points near the diagonal are calibrated; "
+                   "fit and shown on the same labels.</figcaption></figure>")
+    else:
+        out.append(f"<p class='muted'>{data.get('calibration_labels', 0)} human-labeled pair(s) with a margin: "
+                   "not enough for a calibration yet, so predictions and suggestions carry no probability."
+                   "</p>")
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -224,6 +239,14 @@ def write_report(ledger: Ledger, config: Config, out_dir: str | Path, *, title: 
                     "curated_accuracy": (it["stats"].get("eval") or {}).get("curated_accuracy"),
                     "ai_accuracy": (it["stats"].get("eval") or {}).get("ai_accuracy")} for it in data["iterations"]]
         images["history"] = plot_history(history, out_dir / "history.png").name
+    margins, a_better = labeled_margins(ledger, config)
+    calibration = fit_platt(margins, a_better)
+    data["calibration_labels"] = int(margins.size)
+    if calibration is not None:
+        data["calibration"] = asdict(calibration)
+        images["reliability"] = plot_reliability(
+            reliability(calibration.probability(margins), a_better),
+            reliability(1.0 / (1.0 + np.exp(-margins)), a_better), out_dir / "reliability.png").name
     path = out_dir / REPORT_FILE
     path.write_text(render(data, images, title=title), encoding="utf-8")
     return path

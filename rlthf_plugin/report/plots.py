@@ -3,7 +3,9 @@
 - :func:`plot_margin_curve`: the sorted margins of one iteration with the elbow, knee and
   reflection point, the trusted region and the pairs asked and flipped;
 - :func:`plot_history`: the AI-error precision of each human batch, and the accuracy of
-  the curated labels per iteration (against ground truth, where there is any).
+  the curated labels per iteration (against ground truth, where there is any);
+- :func:`plot_reliability`: the reliability diagram of the calibrated probabilities
+  against the raw ``sigmoid(margin)``.
 """
 
 from __future__ import annotations
@@ -95,7 +97,37 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     right.set_xlabel("iteration")
     right.set_ylabel("accuracy vs ground truth")
     right.set_title("Accuracy per iteration")
-    right.legend(fontsize=8)
+    if right.get_legend_handles_labels()[0]:  # nothing measured yet: no legend (and no warning)
+        right.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_reliability(calibrated: tuple[np.ndarray, np.ndarray, np.ndarray],
+                     raw: tuple[np.ndarray, np.ndarray, np.ndarray], path: str | Path, *, title: str = "") -> Path:
+    """The reliability diagram: predicted probability against the share that came true.
+
+    ``calibrated`` and ``raw`` are :func:`rlthf_plugin.selection.calibration.reliability`
+    outputs ``(mean_predicted (B,), fraction_true (B,), counts (B,))``; marker area
+    follows the count of pairs per bin.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], ls=":", color="0.4", label="perfectly calibrated")
+    for (mean, frac, counts), name, style in ((raw, "sigmoid(margin), uncalibrated", dict(color="tab:red", ls="--")),
+                                              (calibrated, "calibrated (Platt)", dict(color="tab:blue"))):
+        if len(mean):
+            ax.plot(mean, frac, marker="o", label=name, **style)
+            ax.scatter(mean, frac, s=10 + 90 * counts / max(counts.max(), 1), color=style["color"], alpha=0.4)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted P(response A is better)")
+    ax.set_ylabel("share of pairs where humans chose A")
+    ax.set_title(title or "Reliability of the reward model's probabilities")
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

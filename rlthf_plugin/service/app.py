@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..backends import BACKENDS, LabelingBackend, open_backend
-from ..errors import RlthfError, WebhookAuthError, require
+from ..errors import BadWebhookError, RlthfError, WebhookAuthError, require
 from .metrics import Metrics
 from ..loop.sync import store_labels
+from ..store.ledger import LedgerError, ReplayedDelivery
 from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,23 @@ class Receiver:
             return self._backends[platform]
 
     def receive(self, platform: str, headers: dict[str, str], body: bytes) -> int:
-        """Verify, translate and store one delivery; returns how many labels were new."""
-        labels = self.backend(platform).parse_webhook(headers, body)
-        return store_labels(self.workspace.ledger, labels)
+        """Verify, translate and store one delivery; returns how many labels were new.
+
+        A delivery id (Argilla's ``webhook-id``) is remembered in the same transaction as
+        the labels: a replay is refused, and a delivery whose store failed is stored when
+        the sender retries it.
+        """
+        backend = self.backend(platform)
+        delivery_id = getattr(backend, "delivery_id", None)
+        delivery = delivery_id(headers) if delivery_id is not None else None
+        labels = backend.parse_webhook(headers, body)
+        ledger = self.workspace.ledger
+        if delivery is not None and ledger.delivery_seen(delivery):
+            raise WebhookAuthError(f"replayed delivery {delivery}")
+        try:
+            return store_labels(ledger, labels, delivery=delivery)
+        except ReplayedDelivery as e:
+            raise WebhookAuthError(f"replayed delivery {delivery}") from e
 
     def ledger_ok(self) -> tuple[bool, str]:
         return self.workspace.ledger.ping()
@@ -52,6 +67,11 @@ class Receiver:
         for backend in self._backends.values():
             backend.close()
         self.workspace.close()
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit] + "..."
 
 
 def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_backend: bool = True) -> Any:
@@ -81,12 +101,14 @@ def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_back
 
     @app.get("/health")
     def health() -> Any:
+        """200 when the ledger answers and the worker (if any) works; else 503 with the reason."""
         ok, detail = receiver.ledger_ok()
-        body: dict[str, Any] = {"status": "ok" if ok else "error", "ledger": detail,
+        reason = None if ok else f"the ledger does not answer: {detail}"
+        if reason is None and worker is not None:
+            reason = worker.problem()
+        body: dict[str, Any] = {"status": "ok" if reason is None else "error", "reason": reason, "ledger": detail,
                                 "worker": worker.status() if worker else None}
-        if worker is not None and not worker.alive:
-            body["status"] = "error"
-        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+        return JSONResponse(body, status_code=200 if reason is None else 503)
 
     @app.get("/metrics")
     def prometheus() -> Any:
@@ -105,10 +127,15 @@ def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_back
             log.warning("rejected %s webhook: %s", platform, e.message)
             metrics.inc("rlthf_webhooks_rejected_total", platform=platform, reason="auth")
             return JSONResponse({"detail": "unauthorized"}, status_code=401)
-        except RlthfError as e:
+        except BadWebhookError as e:  # authenticated, wrong shape: retrying would not help
             log.warning("bad %s webhook: %s", platform, e.message)
             metrics.inc("rlthf_webhooks_rejected_total", platform=platform, reason="bad")
-            return JSONResponse({"detail": e.message}, status_code=400)
+            return JSONResponse({"detail": _one_line(e.message)}, status_code=400)
+        except (RlthfError, LedgerError) as e:  # the platform or the ledger failed: retry later
+            message = e.message if isinstance(e, RlthfError) else f"the ledger could not store it: {type(e).__name__}"
+            log.error("%s webhook not stored: %s", platform, _one_line(str(e)))
+            metrics.inc("rlthf_webhooks_failed_total", platform=platform)
+            return JSONResponse({"detail": _one_line(message)}, status_code=503)
         if new:
             metrics.inc("rlthf_labels_stored_total", new, platform=platform, path="webhook")
             if worker is not None:

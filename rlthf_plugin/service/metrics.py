@@ -15,6 +15,8 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "rlthf_webhooks_received_total": ("counter", "Webhook deliveries received, by platform.", ("platform",)),
     "rlthf_webhooks_rejected_total": ("counter", "Webhook deliveries rejected (bad secret/signature, replay, "
                                                  "bad body).", ("platform", "reason")),
+    "rlthf_webhooks_failed_total": ("counter", "Webhook deliveries answered 503 (ledger or platform failed; the "
+                                               "sender retries), by platform.", ("platform",)),
     "rlthf_labels_stored_total": ("counter", "New human labels stored, by platform and path (webhook, pull).",
                                   ("platform", "path")),
     "rlthf_reconciliations_total": ("counter", "Reconciliation pulls run, by platform and outcome.",

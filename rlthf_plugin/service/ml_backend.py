@@ -8,6 +8,14 @@ Label Studio 1.23 calls ``GET /health``, ``POST /setup``, ``POST /predict`` and
 ``POST /webhook`` under the URL it was given; :func:`mount` adds them to the service app
 under a prefix (default ``/ml``). The endpoints only translate: the model is
 :class:`CurrentRewardModel`, the choice and confidence come from :func:`preferences`.
+``/setup`` refuses (HTTP 422, so Label Studio does not connect) a label config the
+backend cannot answer in: one without the texts and an A/B answer control under the
+workspace's ``[label_studio] map`` (Label Studio's ``<Pairwise>`` is answered too).
+
+The score is a probability: the reward model's margin through Platt scaling fit on the
+human labels so far (:mod:`rlthf_plugin.loop.calibration`); the model version names the
+calibration (``...-platt-n40``). Before enough human labels there is no score
+(``...-uncalibrated``): ``sigmoid(margin)`` of an unscaled margin is overconfident.
 
 The reward model is the one the next iteration would train first: the loop's training
 labels (:func:`rlthf_plugin.loop.iteration.training_labels`: AI labels, kept and flipped by the
@@ -26,8 +34,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..backends.label_studio_template import LabelControl, check_label_config
+from ..backends.mapping import parse_map, pairwise_value
 from ..config import Config, ground_truth_platforms
-from ..errors import RlthfError
+from ..errors import IncompatibleProjectError, RlthfError
+from ..loop.calibration import current_calibration
+from ..selection.calibration import Calibration
 from ..loop.iteration import human_weights, make_factory, previous_actions, read_pool, training_set
 from ..models.reward import RewardModel
 from ..pairs import A, B
@@ -46,26 +58,32 @@ DEFAULT_FROM_NAME, DEFAULT_TO_NAME = "preference", "prompt"
 TEXT_KEYS = ("prompt", "response_a", "response_b")
 
 
-def preferences(margins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The preferred response and its confidence per pair.
+def preferences(margins: np.ndarray, calibration: Calibration | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The preferred response and its calibrated probability per pair.
 
     Parameters
     ----------
     margins : ndarray of float, shape (N,)
-        ``r(response_a) - r(response_b)``, the Bradley-Terry logit of "A is better".
+        ``r(response_a) - r(response_b)``.
+    calibration : Calibration or None, default None
+        Platt scaling fit on human labels; None: no probability.
 
     Returns
     -------
     choices : ndarray of {"A", "B"}, shape (N,)
-        "A" where the margin is >= 0.
-    scores : ndarray of float in [0.5, 1], shape (N,)
-        ``sigmoid(|margin|)``: the probability, under the reward model's Bradley-Terry
-        model, that the chosen response is the better one.
+        "A" where the calibrated P(A better) is >= 0.5 (where the margin is >= 0 without
+        a calibration).
+    scores : ndarray of float in [0.5, 1], shape (N,), or None
+        The calibrated probability that the chosen response is the better one; None
+        without a calibration.
     """
     m = np.asarray(margins, dtype=np.float64)
     if m.ndim != 1 or not np.isfinite(m).all():
         raise ValueError(f"margins must be a finite (N,) array, got shape {m.shape}")
-    return np.where(m >= 0, A, B), 1.0 / (1.0 + np.exp(-np.abs(m)))
+    if calibration is None:
+        return np.where(m >= 0, A, B), None
+    p_a = calibration.probability(m)
+    return np.where(p_a >= 0.5, A, B), np.maximum(p_a, 1.0 - p_a)
 
 
 def choice_control(label_config: str | None) -> tuple[str, str]:
@@ -90,7 +108,8 @@ class CurrentRewardModel:
     def __init__(self, workspace: Any):
         self.workspace = workspace
         self._lock = threading.RLock()  # one fit and one scoring at a time
-        self._cached: tuple[str, RewardModel] | None = None
+        self._cached: tuple[str, RewardModel, Calibration | None] | None = None
+        self._cal: tuple[str, Calibration | None] | None = None
 
     def _state(self) -> tuple[int | None, int]:
         """(latest selected iteration or None, count of human labels that train)."""
@@ -99,27 +118,45 @@ class CurrentRewardModel:
         return iterations_db.latest_selected(ledger), count_labels(ledger, exclude_platforms=truth)
 
     def version(self) -> str:
+        """``rlthf-MODEL-itN-hH+CALIBRATION``: the model's training state and the calibration."""
+        base = self._base_version()
+        return f"{base}+{self._calibration(base)[1].tag if self._calibration(base)[1] else 'uncalibrated'}"
+
+    def _base_version(self) -> str:
         it, humans = self._state()
         return f"rlthf-{self.workspace.config.selection.reward_model}-it{'none' if it is None else it}-h{humans}"
 
+    def _calibration(self, base: str) -> tuple[str, Calibration | None]:
+        """The calibration for the training state ``base``, refit when that changes."""
+        with self._lock:
+            if self._cal is None or self._cal[0] != base:
+                self._cal = base, current_calibration(self.workspace.ledger, self.workspace.config)
+            return self._cal
+
     def model(self) -> tuple[str, RewardModel]:
         """``(model_version, fitted model)``; fits when the version changed."""
+        version, model, _ = self._current()
+        return version, model
+
+    def _current(self) -> tuple[str, RewardModel, Calibration | None]:
         with self._lock:
             version = self.version()
             if self._cached is None or self._cached[0] != version:
                 it, _ = self._state()
                 log.info("fitting the reward model %s", version)
-                self._cached = version, fit_current(self.workspace.ledger, self.workspace.config, it)
+                model = fit_current(self.workspace.ledger, self.workspace.config, it)
+                self._cached = version, model, self._calibration(self._base_version())[1]
             return self._cached
 
     def predict(self, prompts: Sequence[str], response_a: Sequence[str],
-                response_b: Sequence[str]) -> tuple[str, np.ndarray]:
-        """``(model_version, margins (N,))``."""
+                response_b: Sequence[str]) -> tuple[str, np.ndarray, Calibration | None]:
+        """``(model_version, margins (N,), calibration)``."""
         with self._lock:  # the version matches the model; the embedding text table is not thread-safe
-            version, model = self.model()
+            version, model, calibration = self._current()
             if not prompts:
-                return version, np.zeros(0)
-            return version, np.asarray(model.margins(list(prompts), list(response_a), list(response_b)), dtype=float)
+                return version, np.zeros(0), calibration
+            margins = np.asarray(model.margins(list(prompts), list(response_a), list(response_b)), dtype=float)
+            return version, margins, calibration
 
 
 def fit_current(ledger: Ledger, config: Config, iteration: int | None) -> RewardModel:
@@ -154,8 +191,19 @@ def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardMod
     def ml_health() -> Any:
         return {"status": "UP", "model_class": MODEL_CLASS}
 
+    def control(label_config: str | None) -> LabelControl | None:
+        """The answer's control under the workspace's mapping; raises when there is none."""
+        if not label_config:
+            return None
+        return check_label_config(label_config, where="this Label Studio project",
+                                  field_map=parse_map(workspace.config.label_studio.map, where="[label_studio] map"))
+
     @app.post(f"{prefix}/setup")
     def ml_setup(body: dict | None = Body(None)) -> Any:
+        try:  # Label Studio connects only when /setup answers 200
+            control((body or {}).get("schema") or (body or {}).get("label_config"))
+        except IncompatibleProjectError as e:
+            return JSONResponse({"detail": f"the rlthf ML backend cannot serve it: {e.message}"}, status_code=422)
         return {"model_version": current.version()}
 
     @app.post(f"{prefix}/predict")
@@ -163,27 +211,41 @@ def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardMod
         tasks = body.get("tasks")
         if not isinstance(tasks, list):
             return JSONResponse({"detail": "the body needs 'tasks', a list of Label Studio tasks"}, status_code=400)
-        from_name, to_name = choice_control(body.get("label_config"))
+        try:
+            ctl = control(body.get("label_config"))
+        except IncompatibleProjectError:
+            ctl = None  # /setup refused it already; answer with the template's names as before
+        if ctl is None:
+            from_name, to_name = choice_control(body.get("label_config"))
+            ctl = LabelControl("choices", from_name, to_name, {A: A, B: B})
+        fm = parse_map(workspace.config.label_studio.map, where="[label_studio] map")
+        keys = [fm.prompt, fm.response_a, fm.response_b]
         rows = []
         for t in tasks:
             data = t.get("data") if isinstance(t, dict) else None
-            texts = [data.get(k) for k in TEXT_KEYS] if isinstance(data, dict) else []
+            texts = [data.get(k) for k in keys] if isinstance(data, dict) else []
             rows.append(texts if len(texts) == 3 and all(isinstance(x, str) for x in texts) else None)
         usable = [r for r in rows if r is not None]
         columns = [list(col) for col in zip(*usable)] or [[], [], []]
         try:
-            version, margins = current.predict(*columns)
+            version, margins, calibration = current.predict(*columns)
         except RlthfError as e:
             return JSONResponse({"detail": e.message}, status_code=409)
-        choices, scores = preferences(margins)
+        choices, scores = preferences(margins, calibration)
         results, k = [], 0
         for r in rows:
             if r is None:  # not a pairwise task: an empty prediction keeps the order
                 results.append({"result": [], "score": 0.0, "model_version": version})
                 continue
-            results.append({"result": [{"from_name": from_name, "to_name": to_name, "type": "choices",
-                                        "value": {"choices": [str(choices[k])]}}],
-                            "score": float(scores[k]), "model_version": version})
+            if ctl.kind == "pairwise":
+                value, kind = {"selected": pairwise_value(str(choices[k]))}, "pairwise"
+            else:
+                value, kind = {"choices": [ctl.choices.get(str(choices[k]), str(choices[k]))]}, "choices"
+            prediction = {"result": [{"from_name": ctl.name, "to_name": ctl.to_name, "type": kind, "value": value}],
+                          "model_version": version}
+            if scores is not None:
+                prediction["score"] = float(scores[k])
+            results.append(prediction)
             k += 1
         return {"results": results, "model_version": version}
 

@@ -18,9 +18,10 @@ and after its step, so a service killed at any point resumes where it stopped::
   recorded; the next iteration starts (unless the iteration asked nothing, or
   ``[serve] max_iterations`` is reached).
 
-One process at a time moves an iteration: the steps run under the ledger lease
-``iteration`` (:mod:`rlthf_plugin.store.lock`), renewed while a step runs, so two services on one
-PostgreSQL ledger never run the same step twice.
+One process at a time moves an iteration: the steps run as the iteration's owner
+(:class:`rlthf_plugin.loop.owner.IterationOwner`, the ledger lease ``iteration``), renewed
+by a heartbeat while a step runs, with every write fenced by the lease, so two services on
+one PostgreSQL ledger (or a service and `rlthf select`) never run the same step twice.
 """
 
 from __future__ import annotations
@@ -28,18 +29,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..loop import sync
 from ..backends import BACKENDS, LabelingBackend, open_backend
 from ..config import Config
-from ..errors import BackendError, ConfigError, RlthfError
+from ..errors import BackendError, ConfigError, LeaseHeldError, LeaseLostError, RlthfError
 from ..loop.iteration import select_iteration
 from ..loop.oracle import answer_of, close_batch
+from ..loop.owner import LEASE, IterationOwner
 from .metrics import Metrics
 from ..models.reward import RewardModel
 from ..loop.tasks import asked_tasks
+from ..loop.calibration import current_calibration
 from ..store import lock
 from ..store.iterations import asked_pair_ids, latest_row, set_state
 from ..store.labels import claim_batch, label_counts
@@ -55,7 +57,6 @@ S = IterationState
 STATES = (S.SELECTING, S.SELECTED, S.PUSHING, S.PUSHED, S.LABELED)
 #: States whose tasks still have to be pushed (``asked``: an iteration recorded by hand).
 TO_PUSH = (S.SELECTED, S.PUSHING, S.ASKED)
-LEASE = "iteration"
 
 
 def parse_platforms(values: Sequence[str] | str, *, also: Iterable[str] = ()) -> list[str]:
@@ -108,7 +109,7 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lease_lost = threading.Event()
+        self.owner: IterationOwner | None = None
         self._next_reconcile = 0.0
         self._reconcile_due: set[str] = set()
         self.state = "starting"
@@ -138,6 +139,15 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def problem(self) -> str | None:
+        """Why the worker is not doing its job (None when it is): its thread stopped, or its
+        last step failed (a lost iteration lease included); shown by /health with a 503."""
+        if not self.alive:
+            return "the worker thread is not running"
+        if self.error:
+            return f"the worker's last step failed: {self.error}"
+        return None
 
     def status(self) -> dict[str, Any]:
         return {"state": self.state, "alive": self.alive, "platforms": self.platforms, "error": self.error,
@@ -203,44 +213,30 @@ class Worker:
         return out
 
     def advance(self) -> None:
-        """Run steps under the iteration lease until one has to wait."""
-        with self._lease() as got:
-            if not got:
-                self.state = f"waiting for the iteration lease (held by {lock.holder_of(self.ledger, LEASE)})"
-                return
-            while not self._stop.is_set() and self.step():
-                pass
-
-    @contextmanager
-    def _lease(self) -> Iterator[bool]:
-        """The ``iteration`` lease, renewed by a heartbeat thread while held."""
-        ttl = self.config.serve.lease_seconds
-        if not lock.acquire(self.ledger, LEASE, self.holder, ttl=ttl):
-            yield False
-            return
-        self._lease_lost.clear()
-        done = threading.Event()
-
-        def heartbeat() -> None:
-            while not done.wait(ttl / 3):
-                if not lock.acquire(self.ledger, LEASE, self.holder, ttl=ttl):
-                    log.error("worker: lost the iteration lease to %s", lock.holder_of(self.ledger, LEASE))
-                    self._lease_lost.set()
-                    return
-
-        beat = threading.Thread(target=heartbeat, name="rlthf-lease", daemon=True)
-        beat.start()
+        """Run steps as the iteration's owner until one has to wait. A lost lease (taken
+        over, or its heartbeat failed) ends the owner: the step stops, its last write is
+        rolled back, the error shows on /health, and the next tick asks for the lease again."""
         try:
-            yield True
-        finally:
-            done.set()
-            beat.join()
-            if not self._lease_lost.is_set():
-                lock.release(self.ledger, LEASE, self.holder)
+            with IterationOwner(self.ledger, holder=self.holder, ttl=self.config.serve.lease_seconds) as owner:
+                self.owner = owner
+                try:
+                    while not self._stop.is_set() and self.step():
+                        pass
+                finally:
+                    self.owner = None
+        except LeaseHeldError as e:
+            self.state = f"waiting for the iteration lease (held by {e.holder})"
+
+    def _fence(self, conn) -> None:
+        """The owner's fence for a write of a step (inside its transaction)."""
+        if self.owner is None:
+            raise LeaseLostError(LEASE, "not the owner")
+        self.owner.fence(conn)
 
     def _check_lease(self) -> None:
-        if self._lease_lost.is_set():
-            raise RlthfError("the iteration lease was lost (another service took over); this step stops")
+        if self.owner is None:
+            raise LeaseLostError(LEASE, "not the owner")
+        self.owner.check()
 
     def step(self) -> bool:
         """One step of the latest iteration; False when it has to wait (or is finished)."""
@@ -275,13 +271,13 @@ class Worker:
         self._check_lease()
         self.state = S.SELECTING.value
         self.metrics.inc("rlthf_iterations_started_total")
-        rep = select_iteration(self.ledger, self.config, factory=self.factory)
+        rep = select_iteration(self.ledger, self.config, factory=self.factory, owner=self.owner)
         log.info("iteration %d selected: %s", rep.iteration, rep.counts)
         return True
 
     def _push(self, row: dict) -> bool:
         it = row["id"]
-        tasks = asked_tasks(self.ledger, it)
+        tasks = asked_tasks(self.ledger, it, calibration=current_calibration(self.ledger, self.config))
         stats = dict(row["stats"] or {})
         pushes = {p: dict(v) for p, v in (stats.get("push") or {}).items()}
         for platform in self.platforms:
@@ -289,17 +285,18 @@ class Worker:
         stats["push"] = pushes
         self._check_lease()
         self.state = f"pushing iteration {it}"
-        set_state(self.ledger, it, S.PUSHING, stats=stats)
+        set_state(self.ledger, it, S.PUSHING, stats=stats, fence=self._fence)
         for platform in self.platforms:
             if tasks:
                 self._check_lease()
                 backend = self.backend(platform)
-                report = sync.push(self.ledger, backend, tasks, iteration=it)
+                report = sync.push(self.ledger, backend, tasks, iteration=it, owner=self.owner,
+                                   allow_duplicate_targets=len(self.platforms) > 1)
                 pushes[platform].update(target=backend.target, created=report.created, existing=report.existing,
                                         failed=len(report.failed))
             pushes[platform]["state"] = S.PUSHED.value
-            set_state(self.ledger, it, S.PUSHING, stats=stats)
-        set_state(self.ledger, it, S.PUSHED, stats=stats)
+            set_state(self.ledger, it, S.PUSHING, stats=stats, fence=self._fence)
+        set_state(self.ledger, it, S.PUSHED, stats=stats, fence=self._fence)
         log.info("iteration %d pushed: %s", it, pushes)
         return True
 
@@ -332,9 +329,9 @@ class Worker:
         """Tie the batch's labels to the iteration, record its AI-error precision, mark it labeled."""
         it = row["id"]
         asked = asked_pair_ids(self.ledger, it)
-        votes = claim_batch(self.ledger, it, self.platforms, asked)
+        votes = claim_batch(self.ledger, it, self.platforms, asked, fence=self._fence)
         answers = {pid: answer_of(votes.get(pid, [])) for pid in asked}
-        report = close_batch(self.ledger, self.config, it, answers)
+        report = close_batch(self.ledger, self.config, it, answers, owner=self.owner)
         self.pending = 0
         log.info("iteration %d labeled: %d answered, AI-error precision %s", it, report.answered, report.precision)
 

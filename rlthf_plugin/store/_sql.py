@@ -22,6 +22,22 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
+def utc_naive(stamp: dt.datetime) -> dt.datetime:
+    """``stamp`` as the ledger stores it: UTC, naive (a naive ``stamp`` is taken as UTC)."""
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return stamp
+
+
+#: What the ledger raises when the database fails (locked, full, gone): callers outside
+#: store/ catch it without importing SQLAlchemy.
+LedgerError = sa.exc.SQLAlchemyError
+
+#: A check run first inside a write's transaction (the iteration owner's lease fence); it
+#: raises to roll the write back.
+Fence = Callable[[Connection], None]
+
+
 def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     """Consecutive slices of ``items`` of at most ``size`` elements."""
     for start in range(0, len(items), size):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from ..selection.rlthf import Action
 from ..vocab import SELECTING, IterationState
 from . import schema as S
-from ._sql import insert_ignore, now
+from ._sql import Fence, insert_ignore, now
 from .labels import LabelRow, label_row_query
 
 if TYPE_CHECKING:
@@ -57,25 +57,30 @@ def iteration_stats(ledger: Ledger, iteration: int) -> dict:
         return conn.execute(sa.select(t.c.stats).where(t.c.id == iteration)).scalar() or {}
 
 
-def begin_iteration(ledger: Ledger, iteration: int, params: dict) -> None:
+def begin_iteration(ledger: Ledger, iteration: int, params: dict, *, fence: Fence | None = None) -> None:
     """(Re)start ``iteration`` in state ``selecting``, dropping what an earlier try recorded."""
     with ledger.engine.begin() as conn:
+        if fence is not None:
+            fence(conn)
         conn.execute(S.decisions.delete().where(S.decisions.c.iteration == iteration))
         conn.execute(S.iterations.delete().where(S.iterations.c.id == iteration))
         conn.execute(S.iterations.insert().values(id=iteration, state=IterationState.SELECTING.value, params=params, stats={},
                                                   started_at=now()))
 
 
-def record_selection(ledger: Ledger, iteration: int, decisions: Sequence[dict], stats: dict) -> None:
+def record_selection(ledger: Ledger, iteration: int, decisions: Sequence[dict], stats: dict, *,
+                     fence: Fence | None = None) -> None:
     """Store an iteration's decisions and stats and mark it ``selected``, in one transaction."""
     with ledger.engine.begin() as conn:
+        if fence is not None:
+            fence(conn)
         insert_ignore(conn, S.decisions, decisions)
         conn.execute(S.iterations.update().where(S.iterations.c.id == iteration)
                      .values(state=IterationState.SELECTED.value, stats=stats))
 
 
 def set_state(ledger: Ledger, iteration: int, state: str, *, stats: dict | None = None,
-              finished: bool = False) -> None:
+              finished: bool = False, fence: Fence | None = None) -> None:
     """Set an iteration's state (and its stats; ``finished`` stamps finished_at)."""
     values: dict[str, Any] = {"state": IterationState(state).value}
     if stats is not None:
@@ -83,14 +88,19 @@ def set_state(ledger: Ledger, iteration: int, state: str, *, stats: dict | None 
     if finished:
         values["finished_at"] = now()
     with ledger.engine.begin() as conn:
+        if fence is not None:
+            fence(conn)
         conn.execute(S.iterations.update().where(S.iterations.c.id == iteration).values(**values))
 
 
-def finish_iteration(ledger: Ledger, iteration: int, state: str, update: Callable[[dict], dict]) -> None:
+def finish_iteration(ledger: Ledger, iteration: int, state: str, update: Callable[[dict], dict], *,
+                     fence: Fence | None = None) -> None:
     """Read an iteration's stats, replace them by ``update(stats)``, set ``state`` and
     finished_at, all in one transaction."""
     t = S.iterations
     with ledger.engine.begin() as conn:
+        if fence is not None:
+            fence(conn)
         stats = conn.execute(sa.select(t.c.stats).where(t.c.id == iteration)).scalar() or {}
         conn.execute(t.update().where(t.c.id == iteration).values(state=IterationState(state).value, stats=update(stats),
                                                                   finished_at=now()))
@@ -102,6 +112,14 @@ def decisions(ledger: Ledger, iteration: int | None = None) -> list[dict]:
     with ledger.engine.connect() as conn:
         q = sa.select(t) if iteration is None else sa.select(t).where(t.c.iteration == iteration)
         return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def pair_decisions(ledger: Ledger, pair_id: str) -> list[dict]:
+    """Every decision about one pair, oldest iteration first (with its machine reason)."""
+    t = S.decisions
+    with ledger.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(t).where(t.c.pair_id == pair_id).order_by(t.c.iteration))
+                .mappings()]
 
 
 def asked_decisions(ledger: Ledger, iteration: int, *, limit: int | None = None) -> list[dict]:
@@ -149,11 +167,11 @@ def curation_inputs(ledger: Ledger) -> CurationInputs:
         latest = done[-1] if done else None
         rows: dict[str, dict] = {}
         if latest is not None:
-            q = sa.select(d.c.pair_id, d.c.action, d.c.margin).where(d.c.iteration == latest["id"])
-            rows = {r.pair_id: {"action": r.action, "margin": r.margin} for r in conn.execute(q)}
+            q = sa.select(d.c.pair_id, d.c.action, d.c.margin, d.c.reason).where(d.c.iteration == latest["id"])
+            rows = {r.pair_id: {"action": r.action, "margin": r.margin, "reason": r.reason} for r in conn.execute(q)}
     return CurationInputs(its, labels, latest, rows)
 
 
 __all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_pair_ids", "begin_iteration",
            "count_iterations", "curation_inputs", "decisions", "finish_iteration", "iteration_rows",
-           "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "record_selection", "set_state"]
+           "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "pair_decisions", "record_selection", "set_state"]

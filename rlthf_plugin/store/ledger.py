@@ -14,6 +14,7 @@ missing schema migrations in one transaction; a ledger newer than this code is r
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -21,14 +22,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import WorkspaceError
-from ..pairs import Majority, PreferencePair, majority
+from ..pairs import Majority, PreferencePair
 from . import embeddings as _embeddings
 from . import labels as _labels
 from . import pairs as _pairs
 from . import pushes as _pushes
 from . import sync_state as _sync_state
 from . import votes as _votes
-from ._sql import insert_ignore, iter_chunks, now
+from ._sql import Fence, LedgerError, insert_ignore, iter_chunks, now, utc_naive
+from .sync_state import DELIVERY_PREFIX, ReplayedDelivery
 from .schema import (MIGRATIONS, SCHEMA_VERSION, ai_labels, decisions, embeddings, human_labels, iterations, locks,
                      metadata, pair_sources, pairs, pushes, responses, schema_version, sync_state)
 
@@ -119,13 +121,34 @@ class Ledger:
     def human_majority(self) -> dict[str, Majority]:
         return _labels.human_majority(self)
 
-    def store_human_labels(self, rows: Sequence[dict]) -> int:
-        """Upsert human labels keyed by (platform, external_id); returns how many were new."""
-        return _labels.store_human_labels(self, rows)
+    def store_human_labels(self, rows: Sequence[dict], *, delivery: str | None = None,
+                           fence: Fence | None = None) -> int:
+        """Store human labels keyed by (platform, external_id), only forward; returns how many
+        were new (:func:`.labels.store_human_labels`)."""
+        return _labels.store_human_labels(self, rows, delivery=delivery, fence=fence)
 
-    def record_pushes(self, platform: str, target: str, mapping: dict[str, str], iteration: int | None = None) -> None:
-        """Remember pair id -> platform task/record id for a push target."""
-        _pushes.record_pushes(self, platform, target, mapping, iteration)
+    def mark_deleted(self, platform: str, external_ids: Sequence[str], *, at: dt.datetime | None = None,
+                     delivery: str | None = None) -> int:
+        """Mark labels deleted by platform id unless a newer version is stored (:func:`.labels.mark_deleted`)."""
+        return _labels.mark_deleted(self, platform, external_ids, at=at, delivery=delivery)
+
+    def delivery_seen(self, delivery: str) -> bool:
+        """True when a webhook delivery with this id was stored."""
+        return _sync_state.delivery_seen(self, delivery)
+
+    def live_label_ids(self, platform: str, pair_ids: Iterable[str]) -> dict[str, str]:
+        """external id -> pair id of the labels of ``platform`` on ``pair_ids`` not deleted."""
+        return _labels.live_label_ids(self, platform, pair_ids)
+
+    def record_pushes(self, platform: str, target: str, mapping: dict[str, str], iteration: int | None = None,
+                      *, fence: Fence | None = None) -> None:
+        """Remember pair id -> platform task/record id for a push target (``fence``: the
+        iteration owner's check, inside the transaction)."""
+        _pushes.record_pushes(self, platform, target, mapping, iteration, fence=fence)
+
+    def pushed_elsewhere(self, platform: str, target: str, pair_ids: Iterable[str]) -> dict[str, list[str]]:
+        """pair id -> the other push targets holding it (:func:`.pushes.pushed_elsewhere`)."""
+        return _pushes.pushed_elsewhere(self, platform, target, pair_ids)
 
     def pushed(self, platform: str, target: str) -> dict[str, str]:
         """pair id -> external id of everything pushed to that target."""
@@ -151,6 +174,7 @@ class Ledger:
         return status(self)
 
 
-__all__ = ["Ledger", "MIGRATIONS", "SCHEMA_VERSION", "ai_labels", "decisions", "embeddings", "human_labels",
-           "insert_ignore", "iter_chunks", "iterations", "locks", "majority", "metadata", "now", "pair_sources",
-           "pairs", "pushes", "responses", "schema_version", "sync_state"]
+__all__ = ["DELIVERY_PREFIX", "Fence", "Ledger", "LedgerError", "MIGRATIONS", "ReplayedDelivery", "SCHEMA_VERSION",
+           "ai_labels", "decisions", "embeddings", "human_labels", "insert_ignore", "iter_chunks", "iterations", "locks",
+           "metadata", "now", "pair_sources", "pairs", "pushes", "responses", "schema_version", "sync_state",
+           "utc_naive"]

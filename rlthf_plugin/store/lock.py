@@ -14,8 +14,10 @@ import uuid
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ..errors import LeaseLostError
 from . import schema as S
 from ._sql import now as _now
 
@@ -46,6 +48,54 @@ def acquire(ledger: Ledger, name: str, holder: str, *, ttl: float = 600.0) -> bo
         return result.rowcount == 1
 
 
+def renew(ledger: Ledger, name: str, holder: str, *, ttl: float = 600.0) -> bool:
+    """Extend ``holder``'s unexpired lease ``name``; False when it is not theirs any more
+    (expired, or taken over): the holder must stop, it cannot take it back silently."""
+    now = _now()
+    with ledger.engine.begin() as conn:
+        result = conn.execute(S.locks.update().where(S.locks.c.name == name, S.locks.c.holder == holder,
+                                                     S.locks.c.expires_at >= now)
+                              .values(expires_at=now + dt.timedelta(seconds=ttl)))
+        return result.rowcount == 1
+
+
+def take_over(ledger: Ledger, name: str, old_holder: str, holder: str, *, ttl: float = 600.0) -> bool:
+    """Give ``name`` to ``holder`` if ``old_holder`` still has it (a holder known to be dead)."""
+    now = _now()
+    with ledger.engine.begin() as conn:
+        result = conn.execute(S.locks.update().where(S.locks.c.name == name, S.locks.c.holder == old_holder)
+                              .values(holder=holder, acquired_at=now, expires_at=now + dt.timedelta(seconds=ttl)))
+        return result.rowcount == 1
+
+
+def dead_local_holder(holder: str) -> bool:
+    """True when ``holder`` (a :func:`holder_id`) names a process of this host that has exited."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def fence(conn: Connection, name: str, holder: str) -> None:
+    """Inside a write transaction: raise :class:`LeaseLostError` (rolling the write back)
+    unless ``holder`` holds ``name``, unexpired. The update takes the lease row's write
+    lock, so no one can take the lease over until the transaction ends."""
+    now = _now()
+    result = conn.execute(S.locks.update().where(S.locks.c.name == name, S.locks.c.holder == holder,
+                                                 S.locks.c.expires_at >= now).values(holder=holder))
+    if result.rowcount != 1:
+        current = conn.execute(sa.select(S.locks.c.holder).where(S.locks.c.name == name,
+                                                                 S.locks.c.expires_at >= now)).scalar()
+        raise LeaseLostError(name, f"now held by {current}" if current else "it expired")
+
+
 def release(ledger: Ledger, name: str, holder: str) -> None:
     with ledger.engine.begin() as conn:
         conn.execute(S.locks.delete().where(S.locks.c.name == name, S.locks.c.holder == holder))
@@ -58,4 +108,4 @@ def holder_of(ledger: Ledger, name: str) -> str | None:
             S.locks.c.name == name, S.locks.c.expires_at >= _now())).scalar()
 
 
-__all__ = ["acquire", "holder_id", "holder_of", "release"]
+__all__ = ["acquire", "dead_local_holder", "fence", "holder_id", "holder_of", "release", "renew", "take_over"]

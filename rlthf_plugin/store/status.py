@@ -10,7 +10,7 @@ from ..pairs import majority
 from . import schema as S
 from .iterations import count_iterations
 from .labels import human_votes, labels_per_platform
-from .pushes import pushes_per_platform
+from .pushes import pairs_on_several_targets, pushes_per_platform
 from .votes import ai_votes, count_votes
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ def status(ledger: Ledger) -> dict[str, Any]:
         "ai_human_disagreement": (disagree / len(both)) if both else None,
         "iterations": count_iterations(ledger),
         "pushes_per_platform": pushes_per_platform(ledger),
+        # One annotator could vote twice on these (push --allow-duplicate-targets put them there).
+        "pairs_on_several_targets": pairs_on_several_targets(ledger),
     }
 
 

@@ -7,10 +7,11 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from . import schema as S
-from ._sql import insert_ignore, now
+from ._sql import dialect_insert, insert_ignore, now
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -48,6 +49,33 @@ def remember_once(ledger: Ledger, key: str, *, forget_after: dt.timedelta, prefi
     return True
 
 
+#: Key prefix of webhook deliveries stored with their labels (replay protection).
+DELIVERY_PREFIX = "webhook-seen:"
+#: How long a delivery id is remembered (a signed delivery that old fails its timestamp check).
+DELIVERY_MEMORY = dt.timedelta(days=1)
+
+
+class ReplayedDelivery(Exception):
+    """A webhook delivery id that was stored before."""
+
+
+def remember_delivery(conn: Connection, delivery: str) -> None:
+    """Record a webhook delivery id inside the caller's transaction (the one storing its
+    labels); raise :class:`ReplayedDelivery` when it is there already."""
+    stamp = now()
+    stmt = dialect_insert(conn)(S.sync_state).on_conflict_do_nothing(index_elements=["key"])
+    if conn.execute(stmt, [{"key": DELIVERY_PREFIX + delivery, "value": stamp.isoformat(),
+                            "updated_at": stamp}]).rowcount != 1:
+        raise ReplayedDelivery(delivery)
+    t = S.sync_state
+    conn.execute(t.delete().where(t.c.key.startswith(DELIVERY_PREFIX), t.c.updated_at < stamp - DELIVERY_MEMORY))
+
+
+def delivery_seen(ledger: Ledger, delivery: str) -> bool:
+    """True when a webhook delivery with this id was stored."""
+    return get_state(ledger, DELIVERY_PREFIX + delivery) is not None
+
+
 def keys_with_prefix(ledger: Ledger, prefix: str) -> list[str]:
     """Keys starting with ``prefix``, oldest first."""
     t = S.sync_state
@@ -56,4 +84,5 @@ def keys_with_prefix(ledger: Ledger, prefix: str) -> list[str]:
                                  .order_by(t.c.updated_at)).scalars())
 
 
-__all__ = ["get_state", "keys_with_prefix", "remember_once", "set_state"]
+__all__ = ["DELIVERY_PREFIX", "ReplayedDelivery", "delivery_seen", "get_state", "keys_with_prefix", "remember_delivery",
+           "remember_once", "set_state"]

@@ -232,8 +232,9 @@ class ArgillaEnv:
         import sqlalchemy as sa
 
         from rlthf_plugin.store import ledger as L
-        from rlthf_plugin.backends.argilla import SEEN_PREFIX
+        from rlthf_plugin.backends.argilla import SEEN_PREFIX as PLATFORM_PREFIX
 
+        SEEN_PREFIX = L.DELIVERY_PREFIX + PLATFORM_PREFIX
         with self.workspaces[-1].ledger.engine.connect() as conn:
             keys = conn.execute(sa.select(L.sync_state.c.key).where(L.sync_state.c.key.startswith(SEEN_PREFIX))
                                 .order_by(L.sync_state.c.updated_at)).scalars().all()
@@ -246,7 +247,15 @@ def dt_now() -> dt.datetime:
 
 def _signed(hook, msg_id: str, when, body: bytes) -> dict[str, str]:
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())),
-            "webhook-signature": hook.sign(msg_id, when, body.decode()), "content-type": "application/json"}
+            "webhook-signature": hook.sign(msg_id, when, body.decode("utf-8", "replace")),
+            "content-type": "application/json"}
+
+
+def signed_headers(secret: str, body: bytes, msg_id: str | None = None) -> dict[str, str]:
+    """Standard Webhooks headers for ``body``, signed now with ``secret`` (a new id unless given)."""
+    from standardwebhooks import Webhook
+
+    return _signed(Webhook(secret), msg_id or f"msg_{uuid.uuid4().hex}", dt_now(), body)
 
 
 @pytest.fixture(scope="session")

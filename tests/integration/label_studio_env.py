@@ -178,6 +178,16 @@ class LabelStudioServer:
             time.sleep(0.25)
         return self
 
+    def add_user(self, email: str, password: str) -> None:
+        """A user who can sign in on the web page (``label-studio init`` beside the running
+        server; the seeded users have API tokens but unknown passwords)."""
+        done = subprocess.run(
+            [str(self.bin / "label-studio"), "init", "-q", "--data-dir", str(self.data_dir), "--username", email,
+             "--password", password], env=server_env(self.data_dir), capture_output=True, text=True, timeout=600,
+            stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise RuntimeError(f"label-studio init for {email} failed:\n{done.stdout}\n{done.stderr}")
+
     def log_tail(self, n: int = 4000) -> str:
         path = self.data_dir / "server.log"
         return path.read_text(errors="replace")[-n:] if path.exists() else ""

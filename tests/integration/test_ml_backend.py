@@ -64,4 +64,44 @@ def test_label_studio_shows_the_reward_models_preference(label_studio_env, tmp_p
         assert (item["from_name"], item["to_name"], item["type"]) == ("preference", "prompt", "choices")
         margin = float(model.margins([d["prompt"]], [d["response_a"]], [d["response_b"]])[0])
         assert item["value"]["choices"] == ["A" if margin >= 0 else "B"]
-        assert 0.5 <= prediction["score"] <= 1
+        # Only imported (ground-truth) human labels: no calibration, so no probability yet.
+        assert prediction.get("score") is None and version.endswith("+uncalibrated")
+
+
+def test_a_pairwise_project_connects_only_with_its_mapping(label_studio_env, label_studio_server, tmp_path):
+    """Label Studio's own RLHF <Pairwise> template: /ml/setup refuses it until the
+    workspace maps its names, then the predictions answer in the Pairwise control."""
+    from .test_field_mapping import LS_MAP, ls_rlhf_template
+
+    env = label_studio_env
+    sample = write_pandalm_sample(tmp_path / "sample.jsonl", 40)
+    with Workspace.init(tmp_path / "ws") as ws:
+        import_files(ws.ledger, [str(sample)])
+        update_config_file(ws.root, "embedding", max_length=64)
+    row = json.loads(sample.read_text(encoding="utf-8").splitlines()[0])
+    receiver = ReceiverThread(tmp_path / "ws").start()
+    try:
+        with httpx.Client(base_url=env.server.url, timeout=120, headers=env.headers(env.server.admin_token)) as admin:
+            pid = admin.post("/api/projects/", json={"title": f"ml-pw-{uuid.uuid4().hex[:6]}",
+                                                     "label_config": ls_rlhf_template(label_studio_server)}).json()["id"]
+            admin.post(f"/api/projects/{pid}/import", json=[
+                {"prompt": row["prompt"], "answer1": row["response_a"], "answer2": row["response_b"]}]).raise_for_status()
+            refused = admin.post("/api/ml", json={"url": f"{receiver.url}/ml", "project": pid, "title": "rlthf"})
+            assert refused.status_code >= 400 or refused.json().get("state") != "CO", refused.text
+            assert "$response_a" in refused.text or refused.status_code >= 400
+
+            update_config_file(tmp_path / "ws", "label_studio", map=LS_MAP)
+            receiver.stop()
+            receiver = ReceiverThread(tmp_path / "ws").start()
+            r = admin.post("/api/ml", json={"url": f"{receiver.url}/ml", "project": pid, "title": "rlthf mapped"})
+            assert r.status_code == 201 and r.json()["state"] == "CO", r.text
+            r = admin.post("/api/dm/actions", params={"id": "retrieve_tasks_predictions", "project": pid},
+                           json={"selectedItems": {"all": True, "excluded": []}})
+            assert r.status_code == 200, r.text
+            [task] = admin.get("/api/tasks/", params={"project": pid, "fields": "all"}).json()["tasks"]
+    finally:
+        receiver.stop()
+    (prediction,) = task["predictions"]
+    (item,) = prediction["result"]
+    assert (item["from_name"], item["to_name"], item["type"]) == ("comparison", "answer1", "pairwise")
+    assert item["value"]["selected"] in ("left", "right")

@@ -67,6 +67,8 @@ def test_two_iterations_with_oracle(runner, tmp_path, sample):
     out = cli("export", "--out", str(tmp_path / "out"), "--only", "human,trusted_ai")
     lines = [json.loads(x) for x in (tmp_path / "out" / "curated.jsonl").read_text().splitlines()]
     assert lines and {r["label_source"] for r in lines} <= {"human", "trusted_ai"}
-    assert set(lines[0]) == {"pair_id", "prompt", "chosen", "rejected", "label_source", "iteration", "amplification"}
+    from rlthf_plugin.io.curated import FIELDS
+
+    assert set(lines[0]) == set(FIELDS)  # the curated-set schema, with its version
     bad = runner.invoke(main, ["-w", str(ws), "export", "--out", str(tmp_path / "x.jsonl"), "--only", "humans"])
     assert bad.exit_code == 1 and "unknown label source" in bad.output

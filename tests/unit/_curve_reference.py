@@ -11,7 +11,7 @@ from unittest import mock
 
 import numpy as np
 
-from rlthf_plugin.selection import rlthf
+from rlthf_plugin.selection import curve
 
 
 def moving_average_convolve(y: np.ndarray, width: int) -> np.ndarray:
@@ -22,7 +22,7 @@ def moving_average_convolve(y: np.ndarray, width: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def analyze_curve_reference(margins: np.ndarray, *, smooth: float = 0.05, steep: float = 2.0) -> rlthf.Curve:
+def analyze_curve_reference(margins: np.ndarray, *, smooth: float = 0.05, steep: float = 2.0) -> curve.Curve:
     """``analyze_curve`` with the convolution moving average (for comparison and benchmarks)."""
-    with mock.patch.object(rlthf, "_moving_average", moving_average_convolve):
-        return rlthf.analyze_curve(margins, smooth=smooth, steep=steep)
+    with mock.patch.object(curve, "_moving_average", moving_average_convolve):
+        return curve.analyze_curve(margins, smooth=smooth, steep=steep)

@@ -4,6 +4,7 @@ import json
 
 from rlthf_plugin.cli import main
 from rlthf_plugin.data import DEV_PAIRS
+from rlthf_plugin.io.curated import to_row
 from rlthf_plugin.io.export import curated_rows, iter_curated_rows
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.store import pairs as store_pairs
@@ -16,7 +17,7 @@ def test_export_cli_writes_the_curated_rows(workspace, runner, tmp_path):
     assert result.exit_code == 0, result.output
     written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     expected = curated_rows(workspace.ledger)
-    assert written == expected and len(written) > 2000
+    assert written == [json.loads(json.dumps(to_row(r))) for r in expected] and len(written) > 2000
     assert f"wrote {len(expected)} pair(s)" in result.output and "ai: " in result.output
     assert not list(out.parent.glob("*.partial"))
 

@@ -8,11 +8,12 @@ import json
 import pytest
 
 from rlthf_plugin.backends.base import MemoryState, Task
+from rlthf_plugin.backends.mapping import parse_map
 from rlthf_plugin.backends.label_studio import (
     SECRET_HEADER, TEMPLATE, LabelStudioBackend, check_label_config, from_config, reason_text,
 )
 from rlthf_plugin.config import Config, Secret
-from rlthf_plugin.errors import BackendError, ConfigError, IncompatibleProjectError, WebhookAuthError
+from rlthf_plugin.errors import BadWebhookError, ConfigError, IncompatibleProjectError, WebhookAuthError
 from rlthf_plugin.pairs import PreferencePair
 
 PAIR = PreferencePair("pair-1", "Which is right?", "answer one", "answer two", "test", {})
@@ -39,16 +40,60 @@ def test_template_passes_its_own_check():
 
 
 @pytest.mark.parametrize("broken, missing", [
-    (lambda x: x.replace('name="response_b"', 'name="resp_b"'), 'Text name="response_b"'),
-    (lambda x: x.replace('name="preference"', 'name="choice"'), 'Choices name="preference"'),
+    (lambda x: x.replace('value="$response_b"', 'value="$resp_b"'), "showing $response_b"),
+    (lambda x: x.replace('<Choices name="preference"', '<Rating name="preference"').replace("</Choices>", "</Rating>"),
+     'Choices name="preference"'),
     (lambda x: x.replace('<Choice value="tie" alias="tie" hotkey="3"/>', ""), "choice(s) tie"),
-    (lambda x: x.replace('value="$prompt"', 'value="$question"'), 'Text name="prompt"'),
+    (lambda x: x.replace('value="$prompt"', 'value="$question"'), "showing $prompt"),
     (lambda x: "<View><Text", "not valid XML"),
 ])
 def test_incompatible_configs_are_named(broken, missing):
     with pytest.raises(IncompatibleProjectError, match="project 5") as err:
         check_label_config(broken(TEMPLATE.read_text()), where="Label Studio project 5")
     assert missing in err.value.message
+
+
+#: Label Studio's own "Human Preference collection for RLHF" template (1.23.2), styles left out.
+RLHF_PAIRWISE = """<View className="root"><View className="container">
+  <View className="prompt"><Text name="prompt" value="$prompt" /></View>
+  <View className="answers">
+    <Pairwise name="comparison" toName="answer1,answer2" />
+    <View className="answer-box"><Text name="answer1" value="$answer1" /></View>
+    <View className="answer-box"><Text name="answer2" value="$answer2" /></View>
+  </View></View></View>"""
+
+
+def test_every_missing_name_is_listed_at_once():
+    with pytest.raises(IncompatibleProjectError) as err:
+        check_label_config(RLHF_PAIRWISE, where="Label Studio project 9")
+    message = err.value.message
+    assert "showing $response_a" in message and "showing $response_b" in message and "--map" in message
+    fm = parse_map("response_a=answer2,response_b=answer1")  # the wrong way round: left is answer1
+    with pytest.raises(IncompatibleProjectError, match="lists the tag showing .answer2 first"):
+        check_label_config(RLHF_PAIRWISE, where="p", field_map=fm)
+
+
+def test_pairwise_template_both_ways():
+    fm = parse_map("prompt=prompt,response_a=answer1,response_b=answer2,label=comparison")
+    control = check_label_config(RLHF_PAIRWISE, where="p", field_map=fm)
+    assert (control.kind, control.name, control.to_name) == ("pairwise", "comparison", "answer1")
+    b = backend(show_predictions=True, field_map=fm)
+    b.control = control
+    task = Task(PAIR, priority=2.0, reason={"region": "flip", "margin": -7.5}, ai_label="B", ai_score=0.8)
+    payload = b.task_payload(task)
+    assert {k: payload["data"][k] for k in ("prompt", "answer1", "answer2")} == {
+        "prompt": PAIR.prompt, "answer1": PAIR.response_a, "answer2": PAIR.response_b}
+    assert payload["meta"]["rlthf"]["reason"] == {"region": "flip", "margin": -7.5}
+    assert not any(ch.isdigit() for ch in payload["data"]["reason"]) and "flip" not in payload["data"]["reason"]
+    [prediction] = payload["predictions"]
+    assert prediction["result"] == [{"from_name": "comparison", "to_name": "answer1", "type": "pairwise",
+                                     "value": {"selected": "right"}}] and prediction["score"] == 0.8
+    assert "predictions" not in b.task_payload(Task(PAIR, ai_label="tie"))  # a tie has no Pairwise answer
+    # What the labeling page saves: to_name is the Pairwise tag itself; left is response A.
+    for selected, label in (("left", "A"), ("right", "B")):
+        annotation = {"id": 3, "completed_by": {"email": "ann@x.org"}, "result": [
+            {"from_name": "comparison", "to_name": "comparison", "type": "pairwise", "value": {"selected": selected}}]}
+        assert b.to_label("pair-1", annotation).label == label
 
 
 def test_webhook_needs_the_secret():
@@ -77,7 +122,7 @@ def test_webhook_created_updated_deleted():
     assert [(g.external_id, g.deleted, g.pair_id) for g in gone] == [("7", True, ""), ("8", True, "")]
     assert b.parse_webhook(headers, event("PROJECT_UPDATED", project={"id": 1})) == []
     assert b.parse_webhook(headers, event("ANNOTATION_CREATED", annotation=ANNOTATION, task={"data": {}})) == []
-    with pytest.raises(BackendError, match="not JSON"):
+    with pytest.raises(BadWebhookError, match="not JSON"):
         b.parse_webhook(headers, b"{nope")
 
 
@@ -88,9 +133,10 @@ def test_payload_hides_the_ai_label_unless_asked():
     assert "predictions" not in hidden
     assert hidden["data"] == {"pair_id": "pair-1", "prompt": PAIR.prompt, "response_a": PAIR.response_a,
                               "response_b": PAIR.response_b, "priority": 3.0,
-                              "reason": "priority 3 · region ask · margin -0.0123"}
+                              "reason": "Asked because our reward model is unsure which answer is better"}
+    assert hidden["meta"]["rlthf"]["why"] == "priority 3 · region ask · margin -0.0123"
     [prediction] = backend(show_predictions=True).task_payload(task)["predictions"]
-    assert prediction["model_version"] == "rlthf-iter2" and prediction["score"] == pytest.approx(-0.0123)
+    assert prediction["model_version"] == "rlthf-iter2" and prediction["score"] == pytest.approx(0.9)
     assert prediction["result"][0]["value"] == {"choices": ["A"]}
     assert prediction["result"][0]["from_name"] == "preference" and prediction["result"][0]["to_name"] == "prompt"
     assert reason_text(Task(PAIR)) == "priority 0"
@@ -106,7 +152,7 @@ def test_from_config_names_what_is_missing(tmp_path):
     cfg.label_studio.api_key = Secret("key")
     with pytest.raises(ConfigError, match="Argilla option"):
         from_config(cfg, dataset="x")
-    with pytest.raises(ConfigError, match="--project ID or --create NAME"):
+    with pytest.raises(ConfigError, match=r"\[label_studio\] project .*rlthf push --backend label-studio --project ID"):
         from_config(cfg).ensure_project()
     b = from_config(cfg, project=4, create_name=None, state=MemoryState())
     assert (b.project_id, b.title, b.show_predictions) == (4, None, False)

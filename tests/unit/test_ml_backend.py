@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 from rlthf_plugin.store import ledger as L
 from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.io.importer import import_files
+from rlthf_plugin.backends.label_studio import TEMPLATE
+from rlthf_plugin.selection.calibration import Calibration
 from rlthf_plugin.service.ml_backend import choice_control, preferences
 from rlthf_plugin.service.app import create_app
 from rlthf_plugin.workspace import Workspace
@@ -51,8 +53,8 @@ def _task(r: dict, i: int) -> dict:
 def test_health_and_setup(served):
     client, app, _ = served
     assert client.get("/ml/health").json() == {"status": "UP", "model_class": "RlthfRewardModel"}
-    r = client.post("/ml/setup", json={"project": "1.0", "schema": "<View/>"})
-    assert r.status_code == 200 and r.json()["model_version"] == "rlthf-embedding-itnone-h0"
+    r = client.post("/ml/setup", json={"project": "1.0", "schema": TEMPLATE.read_text(encoding="utf-8")})
+    assert r.status_code == 200 and r.json()["model_version"] == "rlthf-embedding-itnone-h0+uncalibrated"
     assert client.post("/ml/webhook", json={"action": "ANNOTATION_CREATED"}).status_code == 200
 
 
@@ -73,7 +75,7 @@ def test_predict_picks_the_response_the_reward_model_scores_higher(served):
         (item,) = pred["result"]
         assert (item["from_name"], item["to_name"], item["type"]) == ("preference", "prompt", "choices")
         assert item["value"]["choices"] == ["A" if a >= b else "B"]
-        assert pred["score"] == pytest.approx(1 / (1 + np.exp(-abs(a - b))), rel=1e-6)
+        assert "score" not in pred  # only imported (ground-truth) human labels: no calibration, no score
     # The reward model learned the AI labels it trained on (better than chance on them).
     agree = [p["result"][0]["value"]["choices"][0] == r["ai_label"]
              for p, r in zip(results, rows[:12]) if r["ai_label"] in ("A", "B")]
@@ -103,16 +105,33 @@ def test_a_new_iteration_refits_the_model(served):
             {"iteration": 0, "pair_id": pid, "action": "flip" if k < 20 else "keep", "region": "flip", "margin": 0.0,
              "rank": k, "priority": 0.0, "reason": {}} for k, pid in enumerate(ids)])
     after, second = current.model()
-    assert after == "rlthf-embedding-it0-h0" != before and second is not first
+    assert after == "rlthf-embedding-it0-h0+uncalibrated" != before and second is not first
     assert client.post("/ml/setup", json={}).json()["model_version"] == after
 
 
 def test_preferences_and_choice_control_are_checked():
     choices, scores = preferences(np.array([0.0, -2.0, 3.0]))
-    assert list(choices) == ["A", "B", "A"] and scores == pytest.approx([0.5, 1 / (1 + np.exp(-2)), 1 / (1 + np.exp(-3))])
+    assert list(choices) == ["A", "B", "A"] and scores is None
+    cal = Calibration(slope=0.5, intercept=0.0, n=30)
+    choices, scores = preferences(np.array([0.0, -2.0, 3.0]), cal)
+    assert list(choices) == ["A", "B", "A"]
+    assert scores == pytest.approx([0.5, 1 / (1 + np.exp(-1)), 1 / (1 + np.exp(-1.5))])
     with pytest.raises(ValueError, match="finite"):
         preferences(np.array([np.nan]))
     assert choice_control(None) == ("preference", "prompt")
     assert choice_control("<View><Choices name='x' toName='y'><Choice value='yes'/></Choices></View>") == \
         ("preference", "prompt")
     assert choice_control("<View") == ("preference", "prompt")
+
+
+#: Label Studio's own RLHF template (styles left out): <Pairwise> over $answer1 / $answer2.
+PAIRWISE = ('<View><Text name="prompt" value="$prompt"/><Pairwise name="comparison" toName="answer1,answer2"/>'
+            '<Text name="answer1" value="$answer1"/><Text name="answer2" value="$answer2"/></View>')
+
+
+def test_setup_refuses_a_config_it_cannot_serve(served):
+    client, app, _ = served
+    r = client.post("/ml/setup", json={"project": "1.0", "schema": PAIRWISE})
+    assert r.status_code == 422 and "$response_a" in r.json()["detail"] and "--map" in r.json()["detail"]
+    rating = '<View><Text name="prompt" value="$prompt"/><Rating name="r" toName="prompt"/></View>'
+    assert client.post("/ml/setup", json={"schema": rating}).status_code == 422

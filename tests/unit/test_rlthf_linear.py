@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rlthf_plugin.selection.rlthf import _moving_average, analyze_curve
+from rlthf_plugin.selection.curve import _moving_average, analyze_curve
 
 from ._curve_reference import analyze_curve_reference, moving_average_convolve
 

@@ -6,7 +6,7 @@ import json
 
 from rlthf_plugin.cli import main
 from rlthf_plugin.models.reward_trl import TransformerRewardModel
-from rlthf_plugin.io.training_data import read_curated
+from rlthf_plugin.io.curated import read_curated
 
 from ._training_fixtures import dev_rows, easy_split, tiny_policy
 

@@ -20,7 +20,14 @@ import numpy as np
 from ..errors import InputProblem, InvalidInputError, RlthfError
 from ..vocab import LABEL_SOURCES, LabelSource
 
+#: Version of the row schema below; a row naming another version is refused.
+SCHEMA_VERSION = 1
 REQUIRED = ("pair_id", "prompt", "chosen", "rejected", "label_source", "iteration", "amplification")
+#: Optional fields: ``reason``, the latest selection's machine reason for the pair (an object,
+#: or null when it was not a candidate); training ignores it.
+OPTIONAL = ("reason",)
+#: Every field of a row: ``schema_version`` (optional when reading), the required ones, the optional ones.
+FIELDS = ("schema_version", *REQUIRED, *OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,7 @@ class CuratedSet:
     chosen: list[str]
     rejected: list[str]
     label_source: list[str]
-    iteration: list[int]
+    iteration: list[int | None]
     amplification: list[int]
 
     def __len__(self) -> int:
@@ -49,7 +56,7 @@ class CuratedSet:
                 problems.extend(bad)
                 continue
             for k in REQUIRED:
-                cols[k].append(row[k] if k not in ("iteration", "amplification") else int(row[k]))
+                cols[k].append(_value(row, k))
         if problems:
             raise InvalidInputError(problems, hint="expected the curated export of `rlthf export` "
                                                    f"(keys {', '.join(REQUIRED)})")
@@ -103,7 +110,7 @@ class CuratedSet:
             "rows_by_source": {s: rows[s] for s in LABEL_SOURCES if rows[s]},
             "human_share_pairs": pairs[LabelSource.HUMAN.value] / len(self) if len(self) else 0.0,
             "human_share_rows": rows[LabelSource.HUMAN.value] / n_rows if n_rows else 0.0,
-            "iterations": sorted(set(self.iteration)),
+            "iterations": sorted({i for i in self.iteration if i is not None}),
         }
 
 
@@ -119,9 +126,35 @@ def _check_row(row, where: str, line: int) -> list[InputProblem]:
                                 f"{row['label_source']!r} is not one of {', '.join(LABEL_SOURCES)}"))
     for k, low in (("amplification", 1), ("iteration", 0)):
         v = row.get(k)
-        if k in row and (isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < low):
-            out.append(InputProblem(where, line, k, f"must be an integer >= {low}, got {v!r}"))
+        if k == "iteration" and v is None:
+            continue  # no iteration set this label (an ``ai`` row)
+        if k in row and not _is_int(v, low):
+            allowed = "null or an integer" if k == "iteration" else "an integer"
+            out.append(InputProblem(where, line, k, f"must be {allowed} >= {low}, got {v!r}"))
+    if row.get("reason") is not None and not isinstance(row["reason"], dict):
+        out.append(InputProblem(where, line, "reason", f"must be an object or null, got {type(row['reason']).__name__}"))
+    version = row.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        out.append(InputProblem(where, line, "schema_version",
+                                f"this rlthf_plugin reads curated-set version {SCHEMA_VERSION}, got {version!r}"))
     return out
+
+
+def _is_int(v, low: int) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and v == int(v) and v >= low
+
+
+def _value(row: dict, k: str):
+    if k == "amplification" or (k == "iteration" and row[k] is not None):
+        return int(row[k])
+    return row[k]
+
+
+def to_row(values: dict) -> dict:
+    """A row as written to JSONL: ``schema_version`` first, then :data:`REQUIRED` in order,
+    then the :data:`OPTIONAL` fields ``values`` has."""
+    return {"schema_version": SCHEMA_VERSION, **{k: values[k] for k in REQUIRED},
+            **{k: values[k] for k in OPTIONAL if k in values}}
 
 
 def read_curated(path: str | Path) -> CuratedSet:
@@ -149,7 +182,7 @@ def write_curated(path: str | Path, data: CuratedSet) -> None:
     """Write ``data`` in the export's JSONL format."""
     with Path(path).open("w", encoding="utf-8") as f:
         for i in range(len(data)):
-            f.write(json.dumps({k: getattr(data, k)[i] for k in REQUIRED}, ensure_ascii=False) + "\n")
+            f.write(json.dumps(to_row({k: getattr(data, k)[i] for k in REQUIRED}), ensure_ascii=False) + "\n")
 
 
 def write_rows(path: str | Path, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str], *,

@@ -1,0 +1,68 @@
+"""The workspace's margin calibration: Platt scaling fit on the human labels so far.
+
+Inputs, per pair that a human labeled A or B (ground-truth platforms left out, as for
+training): the margin of the pair's latest selection decision, turned from the AI
+label's orientation to ``r(A) - r(B)``. Those margins are the selection's out-of-fold
+(cross-fitted) margins, so the fit is not flattered by pairs the model trained on.
+
+The fitted :class:`~rlthf_plugin.selection.calibration.Calibration` gives the score of
+the ML backend's predictions and of the pushed AI labels (Label Studio predictions,
+Argilla suggestions) and the report's reliability diagram.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import Config, ground_truth_platforms
+from ..pairs import A, B, majority
+from ..selection.calibration import Calibration, fit_platt
+from ..store import iterations as iterations_db
+from ..store.labels import label_rows
+from ..store.ledger import Ledger
+from ..store.votes import ai_majority
+
+
+def labeled_margins(ledger: Ledger, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """``(margins r(A) - r(B), a_better)``, shapes (N,), of the human-labeled decided pairs."""
+    truth = ground_truth_platforms(config)
+    votes: dict[str, list[str]] = {}
+    for r in label_rows(ledger):
+        if r.platform not in truth:
+            votes.setdefault(r.pair_id, []).append(r.label)
+    answer = {pid: majority(v).label for pid, v in votes.items()}
+    answer = {pid: lab for pid, lab in answer.items() if lab in (A, B)}
+    if not answer:
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    latest: dict[str, tuple[int, float]] = {}
+    for d in iterations_db.decisions(ledger):
+        if d["pair_id"] in answer and d["margin"] is not None:
+            if d["pair_id"] not in latest or d["iteration"] > latest[d["pair_id"]][0]:
+                latest[d["pair_id"]] = (d["iteration"], float(d["margin"]))
+    ai = ai_majority(ledger)
+    margins, y = [], []
+    for pid, (_, m) in sorted(latest.items()):
+        ai_label = ai[pid].label if pid in ai else None
+        if ai_label not in (A, B) or not np.isfinite(m):
+            continue
+        margins.append(m if ai_label == A else -m)  # decisions hold r(AI-chosen) - r(AI-rejected)
+        y.append(answer[pid] == A)
+    return np.asarray(margins, dtype=np.float64), np.asarray(y, dtype=bool)
+
+
+def current_calibration(ledger: Ledger, config: Config) -> Calibration | None:
+    """Platt scaling on :func:`labeled_margins`; None with too few labels."""
+    margins, y = labeled_margins(ledger, config)
+    return fit_platt(margins, y)
+
+
+def ai_label_probability(calibration: Calibration | None, ai_label: str | None, margin: float | None) -> float | None:
+    """P(the AI label is right) for a pair whose AI-oriented margin is ``margin``."""
+    if calibration is None or ai_label not in (A, B) or margin is None or not np.isfinite(margin):
+        return None
+    margin_ab = margin if ai_label == A else -margin
+    p_a = float(calibration.probability(np.array([margin_ab]))[0])
+    return p_a if ai_label == A else 1.0 - p_a
+
+
+__all__ = ["ai_label_probability", "current_calibration", "labeled_margins"]

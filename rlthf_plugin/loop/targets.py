@@ -1,0 +1,75 @@
+"""Where the tasks go: the labeling targets a workspace remembers.
+
+``rlthf push`` writes the target it used into ``rlthf.toml`` (the platform's section:
+URL, project or dataset, field mapping, webhook URL), so ``pull``, ``serve`` and
+``run --backend`` reuse it without the options, and ``rlthf targets`` lists them. The
+config file is the one place a target lives: editing it by hand is the same as pushing
+with options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Config, update_config_file
+from ..store import pushes
+
+#: backend name -> its config section.
+SECTIONS = {"label-studio": "label_studio", "argilla": "argilla"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One remembered target: ``backend``, its ``url``, the project or dataset (``where``),
+    the field mapping, the webhook URL and how many pairs were pushed there."""
+
+    backend: str
+    url: str
+    where: str
+    map: str
+    webhook_url: str
+    pushed: int
+
+
+def remember(root: Any, backend_name: str, backend: Any, *, field_map: str | None = None,
+             webhook_url: str | None = None, argilla_workspace: str | None = None) -> dict[str, Any]:
+    """Write the target a push used into the workspace's ``rlthf.toml``; returns the values.
+
+    The project id Label Studio resolved (from ``--create NAME`` too) is written, so later
+    commands open the same project even if it is renamed.
+    """
+    section = SECTIONS[backend_name]
+    values: dict[str, Any] = {"url": backend.url}
+    if backend_name == "label-studio":
+        values["project"] = int(backend.project_id)
+    else:
+        values["dataset"] = backend.dataset_name
+        if argilla_workspace is not None:
+            values["workspace"] = argilla_workspace
+    if field_map is not None:
+        values["map"] = backend.field_map.to_text()
+    if webhook_url is not None:
+        values["webhook_url"] = webhook_url
+    update_config_file(root, section, **values)
+    return values
+
+
+def targets(config: Config, ledger: Any) -> list[Target]:
+    """The targets the config names (the remembered ones), with the pairs pushed there."""
+    counts = pushes.pushes_per_target(ledger)
+    out = []
+    ls = config.label_studio
+    if ls.url and (ls.project is not None or ls.title):
+        where = str(ls.project) if ls.project is not None else f"title '{ls.title}'"
+        out.append(Target("label-studio", ls.url, f"project {where}", ls.map, ls.webhook_url,
+                          counts.get(("label-studio", str(ls.project)), 0)))
+    ar = config.argilla
+    if ar.url and ar.dataset:
+        key = f"{ar.url.rstrip('/')}#{ar.workspace or '-'}/{ar.dataset}"
+        out.append(Target("argilla", ar.url, f"dataset '{ar.dataset}' in workspace '{ar.workspace or '(default)'}'",
+                          ar.map, ar.webhook_url, counts.get(("argilla", key), 0)))
+    return out
+
+
+__all__ = ["SECTIONS", "Target", "remember", "targets"]

@@ -360,7 +360,8 @@ class LabelStudioBackend:
         the tasks whose ``updated_at`` is at or after it, less :data:`CURSOR_OVERLAP`, are
         listed, a page at a time (Label Studio stamps a task whenever one of its
         annotations is created, changed or deleted), with all their annotations; the
-        cursor becomes the latest task ``updated_at`` seen. The cost follows the changes,
+        cursor becomes the latest task ``updated_at`` seen (``present`` stays unknown: only
+        the full pass finds deletions). The cost follows the changes,
         not the size of the project. Re-read annotations are absorbed by storing (keyed by
         annotation id); the overlap covers a task stamped just before a listing but
         committed after it.
@@ -370,7 +371,6 @@ class LabelStudioBackend:
         if since is None:
             return self._pull_export(cursor)
         labels: list[HumanLabel] = []
-        present: set[str] = set()  # every annotation of the project: deletions are what the ledger has beyond it
         latest = since
         for task in self._changed_tasks(since - CURSOR_OVERLAP):
             stamp = _parse_time(task.get("updated_at"))
@@ -383,6 +383,7 @@ class LabelStudioBackend:
 
     def _pull_export(self, cursor: Any) -> PullResult:
         labels: list[HumanLabel] = []
+        present: set[str] = set()  # every annotation of the project: deletions are what the ledger has beyond it
         latest = None
         for task in self._exported_tasks():
             pair_id = (task.get("data") or {}).get("pair_id")

@@ -16,7 +16,8 @@ How the elbow and knee are found (first derivative of the curve):
 
 1. the sorted margins are rescaled to ``[0, 1]`` over ranks ``x = i / (N - 1)``, so the
    average slope of the whole curve is 1 whatever the margin scale;
-2. the curve is smoothed by a centred moving average of ``smooth * N`` ranks (at least 3)
+2. the curve is smoothed by a centred moving average of ``smooth * N`` ranks (at least 3;
+   from cumulative sums, so the analysis is O(N log N) for the sort and O(N) after it)
    and its slope ``s = -dy/dx`` is taken with :func:`numpy.gradient`, then smoothed again;
 3. the *flat* slope is the median of ``s`` over the central half of the ranks, and a rank
    is *steep* where ``s > steep * max(flat, 1e-3)``;

@@ -53,6 +53,9 @@ class EmbeddingConfig:
     batch_size: int = 64
     #: Tokens per text; longer texts are truncated by the encoder.
     max_length: int = 256
+    #: ``auto`` (ONNX Runtime on CPU, torch on GPU), ``onnx`` or ``torch``; the same
+    #: vectors up to rounding either way (``SentenceEmbedder``).
+    backend: str = "auto"
 
 
 @dataclass

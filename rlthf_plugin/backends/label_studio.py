@@ -27,7 +27,7 @@ import hmac
 import json
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
@@ -53,6 +53,8 @@ SECRET_HEADER = "X-Rlthf-Secret"
 VIEW_TITLE = "rlthf: highest priority first"
 VIEW_ORDERING = ["-tasks:data.priority"]
 PAGE_SIZE = 1000
+#: An incremental pull lists tasks stamped this long before its cursor again (see ``pull``).
+CURSOR_OVERLAP = dt.timedelta(seconds=5)
 
 _HTTP_HINTS = {
     401: "the API key was refused: set [label_studio] api_key in .rlthf-secrets.toml or RLTHF_LABEL_STUDIO_API_KEY",
@@ -351,29 +353,45 @@ class LabelStudioBackend:
 
     # -- pull -------------------------------------------------------------------------------
     def pull(self, *, cursor: Any = None) -> PullResult:
-        """Every annotator's label on annotated tasks, updated at or after ``cursor``.
+        """Every annotator's label on annotated tasks changed since ``cursor``.
 
-        ``cursor`` is the latest annotation ``updated_at`` (ISO text) seen by the previous
-        pull; reading from it inclusively re-reads at most the boundary annotations, which
-        storing (keyed by annotation id) absorbs.
+        Without a cursor (the first pull, or a full pass on request) the project's export
+        is read and the cursor becomes the latest annotation ``updated_at``. With one, only
+        the tasks whose ``updated_at`` is at or after it, less :data:`CURSOR_OVERLAP`, are
+        listed, a page at a time (Label Studio stamps a task whenever one of its
+        annotations is created, changed or deleted), with all their annotations; the
+        cursor becomes the latest task ``updated_at`` seen (``present`` stays unknown: only
+        the full pass finds deletions). The cost follows the changes,
+        not the size of the project. Re-read annotations are absorbed by storing (keyed by
+        annotation id); the overlap covers a task stamped just before a listing but
+        committed after it.
         """
         self.ensure_project()
         since = _parse_time(cursor) if cursor else None
-        chunks = self._call("exporting annotations", self.client.projects.exports.download_sync,
-                            self.project_id, export_type="JSON", download_all_tasks=False)
-        exported = json.loads(b"".join(chunks))
+        if since is None:
+            return self._pull_export(cursor)
+        labels: list[HumanLabel] = []
+        latest = since
+        for task in self._changed_tasks(since - CURSOR_OVERLAP):
+            stamp = _parse_time(task.get("updated_at"))
+            if stamp is not None and stamp > latest:
+                latest = stamp
+            pair_id = (task.get("data") or {}).get("pair_id")
+            if pair_id:
+                labels += [self.to_label(str(pair_id), a) for a in task.get("annotations") or []]
+        return PullResult(labels, latest.isoformat())
+
+    def _pull_export(self, cursor: Any) -> PullResult:
         labels: list[HumanLabel] = []
         present: set[str] = set()  # every annotation of the project: deletions are what the ledger has beyond it
-        latest = since
-        for task in exported:
+        latest = None
+        for task in self._exported_tasks():
             pair_id = (task.get("data") or {}).get("pair_id")
             if not pair_id:
                 continue
             for annotation in task.get("annotations") or []:
                 present.add(str(annotation["id"]))
                 stamp = _parse_time(annotation.get("updated_at") or annotation.get("created_at"))
-                if since is not None and stamp is not None and stamp < since:
-                    continue
                 if stamp is not None and (latest is None or stamp > latest):
                     latest = stamp
                 labels.append(self.to_label(str(pair_id), annotation))
@@ -392,6 +410,50 @@ class LabelStudioBackend:
                 raise BackendError(f"Label Studio {self.url}: reading annotation {ext} failed with HTTP "
                                    f"{r.status_code}: {_short(r.text)}")
         return gone
+
+    def _exported_tasks(self) -> list[dict[str, Any]]:
+        chunks = self._call("exporting annotations", self.client.projects.exports.download_sync,
+                            self.project_id, export_type="JSON", download_all_tasks=False)
+        return json.loads(b"".join(chunks))
+
+    def _changed_tasks(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
+        """Annotated tasks (with their annotations) updated at or after ``since``, paged.
+
+        Two server-side filtered listings, tasks with a submitted annotation and tasks with
+        a skipped (cancelled) one, because the Data Manager cannot mix ``and`` and ``or``;
+        a task in both is returned once. Tasks without annotations (e.g. just pushed, which
+        also stamps ``updated_at``) are not listed: they hold nothing to pull.
+        """
+        stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        seen: set[int] = set()
+        for counter in ("total_annotations", "cancelled_annotations"):
+            query = json.dumps({"filters": {"conjunction": "and", "items": [
+                {"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
+                 "value": stamp},
+                {"filter": f"filter:tasks:{counter}", "operator": "greater", "type": "Number", "value": 0}]},
+                "ordering": ["tasks:id"]})
+            for task in self._listing(query):
+                if task["id"] not in seen:
+                    seen.add(task["id"])
+                    yield task
+
+    def _listing(self, query: str) -> Iterator[dict[str, Any]]:
+        wrapper = self.client._client_wrapper  # the SDK's authenticated httpx client (see _task_page)
+        page = 1
+        while True:
+            response = self._call("listing changed tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
+                                  params={"project": self.project_id, "page": page, "page_size": PAGE_SIZE,
+                                          "fields": "all", "query": query})
+            if response.status_code == 404 and page > 1:
+                return
+            if response.status_code >= 400:
+                raise BackendError(f"Label Studio {self.url}: listing changed tasks failed with HTTP "
+                                   f"{response.status_code}: {_short(response.text)}")
+            rows = response.json().get("tasks", [])
+            yield from rows
+            if len(rows) < PAGE_SIZE:
+                return
+            page += 1
 
     def to_label(self, pair_id: str, annotation: Mapping[str, Any], *, deleted: bool = False) -> HumanLabel:
         """One annotation as a HumanLabel (a cancelled/skipped or empty one is ``skip``)."""

@@ -191,11 +191,17 @@ def export(ctx: click.Context, out: Path, only: str | None) -> None:
     """
     from collections import Counter
 
-    from ..io.export import curated_rows, write_export
+    from ..io.export import iter_curated_rows, write_export
 
     ws = open_workspace(ctx)
     sources = [s.strip() for s in only.split(",") if s.strip()] if only else None
-    rows = curated_rows(ws.ledger, only=sources, config=ws.config)
-    path = write_export(rows, out)
-    counts = Counter(r["label_source"] for r in rows)
-    click.echo(f"wrote {len(rows)} pair(s) to {path} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")
+    counts: Counter = Counter()
+
+    def counted(rows):  # streamed to the file; only the counts stay in memory
+        for row in rows:
+            counts[row["label_source"]] += 1
+            yield row
+
+    path = write_export(counted(iter_curated_rows(ws.ledger, only=sources, config=ws.config)), out)
+    click.echo(f"wrote {sum(counts.values())} pair(s) to {path} "
+               f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")

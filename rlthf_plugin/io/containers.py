@@ -7,7 +7,6 @@ Each yields ``(name, line, record)``; the row formats (:mod:`.formats`) read the
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import zipfile
@@ -68,31 +67,54 @@ def read_records(path: str, problems: list[InputProblem]) -> Iterator[tuple[str,
         import pyarrow.parquet as pq
 
         try:
-            table = pq.read_table(p)
+            batches = pq.ParquetFile(p).iter_batches(batch_size=4096)  # streamed: memory is one batch
         except Exception as e:  # pyarrow raises many types for a corrupt file
             raise RlthfError(f"{path}: not a readable parquet file ({e})") from e
-        for i, record in enumerate(table.to_pylist(), start=1):
-            yield name, i, record
+        i = 0
+        for batch in batches:
+            for record in batch.to_pylist():
+                i += 1
+                yield name, i, record
         return
-    raw = p.read_bytes()
     if lower.endswith(".zip"):
-        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+        with zipfile.ZipFile(p) as z:
             members = [m for m in z.namelist()
                        if not m.startswith("__MACOSX/") and m.lower().endswith((".json", ".jsonl"))]
             for member in members:
                 for line, record in _json_records(z.read(member), f"{name}!{member}", problems):
                     yield f"{name}!{member}", line, record
         return
-    if lower.endswith(".gz"):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise RlthfError(f"{path}: not a readable gzip file ({e})") from e
-    if not raw.strip():
+    gz = lower.endswith(".gz")
+    try:
+        yield from ((name, line, record) for line, record in _stream_json(p, name, problems, gz=gz))
+    except (OSError, EOFError) as e:
+        if not gz:
+            raise
+        raise RlthfError(f"{path}: not a readable gzip file ({e})") from e
+
+
+def _stream_json(p: Path, name: str, problems: list[InputProblem], *, gz: bool) -> Iterator[tuple[int, Any]]:
+    """JSON lines read one line at a time (memory: one line); a JSON array is parsed whole."""
+    seen = False
+    with (gzip.open(p, "rb") if gz else p.open("rb")) as fh:
+        for i, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            if not seen and raw.lstrip().startswith(b"["):  # a JSON array: blank lines keep the numbering
+                yield from _json_records(b"\n" * (i - 1) + raw + fh.read(), name, problems)
+                return
+            seen = True
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                problems.append(InputProblem(name, i, None, f"not valid UTF-8 (byte {e.start} of the line)"))
+                continue
+            try:
+                yield i, json.loads(text)
+            except json.JSONDecodeError as e:
+                problems.append(InputProblem(name, i, None, f"invalid JSON: {e.msg}"))
+    if not seen:
         problems.append(InputProblem(name, None, None, "the file is empty"))
-        return
-    for line, record in _json_records(raw, name, problems):
-        yield name, line, record
 
 
 def _dataset_records(folder: Path) -> Iterator[tuple[str, int, Any]]:

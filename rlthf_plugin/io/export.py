@@ -24,8 +24,9 @@ never saw; with ``schema_version``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ..config import Config, ground_truth_platforms
 from ..errors import RlthfError
@@ -33,6 +34,7 @@ from ..pairs import A, B, majority, swap_label
 from ..selection.rlthf import Action
 from ..store.iterations import curation_inputs
 from ..store.ledger import Ledger
+from ..store.pairs import iter_pairs
 from ..store.votes import primary_labels
 from ..vocab import LABEL_SOURCES, LabelSource
 from .curated import CuratedSet, to_row
@@ -42,6 +44,13 @@ EXPORT_FILE = "curated.jsonl"
 
 def curated_rows(ledger: Ledger, *, only: Iterable[str] | None = None, config: Config | None = None) -> list[dict]:
     """One dict per valid pair, in pair-id order; ``only`` restricts the label sources."""
+    return list(iter_curated_rows(ledger, only=only, config=config))
+
+
+def iter_curated_rows(ledger: Ledger, *, only: Iterable[str] | None = None,
+                      config: Config | None = None) -> Iterator[dict]:
+    """:func:`curated_rows` one at a time: the pairs' texts are read a page at a time, so
+    memory holds the labels per pair id, not the texts."""
     only_set = set(only) if only is not None else None
     if only_set is not None and (bad := only_set - set(LABEL_SOURCES)):
         raise RlthfError(f"unknown label source(s) {sorted(bad)}; known: {', '.join(LABEL_SOURCES)}")
@@ -58,17 +67,15 @@ def curated_rows(ledger: Ledger, *, only: Iterable[str] | None = None, config: C
         if r.iteration is not None:
             asked[r.pair_id] = r.iteration
     ai, _ = primary_labels(ledger, config.selection.primary_judge)
-    out = []
-    for p in ledger.get_pairs():
+    for p in iter_pairs(ledger):
         row = _best(p.id, votes, asked, alpha, decisions, rm_ok, ai, latest["id"] if latest else None)
         if row is None or (only_set is not None and row[1] not in only_set):
             continue
         label, source, iteration, amp = row
         chosen, rejected = p.chosen_rejected(label)
-        out.append({"pair_id": p.id, "prompt": p.prompt, "chosen": chosen, "rejected": rejected,
-                    "label_source": source, "iteration": iteration, "amplification": amp,
-                    "reason": (decisions.get(p.id) or {}).get("reason")})
-    return out
+        yield {"pair_id": p.id, "prompt": p.prompt, "chosen": chosen, "rejected": rejected,
+               "label_source": source, "iteration": iteration, "amplification": amp,
+               "reason": (decisions.get(p.id) or {}).get("reason")}
 
 
 def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_ok: bool, ai: dict,
@@ -96,17 +103,23 @@ def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_o
     return ai_label, LabelSource.AI.value, None, 1
 
 
-def write_export(rows: list[dict[str, Any]], out: str | Path) -> Path:
-    """Write rows as JSON lines to ``out`` (a ``.jsonl`` file, or a folder: ``curated.jsonl`` in it)."""
+def write_export(rows: Iterable[dict[str, Any]], out: str | Path) -> Path:
+    """Write rows as JSON lines to ``out`` (a ``.jsonl`` file, or a folder: ``curated.jsonl`` in it).
+
+    Rows are written as they come (any iterable) to a temporary file beside ``out`` that
+    replaces it at the end, so a crash never leaves half an export under the final name.
+    """
     path = Path(out)
     if path.suffix != ".jsonl":
         path.mkdir(parents=True, exist_ok=True)
         path = path / EXPORT_FILE
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(to_row(row), ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
     return path
 
 

@@ -1,16 +1,17 @@
-"""Import preference data into the ledger: validate every row, then write in one transaction."""
+"""Import preference data into the ledger: validate every row, write in chunks in one transaction."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from itertools import islice
+from typing import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
 from ..errors import InputProblem, InvalidInputError, RlthfError
 from ..pairs import pair_id, prompt_id, response_id, swap_label
 from ..store.ledger import Ledger, now
-from ..store.pairs import ImportState, source_keys, write_import
+from ..store.pairs import ImportState, ImportWriter, import_transaction
 from .containers import read_records
 from .formats import ROW_FORMATS, Row, RowError, detect_format
 
@@ -28,17 +29,19 @@ class ImportReport:
     skipped: list[InputProblem] = field(default_factory=list)
 
 
-def parse_files(paths: Iterable[str], *, fmt: str | None = None, judge: str = "import",
-                label_source: str = "human", progress: bool = False) -> tuple[list[Row], list[InputProblem], dict[str, int]]:
-    """Read and validate every record; returns (rows, problems, count per format)."""
+#: Rows parsed, planned and inserted at a time: memory holds one chunk, not the file.
+CHUNK = 5000
+
+
+def iter_rows(paths: Iterable[str], problems: list[InputProblem], formats: dict[str, int], *, fmt: str | None = None,
+              judge: str = "import", label_source: str = "human", progress: bool = False) -> Iterator[Row]:
+    """Read and validate every record, yielding the valid rows one at a time; each invalid
+    one is appended to ``problems`` and each valid one counted in ``formats`` (by format)."""
     if fmt is not None and fmt not in ROW_FORMATS:
         raise RlthfError(f"unknown format '{fmt}'; known: {', '.join(ROW_FORMATS)}")
-    rows: list[Row] = []
-    problems: list[InputProblem] = []
-    formats: dict[str, int] = {}
     for path in paths:
         seen_any = False
-        for name, line, record in tqdm(read_records(path, problems), desc=f"reading {path}",
+        for name, line, record in tqdm(read_records(path, problems), desc=f"importing {path}",
                                        unit=" rows", disable=not progress, leave=False):
             seen_any = True
             if not isinstance(record, dict):
@@ -55,14 +58,22 @@ def parse_files(paths: Iterable[str], *, fmt: str | None = None, judge: str = "i
                 kwargs["label_source"] = label_source
             try:
                 row = ROW_FORMATS[kind](record, **kwargs)
-                row.file, row.line = name, line
-                rows.append(row)
             except RowError as e:
                 problems.append(InputProblem(name, line, e.field, str(e)))
                 continue
+            row.file, row.line = name, line
             formats[kind] = formats.get(kind, 0) + 1
+            yield row
         if not seen_any and not any(p.file.startswith(str(path)) for p in problems):
             problems.append(InputProblem(str(path), None, None, "no records"))
+
+
+def parse_files(paths: Iterable[str], *, fmt: str | None = None, judge: str = "import",
+                label_source: str = "human", progress: bool = False) -> tuple[list[Row], list[InputProblem], dict[str, int]]:
+    """Read and validate every record into memory; returns (rows, problems, count per format)."""
+    problems: list[InputProblem] = []
+    formats: dict[str, int] = {}
+    rows = list(iter_rows(paths, problems, formats, fmt=fmt, judge=judge, label_source=label_source, progress=progress))
     return rows, problems, formats
 
 
@@ -71,90 +82,119 @@ def _source_name(path: str) -> str:
 
 
 def import_files(ledger: Ledger, paths: Iterable[str], *, fmt: str | None = None, skip_invalid: bool = False,
-                 judge: str = "import", label_source: str = "human", progress: bool = False) -> ImportReport:
+                 judge: str = "import", label_source: str = "human", progress: bool = False,
+                 chunk: int = CHUNK) -> ImportReport:
     """Validate and import files; all or nothing unless ``skip_invalid``.
+
+    The input is streamed in chunks of ``chunk`` rows inside one transaction, so memory
+    stays bounded by a chunk whatever the file size. After the first invalid row nothing
+    more is written, but reading goes on so that every problem is reported; the
+    transaction is then rolled back. A judge row whose pair comes later in the import is
+    held back (judge rows are small) and written at the end.
 
     Raises
     ------
     InvalidInputError
         When a row is invalid and ``skip_invalid`` is False. The ledger is unchanged.
     """
-    rows, problems, formats = parse_files(paths, fmt=fmt, judge=judge, label_source=label_source, progress=progress)
-    missing = _missing_refs(ledger, rows)
-    problems += [InputProblem(r.file, r.line, "idx", f"no imported pair for '{r.ref_key}': import the pairs first")
-                 for r in rows if r.ref_key in missing]
-    if problems and not skip_invalid:
-        raise InvalidInputError(problems, hint="fix these rows, or pass --skip-invalid to import the others")
-    rows = [r for r in rows if r.ref_key not in missing]
-    # Pairs before the judge rows that label them.
-    rows.sort(key=lambda r: r.ref_key is not None)
-    report = ImportReport(rows=len(rows), formats=formats, skipped=problems)
-    _write(ledger, rows, report)
-    return report
-
-
-def _missing_refs(ledger: Ledger, rows: list[Row]) -> set[str]:
-    """Keys of judge rows whose pair is neither in the ledger nor in this import."""
-    refs = {r.ref_key for r in rows if r.ref_key}
-    if not refs:
-        return set()
-    here = {r.source_key for r in rows if r.ref_key is None}
-    return refs - here - source_keys(ledger)
-
-
-def _write(ledger: Ledger, rows: list[Row], report: ImportReport) -> None:
+    problems: list[InputProblem] = []
+    report = ImportReport()
     stamp = now()
-
-    def plan(state: ImportState) -> dict[str, list[dict]]:
-        known, source_pairs, source_swapped = state.known, state.source_pairs, state.source_swapped
-        new_pairs, new_sources, resp, ai, human = [], [], {}, [], []
+    rows = iter_rows(paths, problems, report.formats, fmt=fmt, judge=judge, label_source=label_source,
+                     progress=progress)
+    with import_transaction(ledger) as tx:
+        waiting: list[Row] = []  # judge rows whose pair is not in the ledger or the import yet
         # Pairs that got human votes from a pair-level row of this import: a row repeating
         # the pair for another judge carries the same votes again and adds none.
         human_pairs: set[str] = set()
-        for r in rows:
-            if r.ref_key is not None:  # a judge file: labels for a pair imported before
-                pid = source_pairs[r.ref_key]
-                swapped = source_swapped.get(r.ref_key, False)
-            elif r.response_a is not None:
-                pid = pair_id(r.prompt, r.response_a, r.response_b)
-                if pid not in known:
-                    known[pid] = r.response_a
-                    new_pairs.append({
-                        "id": pid, "prompt_id": prompt_id(r.prompt), "prompt": r.prompt,
-                        "response_a": r.response_a, "response_b": r.response_b, "source": r.source,
-                        "metadata": r.metadata, "origin": "import", "created_at": stamp,
-                    })
-                swapped = known[pid] != r.response_a
-                new_sources.append({"source_key": r.source_key, "pair_id": pid, "swapped": swapped,
-                                    "metadata": r.metadata})
-                source_pairs.setdefault(r.source_key, pid)
-                source_swapped.setdefault(r.source_key, swapped)
-                for text, model in ((r.response_a, r.models[0]), (r.response_b, r.models[1])):
-                    resp.setdefault(response_id(r.prompt, text), (r.prompt, text, model))
-            else:  # multi-response: responses only, pairs come from `rlthf candidates`
-                for text, model in r.responses:
-                    resp.setdefault(response_id(r.prompt, text), (r.prompt, text, model))
-                continue
-            fix = swap_label if swapped else (lambda x: x)
-            # Stored in the pair's own A/B terms: a swapped row swaps labels and orders.
-            ai += [{"pair_id": pid, "judge": v.judge, "label": fix(v.label),
-                    "confidence": None if v.confidence is None else (1 - v.confidence if swapped else v.confidence),
-                    "prompt_version": "", "order": {"ab": "ba", "ba": "ab"}.get(v.order, v.order) if swapped else v.order,
-                    "source_key": v.key, "raw": None, "created_at": stamp} for v in r.ai_labels]
-            if r.pair_level_humans and r.human_votes:
-                if pid in human_pairs:  # the same pair's votes again, from a row for another judge
-                    continue
-                human_pairs.add(pid)
-            human += [{"pair_id": pid, "label": fix(lab), "annotator": who, "platform": "import",
-                       "external_id": key, "comment": None, "iteration": None, "deleted": False,
-                       "labeled_at": stamp, "stored_at": stamp} for who, lab, key in r.human_votes]
-        responses = [{"id": rid, "prompt_id": prompt_id(p), "prompt": p, "text": t, "model": m, "created_at": stamp}
-                     for rid, (p, t, m) in resp.items()]
-        return {"pairs": new_pairs, "pair_sources": new_sources, "responses": responses, "ai_labels": ai,
-                "human_labels": human}
-
-    added = write_import(ledger, plan)
+        for part in _batches(rows, chunk):
+            report.rows += len(part)
+            if problems and not skip_invalid:
+                continue  # keep reading to report every problem; nothing more is written
+            waiting += _write_chunk(tx, part, stamp, human_pairs)
+        for part in _batches(waiting, chunk):
+            for r in _write_chunk(tx, part, stamp, human_pairs):
+                problems.append(InputProblem(r.file, r.line, "idx",
+                                             f"no imported pair for '{r.ref_key}': import the pairs first"))
+                report.rows -= 1
+        if problems and not skip_invalid:
+            raise InvalidInputError(problems, hint="fix these rows, or pass --skip-invalid to import the others")
+        added = tx.added()
+    report.skipped = problems
     report.new_pairs = added["pairs"]
     report.new_responses = added["responses"]
     report.new_ai_labels = added["ai_labels"]
     report.new_human_labels = added["human_labels"]
+    return report
+
+
+def _write_chunk(tx: ImportWriter, rows: list[Row], stamp, human_pairs: set[str]) -> list[Row]:
+    """Plan and insert one chunk (pairs before the judge rows that label them); returns the
+    judge rows whose pair is not known yet."""
+    pair_rows = [r for r in rows if r.ref_key is None and r.response_a is not None]
+    pids = [pair_id(r.prompt, r.response_a, r.response_b) for r in pair_rows]
+    refs = [r.ref_key for r in rows if r.ref_key is not None]
+    state = tx.state(pids, refs)
+    here = {r.source_key for r in pair_rows}
+    ready: list[Row] = []
+    unknown: list[Row] = []
+    for r in rows:
+        missing = r.ref_key is not None and r.ref_key not in state.source_pairs and r.ref_key not in here
+        (unknown if missing else ready).append(r)
+    ready.sort(key=lambda r: r.ref_key is not None)  # stable: pairs first, then their judge rows
+    tx.write(_plan(ready, state, stamp, human_pairs))
+    return unknown
+
+
+def _batches(items: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    it = iter(items)
+    while part := list(islice(it, size)):
+        yield part
+
+
+def _plan(rows: list[Row], state: ImportState, stamp, human_pairs: set[str]) -> dict[str, list[dict]]:
+    """The rows to insert per table for ``rows`` (pairs first), given what is known and the
+    pairs whose pair-level human votes this import already holds (updated in place)."""
+    known, source_pairs, source_swapped = state.known, state.source_pairs, state.source_swapped
+    new_pairs, new_sources, resp, ai, human = [], [], {}, [], []
+    for r in rows:
+        if r.ref_key is not None:  # a judge file: labels for a pair imported before
+            pid = source_pairs[r.ref_key]
+            swapped = source_swapped.get(r.ref_key, False)
+        elif r.response_a is not None:
+            pid = pair_id(r.prompt, r.response_a, r.response_b)
+            if pid not in known:
+                known[pid] = r.response_a
+                new_pairs.append({
+                    "id": pid, "prompt_id": prompt_id(r.prompt), "prompt": r.prompt,
+                    "response_a": r.response_a, "response_b": r.response_b, "source": r.source,
+                    "metadata": r.metadata, "origin": "import", "created_at": stamp,
+                })
+            swapped = known[pid] != r.response_a
+            new_sources.append({"source_key": r.source_key, "pair_id": pid, "swapped": swapped,
+                                "metadata": r.metadata})
+            source_pairs.setdefault(r.source_key, pid)
+            source_swapped.setdefault(r.source_key, swapped)
+            for text, model in ((r.response_a, r.models[0]), (r.response_b, r.models[1])):
+                resp.setdefault(response_id(r.prompt, text), (r.prompt, text, model))
+        else:  # multi-response: responses only, pairs come from `rlthf candidates`
+            for text, model in r.responses:
+                resp.setdefault(response_id(r.prompt, text), (r.prompt, text, model))
+            continue
+        fix = swap_label if swapped else (lambda x: x)
+        # Stored in the pair's own A/B terms: a swapped row swaps labels and orders.
+        ai += [{"pair_id": pid, "judge": v.judge, "label": fix(v.label),
+                "confidence": None if v.confidence is None else (1 - v.confidence if swapped else v.confidence),
+                "prompt_version": "", "order": {"ab": "ba", "ba": "ab"}.get(v.order, v.order) if swapped else v.order,
+                "source_key": v.key, "raw": None, "created_at": stamp} for v in r.ai_labels]
+        if r.pair_level_humans and r.human_votes:
+            if pid in human_pairs:  # the same pair's votes again, from a row for another judge
+                continue
+            human_pairs.add(pid)
+        human += [{"pair_id": pid, "label": fix(lab), "annotator": who, "platform": "import",
+                   "external_id": key, "comment": None, "iteration": None, "deleted": False,
+                   "labeled_at": stamp, "stored_at": stamp} for who, lab, key in r.human_votes]
+    responses = [{"id": rid, "prompt_id": prompt_id(p), "prompt": p, "text": t, "model": m, "created_at": stamp}
+                 for rid, (p, t, m) in resp.items()]
+    return {"pairs": new_pairs, "pair_sources": new_sources, "responses": responses, "ai_labels": ai,
+            "human_labels": human}

@@ -190,7 +190,8 @@ def make_factory(ledger: Ledger, config: Config, *, progress: bool = False) -> C
         from ..models.reward import EmbeddingRewardModel
 
         emb = config.embedding
-        base = EmbeddingRewardModel(SentenceEmbedder(emb.model, batch_size=emb.batch_size, max_length=emb.max_length),
+        base = EmbeddingRewardModel(SentenceEmbedder(emb.model, batch_size=emb.batch_size, max_length=emb.max_length,
+                                                        backend=emb.backend),
                                     ledger=ledger, head=sel.head, seed=sel.seed, progress=progress)
         return base.spawn
     if sel.reward_model == "transformer":

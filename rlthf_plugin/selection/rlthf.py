@@ -16,7 +16,8 @@ How the elbow and knee are found (first derivative of the curve):
 
 1. the sorted margins are rescaled to ``[0, 1]`` over ranks ``x = i / (N - 1)``, so the
    average slope of the whole curve is 1 whatever the margin scale;
-2. the curve is smoothed by a centred moving average of ``smooth * N`` ranks (at least 3)
+2. the curve is smoothed by a centred moving average of ``smooth * N`` ranks (at least 3;
+   from cumulative sums, so the analysis is O(N log N) for the sort and O(N) after it)
    and its slope ``s = -dy/dx`` is taken with :func:`numpy.gradient`, then smoothed again;
 3. the *flat* slope is the median of ``s`` over the central half of the ranks, and a rank
    is *steep* where ``s > steep * max(flat, 1e-3)``;
@@ -340,10 +341,11 @@ def _select(m: np.ndarray, curve: Curve, budget: int, back_off: float, gate: Fli
             n_flip = n - curve.reflection
             k_probe = min(n_flip, int(round(probe * budget)))
             probes = rng.choice(np.arange(curve.reflection, n), size=k_probe, replace=False) if k_probe else []
-            walk = [r for r in range(curve.reflection - 1, -1, -1)]
-            asked_ranks = list(np.sort(probes)[::-1]) + walk[: budget - k_probe]
+            walk = range(curve.reflection - 1, -1, -1)
+            asked_ranks = list(np.sort(probes)[::-1]) + list(walk[: budget - k_probe])
             if len(asked_ranks) < budget:  # the left of the reflection point is too short
-                rest = [r for r in range(n - 1, curve.reflection - 1, -1) if r not in set(asked_ranks)]
+                taken = set(asked_ranks)  # built once: a set per candidate made this quadratic
+                rest = [r for r in range(n - 1, curve.reflection - 1, -1) if r not in taken]
                 asked_ranks += rest[: budget - len(asked_ranks)]
         else:
             asked_ranks = list(range(n - 1, n - 1 - budget, -1))

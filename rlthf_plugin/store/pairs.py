@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
@@ -32,6 +33,22 @@ def get_pairs(ledger: Ledger, ids: Iterable[str] | None = None) -> list[Preferen
         ids = list(ids)
         found = {r.id: _pair(r._mapping) for r in select_in(conn, lambda c: sa.select(t).where(t.c.id.in_(c)), ids)}
     return [found[i] for i in ids if i in found]
+
+
+def iter_pairs(ledger: Ledger, *, page: int = 5000) -> Iterator[PreferencePair]:
+    """Every pair in id order, read ``page`` at a time (keyset paging): memory is one page."""
+    t = S.pairs
+    after = None
+    with ledger.engine.connect() as conn:
+        while True:
+            q = sa.select(t).order_by(t.c.id).limit(page)
+            if after is not None:
+                q = q.where(t.c.id > after)
+            rows = [_pair(r) for r in conn.execute(q).mappings()]
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].id
 
 
 def existing_pair_ids(ledger: Ledger, ids: Iterable[str]) -> set[str]:
@@ -94,29 +111,51 @@ IMPORT_TABLES = {"pairs": S.pairs, "pair_sources": S.pair_sources, "responses": 
                  "ai_labels": S.ai_labels, "human_labels": S.human_labels}
 
 
-def write_import(ledger: Ledger, plan: Callable[[ImportState], dict[str, list[dict]]]) -> dict[str, int]:
-    """Read the :class:`ImportState`, let ``plan`` turn it into rows per table name
-    (:data:`IMPORT_TABLES`), insert the new ones, all in one transaction.
+class ImportWriter:
+    """One import's open transaction: what the ledger (including this import so far) knows
+    about some keys, and the inserts of one chunk of rows.
 
-    Returns table name -> rows added (pairs, responses, ai_labels, human_labels).
+    The importer streams its input through here chunk by chunk, so memory holds one chunk,
+    not the file; the transaction makes it all or nothing (an exception rolls back all).
     """
-    counted = ("pairs", "responses", "ai_labels", "human_labels")
 
-    def count(conn, name: str) -> int:
-        return conn.execute(sa.select(sa.func.count()).select_from(IMPORT_TABLES[name])).scalar_one()
+    #: Tables counted in :meth:`added`.
+    COUNTED = ("pairs", "responses", "ai_labels", "human_labels")
 
-    with ledger.engine.begin() as conn:
-        before = {name: count(conn, name) for name in counted}
-        ps = S.pair_sources
-        state = ImportState(
-            known=dict(conn.execute(sa.select(S.pairs.c.id, S.pairs.c.response_a)).all()),
-            source_pairs=dict(conn.execute(sa.select(ps.c.source_key, ps.c.pair_id)).all()),
-            source_swapped=dict(conn.execute(sa.select(ps.c.source_key, ps.c.swapped)).all()))
-        rows = plan(state)
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+        self._before = {name: self._count(name) for name in self.COUNTED}
+
+    def _count(self, name: str) -> int:
+        return self.conn.execute(sa.select(sa.func.count()).select_from(IMPORT_TABLES[name])).scalar_one()
+
+    def state(self, pair_ids: Iterable[str], source_keys: Iterable[str]) -> ImportState:
+        """The :class:`ImportState` restricted to ``pair_ids`` and ``source_keys``."""
+        p, ps = S.pairs, S.pair_sources
+        known = dict(select_in(self.conn, lambda c: sa.select(p.c.id, p.c.response_a).where(p.c.id.in_(c)),
+                               dict.fromkeys(pair_ids)))
+        sources = list(select_in(self.conn, lambda c: sa.select(ps.c.source_key, ps.c.pair_id, ps.c.swapped)
+                                 .where(ps.c.source_key.in_(c)), dict.fromkeys(source_keys)))
+        return ImportState(known=known, source_pairs={k: pid for k, pid, _ in sources},
+                           source_swapped={k: bool(sw) for k, _, sw in sources})
+
+    def write(self, rows: dict[str, list[dict]]) -> None:
+        """Insert the new rows of one chunk, per table name (:data:`IMPORT_TABLES`)."""
         for name, table in IMPORT_TABLES.items():
-            insert_ignore(conn, table, rows.get(name, []))
-        return {name: count(conn, name) - before[name] for name in counted}
+            insert_ignore(self.conn, table, rows.get(name, []))
+
+    def added(self) -> dict[str, int]:
+        """Table name -> rows added so far (pairs, responses, ai_labels, human_labels)."""
+        return {name: self._count(name) - self._before[name] for name in self.COUNTED}
 
 
-__all__ = ["ImportState", "add_pairs", "existing_pair_ids", "get_pairs", "pair_ids", "response_groups",
-           "source_keys", "write_import"]
+@contextmanager
+def import_transaction(ledger: Ledger) -> Iterator[ImportWriter]:
+    """An :class:`ImportWriter` on one transaction: committed when the block ends, rolled
+    back when it raises."""
+    with ledger.engine.begin() as conn:
+        yield ImportWriter(conn)
+
+
+__all__ = ["ImportState", "add_pairs", "existing_pair_ids", "get_pairs", "iter_pairs", "pair_ids", "response_groups",
+           "source_keys", "ImportWriter", "import_transaction"]

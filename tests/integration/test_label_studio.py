@@ -176,3 +176,40 @@ def test_cli_push_generates_the_webhook_secret(label_studio_env, real_workspace,
     with api(env) as admin:
         assert len([h for h in admin.get("/api/webhooks/", params={"project": project["id"]}).json()
                     if h["url"] == hook]) == 1
+
+
+def test_incremental_pull_lists_only_the_changed_tasks(label_studio_env, real_workspace):
+    env = label_studio_env
+    ids = add_asked_iteration(real_workspace.ledger, 4)
+    env.configure(real_workspace, name=fresh_name("incremental"))
+    backend = env.backend(real_workspace)
+    mapping = sync.push(real_workspace.ledger, backend, asked_tasks(real_workspace.ledger), iteration=1).mapping
+    env.annotate(backend, mapping[ids[0]], "A", annotator=1)
+    assert sync.pull(real_workspace.ledger, backend) == (1, 1)  # no cursor yet: the export
+
+    def no_export():
+        raise AssertionError("an incremental pull must not download the project export")
+
+    backend._exported_tasks = no_export
+    key = f"pull:{backend.platform}:{backend.target}"
+    before = real_workspace.ledger.get_state(key)
+    second = env.annotate(backend, mapping[ids[1]], "B", annotator=2)
+    read, new = sync.pull(real_workspace.ledger, backend)
+    assert new == 1 and read <= 2  # a task inside the cursor's overlap may be read again, never stored twice
+    assert real_workspace.ledger.get_state(key) > before  # the cursor moved to the latest task stamp
+    with api(env, env.server.annotator_tokens[2]) as annotator:
+        r = annotator.patch(f"/api/annotations/{second['id']}/", json={"result": [
+            {"from_name": "preference", "to_name": "prompt", "type": "choices", "value": {"choices": ["A"]}}]})
+        assert r.status_code == 200, r.text
+    read, new = sync.pull(real_workspace.ledger, backend)
+    assert new == 0 and 1 <= read <= 2
+    with real_workspace.ledger.engine.connect() as conn:
+        stored = conn.execute(sa.select(L.human_labels.c.label).where(
+            L.human_labels.c.external_id == str(second["id"]))).scalar_one()
+    assert stored == "A"  # the edit reached the ledger through the filtered listing
+    skipped = env.annotate(backend, mapping[ids[2]], "A", annotator=1, cancelled=True)
+    read, new = sync.pull(real_workspace.ledger, backend)
+    assert new == 1  # a skip is listed too (the second filtered listing)
+    with real_workspace.ledger.engine.connect() as conn:
+        assert conn.execute(sa.select(L.human_labels.c.label).where(
+            L.human_labels.c.external_id == str(skipped["id"]))).scalar_one() == "skip"

@@ -93,6 +93,9 @@ class PullResult:
     labels: list[HumanLabel]
     cursor: Any = None
     present: set[str] | None = None
+    #: When set, ``present`` is complete only for these pair ids (an incremental pull that
+    #: listed the changed tasks with all their labels); None = for the whole target.
+    scope: set[str] | None = None
 
 
 def identity(response: Any, *, url: str, platform: str, endpoint: str, keys: Sequence[str], option: str) -> dict:

@@ -360,8 +360,8 @@ class LabelStudioBackend:
         the tasks whose ``updated_at`` is at or after it, less :data:`CURSOR_OVERLAP`, are
         listed, a page at a time (Label Studio stamps a task whenever one of its
         annotations is created, changed or deleted), with all their annotations; the
-        cursor becomes the latest task ``updated_at`` seen (``present`` stays unknown: only
-        the full pass finds deletions). The cost follows the changes,
+        cursor becomes the latest task ``updated_at`` seen; ``present`` is complete for the
+        listed tasks (``scope``), so a lost deletion is found among them. The cost follows the changes,
         not the size of the project. Re-read annotations are absorbed by storing (keyed by
         annotation id); the overlap covers a task stamped just before a listing but
         committed after it.
@@ -371,6 +371,8 @@ class LabelStudioBackend:
         if since is None:
             return self._pull_export(cursor)
         labels: list[HumanLabel] = []
+        present: set[str] = set()
+        scope: set[str] = set()
         latest = since
         for task in self._changed_tasks(since - CURSOR_OVERLAP):
             stamp = _parse_time(task.get("updated_at"))
@@ -378,8 +380,16 @@ class LabelStudioBackend:
                 latest = stamp
             pair_id = (task.get("data") or {}).get("pair_id")
             if pair_id:
+                scope.add(str(pair_id))
+                present.update(str(a["id"]) for a in task.get("annotations") or [])
                 labels += [self.to_label(str(pair_id), a) for a in task.get("annotations") or []]
-        return PullResult(labels, latest.isoformat())
+        # Changed tasks left with no annotation (the last one deleted, or just pushed): ids
+        # and pair ids only, so the ledger can find the deletions among them.
+        for task in self._listing(self._changed_query(since - CURSOR_OVERLAP, None), fields="task_only"):
+            pair_id = (task.get("data") or {}).get("pair_id")
+            if pair_id:
+                scope.add(str(pair_id))
+        return PullResult(labels, latest.isoformat(), present=present, scope=scope)
 
     def _pull_export(self, cursor: Any) -> PullResult:
         labels: list[HumanLabel] = []
@@ -422,28 +432,37 @@ class LabelStudioBackend:
         Two server-side filtered listings, tasks with a submitted annotation and tasks with
         a skipped (cancelled) one, because the Data Manager cannot mix ``and`` and ``or``;
         a task in both is returned once. Tasks without annotations (e.g. just pushed, which
-        also stamps ``updated_at``) are not listed: they hold nothing to pull.
+        also stamps ``updated_at``) are listed apart, ids only (``pull``).
         """
-        stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         seen: set[int] = set()
         for counter in ("total_annotations", "cancelled_annotations"):
-            query = json.dumps({"filters": {"conjunction": "and", "items": [
-                {"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
-                 "value": stamp},
-                {"filter": f"filter:tasks:{counter}", "operator": "greater", "type": "Number", "value": 0}]},
-                "ordering": ["tasks:id"]})
-            for task in self._listing(query):
+            for task in self._listing(self._changed_query(since, counter)):
                 if task["id"] not in seen:
                     seen.add(task["id"])
                     yield task
 
-    def _listing(self, query: str) -> Iterator[dict[str, Any]]:
+    @staticmethod
+    def _changed_query(since: dt.datetime, counter: str | None) -> str:
+        """Data Manager query: updated at or after ``since``, and ``counter`` > 0 (or, for
+        None, no annotation of either kind)."""
+        stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        items = [{"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
+                  "value": stamp}]
+        if counter is not None:
+            items.append({"filter": f"filter:tasks:{counter}", "operator": "greater", "type": "Number", "value": 0})
+        else:
+            items += [{"filter": f"filter:tasks:{c}", "operator": "equal", "type": "Number", "value": 0}
+                      for c in ("total_annotations", "cancelled_annotations")]
+        return json.dumps({"filters": {"conjunction": "and", "items": items}, "ordering": ["tasks:id"]})
+
+    def _listing(self, query: str, *, fields: str = "all") -> Iterator[dict[str, Any]]:
         wrapper = self.client._client_wrapper  # the SDK's authenticated httpx client (see _task_page)
         page = 1
         while True:
             response = self._call("listing changed tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
                                   params={"project": self.project_id, "page": page, "page_size": PAGE_SIZE,
-                                          "fields": "all", "query": query})
+                                          "fields": fields, "query": query,
+                                          **({"include": "id,data"} if fields == "task_only" else {})})
             if response.status_code == 404 and page > 1:
                 return
             if response.status_code >= 400:

@@ -98,7 +98,10 @@ def pull(ledger: Ledger, backend: LabelingBackend, *, full: bool = False) -> tup
     result = backend.pull(cursor=cursor)
     new = store_labels(ledger, result.labels)
     if result.present is not None and hasattr(backend, "confirm_deleted"):
-        stored = ledger.live_label_ids(backend.platform, ledger.pushed(backend.platform, backend.target))
+        pushed = ledger.pushed(backend.platform, backend.target)
+        if result.scope is not None:  # an incremental pull: only the tasks it listed
+            pushed = {pid: ext for pid, ext in pushed.items() if pid in result.scope}
+        stored = ledger.live_label_ids(backend.platform, pushed)
         missing = sorted(ext for ext in stored if ext not in result.present)
         if missing:
             gone = backend.confirm_deleted(missing)

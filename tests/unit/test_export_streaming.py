@@ -17,7 +17,9 @@ def test_export_cli_writes_the_curated_rows(workspace, runner, tmp_path):
     assert result.exit_code == 0, result.output
     written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     expected = curated_rows(workspace.ledger)
-    assert written == [json.loads(json.dumps(to_row(r))) for r in expected] and len(written) > 2000
+    # The primary judge (GPT-4, most pairs) labels the MT-bench rows; pairs only another judge
+    # labeled have no audited AI label and are not exported.
+    assert written == [json.loads(json.dumps(to_row(r))) for r in expected] and len(written) > 1300
     assert f"wrote {len(expected)} pair(s)" in result.output and "ai: " in result.output
     assert not list(out.parent.glob("*.partial"))
 

@@ -54,7 +54,10 @@ def near(pixels: np.ndarray, rgb: tuple[int, int, int], tol: int = 6) -> int:
 def looped_workspace(tmp_path, runner):
     sample = write_pandalm_sample(tmp_path / "sample.jsonl", 80)
     ws = tmp_path / "ws"
-    env = {"RLTHF_EMBEDDING_MAX_LENGTH": "64", "RLTHF_SELECTION_FOLDS": "3"}
+    # margin-curve: its kept region is what draws the tab:green the screenshot check looks for
+    # (the signals strategy trusts no pair before its calibration has evidence).
+    env = {"RLTHF_EMBEDDING_MAX_LENGTH": "64", "RLTHF_SELECTION_FOLDS": "3",
+           "RLTHF_SELECTION_STRATEGY": "margin-curve"}
     for args in (["init"], ["import", str(sample)],
                  ["run", "--iterations", "2", "--budget", "0.1", "--annotator", "oracle:human"]):
         result = runner.invoke(main, ["-w", str(ws), *args], env=env, catch_exceptions=False)

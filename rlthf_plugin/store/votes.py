@@ -210,7 +210,11 @@ def primary_labels(ledger: Ledger, primary_judge: str = "",
     the most labeled pairs. Labels: ``A``, ``B``, ``tie``, ``tie_inconsistent`` (its orders disagree); pairs without
     a primary vote are absent. An empty workspace gives ``({}, "")``.
     """
-    table = read_votes(ledger, pair_ids)
+    return _primary_of(ledger, read_votes(ledger, pair_ids), primary_judge)
+
+
+def _primary_of(ledger: Ledger, table: VoteTable, primary_judge: str) -> tuple[dict[str, str], str]:
+    """:func:`primary_labels` over votes already read."""
     if not table.judges:
         return {}, ""
     if not primary_judge:  # unset: the judge the latest iteration audited, so it does not drift
@@ -245,7 +249,7 @@ def judge_summary(ledger: Ledger, primary_judge: str = "") -> dict:
     table = read_votes(ledger)
     if not table.judges:
         return {"judges": {}, "agreement": {}, "primary_judge": None, "error_model": None}
-    labels, primary = primary_labels(ledger, primary_judge)
+    labels, primary = _primary_of(ledger, table, primary_judge)  # the votes are read once
     per = {}
     for k, j in enumerate(table.judges):
         v = table.votes[:, k, :]

@@ -24,17 +24,18 @@ HTTP client from the records search endpoint.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import uuid
 import warnings
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from ..errors import BackendError, BadWebhookError, ConfigError, WebhookAuthError, require
 from ..secret import Secret
 from .argilla_records import (DEFAULT_ANSWER, LABEL_VALUES, METADATA_TYPES, PLATFORM, PRIORITY_SORT, TEMPLATE, WHY_FIELD,
                               Answer, check_settings, load_settings, record_metadata, response_labels)
 from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, MemoryState, OnError, PullResult, PushReport, Task,
-                   identity, same_url)
+                   batched, identity, same_url)
 from .mapping import FieldMap, parse_map
 from .reasons import plain_reason
 
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 WEBHOOK_EVENTS = ("response.created", "response.updated", "response.deleted", "record.completed")
 #: Records per page when reading from the server.
 PAGE = 500
+#: What a suggestion carries that a push compares with the wanted one.
+SUGGESTION_KEYS = ("value", "score", "agent")
 #: Prefix of this platform's webhook delivery ids in the ledger's replay memory.
 SEEN_PREFIX = "argilla:"
 #: Standard Webhooks' timestamp tolerance (the ``standardwebhooks`` package checks it).
@@ -79,6 +82,7 @@ class ArgillaBackend:
         self._client = None
         self._dataset = None
         self._users: dict[str, str] = {}
+        self._users_asked: set[str] = set()  # ids the users were listed for (see _user_names)
         self.field_map = field_map or FieldMap()
         self._answer: Answer | None = None
         #: The annotation page sorted highest priority first (set by ensure_project).
@@ -189,8 +193,6 @@ class ArgillaBackend:
     def _add_metadata(self, dataset, names: Sequence[str]) -> None:
         """Add the template's metadata properties ``names`` to an existing dataset (the
         server allows it on a dataset with records; annotators see only ``priority``)."""
-        import json
-
         template = {m["name"]: m for m in json.loads(TEMPLATE.read_text(encoding="utf-8"))["metadata"]}
         for name in names:
             spec = template[name]
@@ -278,38 +280,54 @@ class ArgillaBackend:
         record.dataset = self.dataset()  # resolves the suggestion's question id
         return record.api_model()
 
-    def _unchanged(self, task: Task, remote: Mapping[str, Any], question_id: str) -> bool:
-        if (remote.get("metadata") or {}) != record_metadata(task):
+    def _remote_index(self, question_id: str) -> dict[str, tuple[str, str, str | None]]:
+        """external id -> (record id, its metadata, its suggestion for the answer) of every
+        record, the last two as short JSON texts: the listing is read page by page and
+        reduced to what a push may change, never held whole (fields carry the texts)."""
+        index = {}
+        for r in self.remote_records():
+            if r.get("external_id"):
+                have = [x for x in r.get("suggestions") or [] if str(x.get("question_id")) == question_id]
+                index[r["external_id"]] = (str(r["id"]), _canonical(r.get("metadata") or {}),
+                                           _canonical([have[0].get(k) for k in SUGGESTION_KEYS]) if have else None)
+        return index
+
+    def _unchanged(self, task: Task, have: tuple[str, str, str | None]) -> bool:
+        _, metadata, suggestion = have
+        if metadata != _canonical(record_metadata(task)):
             return False
         wanted = self._suggestion(task)
-        if wanted is None:
-            return True
-        have = [s for s in remote.get("suggestions") or [] if str(s.get("question_id")) == question_id]
-        return bool(have) and all(have[0].get(k) == v for k, v in wanted.items())
+        return wanted is None or suggestion == _canonical([wanted[k] for k in SUGGESTION_KEYS])
 
     def push(self, tasks: Sequence[Task], *, known: Mapping[str, str]) -> PushReport:
         """Create or update records (``id`` = pair id). ``known`` is not trusted: the
-        server's listing says what exists, so an interrupted push leaves no gap or duplicate."""
+        server's listing says what exists, so an interrupted push leaves no gap or duplicate.
+        ``tasks`` is read once, a batch at a time: what is held is a short entry per record
+        of the dataset and one batch of texts."""
         ds = self.dataset()
         report = PushReport(target=self.target)
-        remote = {r["external_id"]: r for r in self.remote_records() if r.get("external_id")}
         question_id = str(ds.settings.questions[self.answer.name].id)
-        todo = []
-        for task in tasks:
-            have = remote.get(task.pair.id)
-            if have is not None:
-                report.existing += 1
-                report.mapping[task.pair.id] = str(have["id"])
-                if self._unchanged(task, have, question_id):
-                    continue
-            todo.append(task)
-        for start in range(0, len(todo), MAX_TASKS_PER_BULK):
-            for model in self._upsert(todo[start:start + MAX_TASKS_PER_BULK], report):
+        remote = self._remote_index(question_id)
+        for batch in batched(self._changed_tasks(tasks, remote, report), MAX_TASKS_PER_BULK):
+            for model in self._upsert(batch, report):
                 if model.external_id not in report.mapping:
                     report.created += 1
                 report.mapping[model.external_id] = str(model.id)
-        report.predictions = sum(1 for t in tasks if self._suggestion(t) is not None)
         return report
+
+    def _changed_tasks(self, tasks: Iterable[Task], remote: Mapping[str, tuple[str, str, str | None]],
+                       report: PushReport) -> Iterator[Task]:
+        """The tasks whose record is missing or differs; existing ones and suggestions are counted."""
+        for task in tasks:
+            if self._suggestion(task) is not None:
+                report.predictions += 1
+            have = remote.get(task.pair.id)
+            if have is not None:
+                report.existing += 1
+                report.mapping[task.pair.id] = have[0]
+                if self._unchanged(task, have):
+                    continue
+            yield task
 
     def _upsert(self, batch: Sequence[Task], report: PushReport) -> list:
         ds_id = self.dataset().id
@@ -329,7 +347,10 @@ class ArgillaBackend:
 
     # -- pull ---------------------------------------------------------------------------
     def _user_names(self, ids: set[str]) -> dict[str, str]:
-        if not ids <= set(self._users):
+        """user id -> user name; the users are listed again only for an id not asked about
+        before (a pull asks once per record: one listing, not one per record)."""
+        if not ids <= self._users.keys() | self._users_asked:
+            self._users_asked |= ids
             r = self.http.get("/api/v1/users")
             if r.status_code == 200:
                 self._users.update({str(u["id"]): u["username"] for u in r.json()["items"]})
@@ -352,12 +373,16 @@ class ArgillaBackend:
             offset += len(items)
 
     def pull(self, *, cursor: Any = None) -> PullResult:
+        """Labels of responses updated since ``cursor`` (all without one), read a page of
+        records at a time: the labels are kept, the records (with their texts) are not."""
         since = (cursor or {}).get("since") if isinstance(cursor, dict) else None
-        records = list(self.records_with_responses())
-        users = self._user_names({str(r["user_id"]) for rec in records for r in rec.get("responses") or []})
-        labels = [lab for rec in records
-                  for lab in response_labels(rec, rec.get("responses") or [], users, since=since, answer=self.answer)]
-        newest = max((str(r["updated_at"]) for rec in records for r in rec.get("responses") or []), default=since)
+        labels: list[HumanLabel] = []
+        newest = since
+        for rec in self.records_with_responses():
+            responses = rec.get("responses") or []
+            users = self._user_names({str(r["user_id"]) for r in responses})
+            labels += response_labels(rec, responses, users, since=since, answer=self.answer)
+            newest = max([newest or "", *(str(r["updated_at"]) for r in responses)]) or None
         return PullResult(labels=labels, cursor={"since": newest} if newest else cursor)
 
     # -- webhooks -----------------------------------------------------------------------
@@ -447,6 +472,11 @@ def _field(value: Any, name: str, kind: type) -> Any:
 
 def _dataset_id(item: Mapping[str, Any], where: str) -> str:
     return str(_field(_field(item.get("dataset"), f"{where}.dataset", dict).get("id"), f"{where}.dataset.id", str))
+
+
+def _canonical(value: Any) -> str:
+    """``value`` as JSON with sorted keys: equal values, equal texts."""
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _raise_for(response, what: str) -> None:

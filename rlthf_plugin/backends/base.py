@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..errors import NotThePlatformError
 from ..pairs import PreferencePair
@@ -155,6 +155,28 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[start:start + size] for start in range(0, len(items), size)]
 
 
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` (any iterable, read once) in consecutive lists of at most ``size``: one
+    batch is held at a time."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def by_priority(tasks: Iterable[Task]) -> Iterable[Task]:
+    """``tasks`` highest priority first, then by pair id: as given when they say they are
+    (``ordered``, a :class:`~rlthf_plugin.loop.tasks.TaskList` read page by page), else
+    sorted (a list already in memory)."""
+    if getattr(tasks, "ordered", False):
+        return tasks
+    return sorted(tasks, key=lambda t: (-float(t.priority), t.pair.id))
+
+
 @runtime_checkable
 class LabelingBackend(Protocol):
     """A labeling platform: Label Studio, Argilla, or the local (oracle) backend.
@@ -176,6 +198,9 @@ class LabelingBackend(Protocol):
 
     def push(self, tasks: Sequence[Task], *, known: Mapping[str, str]) -> PushReport:
         """Create the tasks that are not on the platform yet; idempotent.
+
+        ``tasks`` is read once, in order, a batch at a time (it may be a TaskList that
+        reads its pairs page by page): an adapter holds one batch of texts, not all.
 
         ``known`` maps pair ids to external ids the ledger has recorded for this target;
         the adapter must still look up tasks by pair id on the platform, so a push that

@@ -27,14 +27,14 @@ import hmac
 import json
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
 from ..errors import BackendError, BadWebhookError, ConfigError, NotThePlatformError, WebhookAuthError, require
 from ..secret import Secret
-from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, OnError, PullResult, PushReport, Task, chunks,
-                   identity, same_url)
+from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, OnError, PullResult, PushReport, Task, batched,
+                   by_priority, identity, same_url)
 from .label_studio_template import (COMMENT_NAME, DEFAULT_CONTROL, TEMPLATE, LabelControl, check_label_config,
                                     choice_label, reason_text, task_payload)
 from .mapping import FieldMap, pairwise_label, parse_map
@@ -261,11 +261,28 @@ class LabelStudioBackend:
 
         The project is listed first (``known`` is not trusted alone): a push killed after
         the server created a batch but before the ledger recorded it creates no duplicate.
+        ``tasks`` is read once, a batch at a time: what is held is the project's ids and
+        one batch of texts.
         """
         self.ensure_project()
         report = PushReport(target=self.target)
         remote = self.remote_tasks()
-        todo: list[Task] = []
+        stale = sum(1 for pid, ext in known.items() if pid in remote and remote[pid] != str(ext))
+        if stale:
+            log.warning("%d pair(s) recorded with another task id than the server's; using the server's", stale)
+        # Imported highest priority first: the labeling page's "Label All Tasks" serves tasks
+        # in id order (sequential sampling ignores the view's ordering), so this order is what
+        # every annotator sees; the priority view orders the Data Manager and /next?view=.
+        progress = tqdm(desc="push label-studio", unit="task", disable=None)
+        for batch in batched(self._new_tasks(by_priority(tasks), remote, report), MAX_TASKS_PER_BULK):
+            self._import_batch(batch, report)
+            progress.update(len(batch))
+        progress.close()
+        return report
+
+    @staticmethod
+    def _new_tasks(tasks: Iterable[Task], remote: Mapping[str, str], report: PushReport) -> Iterator[Task]:
+        """The tasks not in the project yet (each pair once); the others are counted as existing."""
         seen: set[str] = set()
         for task in tasks:
             pid = task.pair.id
@@ -274,18 +291,7 @@ class LabelStudioBackend:
                 report.mapping[pid] = remote[pid]
             elif pid not in seen:
                 seen.add(pid)
-                todo.append(task)
-        stale = {pid for pid, ext in known.items() if pid in remote and remote[pid] != str(ext)}
-        if stale:
-            log.warning("%d pair(s) recorded with another task id than the server's; using the server's", len(stale))
-        # Imported highest priority first: the labeling page's "Label All Tasks" serves tasks
-        # in id order (sequential sampling ignores the view's ordering), so this order is what
-        # every annotator sees; the priority view orders the Data Manager and /next?view=.
-        todo.sort(key=lambda t: (-float(t.priority), t.pair.id))
-        batches = chunks(todo, MAX_TASKS_PER_BULK)
-        for batch in tqdm(batches, desc="push label-studio", unit="batch", disable=None):
-            self._import_batch(batch, report)
-        return report
+                yield task
 
     def _import_batch(self, batch: Sequence[Task], report: PushReport) -> None:
         payload = [self.task_payload(t) for t in batch]
@@ -355,57 +361,43 @@ class LabelStudioBackend:
     def pull(self, *, cursor: Any = None) -> PullResult:
         """Every annotator's label on annotated tasks changed since ``cursor``.
 
-        Without a cursor (the first pull, or a full pass on request) the project's export
-        is read and the cursor becomes the latest annotation ``updated_at``. With one, only
-        the tasks whose ``updated_at`` is at or after it, less :data:`CURSOR_OVERLAP`, are
-        listed, a page at a time (Label Studio stamps a task whenever one of its
-        annotations is created, changed or deleted), with all their annotations; the
-        cursor becomes the latest task ``updated_at`` seen; ``present`` is complete for the
-        listed tasks (``scope``), so a lost deletion is found among them. The cost follows the changes,
-        not the size of the project. Re-read annotations are absorbed by storing (keyed by
-        annotation id); the overlap covers a task stamped just before a listing but
-        committed after it.
+        Without a cursor (the first pull, or a full pass on request) every annotated task
+        is listed, a page at a time, and the cursor becomes the latest task ``updated_at``
+        seen. With one, only the tasks whose ``updated_at`` is at or after it, less
+        :data:`CURSOR_OVERLAP`, are listed (Label Studio stamps a task whenever one of its
+        annotations is created, changed or deleted), with all their annotations; ``present``
+        is then complete for the listed tasks (``scope``), so a lost deletion is found among
+        them. The cost follows the changes, not the size of the project. Re-read
+        annotations are absorbed by storing (keyed by annotation id); the overlap covers a
+        task stamped just before a listing but committed after it. Either way one page of
+        tasks is held at a time, never the whole project (the export would be).
         """
         self.ensure_project()
         since = _parse_time(cursor) if cursor else None
-        if since is None:
-            return self._pull_export(cursor)
+        after = since - CURSOR_OVERLAP if since is not None else None
         labels: list[HumanLabel] = []
         present: set[str] = set()
         scope: set[str] = set()
         latest = since
-        for task in self._changed_tasks(since - CURSOR_OVERLAP):
+        for task in self._changed_tasks(after):
             stamp = _parse_time(task.get("updated_at"))
-            if stamp is not None and stamp > latest:
+            if stamp is not None and (latest is None or stamp > latest):
                 latest = stamp
             pair_id = (task.get("data") or {}).get("pair_id")
             if pair_id:
                 scope.add(str(pair_id))
                 present.update(str(a["id"]) for a in task.get("annotations") or [])
                 labels += [self.to_label(str(pair_id), a) for a in task.get("annotations") or []]
+        next_cursor = latest.isoformat() if latest is not None else cursor
+        if after is None:  # every annotation of the project: deletions are what the ledger has beyond it
+            return PullResult(labels, next_cursor, present=present)
         # Changed tasks left with no annotation (the last one deleted, or just pushed): ids
         # and pair ids only, so the ledger can find the deletions among them.
-        for task in self._listing(self._changed_query(since - CURSOR_OVERLAP, None), fields="task_only"):
+        for task in self._listing(self._changed_query(after, None), fields="task_only"):
             pair_id = (task.get("data") or {}).get("pair_id")
             if pair_id:
                 scope.add(str(pair_id))
-        return PullResult(labels, latest.isoformat(), present=present, scope=scope)
-
-    def _pull_export(self, cursor: Any) -> PullResult:
-        labels: list[HumanLabel] = []
-        present: set[str] = set()  # every annotation of the project: deletions are what the ledger has beyond it
-        latest = None
-        for task in self._exported_tasks():
-            pair_id = (task.get("data") or {}).get("pair_id")
-            if not pair_id:
-                continue
-            for annotation in task.get("annotations") or []:
-                present.add(str(annotation["id"]))
-                stamp = _parse_time(annotation.get("updated_at") or annotation.get("created_at"))
-                if stamp is not None and (latest is None or stamp > latest):
-                    latest = stamp
-                labels.append(self.to_label(str(pair_id), annotation))
-        return PullResult(labels, latest.isoformat() if latest else cursor, present=present)
+        return PullResult(labels, next_cursor, present=present, scope=scope)
 
     def confirm_deleted(self, external_ids: Sequence[str]) -> list[str]:
         """Those of ``external_ids`` (annotation ids) that no longer exist on the server."""
@@ -421,13 +413,9 @@ class LabelStudioBackend:
                                    f"{r.status_code}: {_short(r.text)}")
         return gone
 
-    def _exported_tasks(self) -> list[dict[str, Any]]:
-        chunks = self._call("exporting annotations", self.client.projects.exports.download_sync,
-                            self.project_id, export_type="JSON", download_all_tasks=False)
-        return json.loads(b"".join(chunks))
-
-    def _changed_tasks(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
-        """Annotated tasks (with their annotations) updated at or after ``since``, paged.
+    def _changed_tasks(self, since: dt.datetime | None) -> Iterator[dict[str, Any]]:
+        """Annotated tasks (with their annotations) updated at or after ``since`` (every
+        annotated task for None), paged.
 
         Two server-side filtered listings, tasks with a submitted annotation and tasks with
         a skipped (cancelled) one, because the Data Manager cannot mix ``and`` and ``or``;
@@ -442,12 +430,14 @@ class LabelStudioBackend:
                     yield task
 
     @staticmethod
-    def _changed_query(since: dt.datetime, counter: str | None) -> str:
-        """Data Manager query: updated at or after ``since``, and ``counter`` > 0 (or, for
-        None, no annotation of either kind)."""
-        stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        items = [{"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
-                  "value": stamp}]
+    def _changed_query(since: dt.datetime | None, counter: str | None) -> str:
+        """Data Manager query: updated at or after ``since`` (any time for None), and
+        ``counter`` > 0 (or, for None, no annotation of either kind)."""
+        items = []
+        if since is not None:
+            stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            items.append({"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
+                          "value": stamp})
         if counter is not None:
             items.append({"filter": f"filter:tasks:{counter}", "operator": "greater", "type": "Number", "value": 0})
         else:
@@ -459,14 +449,14 @@ class LabelStudioBackend:
         wrapper = self.client._client_wrapper  # the SDK's authenticated httpx client (see _task_page)
         page = 1
         while True:
-            response = self._call("listing changed tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
+            response = self._call("listing tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
                                   params={"project": self.project_id, "page": page, "page_size": PAGE_SIZE,
                                           "fields": fields, "query": query,
                                           **({"include": "id,data"} if fields == "task_only" else {})})
             if response.status_code == 404 and page > 1:
                 return
             if response.status_code >= 400:
-                raise BackendError(f"Label Studio {self.url}: listing changed tasks failed with HTTP "
+                raise BackendError(f"Label Studio {self.url}: listing tasks failed with HTTP "
                                    f"{response.status_code}: {_short(response.text)}")
             rows = response.json().get("tasks", [])
             yield from rows

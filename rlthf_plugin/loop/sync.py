@@ -14,6 +14,7 @@ from ..backends.base import HumanLabel, LabelingBackend, PushReport, Task
 from ..errors import DuplicateTargetError
 from ..store.ledger import Fence, Ledger
 from .owner import IterationOwner, owned
+from .tasks import task_ids
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, ite
          owner: IterationOwner | None = None, allow_duplicate_targets: bool = False) -> PushReport:
     """Push tasks and record pair id -> task id in the ledger (idempotent).
 
+    ``tasks`` may be a :class:`~rlthf_plugin.loop.tasks.TaskList` (what ``asked_tasks`` and
+    ``all_tasks`` give): its ids are checked first, then its pairs are read and sent a
+    page at a time, so memory holds ids and one batch of texts, not every pair.
+
     The push of an iteration's batch (``iteration`` given) runs as the iteration's owner
     (``owner``, or a fresh one for the call) and records the pushes fenced by its lease.
     A pair already on another project or dataset is refused with
@@ -68,7 +73,7 @@ def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, ite
 def _push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], iteration: int | None,
           owner: IterationOwner | None, allow_duplicate_targets: bool) -> PushReport:
     backend.ensure_project()
-    elsewhere = ledger.pushed_elsewhere(backend.platform, backend.target, [t.pair.id for t in tasks])
+    elsewhere = ledger.pushed_elsewhere(backend.platform, backend.target, task_ids(tasks))
     if elsewhere:
         targets = sorted({t for ts in elsewhere.values() for t in ts})
         what = (f"{len(elsewhere)} pair(s) are already on {', '.join(targets[:3])}"

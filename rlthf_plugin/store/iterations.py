@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from ..selection.rlthf import Action
 from ..vocab import SELECTING, IterationState
 from . import schema as S
-from ._sql import Fence, insert_ignore, now
+from ._sql import Fence, insert_ignore, now, select_in
 from .labels import LabelRow, label_row_query
 
 if TYPE_CHECKING:
@@ -132,13 +132,22 @@ def pair_decisions(ledger: Ledger, pair_id: str) -> list[dict]:
                 .mappings()]
 
 
-def asked_decisions(ledger: Ledger, iteration: int, *, limit: int | None = None) -> list[dict]:
-    """The ``ask`` decisions of an iteration, highest priority first (then by pair id)."""
+def asked_order(ledger: Ledger, iteration: int, *, limit: int | None = None) -> list[str]:
+    """Pair ids of the ``ask`` decisions of an iteration, highest priority first (then by pair id)."""
     t = S.decisions
     with ledger.engine.connect() as conn:
-        q = (sa.select(t).where(t.c.iteration == iteration, t.c.action == Action.ASK.value)
+        q = (sa.select(t.c.pair_id).where(t.c.iteration == iteration, t.c.action == Action.ASK.value)
              .order_by(t.c.priority.desc(), t.c.pair_id))
-        return [dict(r) for r in conn.execute(q.limit(limit) if limit else q).mappings()]
+        return list(conn.execute(q.limit(limit) if limit else q).scalars())
+
+
+def asked_decisions(ledger: Ledger, iteration: int, pair_ids: Sequence[str]) -> dict[str, dict]:
+    """pair id -> its ``ask`` decision row in an iteration, for ``pair_ids`` (one page of tasks)."""
+    t = S.decisions
+    with ledger.engine.connect() as conn:
+        rows = select_in(conn, lambda c: sa.select(t).where(t.c.iteration == iteration, t.c.action == Action.ASK.value,
+                                                             t.c.pair_id.in_(c)), pair_ids)
+        return {r.pair_id: dict(r._mapping) for r in rows}
 
 
 def asked_pair_ids(ledger: Ledger, iteration: int) -> list[str]:
@@ -182,7 +191,7 @@ def curation_inputs(ledger: Ledger) -> CurationInputs:
     return CurationInputs(its, labels, latest, rows)
 
 
-__all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_pair_ids", "begin_iteration",
+__all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_order", "asked_pair_ids", "begin_iteration",
            "iteration_params",
            "count_iterations", "curation_inputs", "decisions", "finish_iteration", "iteration_rows",
            "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "pair_decisions", "record_selection", "set_state"]

@@ -185,12 +185,14 @@ def test_incremental_pull_lists_only_the_changed_tasks(label_studio_env, real_wo
     backend = env.backend(real_workspace)
     mapping = sync.push(real_workspace.ledger, backend, asked_tasks(real_workspace.ledger), iteration=1).mapping
     env.annotate(backend, mapping[ids[0]], "A", annotator=1)
-    assert sync.pull(real_workspace.ledger, backend) == (1, 1)  # no cursor yet: the export
+    assert sync.pull(real_workspace.ledger, backend) == (1, 1)  # no cursor yet: every annotated task
+    listing = backend._listing
 
-    def no_export():
-        raise AssertionError("an incremental pull must not download the project export")
+    def only_changed(query, **kw):
+        assert "filter:tasks:updated_at" in query, "an incremental pull must list only the changed tasks"
+        return listing(query, **kw)
 
-    backend._exported_tasks = no_export
+    backend._listing = only_changed
     key = f"pull:{backend.platform}:{backend.target}"
     before = real_workspace.ledger.get_state(key)
     second = env.annotate(backend, mapping[ids[1]], "B", annotator=2)

@@ -63,6 +63,29 @@ def test_priority_orders_the_search_for_owner_and_annotator(argilla_env, argilla
     assert r.json()["items"][0]["record"]["metadata"] == {"priority": priority[expected[0]]}
 
 
+def test_a_rerun_push_sends_only_the_records_that_changed(argilla_env, argilla_server, real_workspace):
+    ids, backend, first = pushed(argilla_env, real_workspace, 12, show_suggestions=True)
+    assert first.created == 12 and first.predictions > 0
+    sent: list[str] = []
+    upsert = backend._upsert
+
+    def counted(batch, report):
+        sent.extend(t.pair.id for t in batch)
+        return upsert(batch, report)
+
+    backend._upsert = counted
+    again = sync.push(real_workspace.ledger, backend, asked_tasks(real_workspace.ledger), iteration=1)
+    # Metadata and suggestions compared with the listing's short entries: nothing to send.
+    assert sent == [] and (again.created, again.existing, again.predictions) == (0, 12, first.predictions)
+    with real_workspace.ledger.engine.begin() as conn:
+        conn.execute(sa.update(L.decisions).where(L.decisions.c.pair_id == ids[3]).values(priority=1000.0))
+    third = sync.push(real_workspace.ledger, backend, asked_tasks(real_workspace.ledger), iteration=1)
+    assert sent == [ids[3]] and third.created == 0 and third.mapping == first.mapping
+    with argilla_server.owner() as owner:
+        r = owner.get(f"/api/v1/records/{first.mapping[ids[3]]}")
+    assert r.json()["metadata"]["priority"] == 1000.0
+
+
 @pytest.mark.parametrize("show", [False, True])
 def test_suggestions_hidden_by_default_shown_on_request(argilla_env, argilla_server, real_workspace, show):
     ids, backend, report = pushed(argilla_env, real_workspace, 6, show_suggestions=show)

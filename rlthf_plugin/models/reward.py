@@ -40,6 +40,11 @@ BATCH_SIZE = 4096
 #: Training sets whose features take at most this many bytes are featurised once.
 PRECOMPUTE_BYTES = 1 << 30
 HEADS = ("linear", "mlp")
+#: The Newton solver sums its (d, d) Gram matrix over at most this many pairs: a uniform
+#: sample of the weight-1 (AI-labeled) pairs, reweighted by 1 / rate, plus every other pair
+#: (the amplified human labels). 769 weights are pinned down long before 200k pairs, and the
+#: Gram pass is the one step of a fit whose cost grows as N d^2.
+MAX_GRAM_PAIRS = 200_000
 #: How the linear head is fit: ``newton`` (Newton steps of the Bradley-Terry loss in numpy,
 #: the first one in closed form) or ``adamw`` (minibatch AdamW in torch, as the MLP head).
 SOLVERS = ("newton", "adamw")
@@ -56,18 +61,25 @@ class _TextTable:
     def __init__(self, embed: Callable[[list[str]], np.ndarray], *, progress: bool = False):
         self._embed = embed
         self.progress = progress
-        self.rows: dict[str, int] = {}
+        self.rows: dict[str, int] = {}  # text hash -> row
+        self._by_text: dict[str, int] = {}  # text -> row: Python caches a str's hash, sha256 runs once a text
         self.lengths = np.zeros(0, dtype=np.float32)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
 
     def index(self, texts: Sequence[str]) -> np.ndarray:
         from ..pairs import text_hash
 
-        hashes = [text_hash(t) for t in texts]
+        by_text = self._by_text
+        unseen = [t for t in dict.fromkeys(texts) if t not in by_text]
         new: dict[str, str] = {}
-        for h, t in zip(hashes, texts):
-            if h not in self.rows and h not in new:
-                new[h] = t
+        pending: list[tuple[str, str]] = []
+        for t in unseen:
+            h = text_hash(t)
+            if h in self.rows:
+                by_text[t] = self.rows[h]
+            else:
+                new.setdefault(h, t)
+                pending.append((t, h))
         if new:
             vectors = np.asarray(self._embed(list(new.values())), dtype=np.float32)
             start = len(self.rows)
@@ -76,7 +88,9 @@ class _TextTable:
             self.matrix = vectors if not start else np.concatenate([self.matrix, vectors])
             lengths = np.log1p([len(t) for t in new.values()]).astype(np.float32)
             self.lengths = np.concatenate([self.lengths, lengths])
-        return np.fromiter((self.rows[h] for h in hashes), dtype=np.int64, count=len(hashes))
+        for t, h in pending:
+            by_text[t] = self.rows[h]
+        return np.fromiter((by_text[t] for t in texts), dtype=np.int64, count=len(texts))
 
 
 class EmbeddingRewardModel:
@@ -229,10 +243,12 @@ class EmbeddingRewardModel:
         fold_of = np.asarray(fold_of)
         folds = int(fold_of.max()) + 1
         self._scale = self._fit_scale(p, c, r)
-        w = w / max(float(w.mean()), 1e-12)
+        rows, w_rows = _gram_sample(w, MAX_GRAM_PAIRS, self.seed)
+        w_rows = w_rows / max(float(w_rows.mean()), 1e-12)
+        p, c, r, fold_of = p[rows], c[rows], r[rows], fold_of[rows]
         d = self._scale.size
         gram, grad = np.zeros((folds, d, d)), np.zeros((folds, d))
-        for sl, x, wb in tqdm(self._diffs(p, c, r, w), total=-(-len(p) // BATCH_SIZE), desc="reward model",
+        for sl, x, wb in tqdm(self._diffs(p, c, r, w_rows), total=-(-len(p) // BATCH_SIZE), desc="reward model",
                               disable=not self.progress, leave=False):
             fb = fold_of[sl]
             for k in range(folds):
@@ -245,14 +261,16 @@ class EmbeddingRewardModel:
         for k in range(folds):
             model = self.spawn()
             model._scale = self._scale
-            weight = float(w[fold_of != k].sum())
+            weight = float(w_rows[fold_of != k].sum())
             model._beta = _newton_from_zero(total_gram - gram[k], total_grad - grad[k], self.l2 * weight)
             out.append(model)
         return out
 
     def _fit_newton(self, p, c, r, w) -> "EmbeddingRewardModel":
         self._scale = self._fit_scale(p, c, r)
+        rows, w = _gram_sample(w, MAX_GRAM_PAIRS, self.seed)
         w = w / max(float(w.mean()), 1e-12)
+        p, c, r = p[rows], c[rows], r[rows]
         lam = self.l2 * float(w.sum())
         d = self._scale.size
         beta = np.zeros(d)
@@ -346,6 +364,23 @@ class EmbeddingRewardModel:
                              f"({len(response_b)}) differ in length")
         p = self.table.index(prompts)
         return self._rewards(p, self.table.index(response_a)) - self._rewards(p, self.table.index(response_b))
+
+
+def _gram_sample(w: np.ndarray, cap: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (M,) and their weights (M,) for the Gram sums: all rows when N <= cap, else every
+    row whose weight is not 1 plus a seeded uniform sample of the rest, weighted by 1 / rate
+    (so the sums stay unbiased)."""
+    n = w.size
+    if n <= cap:
+        return np.arange(n), w
+    special = np.flatnonzero(w != 1.0)
+    plain = np.flatnonzero(w == 1.0)
+    take = max(cap - special.size, 1)
+    if take >= plain.size:
+        return np.arange(n), w
+    chosen = np.random.default_rng(seed).choice(plain, size=take, replace=False)
+    rows = np.sort(np.concatenate([special, chosen]))
+    return rows, np.where(w[rows] == 1.0, plain.size / take, w[rows]).astype(w.dtype)
 
 
 def _newton_from_zero(gram: np.ndarray, grad: np.ndarray, lam: float) -> np.ndarray:

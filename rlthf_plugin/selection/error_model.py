@@ -119,13 +119,12 @@ def _features(table: SignalTable, p0: np.ndarray) -> tuple[np.ndarray, list[str]
 
 def _fit(table: SignalTable, p0: np.ndarray, y: np.ndarray, strength: float, c: float, folds: int,
          max_pseudo: int, seed: int) -> ErrorModel:
-    from sklearn.linear_model import LogisticRegression
-
     ok = table.auditable
     labeled = np.flatnonzero(ok & np.isfinite(y))
     out = np.where(ok, p0, np.nan)
     if labeled.size == 0:
         return ErrorModel(out, {}, float("nan"), 0, 0, float(strength))
+    from sklearn.linear_model import LogisticRegression  # seconds to import: only once labels exist
     x, names = _features(table, p0)
     rng = np.random.default_rng(seed)
     pseudo = np.flatnonzero(ok & ~np.isfinite(y))

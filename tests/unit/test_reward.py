@@ -120,3 +120,16 @@ def test_fit_folds_solves_each_fold_without_its_pairs(workspace, embedder):
     assert base.spawn(solver="adamw").fit_folds(PROMPTS, GOOD, BAD, fold_of=np.arange(6) % 2) is None
     with pytest.raises(ValueError, match="unknown solver"):
         base.spawn(solver="sgd")
+
+
+def test_gram_sample_keeps_every_weighted_pair_and_stays_unbiased():
+    from rlthf_plugin.models.reward import _gram_sample
+
+    w = np.ones(10_000, dtype=np.float32)
+    w[:50] = 3.0  # amplified human labels
+    rows, wr = _gram_sample(w, 1_000, seed=0)
+    assert rows.size == 1_000 and set(range(50)) <= set(rows.tolist())
+    assert np.isclose(wr.sum(), w.sum(), rtol=1e-6)  # the sums estimate the full ones
+    assert (wr[np.isin(rows, np.arange(50))] == 3.0).all()
+    all_rows, same = _gram_sample(w, 20_000, seed=0)
+    assert all_rows.size == 10_000 and (same == w).all()

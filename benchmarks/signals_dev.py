@@ -220,14 +220,15 @@ class Variant:
     error_model: bool = True
     flips: bool = True
     explore: float = DEFAULTS.explore
-    #: Retrain the RM on the human labels each iteration (False: one RM on the AI labels per seed).
-    retrain: bool = False
+    #: Retrain the RM on the human labels each iteration, as ``select`` does (False: one RM on
+    #: the AI labels per seed).
+    retrain: bool = True
 
 
 VARIANTS = {
     "signals": Variant("signals"),
     "signals_no_flips": Variant("signals_no_flips", flips=False),
-    "signals_retrain": Variant("signals_retrain", retrain=True),
+    "signals_frozen_rm": Variant("signals_frozen_rm", retrain=False),
     "prior_only": Variant("prior_only", error_model=False),
     "margin_only": Variant("margin_only", use_votes=False),
     "votes_only": Variant("votes_only", use_margin=False),
@@ -242,13 +243,16 @@ def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) 
     n = pool.truth.size
     human = np.full(n, "", dtype=object).astype(str)
     explored = np.zeros(n, bool)
+    asked_at = np.zeros(n, dtype=np.int64)
     out = []
     t0 = time.perf_counter()
     margin = None
     for it in range(int(round(max(budgets) / step))):
         if v.use_margin and (margin is None or v.retrain):
             labels = np.where(human != "", human, pool.ai) if v.retrain else pool.ai
-            weights = np.where(human != "", opts.get("alpha", 2.0), 1.0) if v.retrain else np.ones(n)
+            # Each human label weighs the amplification alpha of the iteration that asked it, as in select.
+            amp = np.asarray(DEFAULTS.amplification, dtype=float)[np.clip(asked_at, 0, len(DEFAULTS.amplification) - 1)]
+            weights = np.where(human != "", opts.get("alpha", amp), 1.0) if v.retrain else np.ones(n)
             margin = rm.margins(labels, weights, seed + it if v.retrain else seed)
         votes = pool.votes if v.use_votes else pool.votes[:, [pool.primary], :]
         primary = pool.primary if v.use_votes else 0
@@ -270,6 +274,7 @@ def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) 
                          shares={"suspect": 1 - v.explore, "real": 0.0, "explore": v.explore}, seed=seed + it)
         asked = batch.index
         human[asked] = pool.truth[asked]
+        asked_at[asked] = it
         explored[batch.of("explore")] = True
         wrong = np.where(human != "", (human != pool.ai).astype(float), np.nan)
         flipped = np.zeros(0, dtype=np.int64)

@@ -29,8 +29,8 @@ from ..errors import ConfigError
 from ..pairs import PARSE_ERROR, Majority, majority
 from ..selection.rlthf import Action
 from ..vocab import Strategy
-from ..selection.signals import SKIPPED_LABELS, audited_labels as _audited_labels, encode_votes
-from ..selection.signals import primary_labels as _primary_labels
+from ..selection.signals import (SKIPPED_LABELS, audited_labels as _audited_labels, encode_votes,
+                                 primary_labels as _primary_labels)
 from . import schema as S
 from ._sql import IN_CHUNK, insert_ignore, iter_chunks, select_in
 from .iterations import decisions, iteration_params, iteration_rows, latest_iteration

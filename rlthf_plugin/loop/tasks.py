@@ -8,7 +8,7 @@ from .calibration import ai_label_probability
 from ..store import iterations as iterations_db
 from ..store.iterations import latest_iteration
 from ..store.ledger import Ledger
-from ..store.votes import iteration_primary, primary_labels
+from ..store.votes import audited_labels, iteration_primary
 
 
 def asked_tasks(ledger: Ledger, iteration: int | None = None, *, limit: int | None = None,
@@ -28,8 +28,9 @@ def asked_tasks(ledger: Ledger, iteration: int | None = None, *, limit: int | No
     rows = iterations_db.asked_decisions(ledger, iteration, limit=limit)
     version = f"rlthf-iter{iteration}" + (f"-{calibration.tag}" if calibration is not None else "")
     pairs = {p.id: p for p in ledger.get_pairs(r["pair_id"] for r in rows)}
-    # The AI label shown is the primary judge's of that iteration (the other judges are signals).
-    ai, _ = primary_labels(ledger, iteration_primary(ledger, iteration), [r["pair_id"] for r in rows])
+    # The AI label shown is the one that iteration audited: its primary judge's, or the fallback
+    # judge's where the primary did not vote (the other judges are signals).
+    ai = audited_labels(ledger, iteration_primary(ledger, iteration), [r["pair_id"] for r in rows]).labels
     return [
         Task(pairs[r["pair_id"]], priority=float(r["priority"] or 0.0), reason=dict(r["reason"] or {}),
              iteration=iteration, ai_label=ai.get(r["pair_id"]),
@@ -41,12 +42,12 @@ def asked_tasks(ledger: Ledger, iteration: int | None = None, *, limit: int | No
 
 def all_tasks(ledger: Ledger, *, limit: int | None = None) -> list[Task]:
     """Every pair as a task (label everything), in id order, priority 0."""
-    primary, _ = primary_labels(ledger, iteration_primary(ledger))
+    ai = audited_labels(ledger, iteration_primary(ledger)).labels
     pairs = ledger.get_pairs()
     if limit:
         pairs = pairs[:limit]
     return [
-        Task(p, priority=0.0, reason={"region": "all"}, ai_label=primary.get(p.id))
+        Task(p, priority=0.0, reason={"region": "all"}, ai_label=ai.get(p.id))
         for p in pairs
     ]
 

@@ -232,10 +232,9 @@ VARIANTS = {
     "prior_only": Variant("prior_only", error_model=False),
     "margin_only": Variant("margin_only", use_votes=False),
     "votes_only": Variant("votes_only", use_margin=False),
-    "prior_dawid_skene": Variant("prior_dawid_skene", prior="dawid_skene", error_model=False),
-    "prior_crowdlab": Variant("prior_crowdlab", prior="crowdlab", error_model=False),
-    "signals_dawid_skene": Variant("signals_dawid_skene", prior="dawid_skene"),
-    "signals_crowdlab": Variant("signals_crowdlab", prior="crowdlab"),
+    # The other unsupervised priors, without and with the error model.
+    **{f"prior_{p}": Variant(f"prior_{p}", prior=p, error_model=False) for p in ("fixed", "dawid_skene", "crowdlab")},
+    **{f"signals_{p}": Variant(f"signals_{p}", prior=p) for p in ("fixed", "dawid_skene", "crowdlab")},
 }
 
 
@@ -431,9 +430,10 @@ def markdown(rows, budgets, pools, command, wall) -> str:
         f"Command: `{command}` ({wall / 60:.1f} min on this machine, 2 shared CPU cores).",
         "",
         "Per dev set the loop is simulated with the human labels as the oracle: iterations of 2% of the pool, "
-        "budgets 2-10%, the same seeds and the same MiniLM reward model (linear head, 5-fold cross-fitted margins) "
-        "for every method. The pool: pairs where the primary judge and the humans both name a winner; the "
-        "primary judge's pairs that are `tie_inconsistent` are left out of the pool (they have no label to fix).",
+        "budgets 2-10%, the same seeds and the same MiniLM reward model (linear head fit by one Newton step of "
+        "the Bradley-Terry loss, 5-fold cross-fitted margins) for every method. The pool: pairs where the primary "
+        "judge and the humans both name a winner; the primary judge's pairs that are `tie_inconsistent` are left "
+        "out of the pool (they have no label to fix).",
         "",
         "| set | primary judge | other judges (votes) | pool | AI errors | primary tie_inconsistent |",
         "|---|---|---|---|---|---|",
@@ -446,11 +446,13 @@ def markdown(rows, budgets, pools, command, wall) -> str:
         "",
         "Methods: `random`; `uncertainty` (smallest |margin|) and `confident_learning` (cleanlab "
         "`find_label_issues`), one shot; `margin_curve`: the RLTHF loop of `selection.strategy = margin-curve` "
-        "(`plan_iteration`, paper schedule, gated flips); `signals`: `selection.strategy = signals` (fixed prior, "
-        "error model, calibrated flips, 10% exploration). Ablations: `signals_no_flips`; `prior_only` (no error "
-        "model); `margin_only` (no other judge: the primary's votes, the margin and length); `votes_only` (no RM "
-        "margin); `prior_dawid_skene` / `prior_crowdlab` (the other unsupervised priors, no error model); "
-        "`signals_dawid_skene` / `signals_crowdlab` (those priors under the error model). "
+        "(`plan_iteration`, paper schedule, gated flips); `signals`: `selection.strategy = signals` as `select` "
+        f"runs it by default (prior `{DEFAULTS.prior}`, error model, calibrated flips, {DEFAULTS.explore:.0%} "
+        "exploration, the RM retrained each iteration on the human labels with the paper's amplification). "
+        "Ablations: `signals_no_flips`; `signals_frozen_rm` (one RM on the AI labels, never retrained); "
+        "`prior_only` (no error model); `margin_only` (no other judge: the primary's votes, the margin and "
+        "length); `votes_only` (no RM margin); `prior_<p>` / `signals_<p>` (the other unsupervised priors, "
+        "without / with the error model). "
         "Batch precision: the share of AI errors among the human labels asked as suspects (for the one-shot and "
         "margin-curve methods: among all asked); the uniform exploration sample is reported apart. "
         "AI errors fixed counts every human label and every flip (a wrong flip un-fixes).",
@@ -497,8 +499,9 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--budgets", default="0.02,0.04,0.06,0.08,0.10")
     ap.add_argument("--step", type=float, default=0.02)
-    ap.add_argument("--methods", default="random,oneshot,margin_curve,signals,signals_no_flips,prior_only,margin_only,"
-                                         "votes_only,prior_dawid_skene,prior_crowdlab,signals_dawid_skene,signals_crowdlab")
+    ap.add_argument("--methods", default="random,oneshot,margin_curve,signals,signals_no_flips,signals_frozen_rm,"
+                                         "prior_only,margin_only,votes_only,prior_fixed,prior_crowdlab,signals_fixed,"
+                                         "signals_crowdlab")
     ap.add_argument("--opts", default="{}", help="JSON: strength, c, alpha, flip_min_precision, trust_max_error")
     ap.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here.")
     ap.add_argument("--write", action="store_true", help="Write the tables into docs/benchmarks.md.")

@@ -58,8 +58,8 @@ def _check(config: Config) -> None:
     sel = config.selection
     if sel.prior not in PRIOR_METHODS:
         raise ConfigError(f"unknown selection.prior '{sel.prior}'; known: {', '.join(PRIOR_METHODS)}")
-    if sel.prior != "fixed":  # the aggregators are optional packages
-        require({"dawid_skene": "crowdkit.aggregation", "crowdlab": "cleanlab.multiannotator"}[sel.prior], "signals")
+    if sel.prior == "crowdlab":  # cleanlab is an optional package (the signals extra)
+        require("cleanlab.multiannotator", "signals")
     for name in ("explore", "real_share", "trust_max_error"):
         v = getattr(sel, name)
         if not 0 <= v < 1:

@@ -59,6 +59,7 @@ def prior_wrong(table: SignalTable, votes: Any, primary: int, *, rm_margin: Any 
         Cross-fitted ``r(A) - r(B)`` (not oriented); used by ``dawid_skene`` and
         ``crowdlab`` (``NaN`` or None: the RM does not take part).
     method : {"fixed", "dawid_skene", "crowdlab"}, default "fixed"
+        (``select`` uses ``selection.prior``, by default ``dawid_skene``)
 
     Returns
     -------

@@ -220,21 +220,21 @@ class Variant:
     error_model: bool = True
     flips: bool = True
     explore: float = DEFAULTS.explore
-    #: Retrain the RM on the human labels each iteration (False: one RM on the AI labels per seed).
-    retrain: bool = False
+    #: Retrain the RM on the human labels each iteration, as ``select`` does (False: one RM on
+    #: the AI labels per seed).
+    retrain: bool = True
 
 
 VARIANTS = {
     "signals": Variant("signals"),
     "signals_no_flips": Variant("signals_no_flips", flips=False),
-    "signals_retrain": Variant("signals_retrain", retrain=True),
+    "signals_frozen_rm": Variant("signals_frozen_rm", retrain=False),
     "prior_only": Variant("prior_only", error_model=False),
     "margin_only": Variant("margin_only", use_votes=False),
     "votes_only": Variant("votes_only", use_margin=False),
-    "prior_dawid_skene": Variant("prior_dawid_skene", prior="dawid_skene", error_model=False),
-    "prior_crowdlab": Variant("prior_crowdlab", prior="crowdlab", error_model=False),
-    "signals_dawid_skene": Variant("signals_dawid_skene", prior="dawid_skene"),
-    "signals_crowdlab": Variant("signals_crowdlab", prior="crowdlab"),
+    # The other unsupervised priors, without and with the error model.
+    **{f"prior_{p}": Variant(f"prior_{p}", prior=p, error_model=False) for p in ("fixed", "dawid_skene", "crowdlab")},
+    **{f"signals_{p}": Variant(f"signals_{p}", prior=p) for p in ("fixed", "dawid_skene", "crowdlab")},
 }
 
 
@@ -242,13 +242,16 @@ def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) 
     n = pool.truth.size
     human = np.full(n, "", dtype=object).astype(str)
     explored = np.zeros(n, bool)
+    asked_at = np.zeros(n, dtype=np.int64)
     out = []
     t0 = time.perf_counter()
     margin = None
     for it in range(int(round(max(budgets) / step))):
         if v.use_margin and (margin is None or v.retrain):
             labels = np.where(human != "", human, pool.ai) if v.retrain else pool.ai
-            weights = np.where(human != "", opts.get("alpha", 2.0), 1.0) if v.retrain else np.ones(n)
+            # Each human label weighs the amplification alpha of the iteration that asked it, as in select.
+            amp = np.asarray(DEFAULTS.amplification, dtype=float)[np.clip(asked_at, 0, len(DEFAULTS.amplification) - 1)]
+            weights = np.where(human != "", opts.get("alpha", amp), 1.0) if v.retrain else np.ones(n)
             margin = rm.margins(labels, weights, seed + it if v.retrain else seed)
         votes = pool.votes if v.use_votes else pool.votes[:, [pool.primary], :]
         primary = pool.primary if v.use_votes else 0
@@ -270,6 +273,7 @@ def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) 
                          shares={"suspect": 1 - v.explore, "real": 0.0, "explore": v.explore}, seed=seed + it)
         asked = batch.index
         human[asked] = pool.truth[asked]
+        asked_at[asked] = it
         explored[batch.of("explore")] = True
         wrong = np.where(human != "", (human != pool.ai).astype(float), np.nan)
         flipped = np.zeros(0, dtype=np.int64)
@@ -426,9 +430,10 @@ def markdown(rows, budgets, pools, command, wall) -> str:
         f"Command: `{command}` ({wall / 60:.1f} min on this machine, 2 shared CPU cores).",
         "",
         "Per dev set the loop is simulated with the human labels as the oracle: iterations of 2% of the pool, "
-        "budgets 2-10%, the same seeds and the same MiniLM reward model (linear head, 5-fold cross-fitted margins) "
-        "for every method. The pool: pairs where the primary judge and the humans both name a winner; the "
-        "primary judge's pairs that are `tie_inconsistent` are left out of the pool (they have no label to fix).",
+        "budgets 2-10%, the same seeds and the same MiniLM reward model (linear head fit by one Newton step of "
+        "the Bradley-Terry loss, 5-fold cross-fitted margins) for every method. The pool: pairs where the primary "
+        "judge and the humans both name a winner; the primary judge's pairs that are `tie_inconsistent` are left "
+        "out of the pool (they have no label to fix).",
         "",
         "| set | primary judge | other judges (votes) | pool | AI errors | primary tie_inconsistent |",
         "|---|---|---|---|---|---|",
@@ -441,11 +446,13 @@ def markdown(rows, budgets, pools, command, wall) -> str:
         "",
         "Methods: `random`; `uncertainty` (smallest |margin|) and `confident_learning` (cleanlab "
         "`find_label_issues`), one shot; `margin_curve`: the RLTHF loop of `selection.strategy = margin-curve` "
-        "(`plan_iteration`, paper schedule, gated flips); `signals`: `selection.strategy = signals` (fixed prior, "
-        "error model, calibrated flips, 10% exploration). Ablations: `signals_no_flips`; `prior_only` (no error "
-        "model); `margin_only` (no other judge: the primary's votes, the margin and length); `votes_only` (no RM "
-        "margin); `prior_dawid_skene` / `prior_crowdlab` (the other unsupervised priors, no error model); "
-        "`signals_dawid_skene` / `signals_crowdlab` (those priors under the error model). "
+        "(`plan_iteration`, paper schedule, gated flips); `signals`: `selection.strategy = signals` as `select` "
+        f"runs it by default (prior `{DEFAULTS.prior}`, error model, calibrated flips, {DEFAULTS.explore:.0%} "
+        "exploration, the RM retrained each iteration on the human labels with the paper's amplification). "
+        "Ablations: `signals_no_flips`; `signals_frozen_rm` (one RM on the AI labels, never retrained); "
+        "`prior_only` (no error model); `margin_only` (no other judge: the primary's votes, the margin and "
+        "length); `votes_only` (no RM margin); `prior_<p>` / `signals_<p>` (the other unsupervised priors, "
+        "without / with the error model). "
         "Batch precision: the share of AI errors among the human labels asked as suspects (for the one-shot and "
         "margin-curve methods: among all asked); the uniform exploration sample is reported apart. "
         "AI errors fixed counts every human label and every flip (a wrong flip un-fixes).",
@@ -492,8 +499,9 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--budgets", default="0.02,0.04,0.06,0.08,0.10")
     ap.add_argument("--step", type=float, default=0.02)
-    ap.add_argument("--methods", default="random,oneshot,margin_curve,signals,signals_no_flips,prior_only,margin_only,"
-                                         "votes_only,prior_dawid_skene,prior_crowdlab,signals_dawid_skene,signals_crowdlab")
+    ap.add_argument("--methods", default="random,oneshot,margin_curve,signals,signals_no_flips,signals_frozen_rm,"
+                                         "prior_only,margin_only,votes_only,prior_fixed,prior_crowdlab,signals_fixed,"
+                                         "signals_crowdlab")
     ap.add_argument("--opts", default="{}", help="JSON: strength, c, alpha, flip_min_precision, trust_max_error")
     ap.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here.")
     ap.add_argument("--write", action="store_true", help="Write the tables into docs/benchmarks.md.")

@@ -43,12 +43,14 @@ def echo_judges(summary: dict[str, Any]) -> None:
     if not per:
         return
     names = list(per)
-    click.echo(f"\nAI votes per judge (primary judge: '{summary['primary_judge']}', "
-               f"{summary.get('primary_inconsistent', 0)} pair(s) where its orders disagree)")
+    click.echo(f"\nAI votes per judge (primary judge: '{summary['primary_judge']}'; audited: pairs whose AI "
+               "label is that judge's, the primary's where it voted, else the best-covered judge's; "
+               f"{summary.get('inconsistent', 0)} audited label(s) whose orders disagree)")
     width = max(len(n) for n in names)
-    click.echo(f"  {'judge':<{width}}  {'pairs':>6} {'votes':>6} {'both orders':>11} {'split':>6}")
+    click.echo(f"  {'judge':<{width}}  {'pairs':>6} {'audited':>7} {'votes':>6} {'both orders':>11} {'split':>6}")
     for n, v in per.items():
-        click.echo(f"  {n:<{width}}  {v['pairs']:>6} {v['votes']:>6} {v['both_orders']:>11} {v['split_orders']:>6}")
+        click.echo(f"  {n:<{width}}  {v['pairs']:>6} {v.get('audited', 0):>7} {v['votes']:>6} {v['both_orders']:>11} "
+                   f"{v['split_orders']:>6}")
     if len(names) > 1:
         click.echo("judge x judge agreement (pairs where both name a winner)")
         short = [f"j{k}" for k in range(len(names))]

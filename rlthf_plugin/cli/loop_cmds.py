@@ -57,6 +57,8 @@ def _echo_iteration(rep) -> None:
         kinds = ", ".join(f"{k} {v}" for k, v in s["kinds"].items() if v)
         click.echo(f"iteration {rep.iteration}: primary judge '{s['primary_judge']}', {s['candidates']} candidate(s), "
                    f"error model on {em['n_labels']} human label(s) ({em['n_errors']} AI errors)")
+        if len(s.get("label_judges") or {}) > 1:  # pairs the primary did not judge keep another judge's label
+            click.echo("  AI labels audited per judge: " + ", ".join(f"'{j}' {n}" for j, n in s["label_judges"].items()))
         click.echo(f"  ask {c['ask']} ({kinds or 'none'}), flip {c['flip']}, keep {c['keep']}, "
                    f"drop {c['drop']}; {g['reason']}")
         if em["weights"]:

@@ -10,7 +10,7 @@ from ..config import Config
 from ..io.formats import ROW_FORMATS
 from ..io.importer import import_files
 from ..pairs import A, B
-from ..store.votes import judge_summary, primary_labels
+from ..store.votes import audited_labels, judge_summary
 from ..workspace import Workspace
 from ._common import echo_judges, echo_table, open_workspace, workspace_path
 
@@ -96,8 +96,8 @@ def status(ctx: click.Context, as_json: bool, pair_id: str | None) -> None:
         judges = judge_summary(ws.ledger, ws.config.selection.primary_judge)
         rows = ws.ledger.status()
         if judges["judges"]:
-            # AI counts are the primary judge's label per pair (every order and judge is a vote).
-            ai, _ = primary_labels(ws.ledger, ws.config.selection.primary_judge)
+            # AI counts are the audited label per pair (every order and judge is a vote).
+            ai = audited_labels(ws.ledger, ws.config.selection.primary_judge).labels
             human = {pid: m.label for pid, m in ws.ledger.human_majority().items()}
             both = [p for p, h in human.items() if h in (A, B) and ai.get(p) in (A, B)]
             rows.update(ai_labeled=len(ai), ai_label_votes=sum(j["votes"] for j in judges["judges"].values()),

@@ -23,9 +23,10 @@ from ..vocab import LABEL_SOURCES, LabelSource
 #: Version of the row schema below; a row naming another version is refused.
 SCHEMA_VERSION = 1
 REQUIRED = ("pair_id", "prompt", "chosen", "rejected", "label_source", "iteration", "amplification")
-#: Optional fields: ``reason``, the latest selection's machine reason for the pair (an object,
-#: or null when it was not a candidate); training ignores it.
-OPTIONAL = ("reason",)
+#: Optional fields, which training ignores: ``reason``, the latest selection's machine reason
+#: for the pair (an object, or null when it was not a candidate); ``label_judge``, the judge
+#: whose AI label the row's label was audited from (a string; null on ``human`` rows).
+OPTIONAL = ("reason", "label_judge")
 #: Every field of a row: ``schema_version`` (optional when reading), the required ones, the optional ones.
 FIELDS = ("schema_version", *REQUIRED, *OPTIONAL)
 
@@ -133,6 +134,9 @@ def _check_row(row, where: str, line: int) -> list[InputProblem]:
             out.append(InputProblem(where, line, k, f"must be {allowed} >= {low}, got {v!r}"))
     if row.get("reason") is not None and not isinstance(row["reason"], dict):
         out.append(InputProblem(where, line, "reason", f"must be an object or null, got {type(row['reason']).__name__}"))
+    if row.get("label_judge") is not None and not isinstance(row["label_judge"], str):
+        out.append(InputProblem(where, line, "label_judge",
+                                f"must be a string or null, got {type(row['label_judge']).__name__}"))
     version = row.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION or isinstance(version, bool):
         out.append(InputProblem(where, line, "schema_version",

@@ -10,15 +10,18 @@ A pair keeps its AI label unless something better says otherwise, in this order:
 4. ``rm``: the latest reward model's preference, only when that iteration's held-out
    check (``stats.rm_check.better``, McNemar on the uniform audit sample) showed the RM
    beating the AI labels;
-5. ``ai``: the primary judge's label (``selection.primary_judge``; a winner A or B: AI ties,
-   a judge that contradicted itself across orders and parse errors leave the pair out).
+5. ``ai``: the audited AI label: the primary judge's (``selection.primary_judge``), or on a
+   pair the primary did not vote on, that of the best-covered judge that did; a winner A or
+   B (AI ties, a judge that contradicted itself across orders and parse errors leave the
+   pair out).
 
 Each row follows the curated-set schema (:mod:`rlthf_plugin.io.curated`,
 ``docs/curated-set.md``) that ``rlthf train`` reads: ``pair_id, prompt, chosen, rejected,
 label_source, iteration`` (int or None), ``amplification`` (the alpha of the asking
 iteration for human pairs, else 1) and ``reason``: the latest selection's machine reason
 for the pair (region, margin, rank, ...; None when it was not a candidate), which labelers
-never saw; with ``schema_version``.
+never saw; ``label_judge``: the judge whose AI label the row's label was audited from (None
+on ``human`` rows); with ``schema_version``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ..selection.rlthf import Action
 from ..store.iterations import curation_inputs
 from ..store.ledger import Ledger
 from ..store.pairs import iter_pairs
-from ..store.votes import primary_labels
+from ..store.votes import audited_labels
 from ..vocab import LABEL_SOURCES, LabelSource
 from .curated import CuratedSet, to_row
 
@@ -66,16 +69,17 @@ def iter_curated_rows(ledger: Ledger, *, only: Iterable[str] | None = None,
         votes.setdefault(r.pair_id, []).append(r.label)
         if r.iteration is not None:
             asked[r.pair_id] = r.iteration
-    ai, _ = primary_labels(ledger, config.selection.primary_judge)
+    audited = audited_labels(ledger, config.selection.primary_judge)
     for p in iter_pairs(ledger):
-        row = _best(p.id, votes, asked, alpha, decisions, rm_ok, ai, latest["id"] if latest else None)
+        row = _best(p.id, votes, asked, alpha, decisions, rm_ok, audited.labels, latest["id"] if latest else None)
         if row is None or (only_set is not None and row[1] not in only_set):
             continue
         label, source, iteration, amp = row
         chosen, rejected = p.chosen_rejected(label)
         yield {"pair_id": p.id, "prompt": p.prompt, "chosen": chosen, "rejected": rejected,
                "label_source": source, "iteration": iteration, "amplification": amp,
-               "reason": (decisions.get(p.id) or {}).get("reason")}
+               "reason": (decisions.get(p.id) or {}).get("reason"),
+               "label_judge": None if source == LabelSource.HUMAN.value else audited.judges.get(p.id)}
 
 
 def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_ok: bool, ai: dict,
@@ -88,7 +92,7 @@ def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_o
         if m.label is not None:  # a human tie / no majority: no winner to train on
             return None
     ai_label = ai.get(pid)
-    if ai_label not in (A, B):  # an AI tie, an inconsistent primary judge or a parse error
+    if ai_label not in (A, B):  # an AI tie, an inconsistent label judge or a parse error
         return None
     d = decisions.get(pid)
     if d is not None:

@@ -20,7 +20,7 @@ from ..selection.calibration import Calibration, fit_platt
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
-from ..store.votes import primary_labels
+from ..store.votes import audited_labels
 
 
 def labeled_margins(ledger: Ledger, config: Config) -> tuple[np.ndarray, np.ndarray]:
@@ -39,8 +39,8 @@ def labeled_margins(ledger: Ledger, config: Config) -> tuple[np.ndarray, np.ndar
         if d["pair_id"] in answer and d["margin"] is not None:
             if d["pair_id"] not in latest or d["iteration"] > latest[d["pair_id"]][0]:
                 latest[d["pair_id"]] = (d["iteration"], float(d["margin"]))
-    # Decisions orient margins by the audited label: the primary judge's.
-    ai, _ = primary_labels(ledger, config.selection.primary_judge)
+    # Decisions orient margins by the audited label (the primary judge's, or a fallback judge's).
+    ai = audited_labels(ledger, config.selection.primary_judge).labels
     margins, y = [], []
     for pid, (_, m) in sorted(latest.items()):
         ai_label = ai.get(pid)

@@ -40,7 +40,7 @@ from ..selection.rlthf import (Action, Region, Selection, ai_margins, flip_gate,
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
-from ..store.votes import primary_labels
+from ..store.votes import audited_labels
 from ..vocab import SELECTING, STRATEGIES, Strategy
 from .owner import IterationOwner, owned
 
@@ -62,8 +62,10 @@ class Plan:
 def training_labels(ai: np.ndarray, human: np.ndarray, prev_action: np.ndarray | None) -> np.ndarray:
     """The label each pair trains on in this iteration ("" = not in the training set).
 
-    ``ai`` and ``human`` are (N,) arrays of labels ("" where none); ``prev_action`` is the
-    previous iteration's action per pair ("" where none) or None in the first iteration.
+    ``ai`` and ``human`` are (N,) arrays of labels ("" where none); ``ai`` is the audited AI
+    label (:attr:`Pool.ai`: the primary judge's, or a fallback judge's where the primary did
+    not vote). ``prev_action`` is the previous iteration's action per pair ("" where none)
+    or None in the first iteration.
     """
     out = np.full(ai.shape, "", dtype=object)
     winner_ai = np.isin(ai, [A, B])
@@ -120,13 +122,14 @@ class Pool:
     """Everything an iteration reads from the ledger, as aligned arrays."""
 
     pairs: list[PreferencePair]
-    ai: np.ndarray             # (N,) the primary judge's label ("" when none; may be tie_inconsistent)
+    ai: np.ndarray             # (N,) the audited AI label ("" when none; may be tie_inconsistent)
     human: np.ndarray          # (N,) counted human majority label ("" when none)
     human_any: np.ndarray      # (N,) bool: any counted human answer (also tie / skip)
     human_iteration: np.ndarray  # (N,) iteration that asked it (-1 when none)
     truth: np.ndarray          # (N,) ground-truth majority label ("" when none)
     index: dict[str, int] = field(default_factory=dict)
-    primary_judge: str = ""    # whose label ``ai`` is
+    primary_judge: str = ""    # whose label ``ai`` is where it voted
+    label_judge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # (N,) whose ``ai`` it is
 
 
 def read_pool(ledger: Ledger, config: Config) -> Pool:
@@ -134,11 +137,14 @@ def read_pool(ledger: Ledger, config: Config) -> Pool:
     index = {p.id: i for i, p in enumerate(pairs)}
     n = len(pairs)
     ai = np.full(n, "", dtype=object)
-    # The audited AI label is the primary judge's (the others are signals, never the label).
-    labels, primary = primary_labels(ledger, config.selection.primary_judge)
-    for pid, label in labels.items():
+    judge = np.full(n, "", dtype=object)
+    # The audited AI label is the primary judge's, or a fallback judge's where the primary did
+    # not vote (the other judges are signals, never the label).
+    audited = audited_labels(ledger, config.selection.primary_judge)
+    for pid, label in audited.labels.items():
         if pid in index:
             ai[index[pid]] = label
+            judge[index[pid]] = audited.judges[pid]
     truth_platforms = ground_truth_platforms(config)
     counted: dict[str, list[str]] = defaultdict(list)
     truth_votes: dict[str, list[str]] = defaultdict(list)
@@ -165,7 +171,13 @@ def read_pool(ledger: Ledger, config: Config) -> Pool:
         if pid in index:
             truth[index[pid]] = majority(votes).label or ""
     return Pool(pairs, ai.astype(str), human.astype(str), human_any, human_iteration, truth.astype(str), index,
-                primary)
+                audited.primary, judge.astype(str))
+
+
+def label_judge_counts(pool: Pool) -> dict[str, int]:
+    """judge -> pool pairs (AI winner A or B) audited under its label, most first."""
+    judges, counts = np.unique(pool.label_judge[np.isin(pool.ai, [A, B])], return_counts=True)
+    return {str(judges[k]): int(counts[k]) for k in np.lexsort((judges, -counts))}
 
 
 def in_shard(pair_ids: Sequence[str], shard: float, seed: int) -> np.ndarray:
@@ -326,7 +338,7 @@ def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], Rewa
     stats = {
         "pool": pool_size, "candidates": int(plan.candidates.size), "train": int(plan.train.sum()),
         "human_labeled": int(np.isin(pool.human, [A, B]).sum()), "budget": budget,
-        "counts": s.counts(), "curve": s.curve.summary(), "rm_check": rm_check(pool, plan.margins, ledger),
+        "label_judges": label_judge_counts(pool), "counts": s.counts(), "curve": s.curve.summary(), "rm_check": rm_check(pool, plan.margins, ledger),
         "gate": {"open": s.gate.open, "errors": s.gate.errors, "n": s.gate.n,
                  "lower_bound": s.gate.lower_bound, "reason": s.gate.reason},
     }

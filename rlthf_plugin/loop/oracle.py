@@ -20,7 +20,7 @@ from ..selection.rlthf import Action
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
-from ..store.votes import iteration_primary, primary_labels
+from ..store.votes import audited_labels, iteration_primary
 from ..vocab import IterationState
 from .iteration import ORACLE_PLATFORM, read_pool
 from .owner import IterationOwner, owned
@@ -129,7 +129,7 @@ def close_batch(ledger: Ledger, config: Config, iteration: int, answers: dict[st
 
 def batch_report(ledger: Ledger, iteration: int, answers: dict[str, str]) -> BatchReport:
     """AI-error precision of a batch: the share of answered pairs whose AI label was wrong."""
-    ai, _ = primary_labels(ledger, iteration_primary(ledger, iteration), list(answers))
+    ai = audited_labels(ledger, iteration_primary(ledger, iteration), list(answers)).labels
     winners = {pid: lab for pid, lab in answers.items() if lab in (A, B) and ai.get(pid) in (A, B)}
     errors = sum(1 for pid, lab in winners.items() if ai[pid] != lab)
     answered = sum(1 for lab in answers.values() if lab != "skip")

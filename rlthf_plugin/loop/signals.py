@@ -4,17 +4,18 @@ Called by :func:`rlthf_plugin.loop.iteration.select_iteration` when
 ``selection.strategy = "signals"``. On the pairs of the workspace:
 
 1. the reward model trains on the current labels (human winners, weighted by the alpha of
-   the iteration that asked them; elsewhere the primary judge's label, swapped where the
+   the iteration that asked them; elsewhere the audited AI label, swapped where the
    previous iteration flipped it) and gives cross-fitted margins;
-2. the signal table (:mod:`rlthf_plugin.selection.signals`): the RM margin of the primary
-   label, every other judge per order, the primary's consistency and confidence, length;
+2. the signal table (:mod:`rlthf_plugin.selection.signals`): the RM margin of the audited
+   label (the primary judge's, or a fallback judge's where the primary did not vote),
+   every other judge per order, the label judge's consistency and confidence, length;
 3. the prior (``selection.prior``) and the error model fit on the human labels so far,
    cross-fitted (:mod:`rlthf_plugin.selection.error_model`);
 4. flip / trust on calibrated evidence (``selection.flip_min_precision``,
    ``selection.trust_max_error``; :mod:`rlthf_plugin.selection.trust`);
 5. the human batch (:mod:`rlthf_plugin.selection.allocation`): suspects by P(wrong), REAL
    candidates by dissimilarity (``selection.real_share``) and a uniform exploration share
-   (``selection.explore``). A pair whose primary judge contradicted itself across orders
+   (``selection.explore``). A pair whose label judge contradicted itself across orders
    (``tie_inconsistent``) has no label to keep: it is a suspect with P(wrong) = 0.5 (a
    human label there is worth as much as checking a label that is wrong half the time).
 
@@ -41,11 +42,11 @@ from ..selection.rlthf import Action, Region, analyze_curve, schedule
 from ..selection.signals import signal_table
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
-from ..store.votes import read_votes, resolve_primary
+from ..store.votes import coverage, read_votes
 from ..vocab import Strategy
 from .owner import IterationOwner
 
-#: P(wrong) given to a pair whose primary judge contradicted itself across orders.
+#: P(wrong) given to a pair whose label judge contradicted itself across orders.
 INCONSISTENT_SCORE = 0.5
 _ACTION = {"flip": Action.FLIP.value, "trust": Action.KEEP.value, "none": Action.DROP.value}
 #: Regions of the signals strategy besides the curve's (a decision's ``region``).
@@ -57,8 +58,8 @@ def _check(config: Config) -> None:
     sel = config.selection
     if sel.prior not in PRIOR_METHODS:
         raise ConfigError(f"unknown selection.prior '{sel.prior}'; known: {', '.join(PRIOR_METHODS)}")
-    if sel.prior != "fixed":  # the aggregators are optional packages
-        require({"dawid_skene": "crowdkit.aggregation", "crowdlab": "cleanlab.multiannotator"}[sel.prior], "signals")
+    if sel.prior == "crowdlab":  # cleanlab is an optional package (the signals extra)
+        require("cleanlab.multiannotator", "signals")
     for name in ("explore", "real_share", "trust_max_error"):
         v = getattr(sel, name)
         if not 0 <= v < 1:
@@ -91,14 +92,15 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
 
     Called by the iteration's owner (``owner``): the decisions are written fenced by its lease.
     """
-    from .iteration import IterationReport, human_weights, in_shard, make_factory, previous_actions, rm_check
+    from .iteration import (IterationReport, human_weights, in_shard, label_judge_counts, make_factory,
+                            previous_actions, rm_check)
 
     _check(config)
     sel = config.selection
     n = len(pool.pairs)
     ids = [p.id for p in pool.pairs]
     votes = read_votes(ledger, ids)
-    primary = resolve_primary(votes, sel.primary_judge)
+    primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
     winner = np.isin(pool.ai, [A, B])
     human_win = np.isin(pool.human, [A, B])
     # 1. the reward model's margins on the current labels
@@ -117,7 +119,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     # 2-3. signals, prior, error model
     table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
                          length_a=[len(p.response_a) for p in pool.pairs],
-                         length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a)
+                         length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a,
+                         coverage=coverage(votes))
     prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
     wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
     model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
@@ -155,6 +158,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         reason = {"action": a, "region": region[i], "kind": asked_kind.get(i), "why": why,
                   "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
                   "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
+                  "label_judge": str(pool.label_judge[i]) or None,
                   "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}}
         decision_rows.append({
             "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
@@ -166,6 +170,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": len(action), "train": int(train.sum()),
         "human_labeled": int(human_win.sum()), "budget": budget, "counts": counts,
         "kinds": batch.counts(), "primary_judge": votes.judges[primary], "judges": votes.labeled,
+        "label_judges": label_judge_counts(pool),
         "inconsistent": int(np.sum(pool.ai == TIE_INCONSISTENT)),
         "error_model": model.summary(), "prior": sel.prior,
         "calibration": dec.calibration.summary(),
@@ -187,7 +192,7 @@ def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) 
                 Kind.EXPLORE.value: "uniform exploration sample: keeps the calibration measured",
                 Kind.REAL.value: "REAL candidate: a dissimilar pair without a label"}.get(kind or "", kind or "")
     if region == INCONSISTENT:
-        return "the primary judge contradicted itself across orders: never trusted"
+        return "the judge of the AI label contradicted itself across orders: never trusted"
     if action == Action.FLIP.value:
         return f"calibrated P(wrong) lower bound {dec.lower[i]:.2f} >= {dec.flip_min_precision:g}"
     if action == Action.KEEP.value:

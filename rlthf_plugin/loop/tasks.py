@@ -15,7 +15,7 @@ from .calibration import ai_label_probability
 from ..store import iterations as iterations_db
 from ..store.iterations import latest_iteration
 from ..store.ledger import Ledger
-from ..store.votes import iteration_primary, primary_labels
+from ..store.votes import audited_labels, iteration_primary
 
 #: Tasks built at a time while a TaskList is iterated (the pair texts held at once).
 PAGE = 1000
@@ -80,9 +80,10 @@ def asked_tasks(ledger: Ledger, iteration: int | None = None, *, limit: int | No
             return TaskList([], lambda ids: [])
     order = iterations_db.asked_order(ledger, iteration, limit=limit)
     version = f"rlthf-iter{iteration}" + (f"-{calibration.tag}" if calibration is not None else "")
-    # The AI label shown is the primary judge's of that iteration (the other judges are signals);
-    # read once for every task (votes are read whole), a short label per pair.
-    ai, _ = primary_labels(ledger, iteration_primary(ledger, iteration), order) if order else ({}, "")
+    # The AI label shown is the one that iteration audited: its primary judge's, or the fallback
+    # judge's where the primary did not vote (the other judges are signals); read once for every
+    # task (votes are read whole), a short label per pair.
+    ai = audited_labels(ledger, iteration_primary(ledger, iteration), order).labels if order else {}
 
     def build(ids: Sequence[str]) -> list[Task]:
         rows = iterations_db.asked_decisions(ledger, iteration, ids)
@@ -100,13 +101,13 @@ def asked_tasks(ledger: Ledger, iteration: int | None = None, *, limit: int | No
 
 def all_tasks(ledger: Ledger, *, limit: int | None = None) -> TaskList:
     """Every pair as a task (label everything), in id order, priority 0."""
-    primary, _ = primary_labels(ledger, iteration_primary(ledger))
+    ai = audited_labels(ledger, iteration_primary(ledger)).labels
     ids = ledger.pair_ids()
     if limit:
         ids = ids[:limit]
 
     def build(page: Sequence[str]) -> list[Task]:
-        return [Task(p, priority=0.0, reason={"region": "all"}, ai_label=primary.get(p.id))
+        return [Task(p, priority=0.0, reason={"region": "all"}, ai_label=ai.get(p.id))
                 for p in ledger.get_pairs(page)]
 
     return TaskList(ids, build)

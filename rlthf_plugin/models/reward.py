@@ -40,6 +40,14 @@ BATCH_SIZE = 4096
 #: Training sets whose features take at most this many bytes are featurised once.
 PRECOMPUTE_BYTES = 1 << 30
 HEADS = ("linear", "mlp")
+#: The Newton solver sums its (d, d) Gram matrix over at most this many pairs: a uniform
+#: sample of the weight-1 (AI-labeled) pairs, reweighted by 1 / rate, plus every other pair
+#: (the amplified human labels). 769 weights are pinned down long before 200k pairs, and the
+#: Gram pass is the one step of a fit whose cost grows as N d^2.
+MAX_GRAM_PAIRS = 200_000
+#: How the linear head is fit: ``newton`` (Newton steps of the Bradley-Terry loss in numpy,
+#: the first one in closed form) or ``adamw`` (minibatch AdamW in torch, as the MLP head).
+SOLVERS = ("newton", "adamw")
 
 
 class _TextTable:
@@ -53,18 +61,25 @@ class _TextTable:
     def __init__(self, embed: Callable[[list[str]], np.ndarray], *, progress: bool = False):
         self._embed = embed
         self.progress = progress
-        self.rows: dict[str, int] = {}
+        self.rows: dict[str, int] = {}  # text hash -> row
+        self._by_text: dict[str, int] = {}  # text -> row: Python caches a str's hash, sha256 runs once a text
         self.lengths = np.zeros(0, dtype=np.float32)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
 
     def index(self, texts: Sequence[str]) -> np.ndarray:
         from ..pairs import text_hash
 
-        hashes = [text_hash(t) for t in texts]
+        by_text = self._by_text
+        unseen = [t for t in dict.fromkeys(texts) if t not in by_text]
         new: dict[str, str] = {}
-        for h, t in zip(hashes, texts):
-            if h not in self.rows and h not in new:
-                new[h] = t
+        pending: list[tuple[str, str]] = []
+        for t in unseen:
+            h = text_hash(t)
+            if h in self.rows:
+                by_text[t] = self.rows[h]
+            else:
+                new.setdefault(h, t)
+                pending.append((t, h))
         if new:
             vectors = np.asarray(self._embed(list(new.values())), dtype=np.float32)
             start = len(self.rows)
@@ -73,7 +88,9 @@ class _TextTable:
             self.matrix = vectors if not start else np.concatenate([self.matrix, vectors])
             lengths = np.log1p([len(t) for t in new.values()]).astype(np.float32)
             self.lengths = np.concatenate([self.lengths, lengths])
-        return np.fromiter((self.rows[h] for h in hashes), dtype=np.int64, count=len(hashes))
+        for t, h in pending:
+            by_text[t] = self.rows[h]
+        return np.fromiter((by_text[t] for t in texts), dtype=np.int64, count=len(texts))
 
 
 class EmbeddingRewardModel:
@@ -83,8 +100,19 @@ class EmbeddingRewardModel:
     the response embedding, its elementwise product with the prompt embedding (how well it
     fits this prompt) and its length in characters. The head is linear (default) or a
     one-hidden-layer MLP, trained with the weighted Bradley-Terry loss
-    ``w * -log sigmoid(r(chosen) - r(rejected))`` by AdamW in batches of
-    :data:`BATCH_SIZE` pairs; features are standardised on the training pairs.
+    ``w * -log sigmoid(r(chosen) - r(rejected))``; features are standardised on the
+    training pairs.
+
+    The linear head is a logistic regression on ``x = phi(chosen) - phi(rejected)`` with an
+    L2 penalty ``l2 * sum(w)``. By default it takes Newton steps from ``beta = 0``: the first
+    one is closed form, ``beta = 2 (G + 4 lambda I)^-1 g`` with ``G = sum w x x^T`` and
+    ``g = sum w x``, so a fit is one pass over the pairs and a (d, d) solve, with no torch.
+    Reward-model margins here are weak (p stays near 1/2, where the loss is nearly
+    quadratic), so more steps barely move the ranking: on the dev sets the one-step head
+    ranks the AI errors at least as well as 60 epochs of AdamW (``docs/benchmarks.md``).
+    :meth:`fit_folds` fits all cross-fitting folds from one pass (fold ``k``'s model uses
+    ``G - G_k``). The MLP head (and ``solver="adamw"``) trains by AdamW in batches of
+    :data:`BATCH_SIZE` pairs.
 
     Parameters
     ----------
@@ -97,6 +125,11 @@ class EmbeddingRewardModel:
     head : {"linear", "mlp"}, default "linear"
     hidden : int, default 128
         Width of the MLP head.
+    solver : {"newton", "adamw"}, default "newton"
+        How the linear head is fit (the MLP head always uses AdamW).
+    newton_steps : int, default 1
+    l2 : float, default 0.1
+        Ridge penalty of the Newton solver per unit of training weight (features standardised).
     epochs : int, default 60
     lr : float, default 0.01
     weight_decay : float, default 0.1
@@ -107,10 +140,15 @@ class EmbeddingRewardModel:
     """
 
     def __init__(self, embedder: Any = None, *, ledger: Any = None, head: str = "linear", hidden: int = 128,
+                 solver: str = "newton", newton_steps: int = 1, l2: float = 0.1,
                  epochs: int = 60, lr: float = 0.01, weight_decay: float = 0.1, device: str | None = None,
                  seed: int = 0, progress: bool = False, table: _TextTable | None = None):
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}; known: {', '.join(HEADS)}")
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown solver {solver!r}; known: {', '.join(SOLVERS)}")
+        if newton_steps < 1 or l2 <= 0:
+            raise ValueError(f"newton_steps must be >= 1 and l2 > 0, got {newton_steps} and {l2}")
         if table is None:
             from .embeddings import EmbeddingCache, SentenceEmbedder
 
@@ -122,13 +160,20 @@ class EmbeddingRewardModel:
                 table = _TextTable(embedder.encode, progress=progress)
         self.table = table
         self.head, self.hidden, self.epochs, self.lr = head, hidden, epochs, lr
+        self.solver, self.newton_steps, self.l2 = solver, newton_steps, l2
         self.weight_decay, self.device, self.seed, self.progress = weight_decay, device, seed, progress
         self._net = None
+        self._beta: np.ndarray | None = None
         self._scale: np.ndarray | None = None
+
+    @property
+    def _newton(self) -> bool:
+        return self.head == "linear" and self.solver == "newton"
 
     def spawn(self, **changes: Any) -> "EmbeddingRewardModel":
         """An untrained model with the same settings (or ``changes``) sharing the text table."""
-        kwargs = dict(head=self.head, hidden=self.hidden, epochs=self.epochs, lr=self.lr,
+        kwargs = dict(head=self.head, hidden=self.hidden, solver=self.solver, newton_steps=self.newton_steps,
+                      l2=self.l2, epochs=self.epochs, lr=self.lr,
                       weight_decay=self.weight_decay, device=self.device, seed=self.seed, progress=self.progress)
         kwargs.update(changes)
         return EmbeddingRewardModel(table=self.table, **kwargs)
@@ -147,10 +192,7 @@ class EmbeddingRewardModel:
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self._device)
 
     # -- training -------------------------------------------------------------------------
-    def fit(self, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str], *,
-            weights: Sequence[float] | None = None) -> "EmbeddingRewardModel":
-        import torch
-
+    def _triples(self, prompts, chosen, rejected, weights):
         n = len(prompts)
         if not (len(chosen) == len(rejected) == n):
             raise ValueError(f"prompts ({n}), chosen ({len(chosen)}) and rejected ({len(rejected)}) differ in length")
@@ -159,16 +201,103 @@ class EmbeddingRewardModel:
         w = np.ones(n, dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
         if w.shape != (n,) or (w < 0).any():
             raise ValueError(f"weights must be (N,) = ({n},) and >= 0, got shape {w.shape}")
-        p, c, r = self.table.index(prompts), self.table.index(chosen), self.table.index(rejected)
+        return self.table.index(prompts), self.table.index(chosen), self.table.index(rejected), w
+
+    def _fit_scale(self, p: np.ndarray, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Per-feature RMS of ``phi(chosen) - phi(rejected)`` on up to 20k training pairs, (d,).
+
+        The RMS does not change when a pair's label flips (the difference only changes
+        sign), so the scale carries nothing of the labels: the folds of :meth:`fit_folds`
+        can share it without one fold learning from another's labels.
+        """
+        rng = np.random.default_rng(self.seed)
+        sample = rng.choice(len(p), size=min(len(p), 20000), replace=False)
+        diff = self._phi(p[sample], c[sample]) - self._phi(p[sample], r[sample])
+        return np.maximum(np.sqrt((diff ** 2).mean(axis=0)), 1e-6).astype(np.float32)
+
+    def _diffs(self, p, c, r, w):
+        """Batches ``(rows, x, w)`` of standardised ``phi(chosen) - phi(rejected)``, bounded memory."""
+        for start in range(0, len(p), BATCH_SIZE):
+            sl = slice(start, start + BATCH_SIZE)
+            yield sl, (self._phi(p[sl], c[sl]) - self._phi(p[sl], r[sl])) / self._scale, w[sl]
+
+    def fit(self, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str], *,
+            weights: Sequence[float] | None = None) -> "EmbeddingRewardModel":
+        p, c, r, w = self._triples(prompts, chosen, rejected, weights)
+        if self._newton:
+            return self._fit_newton(p, c, r, w)
+        return self._fit_adamw(p, c, r, w)
+
+    def fit_folds(self, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str], *,
+                  fold_of: np.ndarray, weights: Sequence[float] | None = None) -> list["EmbeddingRewardModel"] | None:
+        """One model per fold, model ``k`` fit on the pairs with ``fold_of != k``.
+
+        ``fold_of`` is (N,) int in ``[0, folds)``. With the one-step Newton solver all folds
+        come from one pass: per-fold sums ``G_k, g_k``, and model ``k`` solves with
+        ``G - G_k, g - g_k``. Returns None where that shortcut does not apply (the caller
+        then fits each fold on its own).
+        """
+        if not (self._newton and self.newton_steps == 1):
+            return None
+        p, c, r, w = self._triples(prompts, chosen, rejected, weights)
+        fold_of = np.asarray(fold_of)
+        folds = int(fold_of.max()) + 1
+        self._scale = self._fit_scale(p, c, r)
+        rows, w_rows = _gram_sample(w, MAX_GRAM_PAIRS, self.seed)
+        w_rows = w_rows / max(float(w_rows.mean()), 1e-12)
+        p, c, r, fold_of = p[rows], c[rows], r[rows], fold_of[rows]
+        d = self._scale.size
+        gram, grad = np.zeros((folds, d, d)), np.zeros((folds, d))
+        for sl, x, wb in tqdm(self._diffs(p, c, r, w_rows), total=-(-len(p) // BATCH_SIZE), desc="reward model",
+                              disable=not self.progress, leave=False):
+            fb = fold_of[sl]
+            for k in range(folds):
+                m = fb == k
+                xk, wk = x[m], wb[m]
+                gram[k] += (xk * wk[:, None]).T @ xk
+                grad[k] += wk @ xk
+        total_gram, total_grad = gram.sum(0), grad.sum(0)
+        out = []
+        for k in range(folds):
+            model = self.spawn()
+            model._scale = self._scale
+            weight = float(w_rows[fold_of != k].sum())
+            model._beta = _newton_from_zero(total_gram - gram[k], total_grad - grad[k], self.l2 * weight)
+            out.append(model)
+        return out
+
+    def _fit_newton(self, p, c, r, w) -> "EmbeddingRewardModel":
+        self._scale = self._fit_scale(p, c, r)
+        rows, w = _gram_sample(w, MAX_GRAM_PAIRS, self.seed)
+        w = w / max(float(w.mean()), 1e-12)
+        p, c, r = p[rows], c[rows], r[rows]
+        lam = self.l2 * float(w.sum())
+        d = self._scale.size
+        beta = np.zeros(d)
+        for step in range(self.newton_steps):
+            # Hessian sum w p(1-p) x x^T and gradient sum w (1-p) x of the BT log-likelihood at beta.
+            hess, grad = np.zeros((d, d)), np.zeros(d)
+            for _, x, wb in self._diffs(p, c, r, w):
+                prob = 1.0 / (1.0 + np.exp(-(x @ beta)))
+                hw, gw = wb * prob * (1 - prob), wb * (1 - prob)
+                hess += (x * hw[:, None].astype(np.float32)).T @ x
+                grad += gw @ x
+            beta = beta + np.linalg.solve(hess + lam * np.eye(d), grad - lam * beta)
+        self._beta = beta
+        return self
+
+    def _fit_adamw(self, p, c, r, w) -> "EmbeddingRewardModel":
+        import torch
+
         from .embeddings import torch_device
+
+        n = len(p)
 
         self._device = torch_device(self.device)
         rng = np.random.default_rng(self.seed)
         torch.manual_seed(self.seed)
-        sample = rng.choice(n, size=min(n, 20000), replace=False)
-        diff = self._phi(p[sample], c[sample]) - self._phi(p[sample], r[sample])
-        self._scale = np.maximum(diff.std(axis=0), 1e-6).astype(np.float32)
-        dim = diff.shape[1]
+        self._scale = self._fit_scale(p, c, r)
+        dim = self._scale.size
         if self.head == "linear":
             net = torch.nn.Linear(dim, 1, bias=False)
         else:
@@ -207,6 +336,12 @@ class EmbeddingRewardModel:
 
     # -- scoring --------------------------------------------------------------------------
     def _rewards(self, p_rows: np.ndarray, r_rows: np.ndarray) -> np.ndarray:
+        if self._beta is not None:
+            out = np.empty(len(r_rows), dtype=np.float64)
+            for start in range(0, len(r_rows), BATCH_SIZE):
+                sl = slice(start, start + BATCH_SIZE)
+                out[sl] = (self._phi(p_rows[sl], r_rows[sl]) / self._scale) @ self._beta
+            return out
         import torch
 
         if self._net is None:
@@ -229,6 +364,30 @@ class EmbeddingRewardModel:
                              f"({len(response_b)}) differ in length")
         p = self.table.index(prompts)
         return self._rewards(p, self.table.index(response_a)) - self._rewards(p, self.table.index(response_b))
+
+
+def _gram_sample(w: np.ndarray, cap: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (M,) and their weights (M,) for the Gram sums: all rows when N <= cap, else every
+    row whose weight is not 1 plus a seeded uniform sample of the rest, weighted by 1 / rate
+    (so the sums stay unbiased)."""
+    n = w.size
+    if n <= cap:
+        return np.arange(n), w
+    special = np.flatnonzero(w != 1.0)
+    plain = np.flatnonzero(w == 1.0)
+    take = max(cap - special.size, 1)
+    if take >= plain.size:
+        return np.arange(n), w
+    chosen = np.random.default_rng(seed).choice(plain, size=take, replace=False)
+    rows = np.sort(np.concatenate([special, chosen]))
+    return rows, np.where(w[rows] == 1.0, plain.size / take, w[rows]).astype(w.dtype)
+
+
+def _newton_from_zero(gram: np.ndarray, grad: np.ndarray, lam: float) -> np.ndarray:
+    """First Newton step of the L2-penalised BT loss from 0: at 0, p = 1/2, so the Hessian
+    is ``gram / 4 + lam I`` and the gradient ``grad / 2`` (``gram = sum w x x^T``, ``grad = sum w x``)."""
+    d = grad.size
+    return np.linalg.solve(gram / 4 + lam * np.eye(d), grad / 2)
 
 
 def cross_fit_margins(factory: Callable[[], RewardModel], prompts: Sequence[str], response_a: Sequence[str],
@@ -264,10 +423,12 @@ def cross_fit_margins(factory: Callable[[], RewardModel], prompts: Sequence[str]
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     prompts, a, b = list(prompts), list(response_a), list(response_b)
 
+    def triples(idx: np.ndarray) -> tuple[list[str], list[str], list[str]]:
+        return ([prompts[i] for i in idx], [a[i] if labels[i] == "A" else b[i] for i in idx],
+                [b[i] if labels[i] == "A" else a[i] for i in idx])
+
     def fit(idx: np.ndarray) -> RewardModel:
-        ch = [a[i] if labels[i] == "A" else b[i] for i in idx]
-        rj = [b[i] if labels[i] == "A" else a[i] for i in idx]
-        return factory().fit([prompts[i] for i in idx], ch, rj, weights=w[idx])
+        return factory().fit(*triples(idx), weights=w[idx])
 
     tr = np.flatnonzero(train)
     if tr.size == 0:
@@ -277,8 +438,13 @@ def cross_fit_margins(factory: Callable[[], RewardModel], prompts: Sequence[str]
     out = np.zeros(n)
     rest = np.flatnonzero(~train)
     fold_of = np.random.default_rng(seed).permutation(tr.size) % folds
+    # Models that can fit every fold from one pass over the pairs do so.
+    fit_folds = getattr(factory(), "fit_folds", None)
+    models = None
+    if fit_folds is not None:
+        models = fit_folds(*triples(tr), fold_of=fold_of, weights=w[tr])
     for k in tqdm(range(folds), desc="cross-fitting", disable=not progress, leave=False):
-        model = fit(tr[fold_of != k])
+        model = models[k] if models is not None else fit(tr[fold_of != k])
         held = tr[fold_of == k]
         idx = np.concatenate([held, rest])
         m = np.asarray(model.margins([prompts[i] for i in idx], [a[i] for i in idx], [b[i] for i in idx]))

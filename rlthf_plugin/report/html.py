@@ -27,7 +27,7 @@ from ..pairs import A, B, majority
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
-from ..store.votes import judge_summary, primary_labels
+from ..store.votes import audited_labels, judge_summary
 from ..selection.calibration import fit_platt, reliability
 from ..selection.rlthf import ACTIONS, Action
 from ..vocab import SELECTING, LabelSource, Strategy
@@ -68,7 +68,7 @@ def agreement(votes: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
 def report_data(ledger: Ledger, config: Config) -> dict[str, Any]:
     """Everything the page shows, read from the ledger."""
     truth_platforms = ground_truth_platforms(config)
-    ai, _ = primary_labels(ledger, config.selection.primary_judge)
+    ai = audited_labels(ledger, config.selection.primary_judge).labels
     counted: dict[str, list[tuple[str, str]]] = defaultdict(list)
     truth_votes: dict[str, list[tuple[str, str]]] = defaultdict(list)
     rows = iterations_db.iteration_rows(ledger)
@@ -232,14 +232,17 @@ def _judges_section(judges: dict[str, Any], iterations: list[dict]) -> list[str]
         return []
     names = list(per)
     out = [f"<h2>Judges and signals</h2><p class='muted'>The audited label is the primary judge's "
-           f"(<b>{e(str(judges.get('primary_judge')))}</b>); every other judge and order, the reward model's "
-           "margin and the length ratio are signals against it.</p>",
-           "<table><tr><th class='l'>judge</th><th>pairs</th><th>votes</th><th>both orders</th><th>split orders</th>"
+           f"(<b>{e(str(judges.get('primary_judge')))}</b>); on pairs it did not vote on, the label of the "
+           "best-covered judge that did (<i>audited</i>: pairs under each judge's label). Every other judge "
+           "and order, the reward model's margin and the length ratio are signals against it.</p>",
+           "<table><tr><th class='l'>judge</th><th>pairs</th><th>audited</th><th>votes</th><th>both orders</th>"
+           "<th>split orders</th>"
            + "".join(f"<th>agrees with j{k}</th>" for k in range(len(names))) + "</tr>"]
     for k, n in enumerate(names):
         v = per[n]
         cells = "".join(f"<td>{_fmt(a / c) if c else '–'}</td>" for a, c in (judges["agreement"][n][m] for m in names))
-        out.append(f"<tr><td class='l'>j{k}: {e(n)}</td><td>{v['pairs']}</td><td>{v['votes']}</td>"
+        out.append(f"<tr><td class='l'>j{k}: {e(n)}</td><td>{v['pairs']}</td><td>{v.get('audited', 0)}</td>"
+                   f"<td>{v['votes']}</td>"
                    f"<td>{v['both_orders']}</td><td>{v['split_orders']}</td>{cells}</tr>")
     out.append("</table>")
     rows = [(it["iteration"], it["stats"].get("error_model") or {}) for it in iterations

@@ -1,9 +1,15 @@
-"""The error model: P(primary AI label wrong), learned from the human labels so far.
+"""The error model: P(audited AI label wrong), learned from the human labels so far.
 
 A regularised logistic regression (scikit-learn) on the signal table (:mod:`.signals`)
 plus the prior's logit (:mod:`.prior`), fit on the human-labeled pairs with target
-"the primary label was wrong". It learns which judge to trust, which no unsupervised
+"the audited label was wrong". It learns which judge to trust, which no unsupervised
 aggregate can know.
+
+Pairs audited under a fallback judge (the primary did not vote on them) are scored by the
+same model, not a separate one: their other-judge columns are what they are (the label
+judge itself is none of them), and the ``label_judge:<judge>`` column lets the model
+learn that judge's own error rate, an intercept shift for its pairs. One model keeps the
+few human labels together; a separate fit per label judge would starve.
 
 Shrinkage towards the prior. The unlabeled auditable pairs enter the fit as
 pseudo-observations with soft targets: each pair twice, as "wrong" with weight
@@ -39,8 +45,8 @@ class ErrorModel:
     Attributes
     ----------
     p_wrong : ndarray of float, shape (N,)
-        Cross-fitted P(primary label wrong); the prior where no label exists yet; ``NaN``
-        for pairs whose primary label is not A or B.
+        Cross-fitted P(audited label wrong); the prior where no label exists yet; ``NaN``
+        for pairs whose audited label is not A or B.
     weights : dict of str to float
         Coefficient of each signal (standardised: per standard deviation over the
         auditable pairs) and of ``prior_logit`` in the model fit on every label; positive
@@ -73,7 +79,7 @@ def fit_error_model(table: SignalTable, prior: Any, wrong: Any, *, prior_strengt
     prior : array-like of float, shape (N,)
         P(wrong) before labels (:func:`.prior.prior_wrong`), in (0, 1) where auditable.
     wrong : array-like of float, shape (N,)
-        1.0 = a human said the primary label is wrong, 0.0 = right, ``NaN`` = no human
+        1.0 = a human said the audited label is wrong, 0.0 = right, ``NaN`` = no human
         winner (unlabeled, or a human tie).
     prior_strength : float >= 0, default 20.0
         How many labels the prior is worth (0 = no shrinkage beyond ``c``).
@@ -96,7 +102,7 @@ def fit_error_model(table: SignalTable, prior: Any, wrong: Any, *, prior_strengt
         raise ValueError(f"prior {p0.shape} and wrong {y.shape} must have shape ({n},) like the table")
     ok = table.auditable
     if not np.isfinite(p0[ok]).all() or (p0[ok] <= 0).any() or (p0[ok] >= 1).any():
-        raise ValueError("prior must be in (0, 1) for every pair whose primary label is A or B")
+        raise ValueError("prior must be in (0, 1) for every pair whose audited label is A or B")
     if not np.isin(y[np.isfinite(y)], [0.0, 1.0]).all():
         raise ValueError("wrong must hold 0, 1 or NaN")
     if prior_strength < 0 or c <= 0:
@@ -119,13 +125,12 @@ def _features(table: SignalTable, p0: np.ndarray) -> tuple[np.ndarray, list[str]
 
 def _fit(table: SignalTable, p0: np.ndarray, y: np.ndarray, strength: float, c: float, folds: int,
          max_pseudo: int, seed: int) -> ErrorModel:
-    from sklearn.linear_model import LogisticRegression
-
     ok = table.auditable
     labeled = np.flatnonzero(ok & np.isfinite(y))
     out = np.where(ok, p0, np.nan)
     if labeled.size == 0:
         return ErrorModel(out, {}, float("nan"), 0, 0, float(strength))
+    from sklearn.linear_model import LogisticRegression  # seconds to import: only once labels exist
     x, names = _features(table, p0)
     rng = np.random.default_rng(seed)
     pseudo = np.flatnonzero(ok & ~np.isfinite(y))

@@ -1,4 +1,4 @@
-"""The prior: P(primary AI label wrong) before any human label, from the signals alone.
+"""The prior: P(audited AI label wrong) before any human label, from the signals alone.
 
 Three methods, chosen by name (:data:`PRIOR_METHODS`):
 
@@ -12,12 +12,16 @@ Three methods, chosen by name (:data:`PRIOR_METHODS`):
   one split across its orders adds ``SPLIT_WEIGHT``; the RM margin, scaled by its standard
   deviation over the auditable pairs, orders the pairs within those groups. Each judge
   counts alike: which judge to trust is the error model's job once human labels exist.
-- ``dawid_skene``: Dawid-Skene (1979) EM over the annotators (crowd-kit): the primary
-  judge, each other judge per order, and the RM's sign as one more annotator; P(wrong) is
-  the posterior of the class the primary did not choose.
+- ``dawid_skene``: Dawid-Skene (1979) EM over the annotators (crowd-kit): the audited
+  label, each other judge per order, and the RM's sign as one more annotator; P(wrong) is
+  the posterior of the class the audited label did not choose.
 - ``crowdlab``: CROWDLAB (``cleanlab.multiannotator``): the RM's P(A) is the model, the
-  judges (per order) are annotators; P(wrong) = 1 - the quality score of the primary's
+  judges (per order) are annotators; P(wrong) = 1 - the quality score of the audited
   label.
+
+The audited label is one annotator (the primary judge's label, or the fallback judge's
+where the primary did not vote, :func:`.signals.label_judges`); a pair's label judge is
+not also an annotator of that pair.
 
 The two aggregators follow the majority where weak judges are wrong together; on the dev
 data the fixed combination ranked errors at least as well (docs/benchmarks.md).
@@ -29,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .signals import SignalTable, _check_votes, _primary_labels
+from .signals import SignalTable, _check_votes
 
 BASE_ERROR = 0.2
 MARGIN_WEIGHT = 1.0
@@ -41,7 +45,7 @@ EPS = 1e-4
 
 def prior_wrong(table: SignalTable, votes: Any, primary: int, *, rm_margin: Any = None,
                 method: str = "fixed") -> np.ndarray:
-    """P(primary label wrong) per pair, without human labels.
+    """P(audited label wrong) per pair, without human labels.
 
     Parameters
     ----------
@@ -55,11 +59,12 @@ def prior_wrong(table: SignalTable, votes: Any, primary: int, *, rm_margin: Any 
         Cross-fitted ``r(A) - r(B)`` (not oriented); used by ``dawid_skene`` and
         ``crowdlab`` (``NaN`` or None: the RM does not take part).
     method : {"fixed", "dawid_skene", "crowdlab"}, default "fixed"
+        (``select`` uses ``selection.prior``, by default ``dawid_skene``)
 
     Returns
     -------
     ndarray of float, shape (N,)
-        In ``[EPS, 1 - EPS]`` for pairs whose primary label is A or B; ``NaN`` elsewhere.
+        In ``[EPS, 1 - EPS]`` for pairs whose audited label is A or B; ``NaN`` elsewhere.
     """
     if method not in PRIOR_METHODS:
         raise ValueError(f"unknown prior method {method!r}; known: {', '.join(PRIOR_METHODS)}")
@@ -91,18 +96,18 @@ def _fixed(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -> np.
     return 1 / (1 + np.exp(-z))
 
 
-def _annotators(x: np.ndarray, j: int, margin: np.ndarray) -> tuple[np.ndarray, int]:
-    """(N, M) class labels (0 = A, 1 = B, NaN) of the annotators; column 0 is the primary.
+def _annotators(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -> tuple[np.ndarray, int]:
+    """(N, M) class labels (0 = A, 1 = B, NaN) of the annotators; column 0 is the audited label.
 
     Ties carry no class and are NaN. A judge whose two order slots never differ (its order
-    is unknown) is one annotator, so it is not counted twice.
+    is unknown) is one annotator, so it is not counted twice. A fallback label judge is no
+    annotator of the pairs it labels (it is column 0 there).
     """
-    prim = _primary_labels(x[:, j, :])
-    cols = [np.where(prim == "A", 0.0, np.where(prim == "B", 1.0, np.nan))]
+    cols = [np.where(table.label == "A", 0.0, np.where(table.label == "B", 1.0, np.nan))]
     for k in range(x.shape[1]):
         if k == j:
             continue
-        v = x[:, k, :]
+        v = np.where((table.judge == k)[:, None], np.nan, x[:, k, :])
         as_class = np.where(v == 1, 0.0, np.where(v == -1, 1.0, np.nan))
         same = np.array_equal(np.isnan(v[:, 0]), np.isnan(v[:, 1])) and np.array_equal(
             np.nan_to_num(v[:, 0], nan=9), np.nan_to_num(v[:, 1], nan=9))
@@ -118,7 +123,7 @@ def _dawid_skene(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) 
     import pandas as pd
     from crowdkit.aggregation import DawidSkene
 
-    labels, _ = _annotators(x, j, margin)
+    labels, _ = _annotators(table, x, j, margin)
     rows, cols = np.nonzero(np.isfinite(labels))
     df = pd.DataFrame({"task": rows, "worker": cols, "label": labels[rows, cols].astype(int)})
     probas = DawidSkene(n_iter=100).fit(df).probas_
@@ -131,7 +136,7 @@ def _dawid_skene(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) 
 def _crowdlab(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -> np.ndarray:
     from cleanlab.multiannotator import get_label_quality_multiannotator
 
-    labels, rm_col = _annotators(x, j, margin)
+    labels, rm_col = _annotators(table, x, j, margin)
     if rm_col >= 0:
         labels = np.delete(labels, rm_col, axis=1)  # the RM is CROWDLAB's model, not an annotator
     m = np.nan_to_num(margin)

@@ -1,9 +1,10 @@
 """Signals against the AI label: every (judge, order) vote, the RM margin, length, as arrays.
 
-The audited label of a pair is its *primary* judge's. Every other piece of evidence is a
-signal: a number per pair that says how much it speaks against that label. This module
-turns votes into a vote tensor, derives the primary label and builds the signal table
-that the prior (:mod:`.prior`) and the error model (:mod:`.error_model`) read.
+The audited label of a pair is its *primary* judge's (where the primary did not vote on
+the pair: a fallback judge's, below). Every other piece of evidence is a signal: a number
+per pair that says how much it speaks against that label. This module turns votes into a
+vote tensor, derives the audited label and builds the signal table that the prior
+(:mod:`.prior`) and the error model (:mod:`.error_model`) read.
 
 Votes
 -----
@@ -15,11 +16,21 @@ judge that already combined both orders) fills both order slots: ``A`` -> ``(+1,
 An optional ``p_a`` tensor of the same shape holds the judge's P(A) where it gave
 logprobs (``NaN`` elsewhere).
 
-The primary label (:func:`primary_labels`)
-------------------------------------------
-``A`` / ``B`` when every present order of the primary judge says so; ``tie`` when every
-present order says tie; ``tie_inconsistent`` when its orders disagree (such a pair is a
-candidate for humans and is never trusted); ``""`` when the primary judge has no vote.
+A judge's label (:func:`primary_labels`)
+----------------------------------------
+``A`` / ``B`` when every present order of the judge says so; ``tie`` when every present
+order says tie; ``tie_inconsistent`` when its orders disagree (such a pair is a candidate
+for humans and is never trusted); ``""`` when the judge has no vote.
+
+The audited label (:func:`label_judges`, :func:`audited_labels`)
+-----------------------------------------------------------------
+The label of the pair's *label judge*: the primary judge where it voted on the pair;
+elsewhere (fallback) the best-covered judge that did vote on it, judges ranked by their
+number of labeled pairs, ties by judge order (names sorted). A pair imported from a
+subset that only another judge labeled is thus audited under that judge's label; no
+judge's label is dropped for want of a primary vote. The label judge is never also an
+"other judge" signal of its own pair (it would agree with itself); its own order
+consistency and confidence are the ``primary_*`` columns of that pair.
 
 The signal table (:func:`signal_table`)
 ---------------------------------------
@@ -35,17 +46,23 @@ column                     range        meaning
 ``length_log_ratio``       real         log((1 + len chosen) / (1 + len rejected)) of the
                                         primary label: > 0 = it chose the longer response
                                         (judges' verbosity bias)
-``primary_confidence``     [0, 0.5]     mean over the primary's orders of P(its label) -
-                                        0.5 where it gave P(A); 0 where unknown
-``primary_single_order``   {0, 1}       1 = only one order of the primary is known (its
-                                        consistency is unknown)
-``against:<judge>``        [-1, 1]      per other judge: mean over its present orders of
-                                        -1 (agrees with the primary), 0 (tie), +1 (against);
-                                        0 where it has no vote
-``split:<judge>``          {0, 1}       per other judge: its two orders disagree
+``primary_confidence``     [0, 0.5]     mean over the label judge's orders of P(its label)
+                                        - 0.5 where it gave P(A); 0 where unknown
+``primary_single_order``   {0, 1}       1 = only one order of the label judge is known
+                                        (its consistency is unknown)
+``against:<judge>``        [-1, 1]      per judge other than the primary: mean over its
+                                        present orders of -1 (agrees with the audited
+                                        label), 0 (tie), +1 (against); 0 where it has no
+                                        vote or is the pair's label judge
+``split:<judge>``          {0, 1}       per judge other than the primary: its two orders
+                                        disagree (0 where it is the pair's label judge)
+``label_judge:<judge>``    {0, 1}       only for judges that are the label judge of some
+                                        auditable pair in place of the primary: 1 = the
+                                        audited label is this judge's (lets the error
+                                        model learn its own error rate)
 =========================  ===========  ==================================================
 
-Columns are 0 for pairs whose primary label is not ``A`` / ``B`` (nothing to audit).
+Columns are 0 for pairs whose audited label is not ``A`` / ``B`` (nothing to audit).
 """
 
 from __future__ import annotations
@@ -74,12 +91,16 @@ class SignalTable:
         Column names (see the module docstring).
     values : ndarray of float, shape (N, K)
     label : ndarray of str, shape (N,)
-        The primary label: ``A``, ``B``, ``tie``, ``tie_inconsistent`` or ``""``.
+        The audited label: ``A``, ``B``, ``tie``, ``tie_inconsistent`` or ``""``.
+    judge : ndarray of int, shape (N,)
+        Index of the judge whose label ``label`` is (:func:`label_judges`); -1 where no
+        judge voted.
     """
 
     names: tuple[str, ...]
     values: np.ndarray
     label: np.ndarray
+    judge: np.ndarray
 
     def column(self, name: str) -> np.ndarray:
         """One column, shape (N,); an unknown name raises with the known ones."""
@@ -89,7 +110,7 @@ class SignalTable:
 
     @property
     def auditable(self) -> np.ndarray:
-        """(N,) bool: the primary label is a winner (``A`` or ``B``)."""
+        """(N,) bool: the audited label is a winner (``A`` or ``B``)."""
         return np.isin(self.label, ["A", "B"])
 
 
@@ -183,14 +204,14 @@ def _check_votes(votes: Any, primary: Any) -> tuple[np.ndarray, int]:
 
 
 def primary_labels(votes: Any, primary: int) -> np.ndarray:
-    """The audited label of each pair: its primary judge's, over both orders.
+    """The label one judge (``primary``) gives each pair, over both orders.
 
     Parameters
     ----------
     votes : array-like of float, shape (N, J, 2)
         The vote tensor (:func:`encode_votes`).
     primary : int
-        Index of the primary judge.
+        Index of the judge.
 
     Returns
     -------
@@ -199,6 +220,65 @@ def primary_labels(votes: Any, primary: int) -> np.ndarray:
     """
     x, j = _check_votes(votes, primary)
     return _primary_labels(x[:, j, :])
+
+
+def label_judges(votes: Any, primary: int, *, coverage: Any = None) -> np.ndarray:
+    """The judge whose label is audited, per pair: the primary where it voted, else the
+    best-covered judge that voted on the pair (see the module docstring).
+
+    Parameters
+    ----------
+    votes : array-like of float, shape (N, J, 2)
+        The vote tensor (:func:`encode_votes`).
+    primary : int
+        Index of the primary judge; it always wins where it voted.
+    coverage : array-like of int, shape (J,), optional
+        Labeled pairs per judge, which ranks the fallback judges (more first; ties: the
+        lower index). Pass the counts over the whole workspace when ``votes`` holds a
+        subset of it. None: counted over ``votes``.
+
+    Returns
+    -------
+    ndarray of int, shape (N,)
+        Judge index per pair; -1 where no judge voted.
+    """
+    x, j = _check_votes(votes, primary)
+    return _label_judges(x, j, _coverage(x, coverage))
+
+
+def audited_labels(votes: Any, primary: int, *, coverage: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels (N,) str, judge (N,) int)``: each pair's audited label and its judge.
+
+    Parameters as :func:`label_judges`; ``labels`` as :func:`primary_labels` of the pair's
+    judge (``""`` where ``judge`` is -1).
+    """
+    x, j = _check_votes(votes, primary)
+    judge = _label_judges(x, j, _coverage(x, coverage))
+    return _labels_of(x, judge), judge
+
+
+def _coverage(x: np.ndarray, coverage: Any) -> np.ndarray:
+    if coverage is None:
+        return np.isfinite(x).any(axis=2).sum(axis=0)
+    c = np.asarray(coverage, dtype=np.float64)
+    if c.shape != (x.shape[1],):
+        raise ValueError(f"coverage must have shape ({x.shape[1]},) (one count per judge), got {c.shape}")
+    return c
+
+
+def _label_judges(x: np.ndarray, j: int, coverage: np.ndarray) -> np.ndarray:
+    rank = sorted(range(x.shape[1]), key=lambda k: (k != j, -coverage[k], k))  # the primary first
+    voted = np.isfinite(x).any(axis=2)[:, rank]
+    first = np.argmax(voted, axis=1)
+    return np.where(voted.any(axis=1), np.asarray(rank, dtype=np.int64)[first], -1)
+
+
+def _labels_of(x: np.ndarray, judge: np.ndarray) -> np.ndarray:
+    """Each pair's label by its own judge (``judge`` (N,), -1 = none)."""
+    if x.shape[1] == 0:
+        return np.full(x.shape[0], "", dtype=str)
+    pv = x[np.arange(x.shape[0]), np.maximum(judge, 0), :]
+    return _primary_labels(np.where((judge >= 0)[:, None], pv, np.nan))
 
 
 def _primary_labels(pv: np.ndarray) -> np.ndarray:
@@ -216,7 +296,7 @@ def _primary_labels(pv: np.ndarray) -> np.ndarray:
 
 
 def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_margin: Any = None,
-                 length_a: Any = None, length_b: Any = None, p_a: Any = None) -> SignalTable:
+                 length_a: Any = None, length_b: Any = None, p_a: Any = None, coverage: Any = None) -> SignalTable:
     """Build the signal table of the pairs (columns in the module docstring).
 
     Parameters
@@ -224,7 +304,8 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
     votes : array-like of float, shape (N, J, 2)
         The vote tensor (:func:`encode_votes`).
     primary : int
-        Index of the primary judge in ``votes``.
+        Index of the primary judge in ``votes``; pairs it did not vote on are audited
+        under a fallback judge (:func:`label_judges`).
     judge_names : sequence of str, length J
         Names of the judges (they name the ``against:`` / ``split:`` columns).
     rm_margin : array-like of float, shape (N,), optional
@@ -234,6 +315,8 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
         Response lengths in characters. None: the column is 0.
     p_a : array-like of float, shape (N, J, 2), optional
         P(A) per vote (:func:`encode_votes`). None: no confidence known.
+    coverage : array-like of int, shape (J,), optional
+        Labeled pairs per judge, ranking the fallback judges (:func:`label_judges`).
 
     Returns
     -------
@@ -258,7 +341,7 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
             raise ValueError(f"p_a has shape {p.shape} but votes has {x.shape}")
         if (p[np.isfinite(p)] < 0).any() or (p[np.isfinite(p)] > 1).any():
             raise ValueError("p_a must be probabilities in [0, 1] (or NaN)")
-    return _signal_table(x, j, names, margin, la, lb, p)
+    return _signal_table(x, j, names, margin, la, lb, p, _coverage(x, coverage))
 
 
 def _vector(value: Any, n: int, name: str, *, default: float) -> np.ndarray:
@@ -271,33 +354,39 @@ def _vector(value: Any, n: int, name: str, *, default: float) -> np.ndarray:
 
 
 def _signal_table(x: np.ndarray, j: int, names: list[str], margin: np.ndarray, la: np.ndarray, lb: np.ndarray,
-                  p: np.ndarray | None) -> SignalTable:
+                  p: np.ndarray | None, coverage: np.ndarray) -> SignalTable:
     n = x.shape[0]
-    label = _primary_labels(x[:, j, :])
+    judge = _label_judges(x, j, coverage)
+    label = _labels_of(x, judge)
     ok = np.isin(label, ["A", "B"])
-    sign = np.where(label == "A", 1.0, np.where(label == "B", -1.0, 0.0))  # +1 = primary chose A
+    rows, own = np.arange(n), np.maximum(judge, 0)
+    sign = np.where(label == "A", 1.0, np.where(label == "B", -1.0, 0.0))  # +1 = the audited label is A
     cols: dict[str, np.ndarray] = {}
     cols["rm_margin"] = np.where(ok & np.isfinite(margin), sign * np.nan_to_num(margin), 0.0)
     ratio = np.log1p(la) - np.log1p(lb)
     cols["length_log_ratio"] = np.where(ok, sign * ratio, 0.0)
     conf = np.zeros(n)
     if p is not None:
-        pp = p[:, j, :]
-        p_label = np.where(sign[:, None] > 0, pp, 1 - pp)  # P(primary's label) per order
+        pp = p[rows, own, :]  # the label judge's P(A) per order
+        p_label = np.where(sign[:, None] > 0, pp, 1 - pp)  # P(its label) per order
         known = np.isfinite(p_label)
         cnt = known.sum(axis=1)
         mean = np.where(known, p_label, 0.0).sum(axis=1) / np.maximum(cnt, 1)
         conf = np.where(ok & (cnt > 0), np.clip(mean - 0.5, 0.0, 0.5), 0.0)
     cols["primary_confidence"] = conf
-    cols["primary_single_order"] = np.where(ok & (np.isfinite(x[:, j, :]).sum(axis=1) == 1), 1.0, 0.0)
+    cols["primary_single_order"] = np.where(ok & (np.isfinite(x[rows, own, :]).sum(axis=1) == 1), 1.0, 0.0)
     for k, name in enumerate(names):
         if k == j:
             continue
         v = x[:, k, :]
+        other = ok & (judge != k)  # a label judge is no signal about its own label
         present = np.isfinite(v)
         cnt = present.sum(axis=1)
         against = -sign[:, None] * np.where(present, v, 0.0)  # +1 = this order voted against
-        cols[f"against:{name}"] = np.where(ok & (cnt > 0), against.sum(axis=1) / np.maximum(cnt, 1), 0.0)
+        cols[f"against:{name}"] = np.where(other & (cnt > 0), against.sum(axis=1) / np.maximum(cnt, 1), 0.0)
         split = (cnt == 2) & (v[:, 0] != v[:, 1])
-        cols[f"split:{name}"] = np.where(ok & split, 1.0, 0.0)
-    return SignalTable(tuple(cols), np.column_stack(list(cols.values())), label)
+        cols[f"split:{name}"] = np.where(other & split, 1.0, 0.0)
+    for k, name in enumerate(names):
+        if k != j and (ok & (judge == k)).any():
+            cols[f"label_judge:{name}"] = np.where(ok & (judge == k), 1.0, 0.0)
+    return SignalTable(tuple(cols), np.column_stack(list(cols.values())), label, judge)

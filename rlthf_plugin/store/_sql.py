@@ -52,7 +52,9 @@ def select_in(conn: Connection, query: Callable[[list[Any]], sa.Executable], ids
     """
     ids = list(ids)
     for chunk in iter_chunks(ids, IN_CHUNK):
-        yield from conn.execute(query(list(chunk)))
+        # fetchall: one driver call per chunk instead of a fetchone per row (a third of the
+        # time of reading 200k cached embeddings).
+        yield from conn.execute(query(list(chunk))).fetchall()
 
 
 def dialect_insert(conn: Connection) -> Callable[[sa.Table], Any]:

@@ -1,5 +1,5 @@
 """AI labels (``ai_labels``): imported votes, a judge's single-order answers and its verdicts,
-and the votes by judge and order with the primary judge whose label is audited.
+and the votes by judge and order with the audited label of each pair and its judge.
 
 A judge call stores one row per order shown (``ab``, ``ba``) and the combined verdict under
 order ``both``; imported votes have order ``""`` (or ``ab`` / ``ba`` given ``ai_order``).
@@ -11,7 +11,9 @@ answers exist, they are the votes and the combined one is left out (it adds noth
 not say). A judge is named by its ``judge`` column; when one name was stored under several
 prompt versions (the same model under two protocols), each version is its own judge,
 ``name@version``. :func:`resolve_primary` picks the primary judge (by name, or the judge with
-the most labeled pairs) and :func:`primary_labels` gives the label it assigns each pair.
+the most labeled pairs) and :func:`audited_labels` gives each pair its audited label: the
+primary judge's where it voted, else that of the best-covered judge that voted on the pair
+(:func:`rlthf_plugin.selection.signals.label_judges`), with the judge it came from.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from ..errors import ConfigError
 from ..pairs import PARSE_ERROR, Majority, majority
 from ..selection.rlthf import Action
 from ..vocab import Strategy
-from ..selection.signals import encode_votes, primary_labels as _primary_labels
+from ..selection.signals import (SKIPPED_LABELS, audited_labels as _audited_labels, encode_votes,
+                                 primary_labels as _primary_labels)
 from . import schema as S
 from ._sql import IN_CHUNK, insert_ignore, iter_chunks, select_in
 from .iterations import decisions, iteration_params, iteration_rows, latest_iteration
@@ -125,13 +128,14 @@ class VoteTable:
     ----------
     pair_ids : list of str, length N
     judges : list of str, length J
-        Sorted judge names.
+        Sorted names of every judge in the workspace (also those without a vote on these pairs).
     votes : ndarray of float, shape (N, J, 2)
         +1 A, -1 B, 0 tie, NaN none (:func:`rlthf_plugin.selection.signals.encode_votes`).
     p_a : ndarray of float, shape (N, J, 2)
         The judge's P(A) where it gave log-probs, NaN elsewhere.
     labeled : dict of str to int
-        Per judge: pairs with at least one vote that is not a parse error.
+        Per judge: pairs of the whole workspace (not only these) with at least one vote that
+        is not a parse error; it ranks the judges, so a subset ranks them as the whole does.
     """
 
     pair_ids: list[str]
@@ -161,12 +165,16 @@ def read_votes(ledger: Ledger, pair_ids: Sequence[str] | None = None) -> VoteTab
         pair_ids = sorted({r[0] for r in rows})
     index = {pid: i for i, pid in enumerate(pair_ids)}
     kept = []
+    covered: dict[str, set[str]] = defaultdict(set)
     for pid, judge, version, order, label, conf in rows:
+        name = judge if len(versions[judge]) == 1 else f"{judge}@{version}"
+        covered.setdefault(name, set())
+        if label not in SKIPPED_LABELS:
+            covered[name].add(pid)
         if pid not in index:
             continue
         if order == "both" and (pid, judge, version) in single:
             continue  # the combined verdict of single-order answers we already have
-        name = judge if len(versions[judge]) == 1 else f"{judge}@{version}"
         if order not in SINGLE_ORDERS:
             order = ""
         if order and label == "tie_inconsistent":  # cannot happen for one order; keep it honest
@@ -175,13 +183,12 @@ def read_votes(ledger: Ledger, pair_ids: Sequence[str] | None = None) -> VoteTab
         if conf is not None and label in ("A", "B"):
             p = conf if label == "A" else 1 - conf  # stored: P(its label); wanted: P(A)
         kept.append((index[pid], name, order, label, p))
-    judges = sorted({k[1] for k in kept})
+    judges = sorted(covered)
     jidx = {j: k for k, j in enumerate(judges)}
     votes, p_a = encode_votes([k[0] for k in kept], [jidx[k[1]] for k in kept], [k[2] for k in kept],
                               [k[3] for k in kept], n_pairs=len(pair_ids), n_judges=len(judges),
                               p_a=[k[4] for k in kept])
-    labeled = {j: int(np.isfinite(votes[:, k, :]).any(axis=1).sum()) for j, k in jidx.items()}
-    return VoteTable(list(pair_ids), judges, votes, p_a, labeled)
+    return VoteTable(list(pair_ids), judges, votes, p_a, {j: len(covered[j]) for j in judges})
 
 
 def resolve_primary(table: VoteTable, name: str = "") -> int:
@@ -202,27 +209,61 @@ def resolve_primary(table: VoteTable, name: str = "") -> int:
     return max(range(len(table.judges)), key=lambda k: (table.labeled[table.judges[k]], -k))
 
 
-def primary_labels(ledger: Ledger, primary_judge: str = "",
-                   pair_ids: Sequence[str] | None = None) -> tuple[dict[str, str], str]:
-    """(pair id -> the primary judge's label, the primary judge's name).
+@dataclass(frozen=True)
+class AuditedLabels:
+    """The audited AI label of each pair and the judge it came from.
+
+    Attributes
+    ----------
+    labels : dict of str to str
+        pair id -> ``A``, ``B``, ``tie`` or ``tie_inconsistent`` (its judge's orders
+        disagree); pairs without any vote are absent.
+    judges : dict of str to str
+        pair id -> the judge whose label it is: the primary judge where it voted, else
+        the best-covered judge that voted on the pair (same keys as ``labels``).
+    primary : str
+        The primary judge's name; "" in a workspace without AI votes.
+    """
+
+    labels: dict[str, str]
+    judges: dict[str, str]
+    primary: str
+
+    def per_judge(self) -> dict[str, int]:
+        """judge -> pairs audited under its label, the primary first, then by count."""
+        out: dict[str, int] = defaultdict(int)
+        for j in self.judges.values():
+            out[j] += 1
+        return dict(sorted(out.items(), key=lambda kv: (kv[0] != self.primary, -kv[1], kv[0])))
+
+
+def audited_labels(ledger: Ledger, primary_judge: str = "", pair_ids: Sequence[str] | None = None) -> AuditedLabels:
+    """Each pair's audited AI label and its judge (see :class:`AuditedLabels`).
 
     ``primary_judge`` empty: the judge the latest iteration recorded, else the judge with
-    the most labeled pairs. Labels: ``A``, ``B``, ``tie``, ``tie_inconsistent`` (its orders disagree); pairs without
-    a primary vote are absent. An empty workspace gives ``({}, "")``.
+    the most labeled pairs. The fallback ranking counts every pair of the workspace, also
+    when ``pair_ids`` asks for a few.
     """
-    return _primary_of(ledger, read_votes(ledger, pair_ids), primary_judge)
+    return _audited_of(ledger, read_votes(ledger, pair_ids), primary_judge)
 
 
-def _primary_of(ledger: Ledger, table: VoteTable, primary_judge: str) -> tuple[dict[str, str], str]:
-    """:func:`primary_labels` over votes already read."""
+def _audited_of(ledger: Ledger, table: VoteTable, primary_judge: str) -> AuditedLabels:
+    """:func:`audited_labels` over votes already read."""
     if not table.judges:
-        return {}, ""
+        return AuditedLabels({}, {}, "")
     if not primary_judge:  # unset: the judge the latest iteration audited, so it does not drift
         recorded = iteration_primary(ledger)
         primary_judge = recorded if recorded in table.judges else ""
     j = resolve_primary(table, primary_judge)
-    labels = _primary_labels(table.votes, j)
-    return {pid: str(lab) for pid, lab in zip(table.pair_ids, labels) if lab}, table.judges[j]
+    labels, judge = _audited_labels(table.votes, j, coverage=coverage(table))
+    return AuditedLabels({pid: str(lab) for pid, lab in zip(table.pair_ids, labels) if lab},
+                         {pid: table.judges[k] for pid, lab, k in zip(table.pair_ids, labels, judge) if lab},
+                         table.judges[j])
+
+
+def coverage(table: VoteTable) -> list[int]:
+    """(J,) labeled pairs per judge of ``table``, in its judge order: the fallback ranking."""
+    return [table.labeled[j] for j in table.judges]
 
 
 def agreement(table: VoteTable) -> dict[str, dict[str, tuple[int, int]]]:
@@ -244,22 +285,26 @@ def iteration_primary(ledger: Ledger, iteration: int | None = None) -> str:
 
 
 def judge_summary(ledger: Ledger, primary_judge: str = "") -> dict:
-    """For ``rlthf status`` and the report: votes per judge, judge x judge agreement, the
-    primary judge, and the error model's weights of the latest signals iteration."""
+    """For ``rlthf status`` and the report: votes per judge (``pairs`` it labeled, ``audited``:
+    pairs audited under its label), judge x judge agreement, the primary judge, the pairs
+    whose audited label is ``tie_inconsistent``, and the error model's weights of the latest
+    signals iteration."""
     table = read_votes(ledger)
     if not table.judges:
-        return {"judges": {}, "agreement": {}, "primary_judge": None, "error_model": None}
-    labels, primary = _primary_of(ledger, table, primary_judge)  # the votes are read once
+        return {"judges": {}, "agreement": {}, "primary_judge": None, "audited_per_judge": {}, "error_model": None}
+    audited = _audited_of(ledger, table, primary_judge)  # the votes are read once
+    under = audited.per_judge()
     per = {}
     for k, j in enumerate(table.judges):
         v = table.votes[:, k, :]
-        per[j] = {"pairs": table.labeled[j], "votes": int(np.isfinite(v).sum()),
+        per[j] = {"pairs": table.labeled[j], "audited": under.get(j, 0), "votes": int(np.isfinite(v).sum()),
                   "both_orders": int(np.isfinite(v).all(axis=1).sum()),
                   "split_orders": int((np.isfinite(v).all(axis=1) & (v[:, 0] != v[:, 1])).sum())}
     signals = [r for r in reversed(iteration_rows(ledger)) if (r["stats"] or {}).get("strategy") == Strategy.SIGNALS]
     em = {"iteration": signals[0]["id"], **(signals[0]["stats"].get("error_model") or {})} if signals else None
-    return {"judges": per, "agreement": agreement(table), "primary_judge": primary,
-            "primary_inconsistent": sum(1 for x in labels.values() if x == "tie_inconsistent"),
+    return {"judges": per, "agreement": agreement(table), "primary_judge": audited.primary,
+            "audited_per_judge": under,
+            "inconsistent": sum(1 for x in audited.labels.values() if x == "tie_inconsistent"),
             "error_model": em}
 
 
@@ -280,6 +325,7 @@ def top_suspects(ledger: Ledger, top: int) -> list[str]:
     return [r["pair_id"] for r in sorted(rows, key=lambda r: (-suspicion(r), r["pair_id"]))[:top]]
 
 
-__all__ = ["SINGLE_ORDERS", "VOTE_ORDERS", "VoteTable", "add_ai_labels", "agreement", "ai_majority", "ai_votes",
-           "count_votes", "forget_parse_errors", "iteration_primary", "judge_answers", "judge_summary",
-           "primary_labels", "read_votes", "resolve_primary", "top_suspects", "unjudged_pair_ids", "vote_rows"]
+__all__ = ["SINGLE_ORDERS", "VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "agreement", "ai_majority",
+           "ai_votes", "audited_labels", "count_votes", "coverage", "forget_parse_errors", "iteration_primary",
+           "judge_answers", "judge_summary", "read_votes", "resolve_primary", "top_suspects", "unjudged_pair_ids",
+           "vote_rows"]

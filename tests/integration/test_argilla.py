@@ -20,7 +20,7 @@ from rlthf_plugin.backends.argilla import load_settings
 from rlthf_plugin.config import SECRETS_FILE
 from rlthf_plugin.errors import IncompatibleProjectError
 from rlthf_plugin.loop.tasks import asked_tasks
-from rlthf_plugin.store.votes import primary_labels
+from rlthf_plugin.store.votes import audited_labels
 
 from .conftest import ReceiverThread, add_asked_iteration, wait_for
 
@@ -89,8 +89,9 @@ def test_a_rerun_push_sends_only_the_records_that_changed(argilla_env, argilla_s
 @pytest.mark.parametrize("show", [False, True])
 def test_suggestions_hidden_by_default_shown_on_request(argilla_env, argilla_server, real_workspace, show):
     ids, backend, report = pushed(argilla_env, real_workspace, 6, show_suggestions=show)
-    ai, _ = primary_labels(real_workspace.ledger)  # the suggestion is the primary judge's label
-    # A pair whose primary judge named no winner (or contradicted itself) gets no suggestion.
+    # The suggestion is the audited label: the primary judge's, or a fallback judge's where the
+    # primary did not vote. A pair whose label judge contradicted itself gets no suggestion.
+    ai = audited_labels(real_workspace.ledger).labels
     suggested = [i for i in ids if ai.get(i) in ("A", "B", "tie")]
     first = suggested[0] if suggested else ids[0]
     with argilla_server.owner() as owner:

@@ -1,5 +1,6 @@
 """AI votes keep their judge and order: merged rows with ai_judge / ai_order, the llmbar format,
-the primary judge (by name or by labeled pairs) and its label."""
+the primary judge (by name or by labeled pairs), the audited label of each pair and its judge
+(the primary's where it voted, else the best-covered judge's)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from rlthf_plugin.errors import ConfigError, InvalidInputError
 from rlthf_plugin.io.export import curated_rows
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.pairs import pair_id
-from rlthf_plugin.store.votes import agreement, primary_labels, read_votes, resolve_primary
+from rlthf_plugin.store.votes import agreement, audited_labels, judge_summary, read_votes, resolve_primary
 
 
 def write_jsonl(path: Path, rows: list) -> str:
@@ -54,12 +55,21 @@ def test_merged_rows_keep_judge_and_order(workspace, tmp_path):
     # Whatever order the ledger stored pair 3 in, "good" is preferred in both orders.
     want = 1.0 if stored.response_a == "good" else -1.0
     assert t.votes[i[p3], 0].tolist() == [want, want]
-    labels, name = primary_labels(workspace.ledger, "big")
-    assert name == "big"
+    big = audited_labels(workspace.ledger, "big")
+    labels = big.labels
+    assert big.primary == "big"
     assert labels[pair_id("p1", "good", "bad")] == ("A" if workspace.ledger.get_pairs([pair_id("p1", "good", "bad")])[0].response_a == "good" else "B")
     assert labels[pair_id("p2", "good", "bad")] == "tie_inconsistent"
-    small, _ = primary_labels(workspace.ledger, "small")
-    assert small[pair_id("p4", "good", "bad")] == "tie_inconsistent"
+    # Pair 4 only "small" judged: audited under its label, which contradicts itself.
+    p4 = pair_id("p4", "good", "bad")
+    assert labels[p4] == "tie_inconsistent" and big.judges[p4] == "small"
+    assert big.per_judge() == {"big": 3, "small": 1}
+    small = audited_labels(workspace.ledger, "small")
+    assert small.labels[p4] == "tie_inconsistent" and small.judges[p4] == "small"
+    assert small.judges[p3] == "big" and small.per_judge() == {"small": 3, "big": 1}
+    # A subset is ranked as the whole workspace is, and names every judge.
+    sub = read_votes(workspace.ledger, [p3])
+    assert sub.judges == ["big", "small"] and sub.labeled == {"big": 3, "small": 3}
     table = agreement(t)
     assert table["big"]["small"] == (0, 1) and table["big"]["big"] == (2, 2)
     # Re-importing adds nothing.
@@ -83,13 +93,18 @@ def test_primary_judge_default_and_unknown_name(workspace, tmp_path):
     assert t.judges[resolve_primary(t)] == "many"
     with pytest.raises(ConfigError, match=r"matches no AI votes; judges present: 'few' \(1 pairs\), 'many' \(3 pairs\)"):
         resolve_primary(t, "gpt-5")
-    # The export uses the configured primary judge's labels (imported human labels are ground truth).
+    # The export uses the configured primary judge's labels where it voted, and the best-covered
+    # other judge's elsewhere; each row names its judge (imported human labels are ground truth).
     cfg = Config()
     cfg.selection.primary_judge = "few"
     rows_few = curated_rows(workspace.ledger, config=cfg)
-    assert [(r["label_source"], r["chosen"]) for r in rows_few] == [("ai", "bad")]
+    assert sorted((r["label_source"], r["chosen"], r["label_judge"]) for r in rows_few) == [
+        ("ai", "bad", "few"), ("ai", "good", "many"), ("ai", "good", "many")]
     rows_many = curated_rows(workspace.ledger, config=Config())
-    assert sorted((r["label_source"], r["chosen"]) for r in rows_many) == [("ai", "good")] * 3
+    assert sorted((r["label_source"], r["chosen"], r["label_judge"]) for r in rows_many) == [("ai", "good", "many")] * 3
+    summary = judge_summary(workspace.ledger, "few")
+    assert summary["audited_per_judge"] == {"few": 1, "many": 2}
+    assert {j: v["audited"] for j, v in summary["judges"].items()} == {"few": 1, "many": 2}
 
 
 def test_unknown_primary_judge_from_the_environment_fails_the_run(workspace, tmp_path, runner):
@@ -110,6 +125,6 @@ def test_llmbar_format_votes_per_protocol_and_order(workspace, shared_dev, tmp_p
     humans = workspace.ledger.human_votes()
     assert sum(len(v) for v in humans.values()) == 20
     # The first record: every protocol said output_1 first, then output_2 first: inconsistent.
-    labels, _ = primary_labels(workspace.ledger, "GPT-4/Vanilla_NoRules")
+    labels = audited_labels(workspace.ledger, "GPT-4/Vanilla_NoRules").labels
     first = records[0]
     assert labels[pair_id(first["input"], first["output_1"], first["output_2"])] == "tie_inconsistent"

@@ -10,7 +10,7 @@ from rlthf_plugin.loop import sync, tasks as tasks_mod
 from rlthf_plugin.loop.tasks import TaskList, all_tasks, asked_tasks, task_ids
 from rlthf_plugin.pairs import PreferencePair
 from rlthf_plugin.store import iterations as iterations_db
-from rlthf_plugin.store.votes import iteration_primary, primary_labels
+from rlthf_plugin.store.votes import audited_labels, iteration_primary
 from tests.integration.conftest import add_asked_iteration
 
 
@@ -41,7 +41,7 @@ def test_asked_tasks_are_the_decisions_highest_priority_first_read_a_page_at_a_t
     assert reads and max(reads) == 40 and sum(reads) == 300  # one page of texts at a time
     rows = iterations_db.asked_decisions(ws.ledger, 1, task_ids(tasks))
     assert [t.pair.id for t in got] == sorted(rows, key=lambda pid: (-rows[pid]["priority"], pid))
-    ai, _ = primary_labels(ws.ledger, iteration_primary(ws.ledger, 1), list(rows))
+    ai = audited_labels(ws.ledger, iteration_primary(ws.ledger, 1), list(rows)).labels
     for t in got:
         row = rows[t.pair.id]
         assert (t.priority, t.margin, dict(t.reason), t.iteration) == (row["priority"], row["margin"], row["reason"], 1)

@@ -7,7 +7,7 @@ from rlthf_plugin.selection.allocation import allocate
 from rlthf_plugin.selection.trust import calibrate, decide
 from rlthf_plugin.selection.error_model import PRIOR_FEATURE, fit_error_model
 from rlthf_plugin.selection.prior import PRIOR_METHODS, prior_wrong
-from rlthf_plugin.selection.signals import encode_votes, primary_labels, signal_table
+from rlthf_plugin.selection.signals import audited_labels, encode_votes, label_judges, primary_labels, signal_table
 
 
 # -- votes and the primary label -----------------------------------------------------------------
@@ -59,6 +59,79 @@ def test_signal_table_columns_are_oriented_against_the_primary():
         t.column("nope")
     with pytest.raises(ValueError, match="judge_names has 1 names"):
         signal_table(votes, 0, judge_names=["gpt"])
+
+
+def fallback_votes():
+    """Judges gpt (primary, 0), b (1), c (2). Pair 0: gpt A, b B. Pair 1: only b (A, both
+    orders, P(A) 0.9) and c (B). Pair 2: only b, split across orders. Pair 3: only c (A).
+    Pair 4: b A and c B. Pair 5: no vote. Pair 6: gpt only a parse error, b B."""
+    votes, p = encode_votes(
+        [0, 0, 1, 1, 1, 2, 2, 3, 4, 4, 6, 6], [0, 1, 1, 1, 2, 1, 1, 2, 1, 2, 0, 1],
+        ["", "", "ab", "ba", "", "ab", "ba", "", "", "", "", ""],
+        ["A", "B", "A", "A", "B", "A", "B", "A", "A", "B", "parse_error", "B"], n_pairs=7, n_judges=3,
+        p_a=[np.nan, np.nan, 0.9, 0.9] + [np.nan] * 8)
+    return votes, p
+
+
+def test_a_pair_the_primary_did_not_vote_on_is_audited_under_the_best_covered_judge():
+    votes, p = fallback_votes()
+    # b labeled 4 pairs, c 3: b is the first fallback; a parse error is no vote.
+    assert label_judges(votes, 0).tolist() == [0, 1, 1, 2, 1, -1, 1]
+    labels, judge = audited_labels(votes, 0)
+    assert labels.tolist() == ["A", "A", "tie_inconsistent", "A", "A", "", "B"] and judge.tolist()[5] == -1
+    # The explicit primary wins where it voted, however few pairs it labeled; the ranking of
+    # the others follows the coverage given (ties: the lower index, i.e. the first name).
+    assert label_judges(votes, 2, coverage=[9, 1, 5]).tolist() == [0, 2, 1, 2, 2, -1, 1]
+    assert label_judges(votes, 0, coverage=[0, 3, 3]).tolist()[4] == 1
+    assert label_judges(votes, 0, coverage=[0, 1, 3]).tolist()[4] == 2
+    with pytest.raises(ValueError, match=r"coverage must have shape \(3,\)"):
+        label_judges(votes, 0, coverage=[1, 2])
+
+
+def test_a_fallback_judge_is_not_its_own_other_judge_signal():
+    votes, p = fallback_votes()
+    t = signal_table(votes, 0, judge_names=["gpt", "b", "c"], rm_margin=[1.0] * 7, p_a=p)
+    assert t.label.tolist() == ["A", "A", "tie_inconsistent", "A", "A", "", "B"]
+    assert t.judge.tolist() == [0, 1, 1, 2, 1, -1, 1]
+    assert t.auditable.tolist() == [True, True, False, True, True, False, True]
+    # Pair 1 is b's label: b neither agrees with nor splits from itself; c votes against it.
+    assert t.column("against:b").tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert t.column("split:b").tolist() == [0.0] * 7
+    assert t.column("against:c").tolist() == [0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+    # The label judge's own confidence and order coverage stand in for the primary's.
+    assert t.column("primary_confidence")[1] == pytest.approx(0.4)
+    assert t.column("primary_single_order").tolist() == [0.0] * 7
+    assert t.column("rm_margin").tolist() == [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, -1.0]
+    # Which judge the label is: one column per judge that stands in for the primary.
+    assert t.column("label_judge:b").tolist() == [0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+    assert t.column("label_judge:c").tolist() == [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    # Where the primary covers every pair there is no such column.
+    full, _ = encode_votes([0, 0], [0, 1], ["", ""], ["A", "B"], n_pairs=1, n_judges=2)
+    assert not any(n.startswith("label_judge:") for n in signal_table(full, 0, judge_names=["g", "b"]).names)
+
+
+@pytest.mark.parametrize("method", sorted(PRIOR_METHODS))
+def test_priors_score_fallback_pairs_without_the_label_judge_as_annotator(method):
+    # The synthetic set with the primary's votes removed from a third of the pairs: those
+    # are audited under the strong judge, and every auditable pair gets a prior.
+    t, votes, margin, wrong = synthetic(seed=5)
+    votes = votes.copy()
+    votes[::3, 0, :] = np.nan
+    t = signal_table(votes, 0, judge_names=["primary", "strong", "weak"], rm_margin=margin)
+    assert (t.judge[::3] == 1).all() and t.auditable.all()
+    p = prior_wrong(t, votes, 0, rm_margin=margin, method=method)
+    assert np.isfinite(p).all()
+    if method == "fixed":
+        # A fallback pair on which only the weak judge disagrees: no vote of the strong judge counts.
+        fb = np.zeros(len(p), bool)
+        fb[::3] = True
+        against_weak = t.column("against:weak") > 0
+        assert (t.column("against:strong")[fb] == 0).all()
+        i, k = np.flatnonzero(fb & against_weak)[0], np.flatnonzero(fb & ~against_weak)[0]
+        logit = lambda q: np.log(q / (1 - q))  # noqa: E731
+        m = t.column("rm_margin")
+        # Only the weak judge's vote (+1 against vs -1 agrees) and the margin set them apart.
+        assert logit(p[i]) - logit(p[k]) == pytest.approx(2.0 + (m[k] - m[i]) / m.std())
 
 
 # -- synthetic data: a strong and a weak second judge ----------------------------------------------

@@ -97,3 +97,51 @@ def test_signals_iteration_decides_asks_by_kind_and_learns(workspace, tmp_path, 
         again = conn.execute(sa.select(L.decisions.c.pair_id).where(
             L.decisions.c.iteration == 1, L.decisions.c.action == "ask")).scalars().all()
     assert not set(again) & {d["pair_id"] for d in asked}
+
+
+def test_pairs_only_another_judge_voted_on_are_audited_under_it(workspace, tmp_path, embedder, runner):
+    """Every 5th pair has no vote of the primary: its label is the second judge's, which is
+    then no signal about itself; where that judge splits its orders, the pair is never trusted."""
+    from rlthf_plugin.cli import main
+    from rlthf_plugin.io.export import curated_rows
+
+    data = []
+    for k, r in enumerate(rows(seed=1)):
+        i = k // 4
+        if i % 5 == 0 and r["ai_judge"] == "primary":
+            continue
+        if i % 20 == 0 and r["ai_judge"] == "second" and r["ai_order"] == "ba":
+            r = {**r, "ai_label": "B" if r["ai_label"] == "A" else "A"}  # the fallback judge splits
+        data.append(r)
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in data), encoding="utf-8")
+    import_files(workspace.ledger, [str(path)])
+    fallback = {p.id for p in workspace.ledger.get_pairs() if int(p.prompt.split()[1][:-1]) % 5 == 0}
+    split = {p.id for p in workspace.ledger.get_pairs() if int(p.prompt.split()[1][:-1]) % 20 == 0}
+    cfg = workspace.config
+    cfg.selection.budget = 0.1
+    cfg.selection.folds = 3
+    factory = EmbeddingRewardModel(embedder, ledger=workspace.ledger, epochs=30).spawn
+    s = select_iteration(workspace.ledger, cfg, factory=factory).stats
+    # The second judge labeled every pair, the primary 48: "second" is the default primary here.
+    assert s["primary_judge"] == "second"
+    cfg.selection.primary_judge = "primary"
+    s = select_iteration(workspace.ledger, cfg, factory=factory).stats
+    assert s["primary_judge"] == "primary" and s["label_judges"]["second"] == len(fallback - split)
+    assert s["pool"] == sum(s["label_judges"].values())
+    with workspace.ledger.engine.connect() as conn:
+        ds = conn.execute(sa.select(L.decisions).where(L.decisions.c.iteration == 1)).mappings().all()
+    mine = [d for d in ds if d["pair_id"] in fallback]
+    assert len(mine) == len(fallback)  # each one is a candidate
+    assert all(d["reason"]["label_judge"] == "second" for d in mine)
+    assert all(not any(k.endswith(":second") and not k.startswith("label_judge") for k in d["reason"].get("signals", {}))
+               for d in mine)
+    assert all(d["region"] == "inconsistent" or d["action"] == "ask" for d in mine if d["pair_id"] in split)
+    assert all(d["reason"]["label_judge"] == "primary" for d in ds if d["pair_id"] not in fallback)
+    # status counts the pairs audited under each judge; the export names each row's judge.
+    out = runner.invoke(main, ["-w", str(workspace.root), "status", "--json"],
+                        env={"RLTHF_SELECTION_PRIMARY_JUDGE": "primary"})
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["audited_per_judge"] == {"primary": N - len(fallback), "second": len(fallback)}
+    exported = {r["pair_id"]: r["label_judge"] for r in curated_rows(workspace.ledger, config=cfg)}
+    assert {exported[p] for p in fallback - split} == {"second"} and not split & set(exported)

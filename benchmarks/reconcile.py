@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 from benchmarks._report import write_section
-from benchmarks.scale import write_pairs
+from benchmarks.scale import baseline_label, run_step, write_pairs
 from rlthf_plugin.backends.base import MAX_TASKS_PER_BULK, Task, batched
 from rlthf_plugin.backends.label_studio import CURSOR_OVERLAP, task_payload
 from rlthf_plugin.io.importer import import_files
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--labeled", type=int, default=10_000)
     ap.add_argument("--new", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cli-repeats", type=int, default=2, help="runs of `rlthf pull --full` as a process")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a checkout whose `rlthf pull --full` runs beside this code's (benchmarks.scale --baseline)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     from label_studio_sdk import LabelStudio
@@ -101,6 +105,16 @@ def main(argv: list[str] | None = None) -> None:
                 full.append(time.perf_counter() - t)
                 print(f"incremental {inc[-1]:.2f} s ({read_inc} read, {new_inc} new); full {full[-1]:.2f} s ({read_full} read)",
                       flush=True)
+            # The full pass as an `rlthf` process, for its peak RSS, this code and the baseline's in turn.
+            cli_runs: dict[str, list[tuple[float, float]]] = {}
+            trees = {"this code": None, **({baseline_label(args.baseline): args.baseline} if args.baseline else {})}
+            for _ in range(args.cli_repeats):
+                for name, tree in trees.items():
+                    path = os.pathsep.join([*([str(tree)] if tree else []), *sys.path])
+                    s, rss, tail = run_step([sys.executable, "-m", "rlthf_plugin", "-w", str(ws.root), "pull", "--full",
+                                             "--backend", "label-studio"], {**os.environ, "PYTHONPATH": path})
+                    cli_runs.setdefault(name, []).append((s, rss))
+                    print(f"rlthf pull --full ({name}): {s:.1f} s, {rss:.0f} MB: {tail}", flush=True)
             ws.close()
         finally:
             server.stop()
@@ -122,11 +136,16 @@ def main(argv: list[str] | None = None) -> None:
         f"| full pass (`rlthf pull --full`: annotated tasks, paged) | {med(full):.2f} | {read_full:,} | "
         f"{' / '.join(f'{x:.2f}' for x in full)} |",
         "",
+        *([f"`rlthf pull --full` as its own process ({read_full:,} labels; wall time with start-up / peak RSS, "
+           f"runs in turn): " + "; ".join(f"{name}: " + ", ".join(f"{x:.1f} s / {m:.0f} MB" for x, m in runs)
+                                          for name, runs in cli_runs.items()) + "."] if cli_runs else []),
+        "",
         f"Target: < 5 s for {args.new} new labels on a {args.tasks:,}-task project: "
         f"**{'met' if med(inc) < 5 else 'missed'}** ({med(inc):.2f} s).",
         "",
         f"Reproduce: `PYTHONPATH=. python -m benchmarks.reconcile --tasks {args.tasks} --labeled {args.labeled} "
-        f"--new {args.new} --repeats {args.repeats}`",
+        f"--new {args.new} --repeats {args.repeats} --cli-repeats {args.cli_repeats}"
+        f"{f' --baseline {args.baseline}' if args.baseline else ''}`",
     ])
     print(md)
     if not args.no_write:

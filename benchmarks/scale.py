@@ -155,7 +155,8 @@ def baseline_label(tree: Path) -> str:
     """``branch@commit`` of a checkout, for the table."""
     def git(*a: str) -> str:
         return subprocess.run(["git", "-C", str(tree), *a], capture_output=True, text=True).stdout.strip()
-    return f"{git('rev-parse', '--abbrev-ref', 'HEAD') or tree.name}@{git('rev-parse', '--short', 'HEAD')}"
+    commit = git("rev-parse", "--short", "HEAD")
+    return f"{git('rev-parse', '--abbrev-ref', 'HEAD')}@{commit}" if commit else tree.name  # an exported tree: its name
 
 
 # -- push and pull against the real servers -----------------------------------------------

@@ -6,7 +6,7 @@ tests use. After a first pull sets the cursor, ``--new`` annotations are made th
 API, then the pull is timed both ways on the same project, in turn:
 
 - incremental (``rlthf pull``): tasks filtered on ``updated_at >= cursor``, paged;
-- full pass (``rlthf pull --full``): every annotated task, listed a page at a time.
+- full pass (``rlthf pull --full``): the project's JSON export, every annotation.
 
 Target (issue 16): 100 new labels on a 100k-task project reconciled in < 5 s.
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---:|---:|---|",
         f"| incremental (`rlthf pull`: tasks with updated_at >= cursor) | {med(inc):.2f} | {read_inc:,} | "
         f"{' / '.join(f'{x:.2f}' for x in inc)} |",
-        f"| full pass (`rlthf pull --full`: annotated tasks, paged) | {med(full):.2f} | {read_full:,} | "
+        f"| full pass (`rlthf pull --full`: project export) | {med(full):.2f} | {read_full:,} | "
         f"{' / '.join(f'{x:.2f}' for x in full)} |",
         "",
         *([f"`rlthf pull --full` as its own process ({read_full:,} labels; wall time with start-up / peak RSS, "

@@ -325,13 +325,13 @@ class LabelStudioBackend:
         # The Data Manager list with include=id,data: the SDK's typed pager parses every
         # field of every task and is about 4x slower for the same answer.
         wrapper = self.client._client_wrapper  # the SDK's own authenticated httpx client
-        response = self._call("listing tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
+        response = self._call("listing changed tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
                               params={"project": self.project_id, "page": page, "page_size": page_size,
                                       "fields": "task_only", "include": "id,data"})
         if response.status_code == 404 and page > 1:
             return {"tasks": []}
         if response.status_code >= 400:
-            raise BackendError(f"Label Studio {self.url}: listing tasks failed with HTTP "
+            raise BackendError(f"Label Studio {self.url}: listing changed tasks failed with HTTP "
                                f"{response.status_code}: {_short(response.text)}")
         return response.json()
 
@@ -361,43 +361,59 @@ class LabelStudioBackend:
     def pull(self, *, cursor: Any = None) -> PullResult:
         """Every annotator's label on annotated tasks changed since ``cursor``.
 
-        Without a cursor (the first pull, or a full pass on request) every annotated task
-        is listed, a page at a time, and the cursor becomes the latest task ``updated_at``
-        seen. With one, only the tasks whose ``updated_at`` is at or after it, less
-        :data:`CURSOR_OVERLAP`, are listed (Label Studio stamps a task whenever one of its
-        annotations is created, changed or deleted), with all their annotations; ``present``
-        is then complete for the listed tasks (``scope``), so a lost deletion is found among
-        them. The cost follows the changes, not the size of the project. Re-read
-        annotations are absorbed by storing (keyed by annotation id); the overlap covers a
-        task stamped just before a listing but committed after it. Either way one page of
-        tasks is held at a time, never the whole project (the export would be).
+        Without a cursor (the first pull, or a full pass on request) the project's export
+        is read and the cursor becomes the latest annotation ``updated_at``. With one, only
+        the tasks whose ``updated_at`` is at or after it, less :data:`CURSOR_OVERLAP`, are
+        listed, a page at a time (Label Studio stamps a task whenever one of its
+        annotations is created, changed or deleted), with all their annotations; the
+        cursor becomes the latest task ``updated_at`` seen; ``present`` is complete for the
+        listed tasks (``scope``), so a lost deletion is found among them. The cost follows the changes,
+        not the size of the project. The full pass keeps the export: listing every annotated
+        task a page at a time took 1.7x as long at 10k labels with the same peak RSS
+        (docs/benchmarks.md, reconcile). Re-read annotations are absorbed by storing (keyed by
+        annotation id); the overlap covers a task stamped just before a listing but
+        committed after it.
         """
         self.ensure_project()
         since = _parse_time(cursor) if cursor else None
-        after = since - CURSOR_OVERLAP if since is not None else None
+        if since is None:
+            return self._pull_export(cursor)
         labels: list[HumanLabel] = []
         present: set[str] = set()
         scope: set[str] = set()
         latest = since
-        for task in self._changed_tasks(after):
+        for task in self._changed_tasks(since - CURSOR_OVERLAP):
             stamp = _parse_time(task.get("updated_at"))
-            if stamp is not None and (latest is None or stamp > latest):
+            if stamp is not None and stamp > latest:
                 latest = stamp
             pair_id = (task.get("data") or {}).get("pair_id")
             if pair_id:
                 scope.add(str(pair_id))
                 present.update(str(a["id"]) for a in task.get("annotations") or [])
                 labels += [self.to_label(str(pair_id), a) for a in task.get("annotations") or []]
-        next_cursor = latest.isoformat() if latest is not None else cursor
-        if after is None:  # every annotation of the project: deletions are what the ledger has beyond it
-            return PullResult(labels, next_cursor, present=present)
         # Changed tasks left with no annotation (the last one deleted, or just pushed): ids
         # and pair ids only, so the ledger can find the deletions among them.
-        for task in self._listing(self._changed_query(after, None), fields="task_only"):
+        for task in self._listing(self._changed_query(since - CURSOR_OVERLAP, None), fields="task_only"):
             pair_id = (task.get("data") or {}).get("pair_id")
             if pair_id:
                 scope.add(str(pair_id))
-        return PullResult(labels, next_cursor, present=present, scope=scope)
+        return PullResult(labels, latest.isoformat(), present=present, scope=scope)
+
+    def _pull_export(self, cursor: Any) -> PullResult:
+        labels: list[HumanLabel] = []
+        present: set[str] = set()  # every annotation of the project: deletions are what the ledger has beyond it
+        latest = None
+        for task in self._exported_tasks():
+            pair_id = (task.get("data") or {}).get("pair_id")
+            if not pair_id:
+                continue
+            for annotation in task.get("annotations") or []:
+                present.add(str(annotation["id"]))
+                stamp = _parse_time(annotation.get("updated_at") or annotation.get("created_at"))
+                if stamp is not None and (latest is None or stamp > latest):
+                    latest = stamp
+                labels.append(self.to_label(str(pair_id), annotation))
+        return PullResult(labels, latest.isoformat() if latest else cursor, present=present)
 
     def confirm_deleted(self, external_ids: Sequence[str]) -> list[str]:
         """Those of ``external_ids`` (annotation ids) that no longer exist on the server."""
@@ -413,9 +429,13 @@ class LabelStudioBackend:
                                    f"{r.status_code}: {_short(r.text)}")
         return gone
 
-    def _changed_tasks(self, since: dt.datetime | None) -> Iterator[dict[str, Any]]:
-        """Annotated tasks (with their annotations) updated at or after ``since`` (every
-        annotated task for None), paged.
+    def _exported_tasks(self) -> list[dict[str, Any]]:
+        chunks = self._call("exporting annotations", self.client.projects.exports.download_sync,
+                            self.project_id, export_type="JSON", download_all_tasks=False)
+        return json.loads(b"".join(chunks))
+
+    def _changed_tasks(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
+        """Annotated tasks (with their annotations) updated at or after ``since``, paged.
 
         Two server-side filtered listings, tasks with a submitted annotation and tasks with
         a skipped (cancelled) one, because the Data Manager cannot mix ``and`` and ``or``;
@@ -430,14 +450,12 @@ class LabelStudioBackend:
                     yield task
 
     @staticmethod
-    def _changed_query(since: dt.datetime | None, counter: str | None) -> str:
-        """Data Manager query: updated at or after ``since`` (any time for None), and
-        ``counter`` > 0 (or, for None, no annotation of either kind)."""
-        items = []
-        if since is not None:
-            stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            items.append({"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
-                          "value": stamp})
+    def _changed_query(since: dt.datetime, counter: str | None) -> str:
+        """Data Manager query: updated at or after ``since``, and ``counter`` > 0 (or, for
+        None, no annotation of either kind)."""
+        stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        items = [{"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
+                  "value": stamp}]
         if counter is not None:
             items.append({"filter": f"filter:tasks:{counter}", "operator": "greater", "type": "Number", "value": 0})
         else:
@@ -449,14 +467,14 @@ class LabelStudioBackend:
         wrapper = self.client._client_wrapper  # the SDK's authenticated httpx client (see _task_page)
         page = 1
         while True:
-            response = self._call("listing tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
+            response = self._call("listing changed tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
                                   params={"project": self.project_id, "page": page, "page_size": PAGE_SIZE,
                                           "fields": fields, "query": query,
                                           **({"include": "id,data"} if fields == "task_only" else {})})
             if response.status_code == 404 and page > 1:
                 return
             if response.status_code >= 400:
-                raise BackendError(f"Label Studio {self.url}: listing tasks failed with HTTP "
+                raise BackendError(f"Label Studio {self.url}: listing changed tasks failed with HTTP "
                                    f"{response.status_code}: {_short(response.text)}")
             rows = response.json().get("tasks", [])
             yield from rows

@@ -185,7 +185,12 @@ def test_incremental_pull_lists_only_the_changed_tasks(label_studio_env, real_wo
     backend = env.backend(real_workspace)
     mapping = sync.push(real_workspace.ledger, backend, asked_tasks(real_workspace.ledger), iteration=1).mapping
     env.annotate(backend, mapping[ids[0]], "A", annotator=1)
-    assert sync.pull(real_workspace.ledger, backend) == (1, 1)  # no cursor yet: every annotated task
+    assert sync.pull(real_workspace.ledger, backend) == (1, 1)  # no cursor yet: the export
+
+    def no_export():
+        raise AssertionError("an incremental pull must not download the project export")
+
+    backend._exported_tasks = no_export
     listing = backend._listing
 
     def only_changed(query, **kw):

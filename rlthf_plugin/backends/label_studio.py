@@ -325,13 +325,13 @@ class LabelStudioBackend:
         # The Data Manager list with include=id,data: the SDK's typed pager parses every
         # field of every task and is about 4x slower for the same answer.
         wrapper = self.client._client_wrapper  # the SDK's own authenticated httpx client
-        response = self._call("listing changed tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
+        response = self._call("listing tasks", wrapper.httpx_client.request, "api/tasks/", method="GET",
                               params={"project": self.project_id, "page": page, "page_size": page_size,
                                       "fields": "task_only", "include": "id,data"})
         if response.status_code == 404 and page > 1:
             return {"tasks": []}
         if response.status_code >= 400:
-            raise BackendError(f"Label Studio {self.url}: listing changed tasks failed with HTTP "
+            raise BackendError(f"Label Studio {self.url}: listing tasks failed with HTTP "
                                f"{response.status_code}: {_short(response.text)}")
         return response.json()
 

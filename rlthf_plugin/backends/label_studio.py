@@ -369,7 +369,7 @@ class LabelStudioBackend:
         cursor becomes the latest task ``updated_at`` seen; ``present`` is complete for the
         listed tasks (``scope``), so a lost deletion is found among them. The cost follows the changes,
         not the size of the project. The full pass keeps the export: listing every annotated
-        task a page at a time took 1.7x as long at 10k labels with the same peak RSS
+        task a page at a time took about 1.9x as long at 10k labels, same peak RSS
         (docs/benchmarks.md, reconcile). Re-read annotations are absorbed by storing (keyed by
         annotation id); the overlap covers a task stamped just before a listing but
         committed after it.

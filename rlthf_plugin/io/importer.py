@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Iterable, Iterator
@@ -102,7 +104,7 @@ def import_files(ledger: Ledger, paths: Iterable[str], *, fmt: str | None = None
     stamp = now()
     rows = iter_rows(paths, problems, report.formats, fmt=fmt, judge=judge, label_source=label_source,
                      progress=progress)
-    with import_transaction(ledger) as tx:
+    with _without_cyclic_gc(), import_transaction(ledger) as tx:
         waiting: list[Row] = []  # judge rows whose pair is not in the ledger or the import yet
         # Pairs that got human votes from a pair-level row of this import: a row repeating
         # the pair for another judge carries the same votes again and adds none.
@@ -126,6 +128,20 @@ def import_files(ledger: Ledger, paths: Iterable[str], *, fmt: str | None = None
     report.new_ai_labels = added["ai_labels"]
     report.new_human_labels = added["human_labels"]
     return report
+
+
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector, then restore its state. The rows are dicts, lists
+    and tuples without cycles, freed by reference counting; the collector's passes over
+    each chunk's new containers took a tenth of a 300k-pair import (py-spy)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _write_chunk(tx: ImportWriter, rows: list[Row], stamp, human_pairs: set[str]) -> list[Row]:
@@ -158,7 +174,8 @@ def _batches(items: Iterable[Row], size: int) -> Iterator[list[Row]]:
 _SWAPPED_ORDER = {"ab": "ba", "ba": "ab"}
 
 
-def _plan(rows: list[tuple[Row, str | None]], state: ImportState, stamp, human_pairs: set[str]) -> dict[str, list[dict]]:
+def _plan(rows: list[tuple[Row, str | None]], state: ImportState, stamp,
+          human_pairs: set[str]) -> dict[str, list[dict]]:
     """The rows to insert per table for ``rows`` (each with its pair id, None for judge and
     multi-response rows; pairs first), given what is known and the pairs whose pair-level
     human votes this import already holds (updated in place)."""

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from ..pairs import PreferencePair
 from . import schema as S
-from ._sql import insert_ignore, select_in
+from ._sql import insert_ignore, insert_ignore_bulk, select_in
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -142,7 +142,7 @@ class ImportWriter:
     def write(self, rows: dict[str, list[dict]]) -> None:
         """Insert the new rows of one chunk, per table name (:data:`IMPORT_TABLES`)."""
         for name, table in IMPORT_TABLES.items():
-            insert_ignore(self.conn, table, rows.get(name, []))
+            insert_ignore_bulk(self.conn, table, rows.get(name, []))
 
     def added(self) -> dict[str, int]:
         """Table name -> rows added so far (pairs, responses, ai_labels, human_labels)."""

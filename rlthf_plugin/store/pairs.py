@@ -150,10 +150,12 @@ class ImportWriter:
 
 
 #: SQLite page cache of an import's connection, in KiB (SQLite's default is 2 MiB). The ids
-#: are hashes, so each chunk inserts into every index at random places: with the default
-#: cache a 1M-pair import spills and rereads index pages and grows superlinearly (the
-#: inserts of 1M synthetic pairs took 352 s of SQLite time, 153 s with this cache).
-IMPORT_CACHE_KIB = 256 * 1024
+#: are hashes, so each chunk inserts into every index at random places; once the indexes
+#: outgrow the cache, pages are spilled and read again and the import grows superlinearly.
+#: 1M synthetic pairs (indexes ~0.5 GB): the inserts alone took 352 s with the default
+#: cache and 153 s with 256 MiB; the whole import 206 s CPU / 479 MB peak RSS with 256 MiB
+#: and 166 s / 794 MB with 512 MiB. The cache, not the input, bounds the import's memory.
+IMPORT_CACHE_KIB = 512 * 1024
 
 
 @contextmanager

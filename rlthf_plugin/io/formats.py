@@ -102,12 +102,16 @@ def _distinct(a: str, b: str, fields: tuple[str, str]) -> None:
         raise RowError(fields[1], f"identical to '{fields[0]}': nothing to prefer")
 
 
+#: json.dumps(record, sort_keys=True, default=str), without building an encoder a row.
+_KEY_JSON = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def _row_key(source: str, record: dict, *id_fields: str) -> str:
     for name in id_fields:
         value = record.get(name)
         if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) != "":
             return f"{source}:{value}"
-    digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    digest = hashlib.sha256(_KEY_JSON.encode(record).encode()).hexdigest()[:24]
     return f"{source}:sha256-{digest}"
 
 

@@ -70,7 +70,8 @@ class _TextTable:
         from ..pairs import text_hash
 
         by_text = self._by_text
-        unseen = [t for t in dict.fromkeys(texts) if t not in by_text]
+        # Deduplicate only the unseen texts: after the first call a lookup is all it costs.
+        unseen = list(dict.fromkeys(t for t in texts if t not in by_text))
         new: dict[str, str] = {}
         pending: list[tuple[str, str]] = []
         for t in unseen:

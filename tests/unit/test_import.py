@@ -194,3 +194,19 @@ def test_property_import_is_all_or_nothing(tmp_path_factory, rows):
         assert again.new_pairs == again.new_ai_labels == 0
     finally:
         ws.close()
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                           max_leaves=8)
+
+
+@given(record=st.dictionaries(st.text(max_size=8).filter(lambda k: k != "id"), json_values | st.datetimes(), max_size=6))
+def test_row_key_of_a_row_without_id_is_its_sorted_json_digest(record):
+    # Re-importing a file adds nothing twice only while the key of every id-less row stays the same.
+    import hashlib
+
+    from rlthf_plugin.io.formats import _row_key
+
+    digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    assert _row_key("src", record, "id") == f"src:sha256-{digest}"

@@ -66,3 +66,34 @@ def test_missing_pair_of_a_judge_row_is_reported(tmp_path, shared_dev):
     skipped = import_files(ws.ledger, [judge], chunk=100, skip_invalid=True)
     assert skipped.rows == 0 and len(skipped.skipped) >= 999 and skipped.new_ai_labels == 0
     ws.close()
+
+
+def test_bulk_insert_stores_what_insert_ignore_stores(tmp_path):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from rlthf_plugin.store import schema as S
+    from rlthf_plugin.store._sql import insert_ignore, insert_ignore_bulk
+
+    stamp = dt.datetime(2024, 5, 6, 7, 8, 9, 123456)
+    pairs = [{"id": f"p{i}", "prompt_id": "q", "prompt": "é \"x\"", "response_a": f"a{i}", "response_b": "b",
+              "source": "s", "metadata": {"k": [i, None]} if i % 2 else {}, "origin": "import", "created_at": stamp}
+             for i in range(7)]
+    humans = [{"pair_id": f"p{i}", "label": "A", "annotator": "h", "platform": "import", "external_id": f"e{i}",
+               "comment": None, "iteration": None, "deleted": i == 3, "labeled_at": stamp,
+               "stored_at": stamp + dt.timedelta(seconds=i)} for i in range(7)]
+    stored = []
+    for insert in (insert_ignore, insert_ignore_bulk):
+        engine = sa.create_engine(f"sqlite:///{tmp_path / insert.__name__}.db")
+        S.metadata.create_all(engine)
+        with engine.begin() as conn:
+            insert(conn, S.pairs, pairs)
+            insert(conn, S.human_labels, humans)
+            insert(conn, S.human_labels, humans[:2])  # existing keys: ignored
+            stored.append([conn.exec_driver_sql(f"SELECT * FROM {t}").fetchall() for t in ("pairs", "human_labels")])
+            with pytest.raises(ValueError, match="source"):  # a column with a default left out
+                insert_ignore_bulk(conn, S.pairs, [{k: v for k, v in pairs[0].items() if k != "source"}])
+        engine.dispose()
+    assert stored[0] == stored[1]
+    assert len(stored[1][1]) == 7

@@ -1,9 +1,12 @@
+import hashlib
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rlthf_plugin.pairs import (
-    A, B, NO_MAJORITY, TIE, majority, normalize_label, pair_id, swap_label,
+    A, B, NO_MAJORITY, TIE, majority, normalize_label, pair_id, response_id, swap_label, text_hash,
 )
 
 
@@ -15,6 +18,14 @@ def test_pair_id_ignores_response_order(prompt, a, b):
 def test_pair_id_is_stable_across_runs():
     # Pinned: a change here changes every stored id on every machine.
     assert pair_id("What is 2+2?", "4", "5") == "55fe3ef9c6ec9f6a8ce275fcd643946b"
+
+
+@given(st.text(), st.text(), st.text())
+def test_ids_hash_the_json_they_were_defined_by(prompt, a, b):
+    # The ids are written without json.dumps for speed; every stored id must stay the same.
+    payload = json.dumps([prompt, sorted([a, b])], ensure_ascii=False)
+    assert pair_id(prompt, a, b) == hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+    assert response_id(prompt, a) == text_hash(json.dumps([prompt, a], ensure_ascii=False))
 
 
 @given(st.text(), st.text(), st.text(), st.text())

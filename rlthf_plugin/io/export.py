@@ -35,9 +35,9 @@ from ..config import Config, ground_truth_platforms
 from ..errors import RlthfError
 from ..pairs import A, B, majority, swap_label
 from ..selection.rlthf import Action
-from ..store.iterations import curation_inputs
+from ..store.iterations import curation_inputs, decision_reasons
 from ..store.ledger import Ledger
-from ..store.pairs import iter_pairs
+from ..store.pairs import iter_pair_pages
 from ..store.votes import audited_labels
 from ..vocab import LABEL_SOURCES, LabelSource
 from .curated import CuratedSet, to_row
@@ -70,16 +70,18 @@ def iter_curated_rows(ledger: Ledger, *, only: Iterable[str] | None = None,
         if r.iteration is not None:
             asked[r.pair_id] = r.iteration
     audited = audited_labels(ledger, config.selection.primary_judge)
-    for p in iter_pairs(ledger):
-        row = _best(p.id, votes, asked, alpha, decisions, rm_ok, audited.labels, latest["id"] if latest else None)
-        if row is None or (only_set is not None and row[1] not in only_set):
-            continue
-        label, source, iteration, amp = row
-        chosen, rejected = p.chosen_rejected(label)
-        yield {"pair_id": p.id, "prompt": p.prompt, "chosen": chosen, "rejected": rejected,
-               "label_source": source, "iteration": iteration, "amplification": amp,
-               "reason": (decisions.get(p.id) or {}).get("reason"),
-               "label_judge": None if source == LabelSource.HUMAN.value else audited.judges.get(p.id)}
+    for page in iter_pair_pages(ledger):
+        reasons = decision_reasons(ledger, latest["id"], [p.id for p in page]) if latest else {}
+        for p in page:
+            row = _best(p.id, votes, asked, alpha, decisions, rm_ok, audited.labels, latest["id"] if latest else None)
+            if row is None or (only_set is not None and row[1] not in only_set):
+                continue
+            label, source, iteration, amp = row
+            chosen, rejected = p.chosen_rejected(label)
+            yield {"pair_id": p.id, "prompt": p.prompt, "chosen": chosen, "rejected": rejected,
+                   "label_source": source, "iteration": iteration, "amplification": amp,
+                   "reason": reasons.get(p.id),
+                   "label_judge": None if source == LabelSource.HUMAN.value else audited.judges.get(p.id)}
 
 
 def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_ok: bool, ai: dict,
@@ -96,13 +98,14 @@ def _best(pid: str, votes: dict, asked: dict, alpha: dict, decisions: dict, rm_o
         return None
     d = decisions.get(pid)
     if d is not None:
-        if d["action"] == Action.FLIP:
+        action, margin = d
+        if action == Action.FLIP:
             return swap_label(ai_label), LabelSource.FLIPPED.value, latest, 1
-        if d["action"] == Action.KEEP:
+        if action == Action.KEEP:
             return ai_label, LabelSource.TRUSTED_AI.value, latest, 1
-        if rm_ok and d["margin"] is not None and d["margin"] < 0:
+        if rm_ok and margin is not None and margin < 0:
             return swap_label(ai_label), LabelSource.RM.value, latest, 1
-        if rm_ok and d["margin"] is not None:
+        if rm_ok and margin is not None:
             return ai_label, LabelSource.RM.value, latest, 1
     return ai_label, LabelSource.AI.value, None, 1
 

@@ -171,9 +171,11 @@ class CurationInputs(NamedTuple):
 
     iterations: list[dict]
     labels: list[LabelRow]
-    #: The latest iteration whose selection finished, and its decisions: pair id -> row.
+    #: The latest iteration whose selection finished, and its decisions: pair id -> (action,
+    #: margin). The reasons are read a page at a time (:func:`decision_reasons`): at 1M pairs
+    #: holding them all took 2 GB.
     latest: dict | None
-    decisions: dict[str, dict]
+    decisions: dict[str, tuple[str, float | None]]
 
 
 def curation_inputs(ledger: Ledger) -> CurationInputs:
@@ -186,12 +188,21 @@ def curation_inputs(ledger: Ledger) -> CurationInputs:
         latest = done[-1] if done else None
         rows: dict[str, dict] = {}
         if latest is not None:
-            q = sa.select(d.c.pair_id, d.c.action, d.c.margin, d.c.reason).where(d.c.iteration == latest["id"])
-            rows = {r.pair_id: {"action": r.action, "margin": r.margin, "reason": r.reason} for r in conn.execute(q)}
+            q = sa.select(d.c.pair_id, d.c.action, d.c.margin).where(d.c.iteration == latest["id"])
+            rows = {pid: (action, margin) for pid, action, margin in conn.execute(q)}
     return CurationInputs(its, labels, latest, rows)
+
+
+def decision_reasons(ledger: Ledger, iteration: int, pair_ids: Sequence[str]) -> dict[str, Any]:
+    """pair id -> the machine reason of its decision in ``iteration``, for ``pair_ids``."""
+    d = S.decisions
+    with ledger.engine.connect() as conn:
+        return {pid: reason for pid, reason in select_in(
+            conn, lambda c: sa.select(d.c.pair_id, d.c.reason).where(d.c.iteration == iteration, d.c.pair_id.in_(c)),
+            pair_ids)}
 
 
 __all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_order", "asked_pair_ids", "begin_iteration",
            "iteration_params",
-           "count_iterations", "curation_inputs", "decisions", "finish_iteration", "iteration_rows",
+           "count_iterations", "curation_inputs", "decision_reasons", "decisions", "finish_iteration", "iteration_rows",
            "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "pair_decisions", "record_selection", "set_state"]

@@ -37,6 +37,12 @@ def get_pairs(ledger: Ledger, ids: Iterable[str] | None = None) -> list[Preferen
 
 def iter_pairs(ledger: Ledger, *, page: int = 5000) -> Iterator[PreferencePair]:
     """Every pair in id order, read ``page`` at a time (keyset paging): memory is one page."""
+    for rows in iter_pair_pages(ledger, page=page):
+        yield from rows
+
+
+def iter_pair_pages(ledger: Ledger, *, page: int = 5000) -> Iterator[list[PreferencePair]]:
+    """Every pair in id order, as lists of at most ``page`` pairs (keyset paging)."""
     t = S.pairs
     after = None
     with ledger.engine.connect() as conn:
@@ -45,7 +51,8 @@ def iter_pairs(ledger: Ledger, *, page: int = 5000) -> Iterator[PreferencePair]:
             if after is not None:
                 q = q.where(t.c.id > after)
             rows = [_pair(r) for r in conn.execute(q).mappings()]
-            yield from rows
+            if rows:
+                yield rows
             if len(rows) < page:
                 return
             after = rows[-1].id
@@ -177,5 +184,5 @@ def import_transaction(ledger: Ledger) -> Iterator[ImportWriter]:
                 conn.commit()
 
 
-__all__ = ["ImportState", "add_pairs", "existing_pair_ids", "get_pairs", "iter_pairs", "pair_ids", "response_groups",
+__all__ = ["ImportState", "add_pairs", "existing_pair_ids", "get_pairs", "iter_pair_pages", "iter_pairs", "pair_ids", "response_groups",
            "source_keys", "ImportWriter", "import_transaction"]

@@ -10,7 +10,7 @@ from ..config import Config
 from ..io.formats import ROW_FORMATS
 from ..io.importer import import_files
 from ..pairs import A, B
-from ..store.votes import audited_labels, judge_summary
+from ..store.votes import judges_overview
 from ..workspace import Workspace
 from ._common import echo_judges, echo_table, open_workspace, workspace_path
 
@@ -93,11 +93,11 @@ def status(ctx: click.Context, as_json: bool, pair_id: str | None) -> None:
     """
     ws = open_workspace(ctx)
     if pair_id is None:
-        judges = judge_summary(ws.ledger, ws.config.selection.primary_judge)
+        judges, audited = judges_overview(ws.ledger, ws.config.selection.primary_judge)  # one read of the votes
         rows = ws.ledger.status()
         if judges["judges"]:
             # AI counts are the audited label per pair (every order and judge is a vote).
-            ai = audited_labels(ws.ledger, ws.config.selection.primary_judge).labels
+            ai = audited.labels
             human = {pid: m.label for pid, m in ws.ledger.human_majority().items()}
             both = [p for p, h in human.items() if h in (A, B) and ai.get(p) in (A, B)]
             rows.update(ai_labeled=len(ai), ai_label_votes=sum(j["votes"] for j in judges["judges"].values()),

@@ -40,7 +40,7 @@ from ..selection.rlthf import (Action, Region, Selection, ai_margins, flip_gate,
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
-from ..store.votes import audited_labels
+from ..store.votes import VoteTable, audited_of, read_votes
 from ..vocab import SELECTING, STRATEGIES, Strategy
 from .owner import IterationOwner, owned
 
@@ -130,6 +130,7 @@ class Pool:
     index: dict[str, int] = field(default_factory=dict)
     primary_judge: str = ""    # whose label ``ai`` is where it voted
     label_judge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # (N,) whose ``ai`` it is
+    votes: VoteTable | None = None  # every AI vote of ``pairs``, in their order
 
 
 def read_pool(ledger: Ledger, config: Config) -> Pool:
@@ -140,7 +141,8 @@ def read_pool(ledger: Ledger, config: Config) -> Pool:
     judge = np.full(n, "", dtype=object)
     # The audited AI label is the primary judge's, or a fallback judge's where the primary did
     # not vote (the other judges are signals, never the label).
-    audited = audited_labels(ledger, config.selection.primary_judge)
+    ai_votes = read_votes(ledger, [p.id for p in pairs])  # read once: select_signals takes them from the pool
+    audited = audited_of(ledger, ai_votes, config.selection.primary_judge)
     for pid, label in audited.labels.items():
         if pid in index:
             ai[index[pid]] = label
@@ -171,7 +173,7 @@ def read_pool(ledger: Ledger, config: Config) -> Pool:
         if pid in index:
             truth[index[pid]] = majority(votes).label or ""
     return Pool(pairs, ai.astype(str), human.astype(str), human_any, human_iteration, truth.astype(str), index,
-                audited.primary, judge.astype(str))
+                audited.primary, judge.astype(str), ai_votes)
 
 
 def label_judge_counts(pool: Pool) -> dict[str, int]:

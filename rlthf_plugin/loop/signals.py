@@ -99,7 +99,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     sel = config.selection
     n = len(pool.pairs)
     ids = [p.id for p in pool.pairs]
-    votes = read_votes(ledger, ids)
+    votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
     primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
     winner = np.isin(pool.ai, [A, B])
     human_win = np.isin(pool.human, [A, B])

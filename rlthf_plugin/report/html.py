@@ -27,7 +27,7 @@ from ..pairs import A, B, majority
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
-from ..store.votes import audited_labels, judge_summary
+from ..store.votes import judges_overview
 from ..selection.calibration import fit_platt, reliability
 from ..selection.rlthf import ACTIONS, Action
 from ..vocab import SELECTING, LabelSource, Strategy
@@ -68,7 +68,8 @@ def agreement(votes: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
 def report_data(ledger: Ledger, config: Config) -> dict[str, Any]:
     """Everything the page shows, read from the ledger."""
     truth_platforms = ground_truth_platforms(config)
-    ai = audited_labels(ledger, config.selection.primary_judge).labels
+    judges, audited = judges_overview(ledger, config.selection.primary_judge)  # one read of the votes
+    ai = audited.labels
     counted: dict[str, list[tuple[str, str]]] = defaultdict(list)
     truth_votes: dict[str, list[tuple[str, str]]] = defaultdict(list)
     rows = iterations_db.iteration_rows(ledger)
@@ -103,7 +104,7 @@ def report_data(ledger: Ledger, config: Config) -> dict[str, Any]:
         "pairs": len(ledger.pair_ids()), "pool": pool, "iterations": iterations, "asked_total": asked_total,
         "human_labels": sum(len(v) for v in counted.values()), "sources": dict(sources),
         "agreement": agreement(counted), "truth_agreement": agreement(truth_votes),
-        "human_ai": _human_ai(human, ai), "judges": judge_summary(ledger, config.selection.primary_judge),
+        "human_ai": _human_ai(human, ai), "judges": judges,
     }
 
 

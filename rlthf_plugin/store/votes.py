@@ -244,11 +244,11 @@ def audited_labels(ledger: Ledger, primary_judge: str = "", pair_ids: Sequence[s
     the most labeled pairs. The fallback ranking counts every pair of the workspace, also
     when ``pair_ids`` asks for a few.
     """
-    return _audited_of(ledger, read_votes(ledger, pair_ids), primary_judge)
+    return audited_of(ledger, read_votes(ledger, pair_ids), primary_judge)
 
 
-def _audited_of(ledger: Ledger, table: VoteTable, primary_judge: str) -> AuditedLabels:
-    """:func:`audited_labels` over votes already read."""
+def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str) -> AuditedLabels:
+    """:func:`audited_labels` over votes already read (:func:`read_votes`)."""
     if not table.judges:
         return AuditedLabels({}, {}, "")
     if not primary_judge:  # unset: the judge the latest iteration audited, so it does not drift
@@ -289,10 +289,17 @@ def judge_summary(ledger: Ledger, primary_judge: str = "") -> dict:
     pairs audited under its label), judge x judge agreement, the primary judge, the pairs
     whose audited label is ``tie_inconsistent``, and the error model's weights of the latest
     signals iteration."""
+    return judges_overview(ledger, primary_judge)[0]
+
+
+def judges_overview(ledger: Ledger, primary_judge: str = "") -> tuple[dict, AuditedLabels]:
+    """:func:`judge_summary` and the :class:`AuditedLabels` it was computed from, from one read
+    of the votes (``status`` and the report need both)."""
     table = read_votes(ledger)
     if not table.judges:
-        return {"judges": {}, "agreement": {}, "primary_judge": None, "audited_per_judge": {}, "error_model": None}
-    audited = _audited_of(ledger, table, primary_judge)  # the votes are read once
+        return ({"judges": {}, "agreement": {}, "primary_judge": None, "audited_per_judge": {}, "error_model": None},
+                AuditedLabels({}, {}, ""))
+    audited = audited_of(ledger, table, primary_judge)
     under = audited.per_judge()
     per = {}
     for k, j in enumerate(table.judges):
@@ -302,10 +309,10 @@ def judge_summary(ledger: Ledger, primary_judge: str = "") -> dict:
                   "split_orders": int((np.isfinite(v).all(axis=1) & (v[:, 0] != v[:, 1])).sum())}
     signals = [r for r in reversed(iteration_rows(ledger)) if (r["stats"] or {}).get("strategy") == Strategy.SIGNALS]
     em = {"iteration": signals[0]["id"], **(signals[0]["stats"].get("error_model") or {})} if signals else None
-    return {"judges": per, "agreement": agreement(table), "primary_judge": audited.primary,
-            "audited_per_judge": under,
-            "inconsistent": sum(1 for x in audited.labels.values() if x == "tie_inconsistent"),
-            "error_model": em}
+    return ({"judges": per, "agreement": agreement(table), "primary_judge": audited.primary,
+             "audited_per_judge": under,
+             "inconsistent": sum(1 for x in audited.labels.values() if x == "tie_inconsistent"),
+             "error_model": em}, audited)
 
 
 def top_suspects(ledger: Ledger, top: int) -> list[str]:
@@ -325,7 +332,7 @@ def top_suspects(ledger: Ledger, top: int) -> list[str]:
     return [r["pair_id"] for r in sorted(rows, key=lambda r: (-suspicion(r), r["pair_id"]))[:top]]
 
 
-__all__ = ["SINGLE_ORDERS", "VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "agreement", "ai_majority",
+__all__ = ["SINGLE_ORDERS", "VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "agreement", "ai_majority", "audited_of", "judges_overview",
            "ai_votes", "audited_labels", "count_votes", "coverage", "forget_parse_errors", "iteration_primary",
            "judge_answers", "judge_summary", "read_votes", "resolve_primary", "top_suspects", "unjudged_pair_ids",
            "vote_rows"]

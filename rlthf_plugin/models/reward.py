@@ -243,9 +243,7 @@ class EmbeddingRewardModel:
         p, c, r, w = self._triples(prompts, chosen, rejected, weights)
         fold_of = np.asarray(fold_of)
         folds = int(fold_of.max()) + 1
-        self._scale = self._fit_scale(p, c, r)
-        rows, w_rows = _gram_sample(w, MAX_GRAM_PAIRS, self.seed)
-        w_rows = w_rows / max(float(w_rows.mean()), 1e-12)
+        rows, w_rows = self._gram_rows(p, c, r, w)
         p, c, r, fold_of = p[rows], c[rows], r[rows], fold_of[rows]
         d = self._scale.size
         gram, grad = np.zeros((folds, d, d)), np.zeros((folds, d))
@@ -267,15 +265,19 @@ class EmbeddingRewardModel:
             out.append(model)
         return out
 
-    def _fit_newton(self, p, c, r, w) -> "EmbeddingRewardModel":
+    def _gram_rows(self, p, c, r, w) -> tuple[np.ndarray, np.ndarray]:
+        """Sets the feature scale; the rows the Gram sums run over and their weights (mean 1)."""
         self._scale = self._fit_scale(p, c, r)
-        rows, w = _gram_sample(w, MAX_GRAM_PAIRS, self.seed)
-        w = w / max(float(w.mean()), 1e-12)
+        rows, w_rows = _gram_sample(w, MAX_GRAM_PAIRS, self.seed)
+        return rows, w_rows / max(float(w_rows.mean()), 1e-12)
+
+    def _fit_newton(self, p, c, r, w) -> "EmbeddingRewardModel":
+        rows, w = self._gram_rows(p, c, r, w)
         p, c, r = p[rows], c[rows], r[rows]
         lam = self.l2 * float(w.sum())
         d = self._scale.size
         beta = np.zeros(d)
-        for step in range(self.newton_steps):
+        for _ in range(self.newton_steps):
             # Hessian sum w p(1-p) x x^T and gradient sum w (1-p) x of the BT log-likelihood at beta.
             hess, grad = np.zeros((d, d)), np.zeros(d)
             for _, x, wb in self._diffs(p, c, r, w):

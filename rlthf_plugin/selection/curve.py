@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_vector
+
 #: Curves shorter than this have no detectable shape (elbow 0, knee N).
 MIN_CURVE = 8
 
@@ -82,9 +84,7 @@ def analyze_curve(margins: np.ndarray, *, smooth: float = 0.05, steep: float = 2
     -------
     Curve
     """
-    m = np.asarray(margins, dtype=np.float64)
-    if m.ndim != 1:
-        raise ValueError(f"margins must be 1-D (N,), got shape {m.shape}")
+    m = check_vector(margins, "margins")
     if not np.isfinite(m).all():
         raise ValueError(f"margins hold {int((~np.isfinite(m)).sum())} non-finite value(s)")
     if not 0 < smooth <= 0.5:

@@ -60,6 +60,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._validation import check_vector
 from .curve import MIN_CURVE, Curve, analyze_curve, finite_or_none
 
 
@@ -303,9 +304,7 @@ def select_actions(margins: np.ndarray, *, budget: int, back_off: float, gate: F
     -------
     Selection
     """
-    m = np.asarray(margins, dtype=np.float64)
-    if m.ndim != 1:
-        raise ValueError(f"margins must be 1-D (N,), got shape {m.shape}")
+    m = check_vector(margins, "margins")
     if not isinstance(budget, (int, np.integer)) or budget < 0:
         raise ValueError(f"budget must be an int >= 0, got {budget!r}")
     if not 0 <= back_off < 1:

@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..pairs import PARSE_ERROR, Majority, majority
 from ..selection.rlthf import Action
 from ..vocab import Strategy
-from ..selection.signals import (SKIPPED_LABELS, audited_labels as _audited_labels, encode_votes,
+from ..selection.signals import (ORDERS, SKIPPED_LABELS, audited_labels as _audited_labels, encode_votes,
                                  primary_labels as _primary_labels)
 from . import schema as S
 from ._sql import IN_CHUNK, insert_ignore, iter_chunks, select_in
@@ -117,9 +117,6 @@ def forget_parse_errors(ledger: Ledger, judge: str, version: str, orders: Sequen
     return len(pids)
 
 
-SINGLE_ORDERS = ("ab", "ba")
-
-
 @dataclass(frozen=True)
 class VoteTable:
     """The votes of some pairs, as arrays.
@@ -160,7 +157,7 @@ def read_votes(ledger: Ledger, pair_ids: Sequence[str] | None = None) -> VoteTab
     versions: dict[str, set[str]] = defaultdict(set)
     for _, judge, version, _, _, _ in rows:
         versions[judge].add(version)
-    single = {(pid, judge, version) for pid, judge, version, order, _, _ in rows if order in SINGLE_ORDERS}
+    single = {(pid, judge, version) for pid, judge, version, order, _, _ in rows if order in ORDERS}
     if pair_ids is None:
         pair_ids = sorted({r[0] for r in rows})
     index = {pid: i for i, pid in enumerate(pair_ids)}
@@ -175,7 +172,7 @@ def read_votes(ledger: Ledger, pair_ids: Sequence[str] | None = None) -> VoteTab
             continue
         if order == "both" and (pid, judge, version) in single:
             continue  # the combined verdict of single-order answers we already have
-        if order not in SINGLE_ORDERS:
+        if order not in ORDERS:
             order = ""
         if order and label == "tie_inconsistent":  # cannot happen for one order; keep it honest
             label = "tie"
@@ -332,7 +329,7 @@ def top_suspects(ledger: Ledger, top: int) -> list[str]:
     return [r["pair_id"] for r in sorted(rows, key=lambda r: (-suspicion(r), r["pair_id"]))[:top]]
 
 
-__all__ = ["SINGLE_ORDERS", "VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "agreement", "ai_majority", "audited_of", "judges_overview",
+__all__ = ["VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "agreement", "ai_majority", "audited_of", "judges_overview",
            "ai_votes", "audited_labels", "count_votes", "coverage", "forget_parse_errors", "iteration_primary",
            "judge_answers", "judge_summary", "read_votes", "resolve_primary", "top_suspects", "unjudged_pair_ids",
            "vote_rows"]

@@ -13,7 +13,8 @@ whose scores are cross-fitted (no pair scored by a model that saw its label):
 3. every pair takes the calibrated rate of the block its score falls in (scores below
    the lowest labeled score take the lowest block, above the highest the highest). Its
    bounds are one-sided on the safe side: the lower bound counts only the block's labels
-   at or below its score, the upper bound only those at or above. The labeled pairs of a
+   at or below its score, the upper bound only those at or above, and neither is bolder
+   than the whole block's bound. The labeled pairs of a
    block are the ones asked first, the highest scores; without this a pair at the bottom
    of a block would borrow the error rate of the pairs above it (on dev data that gave
    flips of precision below 0.5 at a lower bound of 0.5).
@@ -217,6 +218,11 @@ def _decide(p: np.ndarray, y: np.ndarray, cal: ErrorCalibration, flip_min: float
                           beta.ppf(1 - conf, np.maximum(k_lo, 1), n_lo - k_lo + 1), 0.0)
             hi = np.where((n_hi >= min_evidence) & (k_hi < n_hi),
                           beta.ppf(conf, k_hi + 1, np.maximum(n_hi - k_hi, 1)), 1.0)
+        # Never bolder than the whole block: labels that happen to be errors at the bottom of
+        # a block (the isotonic fit pooled them with better ones above) must not lift the
+        # lower bound over the block's own (on dev: flips of precision 0 at a bound of 0.5).
+        lo = np.minimum(lo, cal.lower[b])
+        hi = np.maximum(hi, cal.upper[b])
         lower[scored], upper[scored] = lo, hi
     else:
         lower[scored], upper[scored] = 0.0, 1.0

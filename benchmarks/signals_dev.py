@@ -5,7 +5,8 @@ protocols x two orders; MT-bench: GPT-4 alone) and seed, the loop is simulated w
 human labels as the oracle: iterations of ``--step`` (2%) of the pool, each one
 
 1. trains the MiniLM reward model on the current labels (human where asked, the primary
-   AI label elsewhere) and takes cross-fitted margins;
+   AI label elsewhere) and takes cross-fitted margins; the sibling margins (the other
+   labels of the same prompt, leave-one-out) come from the same labels;
 2. builds the signal table, the prior and the error model (fit on the labels so far);
 3. decides flips / trust on calibrated evidence and asks the next batch (suspects by
    P(wrong) plus a uniform exploration share).
@@ -37,6 +38,7 @@ from rlthf_plugin.selection.allocation import allocate
 from rlthf_plugin.selection.trust import decide
 from rlthf_plugin.selection.error_model import fit_error_model
 from rlthf_plugin.selection.prior import prior_wrong
+from rlthf_plugin.selection.siblings import sibling_margins
 from rlthf_plugin.selection.signals import encode_votes, signal_table
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
@@ -152,6 +154,9 @@ class Pool:
     len_a: np.ndarray
     len_b: np.ndarray
     n_inconsistent: int
+    group: np.ndarray = None   # (N,) prompt id
+    a_id: np.ndarray = None    # (N,) response ids (equal text = equal id)
+    b_id: np.ndarray = None
 
 
 def make_pool(ds: DevSet) -> Pool:
@@ -170,8 +175,12 @@ def make_pool(ds: DevSet) -> Pool:
     keep = np.flatnonzero(np.isin(label, ["A", "B"]) & np.isin(human, ["A", "B"]))
     n_inc = int(np.sum((label == "tie_inconsistent") & np.isin(human, ["A", "B"])))
     take = lambda xs: [xs[i] for i in keep]  # noqa: E731
-    return Pool(ds.name, take(ds.prompts), take(ds.a), take(ds.b), human[keep], label[keep], votes[keep], judges,
-                primary, np.array([len(x) for x in take(ds.a)]), np.array([len(x) for x in take(ds.b)]), n_inc)
+    prompts, a, b = take(ds.prompts), take(ds.a), take(ds.b)
+    q = {x: k for k, x in enumerate(dict.fromkeys(prompts))}
+    t = {x: k for k, x in enumerate(dict.fromkeys(a + b))}
+    return Pool(ds.name, prompts, a, b, human[keep], label[keep], votes[keep], judges,
+                primary, np.array([len(x) for x in a]), np.array([len(x) for x in b]), n_inc,
+                np.array([q[x] for x in prompts]), np.array([t[x] for x in a]), np.array([t[x] for x in b]))
 
 
 class RM:
@@ -217,6 +226,8 @@ class Variant:
     prior: str = DEFAULTS.prior
     use_margin: bool = True
     use_votes: bool = True
+    #: The sibling margin (the other labels of the same prompt, :mod:`rlthf_plugin.selection.siblings`).
+    use_siblings: bool = True
     error_model: bool = True
     flips: bool = True
     explore: float = DEFAULTS.explore
@@ -230,6 +241,7 @@ VARIANTS = {
     "signals_no_flips": Variant("signals_no_flips", flips=False),
     "signals_frozen_rm": Variant("signals_frozen_rm", retrain=False),
     "prior_only": Variant("prior_only", error_model=False),
+    "signals_no_siblings": Variant("signals_no_siblings", use_siblings=False),
     "margin_only": Variant("margin_only", use_votes=False),
     "votes_only": Variant("votes_only", use_margin=False),
     # The other unsupervised priors, without and with the error model.
@@ -256,8 +268,15 @@ def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) 
         votes = pool.votes if v.use_votes else pool.votes[:, [pool.primary], :]
         primary = pool.primary if v.use_votes else 0
         names = pool.judges if v.use_votes else [pool.judges[pool.primary]]
+        sibling = None
+        if v.use_siblings:
+            current = np.where(human != "", human, pool.ai)
+            amp = np.asarray(DEFAULTS.amplification, dtype=float)[np.clip(asked_at, 0, len(DEFAULTS.amplification) - 1)]
+            sw = np.where(human != "", opts.get("sib_human_weight", amp), 1.0)
+            sibling = sibling_margins(pool.group, pool.a_id, pool.b_id, np.where(current == "A", 1.0, -1.0),
+                                      weights=sw, l2=opts.get("sib_l2", 1.0))
         table = signal_table(votes, primary, judge_names=names, rm_margin=margin if v.use_margin else None,
-                             length_a=pool.len_a, length_b=pool.len_b)
+                             length_a=pool.len_a, length_b=pool.len_b, sibling_margin=sibling)
         prior = prior_wrong(table, votes, primary, rm_margin=margin if v.use_margin else None, method=v.prior)
         wrong = np.where(human != "", (human != pool.ai).astype(float), np.nan)
         if v.error_model:
@@ -449,7 +468,10 @@ def markdown(rows, budgets, pools, command, wall) -> str:
         "(`plan_iteration`, paper schedule, gated flips); `signals`: `selection.strategy = signals` as `select` "
         f"runs it by default (prior `{DEFAULTS.prior}`, error model, calibrated flips, {DEFAULTS.explore:.0%} "
         "exploration, the RM retrained each iteration on the human labels with the paper's amplification). "
+        "The signals include the sibling margin (`rlthf_plugin/selection/siblings.py`: a leave-one-out "
+        "Bradley-Terry fit over the other labels of the same prompt, human labels weighted like the RM's). "
         "Ablations: `signals_no_flips`; `signals_frozen_rm` (one RM on the AI labels, never retrained); "
+        "`signals_no_siblings` (no sibling margin); "
         "`prior_only` (no error model); `margin_only` (no other judge: the primary's votes, the margin and "
         "length); `votes_only` (no RM margin); `prior_<p>` / `signals_<p>` (the other unsupervised priors, "
         "without / with the error model). "
@@ -478,9 +500,11 @@ def prior_report(pools, rms, seeds) -> str:
         res = defaultdict(list)
         for seed in range(seeds):
             raw = rm.margins(pool.ai, np.ones(n), seed)
+            sib = sibling_margins(pool.group, pool.a_id, pool.b_id, np.where(pool.ai == "A", 1.0, -1.0))
             t = signal_table(pool.votes, pool.primary, judge_names=pool.judges, rm_margin=raw,
-                             length_a=pool.len_a, length_b=pool.len_b)
-            scores = {"lowest RM margin": -t.column("rm_margin")}
+                             length_a=pool.len_a, length_b=pool.len_b, sibling_margin=sib)
+            scores = {"lowest RM margin": -t.column("rm_margin"),
+                      "lowest sibling margin": -t.column("sibling_margin")}
             for method in ("fixed", "dawid_skene", "crowdlab"):
                 scores[f"prior {method}"] = prior_wrong(t, pool.votes, pool.primary, rm_margin=raw, method=method)
             for name, s in scores.items():
@@ -500,9 +524,10 @@ def main(argv=None):
     ap.add_argument("--budgets", default="0.02,0.04,0.06,0.08,0.10")
     ap.add_argument("--step", type=float, default=0.02)
     ap.add_argument("--methods", default="random,oneshot,margin_curve,signals,signals_no_flips,signals_frozen_rm,"
-                                         "prior_only,margin_only,votes_only,prior_fixed,prior_crowdlab,signals_fixed,"
+                                         "signals_no_siblings,prior_only,margin_only,votes_only,prior_fixed,prior_crowdlab,signals_fixed,"
                                          "signals_crowdlab")
-    ap.add_argument("--opts", default="{}", help="JSON: strength, c, alpha, flip_min_precision, trust_max_error")
+    ap.add_argument("--opts", default="{}", help="JSON: strength, c, alpha, flip_min_precision, trust_max_error, "
+                                                    "sib_l2, sib_human_weight")
     ap.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here.")
     ap.add_argument("--write", action="store_true", help="Write the tables into docs/benchmarks.md.")
     ap.add_argument("--priors", action="store_true", help="Only compare the unsupervised priors (one shot).")

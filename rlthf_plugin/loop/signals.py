@@ -8,7 +8,9 @@ Called by :func:`rlthf_plugin.loop.iteration.select_iteration` when
    previous iteration flipped it) and gives cross-fitted margins;
 2. the signal table (:mod:`rlthf_plugin.selection.signals`): the RM margin of the audited
    label (the primary judge's, or a fallback judge's where the primary did not vote),
-   every other judge per order, the label judge's consistency and confidence, length;
+   the sibling margin (the order the other labels of the same prompt imply,
+   :mod:`rlthf_plugin.selection.siblings`), every other judge per order, the label
+   judge's consistency and confidence, length;
 3. the prior (``selection.prior``) and the error model fit on the human labels so far,
    cross-fitted (:mod:`rlthf_plugin.selection.error_model`);
 4. flip / trust on calibrated evidence (``selection.flip_min_precision``,
@@ -39,6 +41,7 @@ from ..selection.trust import decide
 from ..selection.error_model import fit_error_model
 from ..selection.prior import PRIOR_METHODS, prior_wrong
 from ..selection.rlthf import Action, Region, analyze_curve, schedule
+from ..selection.siblings import sibling_margins
 from ..selection.signals import signal_table
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
@@ -70,6 +73,12 @@ def _check(config: Config) -> None:
         raise ConfigError(f"selection.flip_min_precision must be in (0, 1], got {sel.flip_min_precision}")
     if sel.prior_strength < 0:
         raise ConfigError(f"selection.prior_strength must be >= 0, got {sel.prior_strength}")
+
+
+def _ids(texts) -> np.ndarray:
+    """An integer id per text, equal texts equal ids (first seen first)."""
+    index: dict[str, int] = {}
+    return np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64)
 
 
 def _real_candidates(pool) -> tuple[np.ndarray, np.ndarray]:
@@ -116,11 +125,15 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     raw = cross_fit_margins(factory, [p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
                             [p.response_b for p in pool.pairs], labels.astype(str), train=train, weights=weights,
                             folds=sel.folds, seed=sel.seed + it, progress=progress)
+    # 2. what the other labels of each prompt say (the same labels and weights as the RM)
+    sibling = sibling_margins(_ids(p.prompt for p in pool.pairs), *np.split(_ids(
+        [p.response_a for p in pool.pairs] + [p.response_b for p in pool.pairs]), 2),
+        np.where(labels == A, 1.0, np.where(labels == B, -1.0, 0.0)), weights=weights)
     # 2-3. signals, prior, error model
     table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
                          length_a=[len(p.response_a) for p in pool.pairs],
                          length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a,
-                         coverage=coverage(votes))
+                         coverage=coverage(votes), sibling_margin=sibling)
     prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
     wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
     model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)

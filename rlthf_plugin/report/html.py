@@ -235,7 +235,8 @@ def _judges_section(judges: dict[str, Any], iterations: list[dict]) -> list[str]
     out = [f"<h2>Judges and signals</h2><p class='muted'>The audited label is the primary judge's "
            f"(<b>{e(str(judges.get('primary_judge')))}</b>); on pairs it did not vote on, the label of the "
            "best-covered judge that did (<i>audited</i>: pairs under each judge's label). Every other judge "
-           "and order, the reward model's margin and the length ratio are signals against it.</p>",
+           "and order, the reward model's margin, the sibling margin (what the other labels of the same prompt "
+           "imply) and the length ratio are signals against it.</p>",
            "<table><tr><th class='l'>judge</th><th>pairs</th><th>audited</th><th>votes</th><th>both orders</th>"
            "<th>split orders</th>"
            + "".join(f"<th>agrees with j{k}</th>" for k in range(len(names))) + "</tr>"]

@@ -6,6 +6,7 @@ Three methods, chosen by name (:data:`PRIOR_METHODS`):
   (:mod:`.signals`), a logistic score
 
   ``logit P = logit(BASE_ERROR) - MARGIN_WEIGHT * rm_margin / sd(rm_margin)
+  - SIBLING_WEIGHT * sibling_margin / sd(sibling_margin)
   + VOTE_WEIGHT * sum_j against_j + SPLIT_WEIGHT * sum_j split_j``
 
   Another judge voting against the primary in both orders adds ``VOTE_WEIGHT``;
@@ -13,8 +14,9 @@ Three methods, chosen by name (:data:`PRIOR_METHODS`):
   deviation over the auditable pairs, orders the pairs within those groups. Each judge
   counts alike: which judge to trust is the error model's job once human labels exist.
 - ``dawid_skene``: Dawid-Skene (1979) EM over the annotators (crowd-kit): the audited
-  label, each other judge per order, and the RM's sign as one more annotator; P(wrong) is
-  the posterior of the class the audited label did not choose.
+  label, each other judge per order, the RM's sign and the siblings' sign (the order the
+  other labels of the prompt imply, where there are any) as two more annotators; P(wrong)
+  is the posterior of the class the audited label did not choose.
 - ``crowdlab``: CROWDLAB (``cleanlab.multiannotator``): the RM's P(A) is the model, the
   judges (per order) are annotators; P(wrong) = 1 - the quality score of the audited
   label.
@@ -37,8 +39,11 @@ from .signals import SignalTable, _check_votes
 
 BASE_ERROR = 0.2
 MARGIN_WEIGHT = 1.0
+SIBLING_WEIGHT = 1.0
 VOTE_WEIGHT = 1.0
 SPLIT_WEIGHT = 0.5
+#: A sibling margin this small (no other pair of the prompt) casts no vote.
+SIBLING_MIN = 1e-3
 #: Keeps P(wrong) off 0 and 1 so its logit stays finite.
 EPS = 1e-4
 
@@ -84,11 +89,13 @@ def prior_wrong(table: SignalTable, votes: Any, primary: int, *, rm_margin: Any 
 
 def _fixed(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -> np.ndarray:
     ok = table.auditable
-    m = table.column("rm_margin")
-    sd = float(m[ok].std()) if ok.sum() > 1 else 0.0
-    z = np.full(m.shape, np.log(BASE_ERROR / (1 - BASE_ERROR)))
-    if sd > 0:
-        z -= MARGIN_WEIGHT * m / sd
+    z = np.full(table.label.shape, np.log(BASE_ERROR / (1 - BASE_ERROR)))
+    for name, w in (("rm_margin", MARGIN_WEIGHT), ("sibling_margin", SIBLING_WEIGHT)):
+        if name in table.names:
+            m = table.column(name)
+            sd = float(m[ok].std()) if ok.sum() > 1 else 0.0
+            if sd > 0:
+                z -= w * m / sd
     for name, w in (("against:", VOTE_WEIGHT), ("split:", SPLIT_WEIGHT)):
         cols = [k for k, c in enumerate(table.names) if c.startswith(name)]
         if cols:
@@ -112,6 +119,10 @@ def _annotators(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -
         same = np.array_equal(np.isnan(v[:, 0]), np.isnan(v[:, 1])) and np.array_equal(
             np.nan_to_num(v[:, 0], nan=9), np.nan_to_num(v[:, 1], nan=9))
         cols += [as_class[:, 0]] if same else [as_class[:, 0], as_class[:, 1]]
+    if "sibling_margin" in table.names:  # the siblings' Bradley-Terry order: one more annotator
+        sib = table.column("sibling_margin")
+        same = cols[0]
+        cols.append(np.where(np.abs(sib) > SIBLING_MIN, np.where(sib > 0, same, 1 - same), np.nan))
     rm_col = -1
     if np.isfinite(margin).any():
         cols.append(np.where(np.isfinite(margin), np.where(margin >= 0, 0.0, 1.0), np.nan))

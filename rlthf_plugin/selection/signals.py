@@ -43,6 +43,10 @@ column                     range        meaning
 =========================  ===========  ==================================================
 ``rm_margin``              real         cross-fitted RM margin r(primary-chosen) -
                                         r(primary-rejected); 0 where unknown
+``sibling_margin``         real         leave-one-out Bradley-Terry margin of the primary
+                                        label from the other labeled pairs of the same
+                                        prompt (:mod:`.siblings`); larger = the siblings
+                                        agree; 0 where the prompt has no other pair
 ``length_log_ratio``       real         log((1 + len chosen) / (1 + len rejected)) of the
                                         primary label: > 0 = it chose the longer response
                                         (judges' verbosity bias)
@@ -296,7 +300,8 @@ def _primary_labels(pv: np.ndarray) -> np.ndarray:
 
 
 def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_margin: Any = None,
-                 length_a: Any = None, length_b: Any = None, p_a: Any = None, coverage: Any = None) -> SignalTable:
+                 length_a: Any = None, length_b: Any = None, p_a: Any = None, coverage: Any = None,
+                 sibling_margin: Any = None) -> SignalTable:
     """Build the signal table of the pairs (columns in the module docstring).
 
     Parameters
@@ -317,6 +322,9 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
         P(A) per vote (:func:`encode_votes`). None: no confidence known.
     coverage : array-like of int, shape (J,), optional
         Labeled pairs per judge, ranking the fallback judges (:func:`label_judges`).
+    sibling_margin : array-like of float, shape (N,), optional
+        ``s(A) - s(B)`` from the other pairs of the same prompt
+        (:func:`.siblings.sibling_margins`), not yet oriented. None: the column is 0.
 
     Returns
     -------
@@ -330,6 +338,7 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
     if len(set(names)) != len(names):
         raise ValueError("judge_names must be distinct")
     margin = _vector(rm_margin, n, "rm_margin", default=np.nan)
+    sibling = _vector(sibling_margin, n, "sibling_margin", default=0.0)
     la = _vector(length_a, n, "length_a", default=0.0)
     lb = _vector(length_b, n, "length_b", default=0.0)
     if (la < 0).any() or (lb < 0).any():
@@ -341,7 +350,7 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
             raise ValueError(f"p_a has shape {p.shape} but votes has {x.shape}")
         if (p[np.isfinite(p)] < 0).any() or (p[np.isfinite(p)] > 1).any():
             raise ValueError("p_a must be probabilities in [0, 1] (or NaN)")
-    return _signal_table(x, j, names, margin, la, lb, p, _coverage(x, coverage))
+    return _signal_table(x, j, names, margin, la, lb, p, _coverage(x, coverage), np.nan_to_num(sibling))
 
 
 def _vector(value: Any, n: int, name: str, *, default: float) -> np.ndarray:
@@ -354,7 +363,7 @@ def _vector(value: Any, n: int, name: str, *, default: float) -> np.ndarray:
 
 
 def _signal_table(x: np.ndarray, j: int, names: list[str], margin: np.ndarray, la: np.ndarray, lb: np.ndarray,
-                  p: np.ndarray | None, coverage: np.ndarray) -> SignalTable:
+                  p: np.ndarray | None, coverage: np.ndarray, sibling: np.ndarray) -> SignalTable:
     n = x.shape[0]
     judge = _label_judges(x, j, coverage)
     label = _labels_of(x, judge)
@@ -363,6 +372,7 @@ def _signal_table(x: np.ndarray, j: int, names: list[str], margin: np.ndarray, l
     sign = np.where(label == "A", 1.0, np.where(label == "B", -1.0, 0.0))  # +1 = the audited label is A
     cols: dict[str, np.ndarray] = {}
     cols["rm_margin"] = np.where(ok & np.isfinite(margin), sign * np.nan_to_num(margin), 0.0)
+    cols["sibling_margin"] = np.where(ok, sign * sibling, 0.0)
     ratio = np.log1p(la) - np.log1p(lb)
     cols["length_log_ratio"] = np.where(ok, sign * ratio, 0.0)
     conf = np.zeros(n)

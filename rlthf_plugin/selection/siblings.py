@@ -1,0 +1,172 @@
+"""The sibling margin: what the other labels of the same prompt say about a pair.
+
+Preference data often holds several responses per prompt (MT-bench: 6 models a question;
+PandaLM: up to 5 a task; REAL candidates), and so several labeled pairs per prompt. Their
+labels imply an order of the prompt's responses. A label that goes against the order its
+siblings imply (a cycle: A > B by this label, but B > C > A by the others) is suspect,
+however confident the judge was. The reward model cannot see this: it scores every
+response from its embedding alone, across all prompts.
+
+Per prompt, a Bradley-Terry model is fit on its labeled pairs (one free score per distinct
+response, an L2 penalty ``l2`` that keeps unconnected scores at 0)::
+
+    minimise  sum_k w_k * log(1 + exp(-(s[winner_k] - s[loser_k])))  +  l2 / 2 * |s|^2
+
+The sibling margin of a pair is ``s[A] - s[B]`` fit *without the pair's own label*
+(leave-one-out; so a pair's own label never argues for itself, and the error model can be
+fit on it): exact for an unlabeled pair (it was not in the fit), and for a labeled pair
+the standard approximate leave-one-out of a penalised GLM, one Newton step from the full
+fit with the pair removed (Sherman-Morrison on the pair's rank-one Hessian term)::
+
+    m_loo = m - w * (1 - p) * q / (1 - w * p * (1 - p) * q),   q = x' H^-1 x,  x = e_win - e_lose
+
+where ``m``, ``p = sigmoid(m)`` are the pair's fitted margin and probability (oriented to
+its label's winner) and ``H`` the penalised Hessian of its prompt at the optimum. A pair
+whose prompt has no other labeled pair touching its responses gets (nearly) 0.
+
+Prompts are solved together, batched by their number of distinct responses, so the cost
+is a few batched ``m x m`` solves per Newton step, not a Python loop per pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: Responses of one prompt above this many are solved one prompt at a time (memory).
+_BATCH_MAX = 64
+
+
+def sibling_margins(group: Any, a: Any, b: Any, label: Any, *, weights: Any = None, l2: float = 1.0,
+                    steps: int = 8) -> np.ndarray:
+    """Leave-one-out Bradley-Terry margin of each pair from the other pairs of its prompt.
+
+    Parameters
+    ----------
+    group : array-like of int, shape (N,)
+        The prompt of each pair (any integer id; pairs of one prompt share it).
+    a, b : array-like of int, shape (N,)
+        Ids of the two responses (equal ids within a prompt = the same response).
+    label : array-like of float, shape (N,)
+        ``+1`` A preferred, ``-1`` B preferred, ``0`` or ``NaN`` no label (not fit, scored).
+    weights : array-like of float, shape (N,), optional
+        Weight of each label in the fit (e.g. the amplification of human labels); 1 by
+        default.
+    l2 : float > 0, default 1.0
+        The penalty on the scores (a prior of that many "draws" per response).
+    steps : int >= 1, default 8
+        Newton steps (the problem is strongly convex; 8 reach 1e-6 on the dev data).
+
+    Returns
+    -------
+    ndarray of float, shape (N,)
+        ``s(A) - s(B)`` without the pair's own label: > 0 = the siblings prefer A. 0 where
+        the pair's prompt has no other labeled pair (and for a pair of identical responses).
+    """
+    g = np.asarray(group, dtype=np.int64).reshape(-1)
+    ia = np.asarray(a, dtype=np.int64).reshape(-1)
+    ib = np.asarray(b, dtype=np.int64).reshape(-1)
+    y = np.nan_to_num(np.asarray(label, dtype=np.float64).reshape(-1))
+    n = g.size
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+    for name, arr in (("a", ia), ("b", ib), ("label", y), ("weights", w)):
+        if arr.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},) like group, got {arr.shape}")
+    if not np.isin(y, [-1.0, 0.0, 1.0]).all():
+        raise ValueError("label must hold +1 (A), -1 (B), 0 or NaN (no label)")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise ValueError("weights must be finite and >= 0")
+    if l2 <= 0 or steps < 1:
+        raise ValueError(f"need l2 > 0 and steps >= 1, got {l2} and {steps}")
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    # A prompt with a single pair has no siblings: its margin is 0 (exactly the leave-one-out
+    # fit of an empty prompt), and most prompts of a large import are such: only the others
+    # are solved.
+    _, g_inv, g_count = np.unique(g, return_inverse=True, return_counts=True)
+    multi = np.flatnonzero(g_count[g_inv.reshape(-1)] > 1)
+    if multi.size == 0:
+        return out
+    sub = _margins(g[multi], ia[multi], ib[multi], y[multi], w[multi], l2, steps)
+    out[multi] = sub
+    return out
+
+
+def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float,
+                       steps: int) -> np.ndarray:
+    """:func:`sibling_margins` on validated arrays of pairs whose prompts have several pairs."""
+    n = g.size
+    out = np.zeros(n)
+    # Nodes: distinct (prompt, response); local index within the prompt.
+    rid = np.concatenate([ia, ib])
+    rid = rid - rid.min()
+    gg = np.concatenate([g, g])
+    gg = gg - gg.min()
+    if gg.max() < 2 ** 62 // (int(rid.max()) + 1):  # one int64 key sorts much faster than rows
+        _, inv = np.unique(gg * (int(rid.max()) + 1) + rid, return_inverse=True)
+        first_of_node = np.zeros(int(inv.max()) + 1, dtype=np.int64)
+        first_of_node[inv.reshape(-1)] = np.arange(2 * n)
+        node_group = gg[first_of_node]
+    else:
+        uniq, inv = np.unique(np.stack([gg, rid], axis=1), axis=0, return_inverse=True)
+        node_group = uniq[:, 0]
+    inv = inv.reshape(-1)
+    groups, first, size = np.unique(node_group, return_index=True, return_counts=True)
+    gidx = np.searchsorted(groups, gg[:n])  # the prompt's position in `groups`
+    local = inv - first[np.searchsorted(groups, node_group[inv])]
+    la, lb = local[:n], local[n:]
+    labeled = (y != 0) & (w > 0) & (la != lb)
+    # Orient each label to (winner, loser).
+    win = np.where(y > 0, la, lb)
+    lose = np.where(y > 0, lb, la)
+    m_of = size[gidx]
+    for m in np.unique(m_of):
+        in_m = np.flatnonzero(m_of == m)  # pairs whose prompt has m responses
+        if m <= _BATCH_MAX:
+            prompts = np.unique(gidx[in_m])
+            _solve(in_m, np.searchsorted(prompts, gidx[in_m]), prompts.size, int(m), la, lb, win, lose,
+                   labeled, w, l2, steps, out)
+            continue
+        in_m = in_m[np.argsort(gidx[in_m], kind="stable")]
+        for rows in np.split(in_m, np.flatnonzero(np.diff(gidx[in_m])) + 1):  # one prompt at a time
+            _solve(rows, np.zeros(rows.size, dtype=np.int64), 1, int(m), la, lb, win, lose, labeled, w, l2,
+                   steps, out)
+    return out
+
+
+def _solve(rows, pos, n_prompts, m, la, lb, win, lose, labeled, w, l2, steps, out) -> None:
+    """Fit the prompts of one size class together and write the margins of ``rows``."""
+    fit = rows[labeled[rows]]
+    fp = pos[labeled[rows]]
+    u, v, wt = win[fit], lose[fit], w[fit]
+    s = np.zeros((n_prompts, m))
+    eye = np.eye(m)
+    h = None
+    for _ in range(steps):
+        d = s[fp, u] - s[fp, v]
+        p = 1 / (1 + np.exp(-d))
+        r = wt * (1 - p)  # minus the loss's derivative in d
+        grad = l2 * s
+        np.add.at(grad, (fp, u), -r)
+        np.add.at(grad, (fp, v), r)
+        c = wt * p * (1 - p)
+        h = np.broadcast_to(l2 * eye, (n_prompts, m, m)).copy()
+        np.add.at(h, (fp, u, u), c)
+        np.add.at(h, (fp, v, v), c)
+        np.add.at(h, (fp, u, v), -c)
+        np.add.at(h, (fp, v, u), -c)
+        s -= np.linalg.solve(h, grad[..., None])[..., 0]
+    # Every pair: the full fit's s(A) - s(B) (exact for pairs that were not in the fit).
+    out[rows] = s[pos, la[rows]] - s[pos, lb[rows]]
+    if fit.size:
+        hinv = np.linalg.inv(h)
+        q = hinv[fp, u, u] + hinv[fp, v, v] - 2 * hinv[fp, u, v]
+        d = s[fp, u] - s[fp, v]
+        p = 1 / (1 + np.exp(-d))
+        loo = d - wt * (1 - p) * q / np.maximum(1 - wt * p * (1 - p) * q, 1e-12)
+        # A pair that is its prompt's only label: nothing else was fit, exactly 0.
+        alone = np.bincount(fp, minlength=n_prompts)[fp] == 1
+        # Back to the pair's own A/B orientation.
+        out[fit] = np.where(alone, 0.0, np.where(win[fit] == la[fit], loo, -loo))

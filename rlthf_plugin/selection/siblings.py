@@ -24,8 +24,9 @@ where ``m``, ``p = sigmoid(m)`` are the pair's fitted margin and probability (or
 its label's winner) and ``H`` the penalised Hessian of its prompt at the optimum. A pair
 whose prompt has no other labeled pair touching its responses gets (nearly) 0.
 
-Prompts are solved together, batched by their number of distinct responses, so the cost
-is a few batched ``m x m`` solves per Newton step, not a Python loop per pair.
+Prompts are solved together, batched by their number of distinct responses ``m`` (at
+most ``_MAX_CELLS`` Hessian cells a batch), so the cost is a few batched ``m x m`` solves
+per Newton step, not a Python loop per pair.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-#: Responses of one prompt above this many are solved one prompt at a time (memory).
-_BATCH_MAX = 64
+#: At most this many Hessian cells (prompts x m x m) are solved in one batch (memory).
+_MAX_CELLS = 1 << 22
 
 
 def sibling_margins(group: Any, a: Any, b: Any, label: Any, *, weights: Any = None, l2: float = 1.0,
@@ -124,15 +125,14 @@ def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np
     m_of = size[gidx]
     for m in np.unique(m_of):
         in_m = np.flatnonzero(m_of == m)  # pairs whose prompt has m responses
-        if m <= _BATCH_MAX:
-            prompts = np.unique(gidx[in_m])
-            _solve(in_m, np.searchsorted(prompts, gidx[in_m]), prompts.size, int(m), la, lb, win, lose,
-                   labeled, w, l2, steps, out)
-            continue
         in_m = in_m[np.argsort(gidx[in_m], kind="stable")]
-        for rows in np.split(in_m, np.flatnonzero(np.diff(gidx[in_m])) + 1):  # one prompt at a time
-            _solve(rows, np.zeros(rows.size, dtype=np.int64), 1, int(m), la, lb, win, lose, labeled, w, l2,
-                   steps, out)
+        prompts, starts = np.unique(gidx[in_m], return_index=True)
+        per_chunk = max(1, _MAX_CELLS // int(m) ** 2)  # bounds the (prompts, m, m) Hessians' memory
+        for c in range(0, prompts.size, per_chunk):
+            chunk = prompts[c:c + per_chunk]
+            rows = in_m[starts[c]:(starts[c + per_chunk] if c + per_chunk < prompts.size else in_m.size)]
+            _solve(rows, np.searchsorted(chunk, gidx[rows]), chunk.size, int(m), la, lb, win, lose,
+                   labeled, w, l2, steps, out)
     return out
 
 

@@ -75,7 +75,7 @@ def test_prompts_solved_together_equal_one_at_a_time(monkeypatch):
     alone = np.concatenate([sibling_margins(group[group == g], a[group == g], b[group == g], label[group == g])
                             for g in range(12)])
     np.testing.assert_allclose(together, alone, atol=1e-9)
-    monkeypatch.setattr(siblings, "_BATCH_MAX", 2)  # the large-prompt path, one prompt at a time
+    monkeypatch.setattr(siblings, "_MAX_CELLS", 40)  # batches of one or a few prompts
     np.testing.assert_allclose(sibling_margins(group, a, b, label), together, atol=1e-9)
 
 

@@ -145,3 +145,36 @@ def test_pairs_only_another_judge_voted_on_are_audited_under_it(workspace, tmp_p
     assert json.loads(out.output)["audited_per_judge"] == {"primary": N - len(fallback), "second": len(fallback)}
     exported = {r["pair_id"]: r["label_judge"] for r in curated_rows(workspace.ledger, config=cfg)}
     assert {exported[p] for p in fallback - split} == {"second"} and not split & set(exported)
+
+
+def test_the_siblings_of_a_prompt_speak_against_a_label_that_breaks_their_order(workspace, tmp_path, embedder):
+    """Prompts with 5 ranked responses, all 10 pairs each; the judge is right but on the best
+    against the worst: that label goes against the order its 9 siblings imply."""
+    rng = np.random.default_rng(3)
+    out, wrong = [], set()
+    for q in range(6):
+        answers = [f"Answer {r} of {q}: " + "detail " * (5 - r) for r in range(5)]  # rank 0 is best
+        for k, (i, j) in enumerate([(i, j) for i in range(5) for j in range(i + 1, 5)]):
+            a, b = (answers[i], answers[j]) if rng.random() < 0.5 else (answers[j], answers[i])
+            truth = "A" if a == answers[i] else "B"
+            label = truth if (i, j) != (0, 4) else ("B" if truth == "A" else "A")
+            if (i, j) == (0, 4):
+                wrong.add((f"Prompt {q}", a, b))
+            out.append({"id": f"p{q}-{k}", "prompt": f"Prompt {q}", "response_a": a, "response_b": b,
+                        "human_label": truth, "ai_judge": "j", "ai_label": label})
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in out), encoding="utf-8")
+    import_files(workspace.ledger, [str(path)])
+    cfg = workspace.config
+    cfg.selection.folds = 3
+    factory = EmbeddingRewardModel(embedder, ledger=workspace.ledger, epochs=5).spawn
+    select_iteration(workspace.ledger, cfg, factory=factory)
+    with workspace.ledger.engine.connect() as conn:
+        ds = conn.execute(sa.select(L.decisions.c.reason, L.pairs.c.prompt, L.pairs.c.response_a,
+                                    L.pairs.c.response_b).join(L.pairs, L.pairs.c.id == L.decisions.c.pair_id)
+                          ).mappings().all()
+    sib = {(d["prompt"], d["response_a"], d["response_b"]): d["reason"]["signals"].get("sibling_margin", 0.0)
+           for d in ds}
+    assert len(sib) == 60 and len(wrong) == 6
+    right = [v for p, v in sib.items() if p not in wrong]
+    assert max(sib[p] for p in wrong) < -1.0 < min(right)

@@ -14,9 +14,11 @@ Three methods, chosen by name (:data:`PRIOR_METHODS`):
   deviation over the auditable pairs, orders the pairs within those groups. Each judge
   counts alike: which judge to trust is the error model's job once human labels exist.
 - ``dawid_skene``: Dawid-Skene (1979) EM over the annotators (crowd-kit): the audited
-  label, each other judge per order, the RM's sign and the siblings' sign (the order the
-  other labels of the prompt imply, where there are any) as two more annotators; P(wrong)
-  is the posterior of the class the audited label did not choose.
+  label, each other judge per order, the RM's sign and the siblings as two more
+  annotators (the siblings agree where the order the other labels of the prompt imply
+  backs the label by more than ``SIBLING_MIN``, are against it elsewhere, and cast no vote
+  where no other label touches the pair); P(wrong) is the posterior of the class the
+  audited label did not choose.
 - ``crowdlab``: CROWDLAB (``cleanlab.multiannotator``): the RM's P(A) is the model, the
   judges (per order) are annotators; P(wrong) = 1 - the quality score of the audited
   label.
@@ -42,8 +44,10 @@ MARGIN_WEIGHT = 1.0
 SIBLING_WEIGHT = 1.0
 VOTE_WEIGHT = 1.0
 SPLIT_WEIGHT = 0.5
-#: A sibling margin this small (no other pair of the prompt) casts no vote.
-SIBLING_MIN = 1e-3
+#: The siblings agree with a label only where they imply its order by more than this; where
+#: they imply none (~0: the two are neighbours in their order, a close call) they count as
+#: against it. A margin of exactly 0 (no label of the prompt touches the pair) casts no vote.
+SIBLING_MIN = 0.01
 #: Keeps P(wrong) off 0 and 1 so its logit stays finite.
 EPS = 1e-4
 
@@ -119,10 +123,10 @@ def _annotators(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -
         same = np.array_equal(np.isnan(v[:, 0]), np.isnan(v[:, 1])) and np.array_equal(
             np.nan_to_num(v[:, 0], nan=9), np.nan_to_num(v[:, 1], nan=9))
         cols += [as_class[:, 0]] if same else [as_class[:, 0], as_class[:, 1]]
-    if "sibling_margin" in table.names:  # the siblings' Bradley-Terry order: one more annotator
+    if "sibling_margin" in table.names:  # the siblings' Bradley-Terry order: one more annotator (SIBLING_MIN)
         sib = table.column("sibling_margin")
         same = cols[0]
-        cols.append(np.where(np.abs(sib) > SIBLING_MIN, np.where(sib > 0, same, 1 - same), np.nan))
+        cols.append(np.where(sib == 0, np.nan, np.where(sib > SIBLING_MIN, same, 1 - same)))
     rm_col = -1
     if np.isfinite(margin).any():
         cols.append(np.where(np.isfinite(margin), np.where(margin >= 0, 0.0, 1.0), np.nan))

@@ -22,7 +22,7 @@ fit with the pair removed (Sherman-Morrison on the pair's rank-one Hessian term)
 
 where ``m``, ``p = sigmoid(m)`` are the pair's fitted margin and probability (oriented to
 its label's winner) and ``H`` the penalised Hessian of its prompt at the optimum. A pair
-whose prompt has no other labeled pair touching its responses gets (nearly) 0.
+whose responses no other label of its prompt touches gets exactly 0 (no evidence).
 
 Prompts are solved together, batched by their number of distinct responses ``m`` (at
 most ``_MAX_CELLS`` Hessian cells a batch), so the cost is a few batched ``m x m`` solves
@@ -62,8 +62,9 @@ def sibling_margins(group: Any, a: Any, b: Any, label: Any, *, weights: Any = No
     Returns
     -------
     ndarray of float, shape (N,)
-        ``s(A) - s(B)`` without the pair's own label: > 0 = the siblings prefer A. 0 where
-        the pair's prompt has no other labeled pair (and for a pair of identical responses).
+        ``s(A) - s(B)`` without the pair's own label: > 0 = the siblings prefer A. Exactly 0
+        where no other label of the prompt touches either response (no evidence; also for a
+        pair of identical responses); near 0 where the siblings imply no order between them.
     """
     g = np.asarray(group, dtype=np.int64).reshape(-1)
     ia = np.asarray(a, dtype=np.int64).reshape(-1)
@@ -133,6 +134,12 @@ def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np
             rows = in_m[starts[c]:(starts[c + per_chunk] if c + per_chunk < prompts.size else in_m.size)]
             _solve(rows, np.searchsorted(chunk, gidx[rows]), chunk.size, int(m), la, lb, win, lose,
                    labeled, w, l2, steps, out)
+    # No other label touches either response: the exact leave-one-out margin is 0 (the
+    # approximation would leave a small residue; 0 exactly means "no evidence").
+    node_a, node_b = inv[:n], inv[n:]
+    deg = np.bincount(np.r_[node_a[labeled], node_b[labeled]], minlength=int(inv.max()) + 1)
+    own = labeled.astype(np.int64)
+    out[(deg[node_a] == own) & (deg[node_b] == own)] = 0.0
     return out
 
 
@@ -166,7 +173,5 @@ def _solve(rows, pos, n_prompts, m, la, lb, win, lose, labeled, w, l2, steps, ou
         d = s[fp, u] - s[fp, v]
         p = 1 / (1 + np.exp(-d))
         loo = d - wt * (1 - p) * q / np.maximum(1 - wt * p * (1 - p) * q, 1e-12)
-        # A pair that is its prompt's only label: nothing else was fit, exactly 0.
-        alone = np.bincount(fp, minlength=n_prompts)[fp] == 1
         # Back to the pair's own A/B orientation.
-        out[fit] = np.where(alone, 0.0, np.where(win[fit] == la[fit], loo, -loo))
+        out[fit] = np.where(win[fit] == la[fit], loo, -loo)

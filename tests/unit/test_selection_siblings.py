@@ -89,3 +89,14 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="l2 > 0"):
         sibling_margins([0, 0], [0, 1], [1, 2], [1, 1], l2=0)
     assert sibling_margins([], [], [], []).shape == (0,)
+
+
+def test_exactly_zero_means_no_other_label_touches_the_pair():
+    # Prompt 0: (x, y) and (u, v) labeled, disjoint: neither has evidence from the other.
+    # (x, z) unlabeled touches x only: its margin comes from x's label, not 0.
+    m = sibling_margins([0, 0, 0], [0, 2, 0], [1, 3, 4], [1, -1, 0])
+    assert m[0] == 0.0 and m[1] == 0.0
+    assert m[2] > 0.1
+    # Symmetric siblings (x and y both beat z, both lose to w): no order, near 0 but evidence.
+    m = sibling_margins([5] * 5, [0, 0, 1, 3, 3], [1, 2, 2, 0, 1], [1, 1, 1, 1, 1])
+    assert m[0] != 0.0 and abs(m[0]) < 0.01

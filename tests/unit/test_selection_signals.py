@@ -284,3 +284,15 @@ def test_bounds_are_never_bolder_than_the_whole_block():
     # The 10 labels at or below the open pair alone would give a lower bound over 0.5.
     assert d.lower[-1] == pytest.approx(top["lower"]) and d.lower[-1] < 0.5
     assert d.decision[-1] == "none"
+
+
+def test_the_siblings_vote_in_dawid_skene_only_where_a_label_touches_the_pair():
+    from rlthf_plugin.selection.prior import SIBLING_MIN, _annotators
+
+    votes = np.full((4, 1, 2), 1.0)  # one judge: A on every pair
+    sib = np.array([0.0, SIBLING_MIN / 2, -0.5, 0.5])  # none; no order implied; against; for
+    t = signal_table(votes, 0, judge_names=["j"], sibling_margin=sib)
+    labels, _ = _annotators(t, votes, 0, np.full(4, np.nan))
+    # Column 0 is the audited label (A = class 0); the last column is the siblings'.
+    np.testing.assert_array_equal(labels[:, 0], [0, 0, 0, 0])
+    np.testing.assert_array_equal(labels[:, -1], [np.nan, 1, 1, 0])

@@ -31,13 +31,15 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
-from ..errors import BackendError, BadWebhookError, ConfigError, NotThePlatformError, WebhookAuthError, require
+from ..errors import BackendError, ConfigError, NotThePlatformError, WebhookAuthError, require
 from ..secret import Secret
 from .base import (MAX_TASKS_PER_BULK, BackendState, HumanLabel, OnError, PullResult, PushReport, Task, batched,
                    by_priority, identity, same_url)
-from .label_studio_template import (COMMENT_NAME, DEFAULT_CONTROL, TEMPLATE, LabelControl, check_label_config,
-                                    choice_label, reason_text, task_payload)
-from .mapping import FieldMap, pairwise_label, parse_map
+from .label_studio_events import (PLATFORM, SECRET_HEADER, WEBHOOK_ACTIONS, annotation_label, changed_query,
+                                  event_labels, header_secret, parse_time)
+from .label_studio_template import DEFAULT_CONTROL, TEMPLATE, LabelControl, check_label_config, task_payload
+from .label_studio_template import reason_text  # noqa: F401 - callers import it from here
+from .mapping import FieldMap, parse_map
 
 
 if TYPE_CHECKING:
@@ -45,11 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "label-studio"
-#: Events the webhook asks for; the deletion event's name is plural in Label Studio.
-WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
-#: The header carrying the webhook secret (HTTP headers are case-insensitive).
-SECRET_HEADER = "X-Rlthf-Secret"
 VIEW_TITLE = "rlthf: highest priority first"
 VIEW_ORDERING = ["-tasks:data.priority"]
 PAGE_SIZE = 1000
@@ -375,7 +372,7 @@ class LabelStudioBackend:
         committed after it.
         """
         self.ensure_project()
-        since = _parse_time(cursor) if cursor else None
+        since = parse_time(cursor) if cursor else None
         if since is None:
             return self._pull_export(cursor)
         labels: list[HumanLabel] = []
@@ -383,7 +380,7 @@ class LabelStudioBackend:
         scope: set[str] = set()
         latest = since
         for task in self._changed_tasks(since - CURSOR_OVERLAP):
-            stamp = _parse_time(task.get("updated_at"))
+            stamp = parse_time(task.get("updated_at"))
             if stamp is not None and stamp > latest:
                 latest = stamp
             pair_id = (task.get("data") or {}).get("pair_id")
@@ -393,7 +390,7 @@ class LabelStudioBackend:
                 labels += [self.to_label(str(pair_id), a) for a in task.get("annotations") or []]
         # Changed tasks left with no annotation (the last one deleted, or just pushed): ids
         # and pair ids only, so the ledger can find the deletions among them.
-        for task in self._listing(self._changed_query(since - CURSOR_OVERLAP, None), fields="task_only"):
+        for task in self._listing(changed_query(since - CURSOR_OVERLAP, None), fields="task_only"):
             pair_id = (task.get("data") or {}).get("pair_id")
             if pair_id:
                 scope.add(str(pair_id))
@@ -409,7 +406,7 @@ class LabelStudioBackend:
                 continue
             for annotation in task.get("annotations") or []:
                 present.add(str(annotation["id"]))
-                stamp = _parse_time(annotation.get("updated_at") or annotation.get("created_at"))
+                stamp = parse_time(annotation.get("updated_at") or annotation.get("created_at"))
                 if stamp is not None and (latest is None or stamp > latest):
                     latest = stamp
                 labels.append(self.to_label(str(pair_id), annotation))
@@ -444,24 +441,10 @@ class LabelStudioBackend:
         """
         seen: set[int] = set()
         for counter in ("total_annotations", "cancelled_annotations"):
-            for task in self._listing(self._changed_query(since, counter)):
+            for task in self._listing(changed_query(since, counter)):
                 if task["id"] not in seen:
                     seen.add(task["id"])
                     yield task
-
-    @staticmethod
-    def _changed_query(since: dt.datetime, counter: str | None) -> str:
-        """Data Manager query: updated at or after ``since``, and ``counter`` > 0 (or, for
-        None, no annotation of either kind)."""
-        stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        items = [{"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
-                  "value": stamp}]
-        if counter is not None:
-            items.append({"filter": f"filter:tasks:{counter}", "operator": "greater", "type": "Number", "value": 0})
-        else:
-            items += [{"filter": f"filter:tasks:{c}", "operator": "equal", "type": "Number", "value": 0}
-                      for c in ("total_annotations", "cancelled_annotations")]
-        return json.dumps({"filters": {"conjunction": "and", "items": items}, "ordering": ["tasks:id"]})
 
     def _listing(self, query: str, *, fields: str = "all") -> Iterator[dict[str, Any]]:
         wrapper = self.client._client_wrapper  # the SDK's authenticated httpx client (see _task_page)
@@ -483,41 +466,13 @@ class LabelStudioBackend:
             page += 1
 
     def to_label(self, pair_id: str, annotation: Mapping[str, Any], *, deleted: bool = False) -> HumanLabel:
-        """One annotation as a HumanLabel (a cancelled/skipped or empty one is ``skip``)."""
-        label, comment = "skip", None
-        if not annotation.get("was_cancelled"):
-            for item in annotation.get("result") or []:
-                value = item.get("value") or {}
-                answer = self._answer(item)
-                if answer is not None:
-                    if answer not in ("A", "B", "tie"):  # not one of the answers: no vote
-                        log.warning("annotation %s: answer %r is not A, B or tie", annotation.get("id"), answer)
-                        answer = "skip"
-                    label = answer
-                elif item.get("from_name") == COMMENT_NAME and value.get("text"):
-                    comment = "\n".join(value["text"]) if isinstance(value["text"], list) else str(value["text"])
-        return HumanLabel(pair_id=pair_id, label=label, annotator=self.user_name(annotation.get("completed_by"),
-                                                   shown=annotation.get("created_username")),
-                          platform=PLATFORM, external_id=str(annotation["id"]),
-                          labeled_at=_parse_time(annotation.get("updated_at") or annotation.get("created_at")),
-                          comment=comment, deleted=deleted)
+        """One annotation as a HumanLabel (:func:`.label_studio_events.annotation_label`).
 
-    def _answer(self, item: Mapping[str, Any]) -> str | None:
-        """The label in one result item of the answer's control, else None.
-
-        The control's name comes from the project's config (or ``label`` in the mapping);
-        a webhook that arrives before the config was read accepts any Choices or Pairwise
-        result, which is what the config checked at push allows.
+        The answer's control is the project's (or ``label`` in the mapping); a webhook that
+        arrives before the config was read accepts any Choices or Pairwise result.
         """
-        name = self.control.name if self.control else self.field_map.label or None
-        if name is not None and item.get("from_name") != name:
-            return None
-        value, kind = item.get("value") or {}, str(item.get("type", "")).lower()
-        if kind == "pairwise" and value.get("selected"):
-            return pairwise_label(value["selected"]) or str(value["selected"])
-        if kind == "choices" and value.get("choices"):
-            return choice_label(value["choices"][0])
-        return None
+        control = self.control.name if self.control else self.field_map.label or None
+        return annotation_label(pair_id, annotation, control=control, user_name=self.user_name, deleted=deleted)
 
     def user_name(self, user: Any, *, shown: str | None = None) -> str:
         """An annotator's e-mail: from ``shown`` (``created_username``, "first last email,
@@ -538,46 +493,13 @@ class LabelStudioBackend:
 
     # -- webhooks ---------------------------------------------------------------------------
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[HumanLabel]:
-        """Check the secret header, then translate an annotation event into labels.
-
-        A deleted annotation comes back as a label with ``deleted=True`` (its pair id is
-        empty when Label Studio sends only the annotation id; storing marks it by id).
-        """
+        """Check the secret header, then translate an annotation event into labels
+        (:func:`.label_studio_events.event_labels`)."""
         self._check_secret(headers)
-        try:
-            event = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadWebhookError(f"Label Studio webhook: the body is not JSON ({type(e).__name__})") from e
-        if not isinstance(event, dict):
-            raise BadWebhookError(f"Label Studio webhook: the body is {type(event).__name__}, not a JSON object")
-        action = event.get("action")
-        try:
-            if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-                task = _object(event.get("task"), "task")
-                annotation = _object(event.get("annotation"), "annotation")
-                if annotation.get("id") is None:
-                    raise BadWebhookError(f"Label Studio webhook: {action}: annotation.id is missing")
-                pair_id = _object(task.get("data") or {}, "task.data").get("pair_id")
-                if not pair_id:
-                    return []  # a task rlthf did not push
-                return [self.to_label(str(pair_id), annotation)]
-            if action == "ANNOTATIONS_DELETED":
-                annotations = event.get("annotations")
-                if not isinstance(annotations, list) or not all(isinstance(a, dict) and "id" in a
-                                                                for a in annotations):
-                    raise BadWebhookError("Label Studio webhook: ANNOTATIONS_DELETED: annotations must be a list "
-                                          "of objects with an id")
-                now = dt.datetime.now(dt.timezone.utc)  # the event carries no time: deleted as of now
-                return [HumanLabel(pair_id=_deleted_pair_id(a), label="skip", annotator="", platform=PLATFORM,
-                                   external_id=str(a["id"]), labeled_at=now, deleted=True) for a in annotations]
-        except (TypeError, ValueError, AttributeError, KeyError) as e:
-            raise BadWebhookError(f"Label Studio webhook: {action}: {type(e).__name__}: {e}".splitlines()[0]) from e
-        return []
+        return event_labels(body, self.to_label)
 
     def _check_secret(self, headers: Mapping[str, str]) -> None:
-        got = next((v for k, v in headers.items() if k.lower() == SECRET_HEADER.lower()), None)
-        if got is None:
-            raise WebhookAuthError(f"Label Studio webhook without the {SECRET_HEADER} header")
+        got = header_secret(headers)
         for attempt in range(2):
             expected = self._webhook_secret
             if expected and hmac.compare_digest(got.encode(), str(expected).encode()):
@@ -603,34 +525,9 @@ class LabelStudioBackend:
             self._client = None
 
 
-def _object(value: Any, name: str) -> dict:
-    if not isinstance(value, dict):
-        raise BadWebhookError(f"Label Studio webhook: {name} must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _deleted_pair_id(annotation: Mapping[str, Any]) -> str:
-    """The pair id a deleted annotation names, or "" (storing then marks it by annotation id)."""
-    task = annotation.get("task")
-    data = task.get("data") if isinstance(task, dict) else None
-    pair_id = data.get("pair_id") if isinstance(data, dict) else None
-    return str(pair_id) if pair_id else ""
-
-
 def _extra(model: Any, name: str) -> Any:
     """A response field the SDK's model does not declare (kept by pydantic as extra)."""
     return getattr(model, name, None) or (getattr(model, "model_extra", None) or {}).get(name)
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    if isinstance(value, dt.datetime):
-        stamp = value
-    else:
-        stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    # UTC always: the ledger compares versions of a label by this time (labels only move forward).
-    return stamp.astimezone(dt.timezone.utc) if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
 def _short(body: Any, limit: int = 300) -> str:

@@ -97,27 +97,25 @@ def sibling_margins(group: Any, a: Any, b: Any, label: Any, *, weights: Any = No
 
 
 def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float,
-                       steps: int) -> np.ndarray:
+             steps: int) -> np.ndarray:
     """:func:`sibling_margins` on validated arrays of pairs whose prompts have several pairs."""
     n = g.size
     out = np.zeros(n)
-    # Nodes: distinct (prompt, response); local index within the prompt.
-    rid = np.concatenate([ia, ib])
-    rid = rid - rid.min()
-    gg = np.concatenate([g, g])
-    gg = gg - gg.min()
-    if gg.max() < 2 ** 62 // (int(rid.max()) + 1):  # one int64 key sorts much faster than rows
-        _, inv = np.unique(gg * (int(rid.max()) + 1) + rid, return_inverse=True)
-        first_of_node = np.zeros(int(inv.max()) + 1, dtype=np.int64)
-        first_of_node[inv.reshape(-1)] = np.arange(2 * n)
-        node_group = gg[first_of_node]
-    else:
-        uniq, inv = np.unique(np.stack([gg, rid], axis=1), axis=0, return_inverse=True)
-        node_group = uniq[:, 0]
+    # Nodes: distinct (prompt, response), one int64 key each (codes < 2N, so no overflow),
+    # then the local index of each node within its prompt.
+    g_code = np.unique(g, return_inverse=True)[1].reshape(-1)
+    r_code = np.unique(np.concatenate([ia, ib]), return_inverse=True)[1].reshape(-1)
+    n_resp = int(r_code.max()) + 1
+    gg = np.concatenate([g_code, g_code])
+    _, inv = np.unique(gg * n_resp + r_code, return_inverse=True)
     inv = inv.reshape(-1)
-    groups, first, size = np.unique(node_group, return_index=True, return_counts=True)
-    gidx = np.searchsorted(groups, gg[:n])  # the prompt's position in `groups`
-    local = inv - first[np.searchsorted(groups, node_group[inv])]
+    node_group = np.empty(int(inv.max()) + 1, dtype=np.int64)
+    node_group[inv] = gg
+    # Keys sort by prompt first: each prompt's nodes are one run, prompts 0..G-1 in order.
+    size = np.bincount(node_group)
+    first = np.r_[0, np.cumsum(size)[:-1]]
+    gidx = g_code
+    local = inv - first[node_group[inv]]
     la, lb = local[:n], local[n:]
     labeled = (y != 0) & (w > 0) & (la != lb)
     # Orient each label to (winner, loser).

@@ -140,7 +140,7 @@ class LabelStudioBackend(ProjectSetup, TaskPush, LabelPull, WebhookReceiver):
             return False
         return True
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, what: str, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         """Run one SDK call; an HTTP error becomes a BackendError saying what failed."""
         return sdk_call(self.url, what, fn, *args, **kwargs)
 

@@ -28,8 +28,12 @@ def make_client(url: str, api_key: str, timeout: float) -> Any:
     return sdk.LabelStudio(base_url=url, api_key=api_key, timeout=timeout)
 
 
-def sdk_call(url: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run one SDK call; an HTTP error becomes a BackendError saying what failed."""
+def sdk_call(url: str, what: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Run one SDK call; an HTTP error becomes a BackendError saying what failed.
+
+    ``url``, ``what`` and ``fn`` are positional-only: the call's own keywords may be named
+    ``url`` (a webhook's) and must reach ``fn``.
+    """
     from label_studio_sdk.core.api_error import ApiError
     import httpx
 

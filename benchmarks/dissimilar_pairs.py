@@ -36,7 +36,7 @@ import numpy as np
 from rlthf_plugin.data import MTBENCH_VOTES
 from rlthf_plugin.io.formats import RowError, parse_mtbench
 from rlthf_plugin.store.ledger import Ledger
-from rlthf_plugin.models.embeddings import EmbeddingCache
+from rlthf_plugin.models.vectors import EmbeddingCache
 from rlthf_plugin.models.llm_embeddings import load_embedder
 from rlthf_plugin.pairs import A, B, TIE, majority, pair_id, swap_label
 from rlthf_plugin.selection.real import STRATEGIES, select_pairs

@@ -31,7 +31,7 @@ import numpy as np
 
 from benchmarks._report import write_section
 from rlthf_plugin.models import onnx_embedder as ox
-from rlthf_plugin.models.embeddings import SentenceEmbedder, resolve_model_path
+from rlthf_plugin.models.embedder import SentenceEmbedder, resolve_model_path
 
 DEV = Path(os.environ.get("RLTHF_DEV_DATA", "/work/shared/data/dev")) / "human_vs_ai_pairs.jsonl.gz"
 CHUNK = 2048  # EmbeddingCache's chunk

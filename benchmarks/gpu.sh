@@ -61,7 +61,7 @@ echo "== 1. embedding 1M texts (packaged MiniLM, torch on the GPU, batch 256, ma
 "$PY" - "$OUT" "$REPORT" <<'PY'
 import json, sys, time
 import torch
-from rlthf_plugin.models.embeddings import SentenceEmbedder
+from rlthf_plugin.models.embedder import SentenceEmbedder
 out, report = sys.argv[1], sys.argv[2]
 texts = [json.loads(l) for l in open(f"{out}/texts1m.txt")]
 emb = SentenceEmbedder(device="cuda", batch_size=256, max_length=256)

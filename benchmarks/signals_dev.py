@@ -127,7 +127,7 @@ class Embeddings:
         missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
         if missing:
             if self._embedder is None:
-                from rlthf_plugin.models.embeddings import SentenceEmbedder
+                from rlthf_plugin.models.embedder import SentenceEmbedder
 
                 self._embedder = SentenceEmbedder()
             vec = self._embedder.encode([t for _, t in missing])
@@ -187,9 +187,10 @@ class RM:
     """The MiniLM Bradley-Terry reward model of the project, on cached embeddings."""
 
     def __init__(self, emb: Embeddings, pool: Pool, folds: int = 5):
-        from rlthf_plugin.models.reward import EmbeddingRewardModel, _TextTable
+        from rlthf_plugin.models.reward import EmbeddingRewardModel
+        from rlthf_plugin.models.vectors import TextTable
 
-        table = _TextTable(emb)
+        table = TextTable(emb)
         table.index(sorted(set(pool.prompts) | set(pool.a) | set(pool.b)))
         self.base = EmbeddingRewardModel(table=table, head="linear")
         self.pool, self.folds = pool, folds
@@ -203,7 +204,7 @@ class RM:
         return self._memo[key]
 
     def _fit(self, labels, weights, seed):
-        from rlthf_plugin.models.reward import cross_fit_margins
+        from rlthf_plugin.loop.cross_fit import cross_fit_margins
 
         p = self.pool
         return cross_fit_margins(lambda: self.base.spawn(seed=seed), p.prompts, p.a, p.b, labels,
@@ -377,7 +378,7 @@ def run_oneshot(pool: Pool, rm: RM, seed, budgets) -> list[dict]:
 
 
 def run_margin_curve(pool: Pool, rm: RM, seed, budgets, step):
-    from rlthf_plugin.loop.iteration import plan_iteration
+    from rlthf_plugin.loop.strategy_margin_curve import plan_iteration
     from rlthf_plugin.selection.rlthf import flip_gate, schedule
 
     n = pool.truth.size

@@ -10,7 +10,7 @@ several seeds, in one run and with the same reward model for every method:
   probabilities, ranked by self-confidence (more than the budget found: the top ones;
   fewer: filled up by the lowest self-confidence);
 - ``lowest_margin``: one shot, the most negative AI-label margins;
-- ``rlthf``: the iterative loop (:func:`rlthf_plugin.loop.iteration.plan_iteration`, the code the
+- ``rlthf``: the iterative loop (:func:`rlthf_plugin.loop.strategy_margin_curve.plan_iteration`, the code the
   CLI runs), 2% of the pool per iteration, the paper's alpha/beta schedule, flips gated
   by evidence; ``rlthf_ungated`` flips right of the reflection point without evidence
   (the paper's rule), to show what the gate prevents.
@@ -41,9 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rlthf_plugin.loop.iteration import plan_iteration, read_pool
-from rlthf_plugin.models.embeddings import SentenceEmbedder
-from rlthf_plugin.models.reward import EmbeddingRewardModel, cross_fit_margins
+from rlthf_plugin.loop.pool import read_pool
+from rlthf_plugin.loop.strategy_margin_curve import plan_iteration
+from rlthf_plugin.models.embedder import SentenceEmbedder
+from rlthf_plugin.loop.cross_fit import cross_fit_margins
+from rlthf_plugin.models.reward import EmbeddingRewardModel
 from rlthf_plugin.selection.rlthf import ai_margins, flip_gate, schedule
 from rlthf_plugin.workspace import Workspace
 

@@ -79,7 +79,7 @@ def _rm_trl(rows, steps, batch, tmp):
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    from rlthf_plugin.models.embeddings import resolve_model_path
+    from rlthf_plugin.models.embedder import resolve_model_path
 
     t = time.perf_counter()
     args = RewardConfig(output_dir=tmp, max_steps=steps, per_device_train_batch_size=batch, max_length=512,

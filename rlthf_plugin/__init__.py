@@ -33,7 +33,7 @@ _LAZY = {
     "RewardModel": "models.reward", "EmbeddingRewardModel": "models.reward",
     "TransformerRewardModel": "models.reward_trl", "RewardTrainingConfig": "models.reward_trl",
     "DPOTrainingConfig": "models.policy", "train_policy": "models.policy",
-    "SentenceEmbedder": "models.embeddings", "EmbeddingCache": "models.embeddings",
+    "SentenceEmbedder": "models.embedder", "EmbeddingCache": "models.vectors",
     "CausalLMEmbedder": "models.llm_embeddings",
     "open_judge": "models.judge", "label_pairs": "loop.judging",
     "LabelingBackend": "backends", "Task": "backends", "HumanLabel": "backends", "PushReport": "backends",

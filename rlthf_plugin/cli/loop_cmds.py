@@ -167,7 +167,7 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
 
                 backend = open_backend(backend_name, config, workspace=ws)
                 ctx.call_on_close(backend.close)
-                from ..loop.calibration import current_calibration
+                from ..loop.workspace_calibration import current_calibration
 
                 tasks = asked_tasks(ws.ledger, rep.iteration, calibration=current_calibration(ws.ledger, config))
                 report = sync.push(ws.ledger, backend, tasks, iteration=rep.iteration, owner=owner)

@@ -76,7 +76,7 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
     remembered in rlthf.toml: pull, serve and run --backend reuse it (`rlthf targets`).
     """
     ws = open_workspace(ctx)
-    from ..loop.calibration import current_calibration
+    from ..loop.workspace_calibration import current_calibration
 
     tasks = (all_tasks(ws.ledger, limit=limit) if push_all else
              asked_tasks(ws.ledger, iteration, limit=limit, calibration=current_calibration(ws.ledger, ws.config)))

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..models.embeddings import Embedder, EmbeddingCache
+from ..models.embedder import Embedder
+
+from ..models.vectors import EmbeddingCache
 from ..pairs import pair_id
 from ..selection.real import select_pairs
 from ..store.ledger import Ledger, now

@@ -22,7 +22,7 @@ from ..store.labels import label_rows
 from ..store.ledger import Ledger
 from ..store.votes import audited_labels, iteration_primary
 from ..vocab import IterationState
-from .iteration import ORACLE_PLATFORM, read_pool
+from .pool import ORACLE_PLATFORM, read_pool
 from .owner import IterationOwner, owned
 
 from .sync import store_labels

@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Sequence, overload
 
 from ..backends.base import Task
 from ..selection.calibration import Calibration
-from .calibration import ai_label_probability
+from .workspace_calibration import ai_label_probability
 from ..store import iterations as iterations_db
 from ..store.iterations import latest_iteration
 from ..store.ledger import Ledger
@@ -70,7 +70,7 @@ def asked_tasks(ledger: Ledger, iteration: int | None = None, *, limit: int | No
 
     ``iteration`` defaults to the latest one. Each task carries the decision's reason,
     margin and priority, and the pair's current AI label; with a ``calibration``
-    (:func:`~rlthf_plugin.loop.calibration.current_calibration`) its ``ai_score`` is the
+    (:func:`~rlthf_plugin.loop.workspace_calibration.current_calibration`) its ``ai_score`` is the
     calibrated probability that the AI label is right, and the model version names the
     calibration. Without one there is no score: an uncalibrated number would mislead.
     """

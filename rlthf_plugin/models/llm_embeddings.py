@@ -6,7 +6,7 @@ L2-normalises the result, as REAL (arXiv 2409.17169) does with the policy model.
 never changes a text's vector: padded positions are excluded from the mean.
 
 :func:`load_embedder` turns the CLI's ``--embedder`` spec into an :class:`Embedder`.
-Wrap either in :class:`~rlthf_plugin.models.embeddings.EmbeddingCache` so each text is
+Wrap either in :class:`~rlthf_plugin.models.vectors.EmbeddingCache` so each text is
 embedded once.
 """
 
@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..config import PACKAGED_EMBEDDER
 from ..errors import ConfigError
-from .embeddings import Embedder, SentenceEmbedder, torch_device
+from .embedder import Embedder, SentenceEmbedder, torch_device
 
 
 class CausalLMEmbedder:

@@ -9,7 +9,7 @@ mean-pools over the attention mask, L2-normalises, and restores the input order.
 
 Only models of the shape Transformer -> mean Pooling [-> Normalize] are exported (the
 packaged all-MiniLM-L6-v2 among them); anything else raises :class:`OnnxUnavailable`,
-on which :class:`~rlthf_plugin.models.embeddings.SentenceEmbedder` falls back to torch.
+on which :class:`~rlthf_plugin.models.embedder.SentenceEmbedder` falls back to torch.
 """
 
 from __future__ import annotations

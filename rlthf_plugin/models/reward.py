@@ -11,10 +11,13 @@ sequence-classification backbone, :mod:`rlthf_plugin.models.reward_trl`).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from .embedder import SentenceEmbedder, torch_device
+from .vectors import TextTable
 
 
 @runtime_checkable
@@ -50,50 +53,6 @@ MAX_GRAM_PAIRS = 200_000
 SOLVERS = ("newton", "adamw")
 
 
-class _TextTable:
-    """Distinct texts -> rows of one embedding matrix, filled through an embedder or cache.
-
-    Pairs only hold row indices, so a million pairs cost two int arrays, not two copies of
-    their embeddings; each distinct text is embedded once (and, through an
-    :class:`~rlthf_plugin.models.embeddings.EmbeddingCache`, once ever).
-    """
-
-    def __init__(self, embed: Callable[[list[str]], np.ndarray], *, progress: bool = False):
-        self._embed = embed
-        self.progress = progress
-        self.rows: dict[str, int] = {}  # text hash -> row
-        self._by_text: dict[str, int] = {}  # text -> row: Python caches a str's hash, sha256 runs once a text
-        self.lengths = np.zeros(0, dtype=np.float32)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
-
-    def index(self, texts: Sequence[str]) -> np.ndarray:
-        from ..pairs import text_hash
-
-        by_text = self._by_text
-        # Deduplicate only the unseen texts: after the first call a lookup is all it costs.
-        unseen = list(dict.fromkeys(t for t in texts if t not in by_text))
-        new: dict[str, str] = {}
-        pending: list[tuple[str, str]] = []
-        for t in unseen:
-            h = text_hash(t)
-            if h in self.rows:
-                by_text[t] = self.rows[h]
-            else:
-                new.setdefault(h, t)
-                pending.append((t, h))
-        if new:
-            vectors = np.asarray(self._embed(list(new.values())), dtype=np.float32)
-            start = len(self.rows)
-            for i, h in enumerate(new):
-                self.rows[h] = start + i
-            self.matrix = vectors if not start else np.concatenate([self.matrix, vectors])
-            lengths = np.log1p([len(t) for t in new.values()]).astype(np.float32)
-            self.lengths = np.concatenate([self.lengths, lengths])
-        for t, h in pending:
-            by_text[t] = self.rows[h]
-        return np.fromiter((by_text[t] for t in texts), dtype=np.int64, count=len(texts))
-
-
 class EmbeddingRewardModel:
     """A Bradley-Terry reward head on frozen sentence embeddings; fast on CPU.
 
@@ -119,7 +78,7 @@ class EmbeddingRewardModel:
     ----------
     embedder : Embedder or None, default None
         Anything with ``name`` and ``encode(texts)``; None = the packaged MiniLM
-        (:class:`~rlthf_plugin.models.embeddings.SentenceEmbedder`, every GPU present).
+        (:class:`~rlthf_plugin.models.embedder.SentenceEmbedder`, every GPU present).
     ledger : VectorStore or None, default None
         When given (e.g. the workspace's :class:`~rlthf_plugin.store.ledger.Ledger`), embeddings
         go through its cache (no text embedded twice).
@@ -143,7 +102,7 @@ class EmbeddingRewardModel:
     def __init__(self, embedder: Any = None, *, ledger: Any = None, head: str = "linear", hidden: int = 128,
                  solver: str = "newton", newton_steps: int = 1, l2: float = 0.1,
                  epochs: int = 60, lr: float = 0.01, weight_decay: float = 0.1, device: str | None = None,
-                 seed: int = 0, progress: bool = False, table: _TextTable | None = None):
+                 seed: int = 0, progress: bool = False, table: TextTable | None = None):
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}; known: {', '.join(HEADS)}")
         if solver not in SOLVERS:
@@ -151,14 +110,7 @@ class EmbeddingRewardModel:
         if newton_steps < 1 or l2 <= 0:
             raise ValueError(f"newton_steps must be >= 1 and l2 > 0, got {newton_steps} and {l2}")
         if table is None:
-            from .embeddings import EmbeddingCache, SentenceEmbedder
-
-            embedder = embedder or SentenceEmbedder()
-            if ledger is not None:
-                cache = EmbeddingCache(embedder, ledger, progress=progress)
-                table = _TextTable(lambda texts: cache.embed(texts), progress=progress)
-            else:
-                table = _TextTable(embedder.encode, progress=progress)
+            table = TextTable.of(embedder or SentenceEmbedder(), ledger, progress=progress)
         self.table = table
         self.head, self.hidden, self.epochs, self.lr = head, hidden, epochs, lr
         self.solver, self.newton_steps, self.l2 = solver, newton_steps, l2
@@ -292,8 +244,6 @@ class EmbeddingRewardModel:
     def _fit_adamw(self, p, c, r, w) -> "EmbeddingRewardModel":
         import torch
 
-        from .embeddings import torch_device
-
         n = len(p)
 
         self._device = torch_device(self.device)
@@ -391,66 +341,3 @@ def _newton_from_zero(gram: np.ndarray, grad: np.ndarray, lam: float) -> np.ndar
     is ``gram / 4 + lam I`` and the gradient ``grad / 2`` (``gram = sum w x x^T``, ``grad = sum w x``)."""
     d = grad.size
     return np.linalg.solve(gram / 4 + lam * np.eye(d), grad / 2)
-
-
-def cross_fit_margins(factory: Callable[[], RewardModel], prompts: Sequence[str], response_a: Sequence[str],
-                      response_b: Sequence[str], labels: np.ndarray, *, train: np.ndarray,
-                      weights: np.ndarray | None = None, folds: int = 5, seed: int = 0,
-                      progress: bool = False) -> np.ndarray:
-    """Margins ``r(a) - r(b)`` where no pair is scored by a model that trained on it.
-
-    Parameters
-    ----------
-    factory : callable returning an untrained RewardModel
-    prompts, response_a, response_b : sequences of str, length N
-    labels : ndarray of {"A", "B"}, shape (N,)
-        The training label of each pair (ignored where ``train`` is False).
-    train : ndarray of bool, shape (N,)
-        Pairs in the training set. They are split into ``folds`` folds, each scored by a
-        model fit on the other folds; pairs outside the training set get the mean margin
-        of the fold models. ``folds <= 1`` fits one model on all training pairs and scores
-        every pair with it (in-sample margins, as in the paper).
-    weights : ndarray of float, shape (N,), optional
-        Training weights (amplification).
-
-    Returns
-    -------
-    ndarray of float, shape (N,)
-    """
-    n = len(prompts)
-    labels, train = np.asarray(labels), np.asarray(train, dtype=bool)
-    if labels.shape != (n,) or train.shape != (n,):
-        raise ValueError(f"labels {labels.shape} and train {train.shape} must be ({n},)")
-    if not np.isin(labels[train], ["A", "B"]).all():
-        raise ValueError("training labels must be 'A' or 'B'")
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    prompts, a, b = list(prompts), list(response_a), list(response_b)
-
-    def triples(idx: np.ndarray) -> tuple[list[str], list[str], list[str]]:
-        return ([prompts[i] for i in idx], [a[i] if labels[i] == "A" else b[i] for i in idx],
-                [b[i] if labels[i] == "A" else a[i] for i in idx])
-
-    def fit(idx: np.ndarray) -> RewardModel:
-        return factory().fit(*triples(idx), weights=w[idx])
-
-    tr = np.flatnonzero(train)
-    if tr.size == 0:
-        raise ValueError("no training pairs")
-    if folds <= 1 or tr.size < 2 * folds:
-        return np.asarray(fit(tr).margins(prompts, a, b), dtype=np.float64)
-    out = np.zeros(n)
-    rest = np.flatnonzero(~train)
-    fold_of = np.random.default_rng(seed).permutation(tr.size) % folds
-    # Models that can fit every fold from one pass over the pairs do so.
-    fit_folds = getattr(factory(), "fit_folds", None)
-    models = None
-    if fit_folds is not None:
-        models = fit_folds(*triples(tr), fold_of=fold_of, weights=w[tr])
-    for k in tqdm(range(folds), desc="cross-fitting", disable=not progress, leave=False):
-        model = models[k] if models is not None else fit(tr[fold_of != k])
-        held = tr[fold_of == k]
-        idx = np.concatenate([held, rest])
-        m = np.asarray(model.margins([prompts[i] for i in idx], [a[i] for i in idx], [b[i] for i in idx]))
-        out[held] = m[: held.size]
-        out[rest] += m[held.size:] / folds
-    return out

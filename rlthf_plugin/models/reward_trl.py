@@ -35,7 +35,7 @@ from ..config import PACKAGED_EMBEDDER
 from . import _hardware as hw
 from ._training import TrainingConfig, amplify, check_triples, jsonable
 from ._truncation import PairEncoder
-from .embeddings import resolve_model_path
+from .embedder import resolve_model_path
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import Config, ground_truth_platforms
 from ..io.export import curated_rows
-from ..loop.calibration import labeled_margins
+from ..loop.workspace_calibration import labeled_margins
 from ..loop.oracle import flip_precision
 from ..pairs import A, B, majority
 from ..store import iterations as iterations_db

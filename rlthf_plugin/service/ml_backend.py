@@ -13,12 +13,12 @@ backend cannot answer in: one without the texts and an A/B answer control under 
 workspace's ``[label_studio] map`` (Label Studio's ``<Pairwise>`` is answered too).
 
 The score is a probability: the reward model's margin through Platt scaling fit on the
-human labels so far (:mod:`rlthf_plugin.loop.calibration`); the model version names the
+human labels so far (:mod:`rlthf_plugin.loop.workspace_calibration`); the model version names the
 calibration (``...-platt-n40``). Before enough human labels there is no score
 (``...-uncalibrated``): ``sigmoid(margin)`` of an unscaled margin is overconfident.
 
 The reward model is the one the next iteration would train first: the loop's training
-labels (:func:`rlthf_plugin.loop.iteration.training_labels`: AI labels, kept and flipped by the
+labels (:func:`rlthf_plugin.loop.pool.training_labels`: AI labels, kept and flipped by the
 latest selected iteration, human labels weighted by their amplification), fit on all of
 them once. It is cached in memory and refit when a newer iteration has been selected or
 the count of human labels changed. Texts come from the task's data (``prompt``,
@@ -38,9 +38,9 @@ from ..backends.label_studio_template import LabelControl, check_label_config
 from ..backends.mapping import parse_map, pairwise_value
 from ..config import Config, ground_truth_platforms
 from ..errors import IncompatibleProjectError, RlthfError
-from ..loop.calibration import current_calibration
+from ..loop.workspace_calibration import current_calibration
 from ..selection.calibration import Calibration
-from ..loop.iteration import human_weights, make_factory, previous_actions, read_pool, training_set
+from ..loop.pool import human_weights, make_factory, previous_actions, read_pool, training_set
 from ..models.reward import RewardModel
 from ..pairs import A, B
 from ..selection.rlthf import schedule

@@ -41,7 +41,7 @@ from ..loop.owner import LEASE, IterationOwner
 from .metrics import Metrics
 from ..models.reward import RewardModel
 from ..loop.tasks import asked_tasks
-from ..loop.calibration import current_calibration
+from ..loop.workspace_calibration import current_calibration
 from ..store import lock
 from ..store.iterations import asked_pair_ids, latest_row, set_state
 from ..store.labels import claim_batch, label_counts

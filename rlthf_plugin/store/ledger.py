@@ -160,7 +160,7 @@ class Ledger:
     def set_state(self, key: str, value: Any) -> None:
         _sync_state.set_state(self, key, value)
 
-    # The embedding cache protocol of :class:`~rlthf_plugin.models.embeddings.EmbeddingCache`.
+    # The embedding cache protocol of :class:`~rlthf_plugin.models.vectors.EmbeddingCache`.
     def load_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         return _embeddings.load_vectors(self, model, hashes)
 

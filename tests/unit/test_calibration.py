@@ -11,7 +11,7 @@ import pytest
 from rlthf_plugin.config import Config
 from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.io.importer import import_files
-from rlthf_plugin.loop.calibration import current_calibration, labeled_margins
+from rlthf_plugin.loop.workspace_calibration import current_calibration, labeled_margins
 from rlthf_plugin.loop.tasks import asked_tasks
 from rlthf_plugin.selection.calibration import fit_platt, reliability
 from rlthf_plugin.store import ledger as L

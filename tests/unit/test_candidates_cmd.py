@@ -14,7 +14,8 @@ from .tiny_lm import build_tiny_causal_lm
 from rlthf_plugin.store import ledger as L
 from rlthf_plugin.cli import main
 from rlthf_plugin.data import MTBENCH_VOTES
-from rlthf_plugin.models.embeddings import EmbeddingCache, SentenceEmbedder
+from rlthf_plugin.models.embedder import SentenceEmbedder
+from rlthf_plugin.models.vectors import EmbeddingCache
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 import numpy as np
 
-from rlthf_plugin.models.embeddings import EmbeddingCache, SentenceEmbedder
+from rlthf_plugin.models.embedder import SentenceEmbedder
+from rlthf_plugin.models.vectors import EmbeddingCache
 
 
 class CountingEmbedder:

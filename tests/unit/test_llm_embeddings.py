@@ -8,7 +8,8 @@ import torch
 from .tiny_lm import build_tiny_causal_lm
 
 from rlthf_plugin.errors import ConfigError
-from rlthf_plugin.models.embeddings import EmbeddingCache, SentenceEmbedder
+from rlthf_plugin.models.embedder import SentenceEmbedder
+from rlthf_plugin.models.vectors import EmbeddingCache
 from rlthf_plugin.models.llm_embeddings import CausalLMEmbedder, load_embedder, mean_pool
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rlthf_plugin.errors import ConfigError
-from rlthf_plugin.loop.iteration import in_shard, training_labels
+from rlthf_plugin.loop.pool import in_shard, training_labels
 from rlthf_plugin.loop.oracle import parse_annotator
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rlthf_plugin.models import onnx_embedder as ox
-from rlthf_plugin.models.embeddings import SentenceEmbedder, resolve_model_path
+from rlthf_plugin.models.embedder import SentenceEmbedder, resolve_model_path
 
 DEV = "/work/shared/data/dev/human_vs_ai_pairs.jsonl.gz"
 

@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from rlthf_plugin.models.embeddings import EmbeddingCache, SentenceEmbedder
-from rlthf_plugin.models.reward import EmbeddingRewardModel, RewardModel, cross_fit_margins
+from rlthf_plugin.loop.cross_fit import cross_fit_margins
+from rlthf_plugin.models.embedder import SentenceEmbedder
+from rlthf_plugin.models.reward import EmbeddingRewardModel, RewardModel
+from rlthf_plugin.models.vectors import EmbeddingCache
 
 PROMPTS = ["How do I boil an egg?", "What is the capital of France?", "Give me a tip for sleeping better.",
            "How do I reverse a list in Python?", "Name a primary color.", "What is 2 + 2?"]

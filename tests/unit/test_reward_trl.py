@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from rlthf_plugin.models.embeddings import resolve_model_path
+from rlthf_plugin.models.embedder import resolve_model_path
 from rlthf_plugin.models.reward import RewardModel
 from rlthf_plugin.models.reward_trl import RewardTrainingConfig, TransformerRewardModel, amplify
 from rlthf_plugin.models._truncation import PairEncoder, fit_lengths, left_truncate_text

@@ -16,7 +16,7 @@ from rlthf_plugin.loop import sync
 from rlthf_plugin.loop.iteration import select_iteration
 from rlthf_plugin.loop.oracle import label_with_oracle
 from rlthf_plugin.loop.tasks import asked_tasks
-from rlthf_plugin.models.embeddings import SentenceEmbedder
+from rlthf_plugin.models.embedder import SentenceEmbedder
 from rlthf_plugin.models.reward import EmbeddingRewardModel
 from rlthf_plugin.store import ledger as L
 

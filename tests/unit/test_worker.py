@@ -57,7 +57,7 @@ def test_worker_runs_an_iteration_on_the_local_backend(workspace, tmp_path):
     import json
 
     from rlthf_plugin.backends.local import LocalBackend
-    from rlthf_plugin.models.embeddings import SentenceEmbedder
+    from rlthf_plugin.models.embedder import SentenceEmbedder
     from rlthf_plugin.models.reward import EmbeddingRewardModel
     from rlthf_plugin.store.iterations import asked_pair_ids, latest_row
 

@@ -9,6 +9,7 @@ Two kinds of judge, named by a spec string:
   through transformers; it compares the probability of answering A vs B, batched, on the
   GPU when present.
 
+A judge is opened from its spec by :func:`rlthf_plugin.models.judge.factory.open_judge`.
 The ledger workflow around a judge (which pairs to ask, caching the answers) is
 :mod:`rlthf_plugin.loop.judging`; this package never touches the ledger.
 """
@@ -18,10 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
-from ...config import JudgeConfig
-from ...errors import ConfigError
 from ...pairs import PreferencePair
-from .prompt import JudgeTemplate, load_template
 
 #: Task types with criteria in the shipped template.
 TASKS = ("dialogue", "summarization")
@@ -67,29 +65,6 @@ class Judge(Protocol):
         ...
 
 
-def open_judge(spec: str, config: JudgeConfig | None = None, *, template: JudgeTemplate | None = None,
-               base_url: str | None = None) -> Judge:
-    """A judge from its spec, ``openai:MODEL`` or ``hf:NAME_OR_PATH``, set up from ``[judge]``.
-
-    Raises
-    ------
-    ConfigError
-        An empty or unknown spec, naming the two valid forms.
-    """
-    config = config or JudgeConfig()
-    kind, _, name = spec.partition(":")
-    if not name or kind not in ("openai", "hf"):
-        raise ConfigError(f"--judge {spec!r}: expected 'openai:MODEL' or 'hf:NAME_OR_PATH'")
-    template = template or load_template(config.template or None)
-    if kind == "openai":
-        from .openai import OpenAIJudge
-
-        return OpenAIJudge.from_config(name, config, base_url=base_url)
-    from .hf import HFJudge
-
-    return HFJudge(name, template=template, batch_size=config.batch_size, device=config.device or None)
-
-
 #: Dollars per million (input, output) tokens of some hosted judges, for the progress
 #: bar's estimate only (list prices change: override with [judge] price_input/price_output).
 KNOWN_PRICES: dict[str, tuple[float, float]] = {
@@ -109,4 +84,4 @@ def estimate_cost(prices: tuple[float, float] | None, prompt_tokens: int, comple
     return (prompt_tokens * prices[0] + completion_tokens * prices[1]) / 1e6
 
 
-__all__ = ["Call", "Reply", "Judge", "open_judge", "estimate_cost", "KNOWN_PRICES", "TASKS"]
+__all__ = ["Call", "Reply", "Judge", "estimate_cost", "KNOWN_PRICES", "TASKS"]

@@ -58,7 +58,7 @@ class HFJudge:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from ..embeddings import torch_device
+        from ..embedder import torch_device
 
         device = torch_device(self.device)
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32

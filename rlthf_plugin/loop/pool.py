@@ -1,0 +1,194 @@
+"""The pool an iteration selects from, and the training set every strategy trains on.
+
+:func:`read_pool` reads the workspace's pairs, their audited AI labels (the primary
+judge's, or a fallback judge's where the primary did not vote), the counted human labels
+and the ground truth as aligned arrays (:class:`Pool`). The training set of an iteration
+(:func:`training_set`): every pair with a human label (weighted by the amplification alpha
+of the iteration that asked it) plus, from the previous iteration's decisions, the kept AI
+labels and the flipped ones; the first iteration trains on every AI label.
+
+Human labels from the ``selection.ground_truth`` platforms (by default the imported ones)
+are ground truth only: the oracle answers from them and evaluates against them; they are
+never training labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..config import Config, ground_truth_platforms
+from ..errors import ConfigError, require
+from ..models.embedder import SentenceEmbedder
+from ..models.reward import EmbeddingRewardModel, RewardModel
+from ..pairs import A, B, PreferencePair, majority
+from ..selection.rlthf import Action, schedule
+from ..store import iterations as iterations_db
+from ..store.labels import label_rows
+from ..store.ledger import Ledger
+from ..store.votes import VoteTable, audited_of, read_votes
+
+#: The platform name of the simulated annotator's labels (:mod:`rlthf_plugin.loop.oracle`).
+ORACLE_PLATFORM = "oracle"
+
+
+def training_labels(ai: np.ndarray, human: np.ndarray, prev_action: np.ndarray | None) -> np.ndarray:
+    """The label each pair trains on in this iteration ("" = not in the training set).
+
+    ``ai`` and ``human`` are (N,) arrays of labels ("" where none); ``ai`` is the audited AI
+    label (:attr:`Pool.ai`: the primary judge's, or a fallback judge's where the primary did
+    not vote). ``prev_action`` is the previous iteration's action per pair ("" where none)
+    or None in the first iteration.
+    """
+    out = np.full(ai.shape, "", dtype=object)
+    winner_ai = np.isin(ai, [A, B])
+    if prev_action is None:
+        out[winner_ai] = ai[winner_ai]
+    else:
+        keep = winner_ai & (prev_action == Action.KEEP)
+        flip = winner_ai & (prev_action == Action.FLIP)
+        out[keep] = ai[keep]
+        out[flip] = np.where(ai[flip] == A, B, A)
+    has_human = np.isin(human, [A, B])
+    out[has_human] = human[has_human]
+    return out.astype(str)
+
+
+def training_set(ai: np.ndarray, human: np.ndarray, human_weight: np.ndarray,
+                 prev_action: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(labels (N,) str, weights (N,) float) of one iteration's training set.
+
+    ``labels`` as :func:`training_labels` ("" = not trained on); ``weights`` is the
+    amplification ``human_weight`` on pairs with a human winner, 1 elsewhere.
+    """
+    labels = training_labels(ai, human, prev_action)
+    return labels, np.where(np.isin(human, [A, B]), human_weight, 1.0)
+
+
+@dataclass
+class Pool:
+    """Everything an iteration reads from the ledger, as aligned arrays."""
+
+    pairs: list[PreferencePair]
+    ai: np.ndarray             # (N,) the audited AI label ("" when none; may be tie_inconsistent)
+    human: np.ndarray          # (N,) counted human majority label ("" when none)
+    human_any: np.ndarray      # (N,) bool: any counted human answer (also tie / skip)
+    human_iteration: np.ndarray  # (N,) iteration that asked it (-1 when none)
+    truth: np.ndarray          # (N,) ground-truth majority label ("" when none)
+    index: dict[str, int] = field(default_factory=dict)
+    primary_judge: str = ""    # whose label ``ai`` is where it voted
+    label_judge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # (N,) whose ``ai`` it is
+    votes: VoteTable | None = None  # every AI vote of ``pairs``, in their order
+
+
+def read_pool(ledger: Ledger, config: Config) -> Pool:
+    pairs = ledger.get_pairs()
+    index = {p.id: i for i, p in enumerate(pairs)}
+    n = len(pairs)
+    ai = np.full(n, "", dtype=object)
+    judge = np.full(n, "", dtype=object)
+    # The audited AI label is the primary judge's, or a fallback judge's where the primary did
+    # not vote (the other judges are signals, never the label).
+    ai_votes = read_votes(ledger, [p.id for p in pairs])  # read once: select_signals takes them from the pool
+    audited = audited_of(ledger, ai_votes, config.selection.primary_judge)
+    for pid, label in audited.labels.items():
+        if pid in index:
+            ai[index[pid]] = label
+            judge[index[pid]] = audited.judges[pid]
+    truth_platforms = ground_truth_platforms(config)
+    counted: dict[str, list[str]] = defaultdict(list)
+    truth_votes: dict[str, list[str]] = defaultdict(list)
+    asked_in: dict[str, int] = {}
+    for r in label_rows(ledger):
+        if r.platform in truth_platforms:
+            truth_votes[r.pair_id].append(r.label)
+        else:
+            counted[r.pair_id].append(r.label)
+            if r.iteration is not None:
+                asked_in[r.pair_id] = r.iteration
+    human = np.full(n, "", dtype=object)
+    human_any = np.zeros(n, dtype=bool)
+    human_iteration = np.full(n, -1, dtype=np.int64)
+    truth = np.full(n, "", dtype=object)
+    for pid, votes in counted.items():
+        i = index.get(pid)
+        if i is None:
+            continue
+        human_any[i] = True
+        human[i] = majority(votes).label or ""
+        human_iteration[i] = asked_in.get(pid, -1)
+    for pid, votes in truth_votes.items():
+        if pid in index:
+            truth[index[pid]] = majority(votes).label or ""
+    return Pool(pairs, ai.astype(str), human.astype(str), human_any, human_iteration, truth.astype(str), index,
+                audited.primary, judge.astype(str), ai_votes)
+
+
+def label_judge_counts(pool: Pool) -> dict[str, int]:
+    """judge -> pool pairs (AI winner A or B) audited under its label, most first."""
+    judges, counts = np.unique(pool.label_judge[np.isin(pool.ai, [A, B])], return_counts=True)
+    return {str(judges[k]): int(counts[k]) for k in np.lexsort((judges, -counts))}
+
+
+def in_shard(pair_ids: Sequence[str], shard: float, seed: int) -> np.ndarray:
+    """(N,) bool: a stable random ``shard`` fraction of the pairs (by hashing their ids)."""
+    if not 0 < shard <= 1:
+        raise ConfigError(f"selection.shard must be in (0, 1], got {shard}")
+    if shard == 1:
+        return np.ones(len(pair_ids), dtype=bool)
+    def u(pid: str) -> float:
+        return int(hashlib.sha256(f"{seed}:{pid}".encode()).hexdigest()[:12], 16) / 16 ** 12
+
+    return np.array([u(p) < shard for p in pair_ids], dtype=bool)
+
+
+def make_factory(ledger: Ledger, config: Config, *, progress: bool = False) -> Callable[[], RewardModel]:
+    """A callable returning untrained reward models of the configured kind."""
+    sel = config.selection
+    if sel.reward_model == "embedding":
+        emb = config.embedding
+        base = EmbeddingRewardModel(SentenceEmbedder(emb.model, batch_size=emb.batch_size, max_length=emb.max_length,
+                                                        backend=emb.backend),
+                                    ledger=ledger, head=sel.head, seed=sel.seed, progress=progress)
+        return base.spawn
+    if sel.reward_model == "transformer":
+        module = require("rlthf_plugin.models.reward_trl", "train")
+        return lambda: module.TransformerRewardModel()
+    raise ConfigError(f"unknown selection.reward_model '{sel.reward_model}'; known: embedding, transformer")
+
+
+def previous_actions(ledger: Ledger, pool: Pool, iteration: int | None) -> np.ndarray | None:
+    """(N,) str: each pair's action in ``iteration`` ("" where none); None when ``iteration`` is None."""
+    if iteration is None:
+        return None
+    out = np.full(len(pool.pairs), "", dtype=object)
+    for d in iterations_db.decisions(ledger, iteration):
+        if d["pair_id"] in pool.index:
+            out[pool.index[d["pair_id"]]] = d["action"]
+    return out.astype(str)
+
+
+def human_weights(pool: Pool, rows: list[dict], config: Config, alpha: float) -> np.ndarray:
+    """(N,) amplification of each pair's human label: that of the iteration that asked it
+    (``rows``: the iterations so far), ``alpha`` for labels no iteration asked."""
+    alphas = amplification_of(rows, config)
+    return np.array([alphas.get(int(h), alpha) for h in pool.human_iteration], dtype=np.float64)
+
+
+def amplification_of(rows: list[dict], config: Config) -> dict[int, float]:
+    """iteration id -> the amplification alpha it ran with (the schedule's for older rows)."""
+    sel = config.selection
+    out = {}
+    for r in rows:
+        params = r["params"] or {}
+        out[r["id"]] = float(params.get("amplification", schedule(r["id"], amplification=sel.amplification,
+                                                                     back_off=sel.back_off)[0]))
+    return out
+
+
+__all__ = ["ORACLE_PLATFORM", "Pool", "amplification_of", "human_weights", "in_shard", "label_judge_counts",
+           "make_factory", "previous_actions", "read_pool", "training_labels", "training_set"]

@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, ground_truth_platforms
 from ..pairs import A, B
 from ..selection.allocation import Kind
 from ..selection.quality import curated_accuracy, stop_verdict
 from ..selection.rlthf import Action
 from ..store import iterations as iterations_db
+from ..store.labels import label_rows
 from ..store.ledger import Ledger
 from ..vocab import SELECTING, Strategy
 from .pool import Pool, read_pool
@@ -152,4 +153,48 @@ def quality_curve(ledger: Ledger, config: Config, *, pool: Pool | None = None) -
     return out
 
 
-__all__ = ["batch_arrays", "quality_curve", "quality_summary", "signals_iterations"]
+def untrusted_pairs(ledger: Ledger, config: Config, top: int | None = None) -> list[str]:
+    """The escalation list: pairs the latest signals iteration neither trusted, flipped nor
+    asked (action ``drop``) and no human answered, highest P(wrong) first; ``top`` of them."""
+    its = signals_iterations(ledger)
+    if not its:
+        return []
+    truth = ground_truth_platforms(config)
+    answered = {r.pair_id for r in label_rows(ledger) if r.platform not in truth}
+    rows = [r for r in iterations_db.decisions(ledger, its[-1]["id"])
+            if r["action"] == Action.DROP.value and r["pair_id"] not in answered and r["region"] not in _NOT_POOL]
+    rows.sort(key=lambda r: (-float((r["reason"] or {}).get("p_wrong") or 0.0), r["pair_id"]))
+    return [r["pair_id"] for r in rows[:top]]
+
+
+def dataset_card(quality: dict[str, Any], counts: dict[str, int], *, name: str, only: list[str] | None) -> str:
+    """The dataset card (``NAME.card.md``) written beside an export: what the set holds and
+    what it is worth, from :func:`quality_summary`."""
+    lines = [f"# {name}", "", "Curated preference pairs exported by rlthf_plugin (`rlthf export`).", "",
+             "| label source | pairs |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in sorted(counts.items())]
+    lines += ["", f"Sources kept: {', '.join(only) if only else 'all'}.", "", "## Quality", ""]
+    if not quality.get("available"):
+        lines.append(f"No estimate: {quality.get('reason')}.")
+        return "\n".join(lines) + "\n"
+    a, e, t, f = (quality["curated_accuracy"], quality["remaining_errors"], quality["trusted_region"],
+                  quality["flips"])
+    lines += [
+        f"- Estimated accuracy of the whole curated set (every source; human answers count as right): "
+        f"**{a['estimate']:.3f}**, {a['confidence']:.0%} interval [{a['low']:.3f}, {a['high']:.3f}] "
+        f"(iteration {quality['iteration']}, {quality['human']} human answers, active inference over "
+        f"{quality['batches']} batch(es)).",
+        f"- AI errors left in it: {e['estimate']:.1f} [{e['low']:.1f}, {e['high']:.1f}].",
+        f"- `trusted_ai`: {t['pairs']} AI labels whose disagreement with humans is at most {t['alpha']:g} with "
+        f"probability at least {1 - t['delta']:g} (fixed-sequence testing over thresholds of P(wrong)).",
+        f"- `flipped`: {f['pairs']} AI labels flipped as a certified set"
+        + (f" (precision >= {f['bound']:.2f} with probability {1 - f['delta']:g})." if f.get("bound") is not None
+           else "."),
+    ]
+    if only and set(only) <= {"human", "flipped", "trusted_ai"}:
+        lines.append("- This export keeps only human, flipped and trusted labels: each part carries the "
+                     "statement above.")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["batch_arrays", "dataset_card", "untrusted_pairs", "quality_curve", "quality_summary", "signals_iterations"]

@@ -65,6 +65,11 @@ def test_worker_stops_pushing_when_the_target_is_reached(workspace, tmp_path, st
     assert worker.metrics.value("rlthf_curated_accuracy", bound="low") == pytest.approx(
         q["curated_accuracy"]["low"])
     if stops:
+        from rlthf_plugin.loop.quality import untrusted_pairs
+
+        untrusted = untrusted_pairs(workspace.ledger, workspace.config)
+        assert len(untrusted) == q["split"]["untrusted_ai"] > 0
+        assert not set(untrusted) & set(asked_pair_ids(workspace.ledger, 0))
         assert worker.state.startswith("finished: [serve] stop_when = target")
         assert latest_row(workspace.ledger)["id"] == 0 and latest_row(workspace.ledger)["state"] == "labeled"
     else:

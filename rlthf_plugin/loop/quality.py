@@ -30,7 +30,7 @@ from ..selection.rlthf import Action
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
-from ..vocab import SELECTING, Strategy
+from ..vocab import SELECTING_STATES, Strategy
 from .pool import Pool, read_pool
 
 #: Decision regions that are not a pool pair with an AI label to keep.
@@ -41,7 +41,7 @@ def signals_iterations(ledger: Ledger) -> list[dict]:
     """The finished selections of the ``signals`` strategy, oldest first."""
     return [r for r in iterations_db.iteration_rows(ledger)
             if (r["stats"] or {}).get("strategy") == Strategy.SIGNALS.value
-            and r["state"] not in {s.value for s in SELECTING}]
+            and r["state"] not in {s.value for s in SELECTING_STATES}]
 
 
 def batch_arrays(pool: Pool, batches: list[list[dict]]) -> dict[str, np.ndarray]:

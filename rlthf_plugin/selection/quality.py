@@ -17,13 +17,16 @@ where ``a_i + b_i w_i = g_i`` (``b = -1`` for flips), ``B_h`` is the sum of ``b`
 stratum ``h``, ``S_h`` its sampled pairs (the band, stratum 0, is asked whole and known
 exactly) and ``L_t`` the pairs of ``U_t`` that humans answered at ``t`` or later (known).
 ``X_t - Q`` has mean zero given the past for every ``lam``, so the batches form a
-martingale; they are averaged with weights fixed before their labels (inverse of the
-model-predicted variance) and the interval is the normal (martingale CLT) one,
+martingale; they are averaged with weights fixed by the design before their labels (the
+inverse of ``sum_h B_h^2 (1 - n_h / N_h) / n_h``) and the interval is the martingale CLT one
+with Student's t quantile (degrees of freedom: the random labels less one),
 
     Var(X_t) = sum_h B_h^2 (1 - n_h / N_h) s_h^2 / n_h,
 
-``s_h^2`` the residuals' variance in the stratum, never below its shrinkage toward the
-predicted ``mean f (1 - f)`` by two pseudo-labels (one or two labels per stratum are common).
+``s_h^2`` the residuals' variance in the stratum, never below the mean squared residual of
+every random label of every batch with two pseudo-labels of 1/4 (one or two labels per
+stratum are common, and the model's own P(wrong) may be badly calibrated: the prior before
+any label often is).
 
 ``lam = None`` tunes ``lam`` as PPI++ does (covariance of label and prediction over their
 variance, from every sampled label weighted by 1 / inclusion probability), clipped to
@@ -136,7 +139,7 @@ def curated_accuracy(f: Any, stratum: Any, asked_at: Any, wrong: Any, *, flipped
 
 
 def _estimate(F, S, at, w, answered, fl, conf, lam) -> QualityEstimate:
-    from scipy.stats import norm
+    from scipy.stats import t as student
 
     scope = answered | (S >= 0).any(axis=0)
     n = int(scope.sum())
@@ -145,7 +148,8 @@ def _estimate(F, S, at, w, answered, fl, conf, lam) -> QualityEstimate:
     open_ = scope & ~answered
     if lam is None:
         lam = _power_tuned(F, S, at, w)
-    xs, vs, vpred, info = [], [], [], []
+    pooled, n_sampled = _pooled_second_moment(F, S, at, w, lam)
+    xs, vs, wts, info = [], [], [], []
     for t in range(F.shape[0]):
         pop = S[t] >= 0
         f = np.clip(np.nan_to_num(F[t], nan=0.0), 0, 1)
@@ -153,7 +157,7 @@ def _estimate(F, S, at, w, answered, fl, conf, lam) -> QualityEstimate:
         band = pop & (S[t] == 0)
         # The band is asked whole: its w is known (answered pairs are never flipped: b = 1).
         x = float(np.sum(w[band])) + float(np.sum((a + b * lam * f)[pop & (S[t] > 0)]))
-        v = vp = 0.0
+        v = design = 0.0
         usable = True
         for h in strata:
             m = pop & (S[t] == h)
@@ -164,35 +168,49 @@ def _estimate(F, S, at, w, answered, fl, conf, lam) -> QualityEstimate:
                 break
             r = w[s] - lam * f[s]
             x += Bh * float(r.mean())
-            pred = float(np.mean(f[m] * (1 - f[m])))
-            sample = float(r.var(ddof=1)) if nh > 1 else 0.0
-            s2 = max(sample, ((nh - 1) * sample + 2 * pred) / (nh + 1))
+            s2 = max(float(r.var(ddof=1)) if nh > 1 else 0.0, pooled)
             fpc = 1 - nh / Nh
             v += Bh ** 2 * fpc * s2 / nh
-            vp += Bh ** 2 * fpc * max(pred, 1e-4) / nh
+            design += Bh ** 2 * fpc / nh
         # Everything of U_t answered at t or later is known: not part of Q.
         x -= float(np.sum(w[pop & (at >= t)]))
         if usable and pop.any():
             xs.append(x)
             vs.append(v)
-            vpred.append(vp)
+            wts.append(design)
             info.append({"batch": t, "population": int(pop.sum()), "estimate": round(x, 3),
                          "sd": round(float(np.sqrt(v)), 3)})
     q_max = float(np.sum(open_))
     human = int((answered & scope).sum())
-    z = float(norm.ppf(0.5 + conf / 2))
     if not xs:
         return _result(0.0, 0.0, q_max, n, human, conf, lam, 0, info, empty=True)
-    xs_a, vs_a, vp_a = map(np.asarray, (xs, vs, vpred))
-    if (vp_a == 0).any():  # a batch with no random part knows Q exactly (its population was asked whole)
-        k = int(np.flatnonzero(vp_a == 0)[-1])
+    xs_a, vs_a, d_a = map(np.asarray, (xs, vs, wts))
+    if (d_a == 0).any():  # a batch with no random part knows Q exactly (its population was asked whole)
+        k = int(np.flatnonzero(d_a == 0)[-1])
         q, sd = xs_a[k], 0.0
     else:
-        wts = (1 / vp_a) / np.sum(1 / vp_a)
-        q, sd = float(np.sum(wts * xs_a)), float(np.sqrt(np.sum(wts ** 2 * vs_a)))
+        # Weights fixed by the design alone (known before the labels): a martingale average.
+        wt = (1 / d_a) / np.sum(1 / d_a)
+        q, sd = float(np.sum(wt * xs_a)), float(np.sqrt(np.sum(wt ** 2 * vs_a)))
+    # Student's t with the random labels' degrees of freedom: a handful of labels is common.
+    z = float(student.ppf(0.5 + conf / 2, max(n_sampled - 1, 1)))
     lo, hi = max(q - z * sd, 0.0), min(q + z * sd, q_max)
     q = min(max(q, 0.0), q_max)
     return _result(q, lo, hi, n, human, conf, lam, len(xs), info)
+
+
+def _pooled_second_moment(F, S, at, w, lam) -> tuple[float, int]:
+    """Mean squared residual ``(w - lam f)^2`` over every sampled (random) label of every batch,
+    with two pseudo-labels of 1/4 (the largest variance of a 0/1 label): a floor for each
+    stratum's residual variance that does not trust the model's own P(wrong). Returns it and
+    the number of sampled labels."""
+    sq, k = 0.0, 0
+    for t in range(F.shape[0]):
+        s = (S[t] > 0) & (at == t)
+        r = w[s] - lam * np.clip(np.nan_to_num(F[t][s], nan=0.0), 0, 1)
+        sq += float(np.sum(r ** 2))
+        k += int(s.sum())
+    return (sq + 0.5) / (k + 2), k
 
 
 def _result(q, lo, hi, n, human, conf, lam, batches, info, empty=False) -> QualityEstimate:

@@ -25,7 +25,9 @@ Dev sets only (``RLTHF_DEV_DATA``, default shared/data/dev); never the holdout.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 from collections import defaultdict
 
 import numpy as np
@@ -194,11 +196,23 @@ def main(argv=None):
     ap.add_argument("--step", type=float, default=0.02)
     ap.add_argument("--designs", default="signals,band_explore0.5")
     ap.add_argument("--write", action="store_true", help="Write the table into docs/benchmarks.md.")
+    ap.add_argument("--out", type=Path, default=None, help="Write the rows as JSON here (one file per set: run "
+                                                            "the sets in parallel, then --merge).")
+    ap.add_argument("--merge", nargs="*", type=Path, default=None, help="Only tabulate these row files.")
     args = ap.parse_args(argv)
     command = "nice -n 10 python -m benchmarks.quality_dev " + " ".join(
         argv if argv is not None else __import__("sys").argv[1:])
     start = time.perf_counter()
     budgets = [float(x) for x in args.budgets.split(",")]
+    if args.merge is not None:
+        rows = [r for f in args.merge for r in json.loads(f.read_text())]
+        md = markdown(rows, budgets, command, sum(r.get("seconds", 0) for r in rows))
+        print(md)
+        if args.write:
+            from ._report import write_section
+
+            write_section("quality_dev", md)
+        return rows
     emb = Embeddings()
     rows = []
     for name in args.sets.split(","):
@@ -208,7 +222,12 @@ def main(argv=None):
             for d in args.designs.split(","):
                 rows += run(pool, rm, d, seed, budgets, args.step)
         print(f"{name} done ({(time.perf_counter() - start) / 60:.1f} min)", flush=True)
-    md = markdown(rows, budgets, command, time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    for r in rows:
+        r["seconds"] = wall / max(len(rows), 1)
+    if args.out:
+        args.out.write_text(json.dumps(rows, default=float))
+    md = markdown(rows, budgets, command, wall)
     print(md)
     if args.write:
         from ._report import write_section

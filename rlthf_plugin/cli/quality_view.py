@@ -22,7 +22,7 @@ def echo_quality(q: dict[str, Any]) -> None:
     click.echo(f"  trusted region     {t['pairs']} AI labels (disagreement <= {t['alpha']:g} with probability "
                f">= {1 - t['delta']:g}){'; ' + t['reason'] if t.get('reason') else ''}")
     bound = f"; precision >= {f['bound']:.2f}" if f.get("bound") is not None else ""
-    click.echo(f"  certified flips    {f['pairs']}{bound}{'; ' + f['reason'] if f.get('reason') else ''}")
+    click.echo(f"  flips (per pair)   {f['pairs']}{bound}{'; ' + f['reason'] if f.get('reason') else ''}")
     s = q["split"]
     click.echo(f"  split              human {s['human']}, asked (open) {s['asked_open']}, flipped {s['flipped']}, "
                f"trusted AI {s['trusted_ai']}, untrusted AI {s['untrusted_ai']}")

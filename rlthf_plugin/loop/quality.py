@@ -1,5 +1,5 @@
 """What a team got, from the ledger: the curated accuracy with an interval, the trusted
-region, the certified flips and whether another batch is worth it (issue 21).
+region, the flips and whether another batch is worth it (issue 21).
 
 Every finished ``signals`` iteration is one batch of :func:`rlthf_plugin.selection.quality.curated_accuracy`:
 
@@ -187,7 +187,7 @@ def dataset_card(quality: dict[str, Any], counts: dict[str, int], *, name: str, 
         f"- AI errors left in it: {e['estimate']:.1f} [{e['low']:.1f}, {e['high']:.1f}].",
         f"- `trusted_ai`: {t['pairs']} AI labels whose disagreement with humans is at most {t['alpha']:g} with "
         f"probability at least {1 - t['delta']:g} (fixed-sequence testing over thresholds of P(wrong)).",
-        f"- `flipped`: {f['pairs']} AI labels flipped as a certified set"
+        f"- `flipped`: {f['pairs']} AI labels flipped on per-pair calibrated evidence"
         + (f" (precision >= {f['bound']:.2f} with probability {1 - f['delta']:g})." if f.get("bound") is not None
            else "."),
     ]

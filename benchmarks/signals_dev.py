@@ -26,6 +26,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -41,7 +42,8 @@ from rlthf_plugin.selection.prior import prior_wrong
 from rlthf_plugin.selection.siblings import sibling_margins
 from rlthf_plugin.selection.signals import encode_votes, signal_table
 
-DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
+#: The dev sets (never the holdout); ``RLTHF_DEV_DATA`` overrides the path.
+DEV = Path(os.environ.get("RLTHF_DEV_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"))
 CACHE = Path(__file__).resolve().parent / ".cache" / "signals_embeddings.npz"
 
 

@@ -112,6 +112,14 @@ class SelectionConfig:
     #: Keep an AI label as trusted only where the upper confidence bound of its calibrated
     #: P(wrong) is below this (signals).
     trust_max_error: float = 0.1
+    #: The trusted region (signals): AI labels whose disagreement with humans is at most
+    #: ``trust_alpha`` with probability at least ``1 - trust_delta`` (fixed-sequence testing over
+    #: thresholds of P(wrong)); ``trust_delta`` is also the error of the certified flip set.
+    trust_alpha: float = 0.05
+    trust_delta: float = 0.1
+    #: The curated accuracy a team aims at; ``rlthf status`` says when the lower bound of its
+    #: estimate reaches it, and ``serve`` stops there with ``[serve] stop_when = "target"``.
+    target_accuracy: float | None = None
 
 
 @dataclass
@@ -204,6 +212,9 @@ class ServeConfig:
     lease_seconds: float = 60.0
     #: The worker starts no iteration numbered this or higher (0 = no limit).
     max_iterations: int = 0
+    #: ``target``: push no new batch once the curated accuracy's lower bound reaches
+    #: ``selection.target_accuracy`` (said in /health and the log); ``never``: keep going.
+    stop_when: str = "never"
 
 
 @dataclass

@@ -24,10 +24,13 @@ from ._common import echo_table, open_workspace
 @click.option("--template", default=None,
               help="A judge template file (copy templates/judge/pairwise.toml to edit), or a packaged one by "
                    "name: rules-first (the judge writes its rules and a reference answer, then compares).")
-@click.option("--only", "only", type=click.Choice(["suspects"]), default=None,
+@click.option("--only", "only", type=click.Choice(["suspects", "untrusted"]), default=None,
               help="suspects: judge only the pairs the latest iteration found most suspect (escalation: "
-                   "a second judge or protocol where it matters, cost proportional to --top).")
-@click.option("--top", type=click.IntRange(min=1), default=None, help="With --only suspects: how many pairs.")
+                   "a second judge or protocol where it matters, cost proportional to --top). untrusted: the "
+                   "pairs neither trusted, flipped nor asked by the latest iteration (the escalation list), "
+                   "most suspect first.")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="With --only suspects (required) or untrusted (default: all): how many pairs.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds per request before it is retried (slow local servers need more). Config: [judge] timeout.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Tokens the openai judge may write.")
@@ -59,7 +62,7 @@ def label_ai(ctx: click.Context, judge: str | None, base_url: str | None, limit:
                    template=template, timeout=timeout, max_tokens=max_tokens, max_chars=max_chars).judge
     if not cfg.judge:
         raise click.UsageError("give --judge openai:MODEL or hf:NAME_OR_PATH (or set [judge] judge)")
-    if (only is None) != (top is None):
+    if (only == "suspects") != (top is not None) and only != "untrusted":
         raise click.UsageError("--only suspects and --top F go together")
     pair_ids = None
     if only == "suspects":
@@ -68,6 +71,13 @@ def label_ai(ctx: click.Context, judge: str | None, base_url: str | None, limit:
         pair_ids = top_suspects(ws.ledger, top)
         if not pair_ids:
             raise click.UsageError("no suspects yet: run 'rlthf select' (or 'run') first")
+    if only == "untrusted":
+        from ..loop.quality import untrusted_pairs
+
+        pair_ids = untrusted_pairs(ws.ledger, ws.config, top)
+        if not pair_ids:
+            raise click.UsageError("no untrusted pair: run 'rlthf select' (or 'run') first, or every AI label "
+                                   "is trusted, flipped or asked")
     tmpl = load_template(cfg.template or None)
     the_judge = open_judge(cfg.judge, cfg, template=tmpl)
     report = label_pairs(ws.ledger, the_judge, tmpl, task=cfg.task,

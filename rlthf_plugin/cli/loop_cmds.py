@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..config import override
+from ..loop.quality import dataset_card, quality_summary
 from ..vocab import STRATEGIES, Strategy
 from ._common import open_workspace
 
@@ -205,3 +206,7 @@ def export(ctx: click.Context, out: Path, only: str | None) -> None:
     path = write_export(counted(iter_curated_rows(ws.ledger, only=sources, config=ws.config)), out)
     click.echo(f"wrote {sum(counts.values())} pair(s) to {path} "
                f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")
+    card = path.with_name(path.stem + ".card.md")
+    card.write_text(dataset_card(quality_summary(ws.ledger, ws.config), dict(counts), name=path.stem,
+                                 only=sources), encoding="utf-8")
+    click.echo(f"wrote the dataset card {card}")

@@ -9,10 +9,12 @@ import click
 from ..config import Config
 from ..io.formats import ROW_FORMATS
 from ..io.importer import import_files
+from ..loop.quality import quality_summary
 from ..pairs import A, B
 from ..store.votes import judges_overview
 from ..workspace import Workspace
 from ._common import echo_judges, echo_table, open_workspace, workspace_path
+from .quality_view import echo_quality
 
 
 @click.command()
@@ -103,11 +105,13 @@ def status(ctx: click.Context, as_json: bool, pair_id: str | None) -> None:
             rows.update(ai_labeled=len(ai), ai_label_votes=sum(j["votes"] for j in judges["judges"].values()),
                         both_labeled_with_winner=len(both),
                         ai_human_disagreement=sum(human[p] != ai[p] for p in both) / len(both) if both else None)
+        quality = quality_summary(ws.ledger, ws.config)
         if as_json:
-            echo_table({**rows, **judges}, as_json=True)
+            echo_table({**rows, **judges, "quality": quality}, as_json=True)
             return
         echo_table(rows)
         echo_judges(judges)
+        echo_quality(quality)
         return
     from ..backends.reasons import machine_reason
     from ..store.iterations import pair_decisions

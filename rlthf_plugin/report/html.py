@@ -23,6 +23,7 @@ from ..config import Config, ground_truth_platforms
 from ..io.export import curated_rows
 from ..loop.workspace_calibration import labeled_margins
 from ..loop.oracle import flip_precision
+from ..loop.quality import quality_curve, quality_summary
 from ..pairs import A, B, majority
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
@@ -31,7 +32,7 @@ from ..store.votes import judges_overview
 from ..selection.calibration import fit_platt, reliability
 from ..selection.rlthf import ACTIONS, Action
 from ..vocab import SELECTING_STATES, LabelSource, Strategy
-from .plots import plot_history, plot_margin_curve, plot_reliability
+from .plots import plot_history, plot_margin_curve, plot_quality, plot_reliability
 
 REPORT_FILE = "index.html"
 
@@ -162,6 +163,7 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
            f"<div class='card flip'>AI labels flipped<b>{flipped}</b>in the curated set</div>",
            f"<div class='card'>AI labels kept (trusted)<b>{kept}</b>in the curated set</div>",
            "</div>"]
+    out += _quality_section(data.get("quality") or {}, images)
     out.append("<h2>Iterations</h2><table><tr><th>iteration</th><th class='l'>state</th>"
                + "".join(f"<th>{a}</th>" for a in ACTIONS)
                + "<th>answered</th><th>AI errors / told</th><th>AI-error precision</th>"
@@ -225,6 +227,35 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
     return "\n".join(out)
 
 
+def _quality_section(q: dict[str, Any], images: dict[str, str]) -> list[str]:
+    """The estimated accuracy curve with its band and the trusted / flipped / asked split."""
+    e = html.escape
+    if not q.get("available"):
+        return []
+    a, t, f, s, v = q["curated_accuracy"], q["trusted_region"], q["flips"], q["split"], q["stop"]
+    out = ["<h2>Quality you can state</h2>",
+           f"<p>Estimated curated accuracy <b>{a['estimate']:.3f}</b>, {a['confidence']:.0%} interval "
+           f"[{a['low']:.3f}, {a['high']:.3f}], from {q['human']} human answers weighted by the probability "
+           f"that each was asked (no ground truth used). Next batch: about "
+           f"{v['errors_fixed_per_100_labels']:.1f} AI errors fixed per 100 labels; {e(v['reason'])}.</p>"]
+    if "quality" in images:
+        out.append(f"<figure><img src='{e(images['quality'])}' alt='estimated curated accuracy per iteration'>"
+                   "<figcaption>Estimated curated accuracy per iteration with its 95% interval: the curve to watch "
+                   "when there is no ground truth.</figcaption></figure>")
+    out.append("<table><tr><th class='l'>the curated set</th><th>pairs</th><th class='l'>statement</th></tr>"
+               f"<tr><td class='l'>human answers</td><td>{s['human']}</td><td class='l'>right by definition</td></tr>"
+               f"<tr><td class='l'>trusted AI labels</td><td>{s['trusted_ai']}</td><td class='l'>disagreement "
+               f"&lt;= {t['alpha']:g} with probability &gt;= {1 - t['delta']:g}; {e(str(t.get('reason', '')))}"
+               "</td></tr>"
+               f"<tr><td class='l'>flipped AI labels</td><td>{s['flipped']}</td><td class='l'>"
+               + (f"precision &gt;= {f['bound']:.2f} as a set" if f.get("bound") is not None else "flipped on per-pair calibrated evidence (lower bound >= selection.flip_min_precision)")
+               + f"; {e(str(f.get('reason', '')))}</td></tr>"
+               f"<tr><td class='l'>asked, not answered yet</td><td>{s['asked_open']}</td><td class='l'>–</td></tr>"
+               f"<tr><td class='l'>untrusted AI labels (escalation list)</td><td>{s['untrusted_ai']}</td>"
+               "<td class='l'><code>rlthf label-ai --only untrusted</code></td></tr></table>")
+    return out
+
+
 def _judges_section(judges: dict[str, Any], iterations: list[dict]) -> list[str]:
     """AI votes per judge, judge x judge agreement and the error model's weights per iteration."""
     e = html.escape
@@ -279,6 +310,10 @@ def write_report(ledger: Ledger, config: Config, out_dir: str | Path, *, title: 
                     "curated_accuracy": (it["stats"].get("eval") or {}).get("curated_accuracy"),
                     "ai_accuracy": (it["stats"].get("eval") or {}).get("ai_accuracy")} for it in data["iterations"]]
         images["history"] = plot_history(history, out_dir / "history.png").name
+    data["quality"] = quality_summary(ledger, config)
+    curve = quality_curve(ledger, config)
+    if curve:
+        images["quality"] = plot_quality(curve, out_dir / "quality.png").name
     margins, a_better = labeled_margins(ledger, config)
     calibration = fit_platt(margins, a_better)
     data["calibration_labels"] = int(margins.size)

@@ -159,3 +159,28 @@ def workspace_plots(ledger: Ledger, out_dir: str | Path, *, iteration: int | Non
                         "curated_accuracy": ev.get("curated_accuracy"), "ai_accuracy": ev.get("ai_accuracy")})
     paths.append(plot_history(history, out_dir / "history.png"))
     return paths
+
+
+def plot_quality(curve: list[dict[str, Any]], path: str | Path) -> Path:
+    """The estimated curated accuracy per iteration with its 95% band (no ground truth needed).
+
+    ``curve``: one dict per iteration with ``iteration``, ``estimate``, ``low``, ``high``
+    (:func:`rlthf_plugin.loop.quality.quality_curve`).
+    """
+    plt = _pyplot()
+    its = [c["iteration"] for c in curve]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.fill_between(its, [c["low"] for c in curve], [c["high"] for c in curve], color="tab:blue", alpha=0.2,
+                    label="95% interval")
+    ax.plot(its, [c["estimate"] for c in curve], marker="o", color="tab:blue", label="estimate")
+    ax.set_xticks(its)
+    ax.set_ylim(max(0.0, min(c["low"] for c in curve) - 0.05), 1.0)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("estimated curated accuracy")
+    ax.set_title("What the curated set is worth (from the human labels)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

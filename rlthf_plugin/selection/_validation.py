@@ -100,3 +100,21 @@ def check_aligned(a: Any, b: Any, names: tuple[str, str]) -> tuple[np.ndarray, n
     x, y = check_vector(a, names[0]), check_vector(b, names[1])
     check_same_shape(x, y, names)
     return x, y
+
+
+def check_level(value: Any, name: str) -> float:
+    """A number strictly inside (0, 1): a confidence, an alpha, a delta."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number in (0, 1), got {type(value).__name__}")
+    if not 0 < float(value) < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {value}")
+    return float(value)
+
+
+def check_unit(value: Any, name: str) -> float:
+    """A number in [0, 1]: an accuracy, a share."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
+    if not 0 <= float(value) <= 1:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return float(value)

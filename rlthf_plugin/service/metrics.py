@@ -26,6 +26,12 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "rlthf_iteration_pending_tasks": ("gauge", "Pushed tasks of the latest iteration still waiting for labels.", ()),
     "rlthf_iteration_state": ("gauge", "1 for the state of the latest iteration (selecting, selected, pushing, "
                                        "pushed, labeled), 0 for the others.", ("state",)),
+    "rlthf_curated_accuracy": ("gauge", "Estimated curated accuracy (the share of curated labels a human agrees "
+                                        "with), its 95% interval: bound=estimate, low, high.", ("bound",)),
+    "rlthf_curated_pairs": ("gauge", "Pairs of the curated set by source: human, flipped, trusted_ai, "
+                                     "untrusted_ai, asked_open.", ("source",)),
+    "rlthf_errors_fixed_per_100_labels": ("gauge", "Expected AI errors the next batch fixes per 100 labels.", ()),
+    "rlthf_stop": ("gauge", "1 when the stopping verdict says stop (target reached or nothing to ask).", ()),
 }
 
 

@@ -16,7 +16,9 @@ and after its step, so a service killed at any point resumes where it stopped::
   webhook or by the reconciliation pull (:func:`rlthf_plugin.loop.sync.store_labels`, idempotent).
 - ``labeled``: the batch's labels are tied to the iteration and its AI-error precision is
   recorded; the next iteration starts (unless the iteration asked nothing, or
-  ``[serve] max_iterations`` is reached).
+  ``[serve] max_iterations`` is reached, or with ``[serve] stop_when = "target"`` once the
+  curated accuracy's lower bound reaches ``selection.target_accuracy``: /health and the log
+  say so; the quality gauges of /metrics are set after each labeled iteration).
 
 One process at a time moves an iteration: the steps run as the iteration's owner
 (:class:`rlthf_plugin.loop.owner.IterationOwner`, the ledger lease ``iteration``), renewed
@@ -38,6 +40,7 @@ from ..errors import BackendError, ConfigError, LeaseHeldError, LeaseLostError, 
 from ..loop.iteration import select_iteration
 from ..loop.oracle import answer_of, close_batch
 from ..loop.owner import LEASE, IterationOwner
+from ..loop.quality import quality_summary
 from .adapters import Adapters
 from .metrics import Metrics
 from ..models.reward import RewardModel
@@ -116,6 +119,8 @@ class Worker:
         self.error: str | None = None
         self.last_reconcile: dict[str, Any] = {}
         self.pending: int | None = None
+        self._quality_of: int | None = None
+        self._quality: dict[str, Any] | None = None
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> "Worker":
@@ -261,7 +266,32 @@ class Worker:
         if limit and nxt >= limit:
             self.state = f"finished: [serve] max_iterations = {limit} reached"
             return False
+        if row is not None and self._target_reached(row["id"]):
+            return False
         return self._select()
+
+    def _target_reached(self, iteration: int) -> bool:
+        """Quality gauges after a labeled iteration; with ``[serve] stop_when = "target"``,
+        True (and said in the state, so /health shows it, and the log) once the curated
+        accuracy's lower bound reaches ``selection.target_accuracy``."""
+        if self._quality_of != iteration:
+            self._quality_of, self._quality = iteration, quality_summary(self.ledger, self.config)
+            q = self._quality
+            if q.get("available"):
+                for bound in ("estimate", "low", "high"):
+                    self.metrics.set("rlthf_curated_accuracy", q["curated_accuracy"][bound], bound=bound)
+                for source, count in q["split"].items():
+                    self.metrics.set("rlthf_curated_pairs", count, source=source)
+                self.metrics.set("rlthf_errors_fixed_per_100_labels", q["stop"]["errors_fixed_per_100_labels"])
+                self.metrics.set("rlthf_stop", 1.0 if q["stop"]["stop"] else 0.0)
+        q = self._quality or {}
+        if self.config.serve.stop_when != "target" or not (q.get("stop") or {}).get("target_reached"):
+            return False
+        state = f"finished: [serve] stop_when = target: {q['stop']['reason']}"
+        if self.state != state:
+            log.info("worker stops pushing batches: %s", q["stop"]["reason"])
+        self.state = state
+        return True
 
     def _select(self) -> bool:
         self._check_lease()

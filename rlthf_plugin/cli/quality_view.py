@@ -1,0 +1,31 @@
+"""The quality part of ``rlthf status``: what the curated set is worth (issue 21)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+def echo_quality(q: dict[str, Any]) -> None:
+    """Curated accuracy with its interval, errors left, trusted region, flips, the verdict."""
+    if not q.get("available"):
+        click.echo(f"\nquality: {q.get('reason', 'not available')}")
+        return
+    a, e = q["curated_accuracy"], q["remaining_errors"]
+    click.echo(f"\nquality of the curated set (iteration {q['iteration']}, {q['human']} human answers, "
+               f"{q['batches']} batch(es) with a random part)")
+    click.echo(f"  curated accuracy   {a['estimate']:.3f}  [{a['low']:.3f}, {a['high']:.3f}] "
+               f"at {a['confidence']:.0%}")
+    click.echo(f"  errors left        {e['estimate']:.1f}  [{e['low']:.1f}, {e['high']:.1f}] of {q['pairs']} pairs")
+    t, f = q["trusted_region"], q["flips"]
+    click.echo(f"  trusted region     {t['pairs']} AI labels (disagreement <= {t['alpha']:g} with probability "
+               f">= {1 - t['delta']:g}){'; ' + t['reason'] if t.get('reason') else ''}")
+    bound = f"; precision >= {f['bound']:.2f}" if f.get("bound") is not None else ""
+    click.echo(f"  flips (per pair)   {f['pairs']}{bound}{'; ' + f['reason'] if f.get('reason') else ''}")
+    s = q["split"]
+    click.echo(f"  split              human {s['human']}, asked (open) {s['asked_open']}, flipped {s['flipped']}, "
+               f"trusted AI {s['trusted_ai']}, untrusted AI {s['untrusted_ai']}")
+    v = q["stop"]
+    click.echo(f"  next batch         {v['errors_fixed_per_100_labels']:.1f} AI errors fixed per 100 labels; "
+               f"{'STOP: ' if v['stop'] else 'continue: '}{v['reason']}")

@@ -112,6 +112,35 @@ class SelectionConfig:
     #: Keep an AI label as trusted only where the upper confidence bound of its calibrated
     #: P(wrong) is below this (signals).
     trust_max_error: float = 0.1
+    #: Share of each human batch for pairs whose label judge contradicted itself across
+    #: orders and that no escalation judge settled (signals; reported apart as ``tie``).
+    tie_share: float = 0.1
+
+
+@dataclass
+class EscalationConfig:
+    """Trust or Escalate: judges asked before each human batch (``rlthf run / select / serve``)."""
+
+    #: Escalation judges, cheap to strong, comma-separated specs: ``openai:MODEL``,
+    #: ``hf:NAME_OR_PATH``, ``recorded:FILE[#JUDGE]``. Empty: no escalation.
+    judges: str = ""
+    #: One judge template per judge, comma-separated (empty entries: ``[judge] template``).
+    templates: str = ""
+    #: Share of the pool each judge is asked per iteration, one per judge (one value: all).
+    budgets: list[float] = field(default_factory=lambda: [0.1])
+    #: Which pairs first (after the half-judged and the tie_inconsistent ones):
+    #: ``p_wrong``, ``uncertainty`` or ``beyond_batch`` (selection/escalation.py).
+    rule: str = "p_wrong"
+
+
+@dataclass
+class CostConfig:
+    """Prices for the spend that ``status``, the report and ``/metrics`` show."""
+
+    #: Price of one human label (an asked task).
+    human_label: float = 0.0
+    #: Price of one judge call (one order), one per escalation judge (one value: all).
+    judge_call: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -217,6 +246,8 @@ class Config:
     argilla: ArgillaConfig = field(default_factory=ArgillaConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    escalation: EscalationConfig = field(default_factory=EscalationConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
 
     def to_toml(self) -> str:
         """The config as TOML, without secrets and without unset values."""

@@ -18,11 +18,13 @@ Dispatched by :func:`rlthf_plugin.loop.iteration.select_iteration` when
 5. the human batch (:mod:`rlthf_plugin.selection.allocation`): suspects by P(wrong), REAL
    candidates by dissimilarity (``selection.real_share``) and a uniform exploration share
    (``selection.explore``). A pair whose label judge contradicted itself across orders
-   (``tie_inconsistent``) has no label to keep: it is a suspect with P(wrong) = 0.5 (a
-   human label there is worth as much as checking a label that is wrong half the time).
+   (``tie_inconsistent``) has no label to audit: an escalation judge (``[escalation]``,
+   :mod:`rlthf_plugin.loop.escalation`) may settle it (its verdict becomes the audited
+   label); the unsettled ones never compete with the suspects but get their own share,
+   ``selection.tie_share``, reported apart as ``tie``.
 
 Decisions (one row per pair without a human label): ``ask`` (region = the task's kind:
-``suspect``, ``real``, ``explore``), ``flip``, ``keep`` (trusted), ``drop`` (neither
+``suspect``, ``real``, ``explore``, ``tie``), ``flip``, ``keep`` (trusted), ``drop`` (neither
 proven: the AI label stays, as ``ai``, in the export).
 """
 
@@ -47,13 +49,12 @@ from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
 from ..store.votes import coverage, read_votes
 from ..vocab import Strategy
+from .cascade import settler_names
 from .cross_fit import cross_fit_margins
 from .owner import IterationOwner
 from .pool import Pool, human_weights, in_shard, label_judge_counts, make_factory, previous_actions
 from .strategy import IterationReport, SelectionStrategy, rm_check
 
-#: P(wrong) given to a pair whose label judge contradicted itself across orders.
-INCONSISTENT_SCORE = 0.5
 _ACTION = {"flip": Action.FLIP.value, "trust": Action.KEEP.value, "none": Action.DROP.value}
 #: Regions of the signals strategy besides the curve's (a decision's ``region``).
 INCONSISTENT, UNPROVEN = "inconsistent", "none"
@@ -66,12 +67,13 @@ def _check(config: Config) -> None:
         raise ConfigError(f"unknown selection.prior '{sel.prior}'; known: {', '.join(PRIOR_METHODS)}")
     if sel.prior == "crowdlab":  # cleanlab is an optional package (the signals extra)
         require("cleanlab.multiannotator", "signals")
-    for name in ("explore", "real_share", "trust_max_error"):
+    for name in ("explore", "real_share", "trust_max_error", "tie_share"):
         v = getattr(sel, name)
         if not 0 <= v < 1:
             raise ConfigError(f"selection.{name} must be in [0, 1), got {v}")
-    if sel.explore + sel.real_share > 1:
-        raise ConfigError(f"selection.explore + selection.real_share must be <= 1, got {sel.explore + sel.real_share}")
+    if sel.explore + sel.real_share + sel.tie_share > 1:
+        raise ConfigError("selection.explore + selection.real_share + selection.tie_share must be <= 1, got "
+                          f"{sel.explore + sel.real_share + sel.tie_share}")
     if not 0 < sel.flip_min_precision <= 1:
         raise ConfigError(f"selection.flip_min_precision must be in (0, 1], got {sel.flip_min_precision}")
     if sel.prior_strength < 0:
@@ -110,6 +112,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     ids = [p.id for p in pool.pairs]
     votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
     primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
+    settlers = [votes.judges.index(s) for s in settler_names(config)
+                if s in votes.judges and s != pool.primary_judge]  # strongest first, as the pool settled
     winner = np.isin(pool.ai, [A, B])
     human_win = np.isin(pool.human, [A, B])
     # 1. the reward model's margins on the current labels
@@ -133,7 +137,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
                          length_a=[len(p.response_a) for p in pool.pairs],
                          length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a,
-                         coverage=coverage(votes), sibling_margin=sibling)
+                         coverage=coverage(votes), sibling_margin=sibling, settlers=settlers)
     prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
     wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
     model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
@@ -144,14 +148,16 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     # 5. the batch
     shard = in_shard(ids, sel.shard, sel.seed)
     inconsistent = (pool.ai == TIE_INCONSISTENT) & ~pool.human_any & shard
-    eligible = (winner | inconsistent) & ~pool.human_any & shard
-    score = np.where(inconsistent, INCONSISTENT_SCORE, model.p_wrong)
+    suspect = winner & ~pool.human_any & shard
+    eligible = suspect | inconsistent
+    score = np.where(inconsistent, np.nan, model.p_wrong)  # no label to audit: no P(wrong)
     real_rows, real_dis = _real_candidates(pool)
     budget = int(round(sel.budget * int(winner.sum())))
-    batch = allocate(np.where(eligible, score, np.nan), budget=budget, eligible=eligible,
+    batch = allocate(np.where(suspect, score, np.nan), budget=budget, eligible=suspect, tie=inconsistent,
                      real_dissimilarity=real_dis,
-                     shares={Kind.SUSPECT.value: 1 - sel.explore - sel.real_share, Kind.REAL.value: sel.real_share,
-                             Kind.EXPLORE.value: sel.explore}, seed=sel.seed + it)
+                     shares={Kind.SUSPECT.value: 1 - sel.explore - sel.real_share - sel.tie_share,
+                             Kind.REAL.value: sel.real_share, Kind.EXPLORE.value: sel.explore,
+                             Kind.TIE.value: sel.tie_share}, seed=sel.seed + it)
     # Decision rows: every candidate (AI winner or inconsistent, no human answer, in the shard).
     ranks = np.empty(n, dtype=np.int64)
     order = np.argsort(-np.nan_to_num(score, nan=-1.0), kind="stable")
@@ -185,6 +191,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         "kinds": batch.counts(), "primary_judge": votes.judges[primary], "judges": votes.labeled,
         "label_judges": label_judge_counts(pool),
         "inconsistent": int(np.sum(pool.ai == TIE_INCONSISTENT)),
+        "settled": {votes.judges[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
         "error_model": model.summary(), "prior": sel.prior,
         "calibration": dec.calibration.summary(),
         "curve": analyze_curve(margin_of[winner]).summary() if winner.any() else {},
@@ -203,7 +210,7 @@ def signals_params(config: Config) -> dict[str, Any]:
     """The settings of this strategy recorded in the iteration's params."""
     sel = config.selection
     return dict(prior=sel.prior, prior_strength=sel.prior_strength, explore=sel.explore,
-                real_share=sel.real_share, trust_max_error=sel.trust_max_error)
+                real_share=sel.real_share, trust_max_error=sel.trust_max_error, tie_share=sel.tie_share)
 
 
 STRATEGY = SelectionStrategy(Strategy.SIGNALS.value, select_signals, signals_params)
@@ -213,7 +220,9 @@ def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) 
     if action == Action.ASK.value:
         return {Kind.SUSPECT.value: f"P(AI label wrong) {score:.2f}, among the highest",
                 Kind.EXPLORE.value: "uniform exploration sample: keeps the calibration measured",
-                Kind.REAL.value: "REAL candidate: a dissimilar pair without a label"}.get(kind or "", kind or "")
+                Kind.REAL.value: "REAL candidate: a dissimilar pair without a label",
+                Kind.TIE.value: "the label judge contradicted itself across orders and no escalation judge settled "
+                                "it: the tie share"}.get(kind or "", kind or "")
     if region == INCONSISTENT:
         return "the judge of the AI label contradicted itself across orders: never trusted"
     if action == Action.FLIP.value:

@@ -30,7 +30,7 @@ from ..pairs import PARSE_ERROR, Majority, majority
 from ..selection.rlthf import Action
 from ..vocab import Strategy
 from ..selection.signals import (ORDERS, SKIPPED_LABELS, audited_labels as _audited_labels, encode_votes,
-                                 primary_labels as _primary_labels)
+                                 primary_labels as _primary_labels, settle)
 from . import schema as S
 from ._sql import IN_CHUNK, insert_ignore, iter_chunks, select_in
 from .iterations import decisions, iteration_params, iteration_rows, latest_iteration
@@ -244,8 +244,12 @@ def audited_labels(ledger: Ledger, primary_judge: str = "", pair_ids: Sequence[s
     return audited_of(ledger, read_votes(ledger, pair_ids), primary_judge)
 
 
-def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str) -> AuditedLabels:
-    """:func:`audited_labels` over votes already read (:func:`read_votes`)."""
+def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: Sequence[str] = ()) -> AuditedLabels:
+    """:func:`audited_labels` over votes already read (:func:`read_votes`).
+
+    ``settlers``: escalation judges, strongest first; where one gave a winner, the pair is
+    audited under its label (:func:`rlthf_plugin.selection.signals.settle`).
+    """
     if not table.judges:
         return AuditedLabels({}, {}, "")
     if not primary_judge:  # unset: the judge the latest iteration audited, so it does not drift
@@ -253,6 +257,13 @@ def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str) -> AuditedL
         primary_judge = recorded if recorded in table.judges else ""
     j = resolve_primary(table, primary_judge)
     labels, judge = _audited_labels(table.votes, j, coverage=coverage(table))
+    idx = [table.judges.index(name) for name in settlers if name in table.judges and name != table.judges[j]]
+    if idx:
+        judge = settle(table.votes, judge, idx)
+        labels = labels.astype(object)
+        for k in idx:
+            labels[judge == k] = _primary_labels(table.votes, k)[judge == k]
+        labels = labels.astype(str)
     return AuditedLabels({pid: str(lab) for pid, lab in zip(table.pair_ids, labels) if lab},
                          {pid: table.judges[k] for pid, lab, k in zip(table.pair_ids, labels, judge) if lab},
                          table.judges[j])

@@ -45,4 +45,16 @@ def open_judge(spec: str, config: JudgeConfig | None = None, *, template: JudgeT
     return HFJudge(name, template=template, batch_size=config.batch_size, device=config.device or None)
 
 
-__all__ = ["SPEC_FORMS", "open_judge"]
+def spec_name(spec: str) -> str:
+    """The name ``open_judge(spec).name`` has, without opening a model or an endpoint
+    (a recorded judge's file is read: its name may be the file's ``ai_judge``)."""
+    kind, _, name = spec.partition(":")
+    if not name or kind not in ("openai", "hf", "recorded"):
+        raise ConfigError(f"judge {spec!r}: expected {SPEC_FORMS}")
+    if kind == "recorded":
+        path, judge = parse_spec(spec)
+        return judge or RecordedJudge(path).name
+    return f"{kind}:{name}"
+
+
+__all__ = ["SPEC_FORMS", "open_judge", "spec_name"]

@@ -8,7 +8,7 @@ import click
 
 from ..config import override
 from ..vocab import STRATEGIES, Strategy
-from ._common import open_workspace
+from ._common import configure_escalation, escalation_options, open_workspace
 
 
 def selection_options(f):
@@ -32,10 +32,11 @@ def selection_options(f):
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return escalation_options(f)
 
 
-def _configure(ws, budget, shard, reward_model, folds, flip, strategy, primary_judge):
+def _configure(ws, budget, shard, reward_model, folds, flip, strategy, primary_judge, escalate_judges=(),
+               escalate_templates=(), escalate_budgets=()):
     """Apply the selection options given, and remember them in rlthf.toml: the next
     command (select, run, serve's worker) uses them without being told again."""
     from ..config import update_config_file
@@ -46,7 +47,7 @@ def _configure(ws, budget, shard, reward_model, folds, flip, strategy, primary_j
     config = override(ws.config, "selection", **given)
     if given:
         update_config_file(ws.root, "selection", **given)
-    return config
+    return configure_escalation(ws, escalate_judges, escalate_templates, escalate_budgets)
 
 
 def _echo_iteration(rep) -> None:

@@ -95,6 +95,17 @@ def judge_answers(ledger: Ledger, judge: str, version: str, orders: Sequence[str
             pair_ids)]
 
 
+def answer_times(ledger: Ledger, judges: Sequence[str]) -> list[tuple]:
+    """(pair id, judge, prompt version, order, created_at) of every stored answer and verdict
+    of these judges (order ``ab`` / ``ba``: one call; ``both``: the combined verdict)."""
+    t = S.ai_labels
+    if not judges:
+        return []
+    with ledger.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(t.c.pair_id, t.c.judge, t.c.prompt_version, t.c.order,
+                                                         t.c.created_at).where(t.c.judge.in_(list(judges))))]
+
+
 def add_ai_labels(ledger: Ledger, rows: Sequence[dict]) -> None:
     """Insert AI label rows; a row whose (pair, judge, version, order, source) exists is kept as is."""
     with ledger.engine.begin() as conn:
@@ -340,7 +351,7 @@ def top_suspects(ledger: Ledger, top: int) -> list[str]:
     return [r["pair_id"] for r in sorted(rows, key=lambda r: (-suspicion(r), r["pair_id"]))[:top]]
 
 
-__all__ = ["VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "agreement", "ai_majority", "audited_of", "judges_overview",
+__all__ = ["VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "answer_times", "agreement", "ai_majority", "audited_of", "judges_overview",
            "ai_votes", "audited_labels", "count_votes", "coverage", "forget_parse_errors", "iteration_primary",
            "judge_answers", "judge_summary", "read_votes", "resolve_primary", "top_suspects", "unjudged_pair_ids",
            "vote_rows"]

@@ -8,8 +8,10 @@ strong (:mod:`.cascade`), in both orders, on the pairs whose answer is worth the
 1. the pairs this judge answered in one order only (a killed run);
 2. the pairs in doubt: a ``tie_inconsistent`` label, and for every judge after the first,
    the pairs an earlier judge of the chain contradicted or could not decide;
-3. the other untrusted pairs not asked of humans, by ``[escalation] rule`` over the
-   latest iteration's P(wrong) (before the first iteration: the votes-only prior).
+3. the other untrusted pairs without a human answer, by ``[escalation] rule`` over
+   P(wrong): in the signals strategy, the iteration's own (RM margin, signals, error
+   model), after which the evidence is refit on the new votes; in the margin-curve
+   strategy, the latest iteration's (before the first: the votes-only prior).
 
 Each judge asks at most its budget (``[escalation] budgets``, a share of the pool) per
 iteration; the answers are cached in the ledger as ``label-ai`` caches them
@@ -26,6 +28,7 @@ calls made, priced by ``[cost]``, and the errors the human labels found per unit
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -87,18 +90,33 @@ def _scores(ledger: Ledger, config: Config, pool: Pool) -> tuple[np.ndarray, np.
     return p, trusted, asked
 
 
-def _round_start(ledger: Ledger):
-    """When the current escalation round began: the start of the latest iteration that got
-    past selecting (None before the first)."""
-    rows = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING]
-    return rows[-1]["started_at"] if rows else None
+def selection_times(rows: list[dict]) -> list[tuple[int, dt.datetime]]:
+    """(iteration, when its selection was recorded) of the iterations past selecting, by id
+    (``started_at`` for rows recorded before ``selected_at`` existed)."""
+    out = []
+    for r in rows:
+        if r["state"] in SELECTING:
+            continue
+        at = (r.get("stats") or {}).get("selected_at")
+        out.append((r["id"], dt.datetime.fromisoformat(at) if at else r["started_at"]))
+    return out
 
 
-def escalate(ledger: Ledger, config: Config, *, judges: Sequence[Judge] | None = None,
-             progress: bool = False) -> EscalationReport:
+def _round_start(ledger: Ledger) -> dt.datetime | None:
+    """When the current escalation round began: the latest recorded selection (None before
+    the first). A retried or resumed round counts what it already asked."""
+    times = selection_times(iterations_db.iteration_rows(ledger))
+    return times[-1][1] if times else None
+
+
+def escalate(ledger: Ledger, config: Config, *, judges: Sequence[Judge] | None = None, progress: bool = False,
+             pool: Pool | None = None, scores: tuple[np.ndarray, np.ndarray] | None = None) -> EscalationReport:
     """Ask the escalation judges of ``config`` before the next human batch (module docstring).
 
     ``judges``: the opened judges, one per step (default: opened from their specs).
+    ``pool`` and ``scores``: the pool as read, and its (P(wrong) (N,), trusted (N,) bool)
+    from the current iteration's evidence (the signals strategy); default: read here, the
+    scores from the latest finished iteration (before the first: the votes-only prior).
     """
     steps = cascade(config)
     report = EscalationReport()
@@ -106,9 +124,12 @@ def escalate(ledger: Ledger, config: Config, *, judges: Sequence[Judge] | None =
         return report
     judges = list(judges) if judges is not None else [open_judge(s.spec, config.judge, template=s.template)
                                                       for s in steps]
-    pool = read_pool(ledger, config)
+    pool = pool if pool is not None else read_pool(ledger, config)
     ids = [p.id for p in pool.pairs]
     p_wrong, trusted, asked = _scores(ledger, config, pool)
+    if scores is not None:
+        p_wrong, trusted = np.asarray(scores[0], dtype=np.float64), np.asarray(scores[1], dtype=bool)
+        asked = np.zeros(len(ids), dtype=bool)  # this iteration has not asked yet
     labeled = np.isin(pool.ai, [A, B, TIE_INCONSISTENT])
     base = labeled & ~pool.human_any & ~trusted & ~asked
     doubt = pool.ai == TIE_INCONSISTENT
@@ -162,17 +183,17 @@ def spend(ledger: Ledger, config: Config) -> list[dict[str, Any]]:
     the AI-label errors its human labels found and those errors per unit of cost.
 
     An escalation call belongs to the iteration whose batch it preceded: calls after the
-    start of iteration i-1 and up to the start of iteration i count for iteration i (a
-    last row ``next`` holds calls made for an iteration not yet started).
+    selection of iteration i-1 was recorded and before that of iteration i count for
+    iteration i (a last row ``next`` holds calls for an iteration not yet selected).
     """
     steps = cascade(config)
     price = {s.name: s.call_price for s in steps}
-    rows = iterations_db.iteration_rows(ledger)
-    starts = [r["started_at"] for r in rows]
+    rows = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING]
+    ends = [at for _, at in selection_times(rows)]
     calls: dict[int, dict[str, int]] = {}
     for _, judge, _, order, at in answer_times(ledger, list(price)):
         if order in ORDERS:
-            k = bisect.bisect_left(starts, at)  # the first iteration starting after the call
+            k = bisect.bisect_left(ends, at)  # the first selection recorded after the call
             calls.setdefault(k, {}).setdefault(judge, 0)
             calls[k][judge] += 1
     found = _errors_found(ledger, config)

@@ -47,10 +47,10 @@ def select_iteration(ledger: Ledger, config: Config, *, factory: Callable[[], Re
                      judges: Sequence[Judge] | None = None) -> IterationReport:
     """Run one iteration (escalate, train, curve, decide) and record it; see the module docstring.
 
-    With ``[escalation] judges`` the judge cascade runs first (:func:`.escalation.escalate`;
-    ``judges``: the opened escalation judges, default opened from their specs), so the
-    signals, the error model and the human batch see its verdicts; what it did is the
-    iteration's ``escalation`` param.
+    With ``[escalation] judges`` the judge cascade runs before the human batch is drawn
+    (:func:`.escalation.escalate`; ``judges``: the opened escalation judges, default opened
+    from their specs), so the signals, the error model and the batch see its verdicts; what
+    it did is the iteration's ``escalation`` stat (signals) or param (margin-curve).
 
     Runs as the iteration's owner (``owner``, or a fresh one for the call): raises
     :class:`~rlthf_plugin.errors.LeaseHeldError` when another process moves the iteration,
@@ -76,7 +76,10 @@ def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], Rewa
     if sel.strategy not in STRATEGIES:
         raise ConfigError(f"unknown selection.strategy '{sel.strategy}'; known: {', '.join(STRATEGIES)}")
     alpha, beta = schedule(it, amplification=sel.amplification, back_off=sel.back_off)
-    escalated = escalate(ledger, config, judges=judges, progress=progress) if cascade(config) else None
+    strategy = STRATEGY_OF[sel.strategy]
+    # The signals strategy escalates on its own P(wrong) and refits; the others before reading the pool.
+    own = strategy is strategy_signals.STRATEGY
+    escalated = escalate(ledger, config, judges=judges, progress=progress) if cascade(config) and not own else None
     pool = read_pool(ledger, config)
     if not pool.pairs:
         raise RlthfError("the workspace has no pairs: run 'rlthf import' first")
@@ -85,7 +88,6 @@ def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], Rewa
               "flip_min_precision": sel.flip_min_precision, "probe": sel.probe, "audit": sel.audit,
               "seed": sel.seed, "ground_truth": sel.ground_truth, "strategy": sel.strategy,
               "primary_judge": pool.primary_judge}
-    strategy = STRATEGY_OF[sel.strategy]
     params.update(strategy.params(config))
     if escalated is not None:
         params["escalation"] = escalated.summary()
@@ -93,7 +95,7 @@ def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], Rewa
     if not np.isin(pool.ai, [A, B]).any():
         raise RlthfError("no pair has an AI label with a winner (A or B): import or judge AI labels first")
     return strategy.select(ledger, config, it=it, rows=rows, pool=pool, factory=factory, progress=progress,
-                           owner=owner)
+                           owner=owner, **({"judges": judges} if own else {}))
 
 
 __all__ = ["STRATEGY_OF", "select_iteration"]

@@ -30,12 +30,14 @@ proven: the AI label stays, as ``ai``, in the export).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..config import Config
 from ..errors import ConfigError, require
+from ..models.judge import Judge
 from ..models.reward import RewardModel
 from ..pairs import A, B, TIE_INCONSISTENT
 from ..selection.allocation import Kind, allocate
@@ -44,15 +46,16 @@ from ..selection.error_model import fit_error_model
 from ..selection.prior import PRIOR_METHODS, prior_wrong
 from ..selection.rlthf import Action, Region, analyze_curve, schedule
 from ..selection.siblings import sibling_margins
-from ..selection.signals import signal_table
+from ..selection.signals import SignalTable, signal_table
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
 from ..store.votes import coverage, read_votes
 from ..vocab import Strategy
-from .cascade import settler_names
+from .cascade import cascade, settler_names
 from .cross_fit import cross_fit_margins
 from .owner import IterationOwner
-from .pool import Pool, human_weights, in_shard, label_judge_counts, make_factory, previous_actions
+from .escalation import escalate
+from .pool import Pool, human_weights, read_pool, in_shard, label_judge_counts, make_factory, previous_actions
 from .strategy import IterationReport, SelectionStrategy, rm_check
 
 _ACTION = {"flip": Action.FLIP.value, "trust": Action.KEEP.value, "none": Action.DROP.value}
@@ -99,10 +102,62 @@ def _real_candidates(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(rows, dtype=np.int64), np.asarray(dis, dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class _Evidence:
+    primary: int
+    settlers: list[int]
+    table: SignalTable
+    model: Any
+    dec: Any
+    wrong: np.ndarray
+
+
+def _labels(pool: Pool, prev: np.ndarray | None) -> np.ndarray:
+    """(N,) the label each pair trains on: human, else the audited AI winner (swapped where
+    the previous iteration flipped it); "" where none."""
+    winner = np.isin(pool.ai, [A, B])
+    labels = np.where(winner, pool.ai, "")
+    was_flipped = (prev == Action.FLIP.value) & winner if prev is not None else np.zeros(len(pool.pairs), dtype=bool)
+    labels[was_flipped] = np.where(pool.ai[was_flipped] == A, B, A)
+    human_win = np.isin(pool.human, [A, B])
+    labels[human_win] = pool.human[human_win]
+    return labels
+
+
+def _evidence(pool: Pool, votes, config: Config, raw: np.ndarray, labels: np.ndarray, weights: np.ndarray,
+              it: int) -> _Evidence:
+    """Steps 2-4 on the pool's current votes: sibling margins, signals, prior, error model, flips and trust."""
+    sel = config.selection
+    primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
+    settlers = [votes.judges.index(s) for s in settler_names(config)
+                if s in votes.judges and s != pool.primary_judge]  # strongest first, as the pool settled
+    winner, human_win = np.isin(pool.ai, [A, B]), np.isin(pool.human, [A, B])
+    # what the other labels of each prompt say (the same labels and weights as the RM)
+    sibling = sibling_margins(_ids(p.prompt for p in pool.pairs), *np.split(_ids(
+        [p.response_a for p in pool.pairs] + [p.response_b for p in pool.pairs]), 2),
+        np.where(labels == A, 1.0, np.where(labels == B, -1.0, 0.0)), weights=weights)
+    table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
+                         length_a=[len(p.response_a) for p in pool.pairs],
+                         length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a,
+                         coverage=coverage(votes), sibling_margin=sibling, settlers=settlers)
+    prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
+    wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
+    model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
+    # calibrated flips and trust, only for pairs without any human answer
+    dec = decide(np.where(pool.human_any & ~human_win, np.nan, model.p_wrong), wrong,
+                 flip_min_precision=sel.flip_min_precision, trust_max_error=sel.trust_max_error,
+                 min_evidence=sel.min_evidence)
+    return _Evidence(primary, settlers, table, model, dec, wrong)
+
+
 def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict], pool: Pool,
                    factory: Callable[[], RewardModel] | None, progress: bool = False,
-                   owner: IterationOwner | None = None) -> IterationReport:
+                   owner: IterationOwner | None = None, judges: Sequence[Judge] | None = None) -> IterationReport:
     """Decide one iteration with the signals strategy and record it (see the module docstring).
+
+    With ``[escalation] judges``, the judge cascade (:func:`.escalation.escalate`) runs on
+    this iteration's first P(wrong); the evidence is then refit on the new votes before the
+    batch is drawn (``judges``: the opened escalation judges, default from their specs).
 
     Called by the iteration's owner (``owner``): the decisions are written fenced by its lease.
     """
@@ -111,17 +166,10 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     n = len(pool.pairs)
     ids = [p.id for p in pool.pairs]
     votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
-    primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
-    settlers = [votes.judges.index(s) for s in settler_names(config)
-                if s in votes.judges and s != pool.primary_judge]  # strongest first, as the pool settled
-    winner = np.isin(pool.ai, [A, B])
-    human_win = np.isin(pool.human, [A, B])
     # 1. the reward model's margins on the current labels
     prev = previous_actions(ledger, pool, rows[-1]["id"] if rows else None)
-    labels = np.where(winner, pool.ai, "")
-    was_flipped = (prev == Action.FLIP.value) & winner if prev is not None else np.zeros(n, dtype=bool)
-    labels[was_flipped] = np.where(pool.ai[was_flipped] == A, B, A)
-    labels[human_win] = pool.human[human_win]
+    labels = _labels(pool, prev)
+    human_win = np.isin(pool.human, [A, B])
     alpha = schedule(it, amplification=sel.amplification, back_off=sel.back_off)[0]
     weights = np.where(human_win, human_weights(pool, rows, config, alpha), 1.0)
     factory = factory or make_factory(ledger, config, progress=progress)
@@ -129,22 +177,19 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     raw = cross_fit_margins(factory, [p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
                             [p.response_b for p in pool.pairs], labels.astype(str), train=train, weights=weights,
                             folds=sel.folds, seed=sel.seed + it, progress=progress)
-    # 2. what the other labels of each prompt say (the same labels and weights as the RM)
-    sibling = sibling_margins(_ids(p.prompt for p in pool.pairs), *np.split(_ids(
-        [p.response_a for p in pool.pairs] + [p.response_b for p in pool.pairs]), 2),
-        np.where(labels == A, 1.0, np.where(labels == B, -1.0, 0.0)), weights=weights)
-    # 2-3. signals, prior, error model
-    table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
-                         length_a=[len(p.response_a) for p in pool.pairs],
-                         length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a,
-                         coverage=coverage(votes), sibling_margin=sibling, settlers=settlers)
-    prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
-    wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
-    model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
-    # 4. calibrated flips and trust, only for pairs without any human answer
-    dec = decide(np.where(pool.human_any & ~human_win, np.nan, model.p_wrong), wrong,
-                 flip_min_precision=sel.flip_min_precision, trust_max_error=sel.trust_max_error,
-                 min_evidence=sel.min_evidence)
+    # 2-4. signals, prior, error model; flips and trust
+    ev = _evidence(pool, votes, config, raw, labels, weights, it)
+    escalated = None
+    if cascade(config):
+        # Escalate where the answer is worth the most on this P(wrong), then refit on the new votes.
+        escalated = escalate(ledger, config, judges=judges, progress=progress, pool=pool,
+                             scores=(ev.model.p_wrong, ev.dec.decision == "trust"))
+        pool = read_pool(ledger, config)
+        votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
+        labels = _labels(pool, prev)
+        ev = _evidence(pool, votes, config, raw, labels, weights, it)
+    primary, settlers, table, model, dec, wrong = ev.primary, ev.settlers, ev.table, ev.model, ev.dec, ev.wrong
+    winner = np.isin(pool.ai, [A, B])
     # 5. the batch
     shard = in_shard(ids, sel.shard, sel.seed)
     inconsistent = (pool.ai == TIE_INCONSISTENT) & ~pool.human_any & shard
@@ -201,6 +246,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                            f"trust where the upper bound < {sel.trust_max_error:g}"},
         "rm_check": rm_check(pool, np.where(winner, margin_of, np.nan), ledger),
     }
+    if escalated is not None:
+        stats["escalation"] = escalated.summary()
     iterations_db.record_selection(ledger, it, decision_rows, stats, fence=owner.fence if owner else None)
     asked = [pool.pairs[i] for i in action if action[i] == Action.ASK.value]
     return IterationReport(it, counts, stats, None, asked)

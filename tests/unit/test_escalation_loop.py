@@ -94,7 +94,7 @@ def test_iteration_asks_the_recorded_judge_only_on_escalated_pairs(cascade_ws):
     assert judge.calls == 2 * budget == len(asked) == len(set(asked))
     escalated = {pid for pid, _ in asked}
     assert inconsistent <= escalated  # tie_inconsistent pairs go first
-    esc = rep_params(ws.ledger, rep.iteration)["escalation"]
+    esc = rep.stats["escalation"]
     assert esc["calls"] == 2 * budget and esc["judges"][0]["judge"] == STRONG
     # The strong judge settled them: none is left for the tie share; it is the label judge there.
     assert rep.stats["inconsistent"] == 0 and rep.stats["settled"][STRONG] >= len(inconsistent)

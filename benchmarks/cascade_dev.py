@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.signals_dev import DEV, RM, Embeddings
+from benchmarks.signals_dev import RM, Embeddings
 from rlthf_plugin.config import Config
 from rlthf_plugin.selection.allocation import allocate
 from rlthf_plugin.selection.error_model import fit_error_model
@@ -51,6 +51,9 @@ from rlthf_plugin.selection.signals import encode_votes, primary_labels, signal_
 from rlthf_plugin.selection.trust import decide
 
 DEFAULTS = Config().selection
+#: The dev data beside the checkout (a worktree sits one folder deeper).
+DEV = next((p / "shared" / "data" / "dev" for p in Path(__file__).resolve().parents[2:4]
+            if (p / "shared" / "data" / "dev").is_dir()), Path("shared/data/dev"))
 GPT4, GPT4_REF = "GPT-4/Vanilla_NoRules", "GPT-4/Metrics_Reference"
 #: Dollars per call (one order), list prices at ~1.2k prompt + 0.3k completion tokens
 #: (GPT-4 8k: $30/$60 per M; the metrics+reference protocol is about twice as long;
@@ -210,8 +213,10 @@ def simulate(d: Data, rm: RM, arm: Arm, seed: int, budgets, step: float, human_p
             judge_cost = float(sum(calls[j] * CALL_PRICE.get(d.judges[j], 0.0) for j in chain))
             n_human = int((human != "").sum())
             fixed = int((base_wrong & (cur == d.truth)).sum())
+            undecided = ~np.isin(primary, ["A", "B"])
             out.append({"set": d.name, "arm": arm.name, "seed": seed, "human": hb, "n": n,
-                        "errors": int(base_wrong.sum()), "fixed": fixed,
+                        "errors": int(base_wrong.sum()), "undecided": int(undecided.sum()), "fixed": fixed,
+                        "fixed_undecided": int((undecided & (cur == d.truth)).sum()),
                         "introduced": int((~base_wrong & (cur != d.truth)).sum()),
                         "precision": float(np.mean(suspect_hits)) if suspect_hits else float("nan"),
                         "escalated": {d.judges[j]: int(revealed[:, j].sum()) for j in chain},
@@ -241,17 +246,20 @@ def summarize(rows, human_budgets) -> str:
     for name in dict.fromkeys(r["set"] for r in rows):
         sub = [r for r in rows if r["set"] == name]
         r0 = sub[0]
-        lines += [f"\n**{name}** ({r0['n']} pairs, {r0['errors']} primary labels wrong or undecided)\n",
-                  "| arm | human | errors fixed | introduced | batch precision | escalated pairs | cost ($) |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [f"\n**{name}** ({r0['n']} pairs; {r0['errors']} primary labels wrong or undecided, "
+                  f"{r0['undecided']} of them undecided: a tie or a flip across orders)\n",
+                  "| arm | human | errors fixed (of them undecided) | introduced | batch precision | escalated pairs "
+                  "| judge calls | cost ($) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for arm in dict.fromkeys(r["arm"] for r in sub):
             for hb in human_budgets:
                 g = [r for r in sub if r["arm"] == arm and abs(r["human"] - hb) < 1e-9]
                 if not g:
                     continue
                 esc = {k: float(np.mean([r["escalated"][k] for r in g])) for k in g[0]["escalated"]}
-                lines.append(f"| {arm} | {hb:.0%} | {_mean(g, 'fixed'):.1f} | {_mean(g, 'introduced'):.1f} | "
-                             f"{_mean(g, 'precision'):.2f} | {', '.join(f'{v:.0f}' for v in esc.values()) or '-'} | "
+                lines.append(f"| {arm} | {hb:.0%} | {_mean(g, 'fixed'):.1f} ({_mean(g, 'fixed_undecided'):.1f}) | "
+                             f"{_mean(g, 'introduced'):.1f} | {_mean(g, 'precision'):.2f} | "
+                             f"{' + '.join(f'{v:.0f}' for v in esc.values()) or '-'} | {_mean(g, 'calls'):.0f} | "
                              f"{_mean(g, 'cost'):.2f} |")
     return "\n".join(lines)
 
@@ -260,7 +268,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--sets", default="llmbar-chatgpt,llmbar-llama2,pandalm")
-    ap.add_argument("--human", default="0.02,0.04,0.06,0.08,0.10", help="human budgets (share of the pool)")
+    ap.add_argument("--human", default="0.02,0.06,0.10", help="human budgets (share of the pool)")
     ap.add_argument("--escalation", default="0.05,0.1,0.2,0.5", help="escalation budgets (share of the pool)")
     ap.add_argument("--rules", default="p_wrong")
     ap.add_argument("--settle", default="all")
@@ -280,8 +288,9 @@ def main(argv=None):
         d = loaders[name]()
         rm = RM(emb, d)
         for arm in arms_for(len(d.judges) - 1, eb, args.rules.split(","), args.settle.split(",")):
-            for seed in range(args.seeds):
-                rows += simulate(d, rm, arm, seed, hb, args.step, args.human_price)
+            for h in hb:  # one run per human budget: the escalation budget is spent over its iterations
+                for seed in range(args.seeds):
+                    rows += simulate(d, rm, arm, seed, [h], args.step, args.human_price)
             print(f"{name} {arm.name}: {time.perf_counter() - t0:.0f}s", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(rows))

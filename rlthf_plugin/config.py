@@ -131,6 +131,10 @@ class EscalationConfig:
     #: Which pairs first (after the half-judged and the tie_inconsistent ones):
     #: ``p_wrong``, ``uncertainty`` or ``beyond_batch`` (selection/escalation.py).
     rule: str = "p_wrong"
+    #: Where an escalation judge's winner becomes the audited label: ``all`` (wherever it
+    #: gave one; the strongest judge of the chain wins) or ``ties`` (only where the primary
+    #: has no winner; elsewhere its verdict is a signal for the error model).
+    settle: str = "all"
 
 
 @dataclass

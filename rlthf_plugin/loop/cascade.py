@@ -59,6 +59,8 @@ def cascade(config: Config) -> list[Step]:
         return []
     if esc.rule not in RULES:
         raise ConfigError(f"escalation.rule must be one of {', '.join(RULES)}, not '{esc.rule}'")
+    if esc.settle not in ("all", "ties"):
+        raise ConfigError(f"escalation.settle must be 'all' or 'ties', not '{esc.settle}'")
     templates = _split(esc.templates) or [""]
     if len(templates) == 1:
         templates = templates * len(specs)

@@ -46,7 +46,7 @@ from ..selection.error_model import fit_error_model
 from ..selection.prior import PRIOR_METHODS, prior_wrong
 from ..selection.rlthf import Action, Region, analyze_curve, schedule
 from ..selection.siblings import sibling_margins
-from ..selection.signals import SignalTable, signal_table
+from ..selection.signals import SignalTable, audited_labels, signal_table
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
 from ..store.votes import coverage, read_votes
@@ -139,7 +139,9 @@ def _evidence(pool: Pool, votes, config: Config, raw: np.ndarray, labels: np.nda
     table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
                          length_a=[len(p.response_a) for p in pool.pairs],
                          length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a,
-                         coverage=coverage(votes), sibling_margin=sibling, settlers=settlers)
+                         coverage=coverage(votes), sibling_margin=sibling, settlers=settlers,
+                         settle_only=(~np.isin(audited_labels(votes.votes, primary, coverage=coverage(votes))[0],
+                                               [A, B]) if config.escalation.settle == "ties" else None))
     prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
     wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
     model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)

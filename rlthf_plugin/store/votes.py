@@ -255,11 +255,13 @@ def audited_labels(ledger: Ledger, primary_judge: str = "", pair_ids: Sequence[s
     return audited_of(ledger, read_votes(ledger, pair_ids), primary_judge)
 
 
-def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: Sequence[str] = ()) -> AuditedLabels:
+def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: Sequence[str] = (), *,
+               ties_only: bool = False) -> AuditedLabels:
     """:func:`audited_labels` over votes already read (:func:`read_votes`).
 
     ``settlers``: escalation judges, strongest first; where one gave a winner, the pair is
-    audited under its label (:func:`rlthf_plugin.selection.signals.settle`).
+    audited under its label (:func:`rlthf_plugin.selection.signals.settle`); ``ties_only``:
+    only where the label judge named no winner.
     """
     if not table.judges:
         return AuditedLabels({}, {}, "")
@@ -270,7 +272,7 @@ def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: S
     labels, judge = _audited_labels(table.votes, j, coverage=coverage(table))
     idx = [table.judges.index(name) for name in settlers if name in table.judges and name != table.judges[j]]
     if idx:
-        judge = settle(table.votes, judge, idx)
+        judge = settle(table.votes, judge, idx, ~np.isin(labels, ["A", "B"]) if ties_only else None)
         labels = labels.astype(object)
         for k in idx:
             labels[judge == k] = _primary_labels(table.votes, k)[judge == k]

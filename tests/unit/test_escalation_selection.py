@@ -44,6 +44,8 @@ def test_settle_takes_the_strongest_escalation_judge_with_a_winner():
     judge = settle(x, np.zeros(4, int), [2, 1])
     # pair 0: the strong judge split, the cheap one settles; 1: the strong one; 2: none; 3: the strong one.
     assert judge.tolist() == [1, 2, 0, 2]
+    # settle = "ties": only where the primary has no winner (pairs 0 and 2); elsewhere the verdicts are signals.
+    assert settle(x, np.zeros(4, int), [2, 1], only=[True, False, True, False]).tolist() == [1, 0, 0, 0]
     t = signal_table(x, 0, judge_names=["p", "cheap", "strong"], settlers=[2, 1])
     assert t.label.tolist() == ["B", "B", "tie_inconsistent", "A"]
     # The primary is now a signal against the settled label; the settler's own error rate is a column.

@@ -26,6 +26,12 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "rlthf_iteration_pending_tasks": ("gauge", "Pushed tasks of the latest iteration still waiting for labels.", ()),
     "rlthf_iteration_state": ("gauge", "1 for the state of the latest iteration (selecting, selected, pushing, "
                                        "pushed, labeled), 0 for the others.", ("state",)),
+    "rlthf_spend": ("gauge", "Spend so far at [cost] prices, by kind (human labels, or judge:NAME for an "
+                             "escalation judge's calls).", ("kind",)),
+    "rlthf_spend_latest_iteration": ("gauge", "Spend of the latest iteration at [cost] prices (human labels and "
+                                              "escalation calls).", ()),
+    "rlthf_escalation_calls_total": ("gauge", "Escalation judge calls so far, by judge.", ("judge",)),
+    "rlthf_errors_per_cost": ("gauge", "AI-label errors the human labels found per unit of cost, so far.", ()),
 }
 
 

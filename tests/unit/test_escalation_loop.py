@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from click.testing import CliRunner
+
+from rlthf_plugin.backends.local import LocalBackend
 from rlthf_plugin.cli import main
+from rlthf_plugin.report.html import write_report
+from rlthf_plugin.service.worker import Worker
 from rlthf_plugin.errors import JudgeError
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.loop.escalation import escalate, spend
@@ -110,6 +115,20 @@ def test_iteration_asks_the_recorded_judge_only_on_escalated_pairs(cascade_ws):
     assert rows[0]["judge_calls"] == {STRONG: 2 * budget} and rows[0]["judge_cost"] == pytest.approx(0.2)
     assert rows[0]["human_cost"] == 2.0 * rows[0]["human_labels"] > 0
     assert rows[0]["errors_per_cost"] == pytest.approx(rows[0]["errors_found"] / rows[0]["cost"])
+    # ... shown by status, the report and /metrics.
+    cfg_text = (f'[selection]\nprimary_judge = "weak"\n[escalation]\njudges = "recorded:{verdicts}"\n'
+                f'budgets = [0.2]\n[cost]\nhuman_label = 2.0\njudge_call = [0.01]\n')
+    (ws.root / "rlthf.toml").write_text(cfg_text, encoding="utf-8")
+    res = CliRunner().invoke(main, ["--workspace", str(ws.root), "status"])
+    assert res.exit_code == 0, res.output
+    assert f"spend iteration 0: {rows[0]['human_labels']} human label(s)" in res.output and STRONG in res.output
+    page = write_report(ws.ledger, cfg, ws.root / "report").read_text(encoding="utf-8")
+    assert "<h2>Spend</h2>" in page and "errors per unit cost" in page
+    worker = Worker(ws, ["local"], adapters={"local": LocalBackend()})
+    worker._spend_gauges()
+    assert worker.metrics.value("rlthf_escalation_calls_total", judge=STRONG) == 4 * budget
+    assert worker.metrics.value("rlthf_spend", kind="human") == pytest.approx(sum(r["human_cost"] for r in rows))
+    assert "rlthf_errors_per_cost" in worker.metrics.render()
 
 
 def rep_params(ledger, iteration: int) -> dict:

@@ -58,6 +58,9 @@ def _echo_iteration(rep) -> None:
         kinds = ", ".join(f"{k} {v}" for k, v in s["kinds"].items() if v)
         click.echo(f"iteration {rep.iteration}: primary judge '{s['primary_judge']}', {s['candidates']} candidate(s), "
                    f"error model on {em['n_labels']} human label(s) ({em['n_errors']} AI errors)")
+        for step in (s.get("escalation") or {}).get("judges", []):
+            click.echo(f"  escalated to '{step['judge']}': {step['pairs']} pair(s), {step['asked']} call(s) "
+                       f"({step['cached']} cached), verdicts {step['verdicts'] or '-'}")
         if len(s.get("label_judges") or {}) > 1:  # pairs the primary did not judge keep another judge's label
             click.echo("  AI labels audited per judge: " + ", ".join(f"'{j}' {n}" for j, n in s["label_judges"].items()))
         click.echo(f"  ask {c['ask']} ({kinds or 'none'}), flip {c['flip']}, keep {c['keep']}, "

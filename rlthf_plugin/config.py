@@ -121,19 +121,16 @@ class SelectionConfig:
 class EscalationConfig:
     """Trust or Escalate: judges asked before each human batch (``rlthf run / select / serve``)."""
 
-    #: Escalation judges, cheap to strong, comma-separated specs: ``openai:MODEL``,
-    #: ``hf:NAME_OR_PATH``, ``recorded:FILE[#JUDGE]``. Empty: no escalation.
+    #: Judges, cheap to strong, comma-separated specs (``openai:``, ``hf:``, ``recorded:``); empty: none.
     judges: str = ""
     #: One judge template per judge, comma-separated (empty entries: ``[judge] template``).
     templates: str = ""
     #: Share of the pool each judge is asked per iteration, one per judge (one value: all).
     budgets: list[float] = field(default_factory=lambda: [0.1])
-    #: Which pairs first (after the half-judged and the tie_inconsistent ones):
-    #: ``p_wrong``, ``uncertainty`` or ``beyond_batch`` (selection/escalation.py).
+    #: Pairs first after the tie_inconsistent ones: ``p_wrong``, ``uncertainty``, ``beyond_batch``.
     rule: str = "p_wrong"
-    #: Where an escalation judge's winner becomes the audited label: ``all`` (wherever it
-    #: gave one; the strongest judge of the chain wins) or ``ties`` (only where the primary
-    #: has no winner; elsewhere its verdict is a signal for the error model).
+    #: Where an escalation judge's winner is the audited label: ``all`` (the strongest wins)
+    #: or ``ties`` (only where the primary has none; elsewhere a signal).
     settle: str = "all"
 
 

@@ -70,10 +70,8 @@ Columns are 0 for pairs whose audited label is not ``A`` / ``B`` (nothing to aud
 
 Settling by escalation judges (:func:`settle`)
 ----------------------------------------------
-Escalation judges (Trust or Escalate: cheap -> strong) are *settlers*, strongest first: the
-strongest one with one winner in every present order gives the audited label (the primary
-is then an ``against:`` signal). A ``tie_inconsistent`` primary label is so settled instead
-of entering the suspect queue at a flat P(wrong); without such a settler it stays unsettled.
+Escalation judges (*settlers*, strongest first): the strongest with one winner in every
+present order gives the audited label; the primary is then an ``against:`` signal.
 """
 
 from __future__ import annotations

@@ -225,15 +225,16 @@ def simulate(d: Data, rm: RM, arm: Arm, seed: int, budgets, step: float, human_p
     return out
 
 
-def arms_for(chain_len: int, esc_budgets, rules, settles) -> list[Arm]:
-    arms = [Arm("none")]
+def arms_for(chain_len: int, esc_budgets, rules, settles, baselines: bool = True) -> list[Arm]:
+    arms = [Arm("none")] if baselines else []
     for settle in settles:
         for rule in rules:
             for e in esc_budgets:
                 arms.append(Arm(f"cascade@{e:g}/{rule}/{settle}", (e,), 1, rule, settle))
                 if chain_len > 1:
                     arms.append(Arm(f"chain@{e:g}+{e:g}/{rule}/{settle}", (e, e), 2, rule, settle))
-        arms.append(Arm(f"everything/{settle}", None, 1, settle=settle))
+        if baselines:
+            arms.append(Arm(f"everything/{settle}", None, 1, settle=settle))
     return arms
 
 
@@ -264,6 +265,35 @@ def summarize(rows, human_budgets) -> str:
     return "\n".join(lines)
 
 
+def headline(rows, human: float = 0.06, esc: float = 0.2) -> str:
+    """The issue's targets at ``human`` labels and escalation budget ``esc``, per set."""
+    out = [f"\n**Targets** ({human:.0%} human labels, escalation budget {esc:.0%}; means over seeds)\n",
+           "| set | arm | errors fixed | vs no escalation | wrong winners fixed (undecided excluded) | vs no escalation "
+           "| share of escalate-everything's fixes | share of its cost |",
+           "|---|---|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["set"] for r in rows):
+        sub = [r for r in rows if r["set"] == name and abs(r["human"] - human) < 1e-9]
+
+        def arm(prefix):
+            g = [r for r in sub if r["arm"] == prefix]
+            return (_mean(g, "fixed"), _mean(g, "fixed") - _mean(g, "fixed_undecided"), _mean(g, "cost")) if g else None
+        none = arm("none")
+        arms = sorted({r["arm"] for r in sub})
+        every = next((arm(a) for a in arms if a.startswith("everything/all")), None)
+        for a in arms:
+            if not (a.startswith(f"cascade@{esc:g}/") or a.startswith(f"chain@{esc:g}+")):
+                continue
+            f, fw, c = arm(a)
+            line = f"| {name} | {a} | {f:.1f} | {f / none[0]:.2f}x | {fw:.1f} | "
+            line += f"{fw / none[1]:.2f}x | " if none[1] else "- | "
+            line += f"{f / every[0]:.0%} | {c / every[2]:.0%} |" if every else "- | - |"
+            out.append(line)
+        if none:
+            out.append(f"| {name} | none | {none[0]:.1f} | 1x | {none[1]:.1f} | 1x | "
+                       + (f"{none[0] / every[0]:.0%} | {none[2] / every[2]:.0%} |" if every else "- | - |"))
+    return "\n".join(out)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=3)
@@ -275,7 +305,15 @@ def main(argv=None):
     ap.add_argument("--human-price", type=float, default=1.0)
     ap.add_argument("--step", type=float, default=0.02)
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
+    ap.add_argument("--no-baselines", action="store_true", help="skip the none and everything arms")
+    ap.add_argument("--summarize", default=None, help="comma-separated JSON files of earlier runs: print their tables")
     args = ap.parse_args(argv)
+    if args.summarize:
+        rows = [r for f in args.summarize.split(",") for r in json.loads(Path(f).read_text())]
+        hb = sorted({r["human"] for r in rows})
+        print(summarize(rows, hb))
+        print(headline(rows))
+        return rows
     hb = [float(x) for x in args.human.split(",")]
     eb = [float(x) for x in args.escalation.split(",")]
     loaders = {"llmbar-chatgpt": lambda: load_llmbar("ChatGPT/Vanilla_NoRules", [GPT4, GPT4_REF]),
@@ -287,7 +325,8 @@ def main(argv=None):
     for name in args.sets.split(","):
         d = loaders[name]()
         rm = RM(emb, d)
-        for arm in arms_for(len(d.judges) - 1, eb, args.rules.split(","), args.settle.split(",")):
+        for arm in arms_for(len(d.judges) - 1, eb, args.rules.split(","), args.settle.split(","),
+                            not args.no_baselines):
             for h in hb:  # one run per human budget: the escalation budget is spent over its iterations
                 for seed in range(args.seeds):
                     rows += simulate(d, rm, arm, seed, [h], args.step, args.human_price)
@@ -295,6 +334,7 @@ def main(argv=None):
     if args.out:
         Path(args.out).write_text(json.dumps(rows))
     print(summarize(rows, hb))
+    print(headline(rows))
     return rows
 
 

@@ -45,7 +45,7 @@ from ..selection.signals import primary_labels, signal_table
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
 from ..store.votes import answer_times, coverage, read_votes
-from ..vocab import SELECTING
+from ..vocab import SELECTING_STATES
 from .cascade import Step, cascade
 from .judging import label_pairs
 from .pool import Pool, read_pool
@@ -76,7 +76,7 @@ def _scores(ledger: Ledger, config: Config, pool: Pool) -> tuple[np.ndarray, np.
         table = signal_table(votes.votes, j, judge_names=votes.judges, coverage=coverage(votes))
         p = prior_wrong(table, votes.votes, j, method=config.selection.prior)
     trusted, asked = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    rows = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING]
+    rows = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING_STATES]
     if rows:
         for d in iterations_db.decisions(ledger, rows[-1]["id"]):
             i = pool.index.get(d["pair_id"])
@@ -95,7 +95,7 @@ def selection_times(rows: list[dict]) -> list[tuple[int, dt.datetime]]:
     (``started_at`` for rows recorded before ``selected_at`` existed)."""
     out = []
     for r in rows:
-        if r["state"] in SELECTING:
+        if r["state"] in SELECTING_STATES:
             continue
         at = (r.get("stats") or {}).get("selected_at")
         out.append((r["id"], dt.datetime.fromisoformat(at) if at else r["started_at"]))
@@ -188,7 +188,7 @@ def spend(ledger: Ledger, config: Config) -> list[dict[str, Any]]:
     """
     steps = cascade(config)
     price = {s.name: s.call_price for s in steps}
-    rows = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING]
+    rows = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING_STATES]
     ends = [at for _, at in selection_times(rows)]
     calls: dict[int, dict[str, int]] = {}
     for _, judge, _, order, at in answer_times(ledger, list(price)):

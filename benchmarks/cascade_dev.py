@@ -284,8 +284,8 @@ def headline(rows, human: float = 0.06, esc: float = 0.2) -> str:
             if not (a.startswith(f"cascade@{esc:g}/") or a.startswith(f"chain@{esc:g}+")):
                 continue
             f, fw, c = arm(a)
-            line = f"| {name} | {a} | {f:.1f} | {f / none[0]:.2f}x | {fw:.1f} | "
-            line += f"{fw / none[1]:.2f}x | " if none[1] else "- | "
+            line = f"| {name} | {a} | {f:.1f} | " + (f"{f / none[0]:.2f}x" if none and none[0] else "-") + f" | {fw:.1f} | "
+            line += f"{fw / none[1]:.2f}x | " if none and none[1] else "- | "
             line += f"{f / every[0]:.0%} | {c / every[2]:.0%} |" if every else "- | - |"
             out.append(line)
         if none:

@@ -178,3 +178,16 @@ def test_run_cli_with_a_recorded_escalation_judge(cascade_ws, runner):
     res = runner.invoke(main, ["--workspace", str(ws.root), "run", "--annotator", "oracle:human",
                                "--escalate-judge", str(verdicts)])
     assert res.exit_code == 1 and "recorded:FILE" in res.output
+
+
+def test_a_kill_inside_an_iteration_redoes_it_and_finishes_the_escalation(cascade_ws):
+    ws, verdicts = cascade_ws
+    factory = EmbeddingRewardModel(SentenceEmbedder(max_length=32), ledger=ws.ledger, epochs=20).spawn
+    with pytest.raises(JudgeError):
+        select_iteration(ws.ledger, ws.config, factory=factory, judges=[Killed(verdicts, after=5)])
+    half = _strong_answers(ws.ledger)
+    second = RecordedJudge(verdicts)
+    rep = select_iteration(ws.ledger, ws.config, factory=factory, judges=[second])
+    answers = _strong_answers(ws.ledger)
+    assert rep.iteration == 0  # the crashed iteration was redone, not skipped
+    assert len(answers) == len(set(answers)) == 2 * round(0.2 * N) == len(half) + second.calls

@@ -188,7 +188,7 @@ def simulate(d: Data, rm: RM, arm: Arm, seed: int, budgets, step: float, human_p
             table, p, wrong = evidence()
         label = table.label
         win = np.isin(label, ["A", "B"])
-        tie = ~win & (human == "")
+        tie = (label == "tie_inconsistent") & (human == "")  # as the product: a judge's tie is never asked
         batch = allocate(np.where(win & (human == ""), p, np.nan), budget=k_batch, eligible=win & (human == ""),
                          tie=tie, shares={"suspect": 1 - DEFAULTS.explore - DEFAULTS.tie_share, "real": 0.0,
                                           "explore": DEFAULTS.explore, "tie": DEFAULTS.tie_share}, seed=seed + it)

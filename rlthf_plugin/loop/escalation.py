@@ -6,8 +6,9 @@ strong (:mod:`.cascade`), in both orders, on the pairs whose answer is worth the
 (:func:`rlthf_plugin.selection.escalation.choose_escalations`):
 
 1. the pairs this judge answered in one order only (a killed run);
-2. the pairs in doubt: a ``tie_inconsistent`` label, and for every judge after the first,
-   the pairs an earlier judge of the chain contradicted or could not decide;
+2. the pairs in doubt: no winner to audit (``tie_inconsistent``, or a judge's ``tie``),
+   and for every judge after the first, the pairs an earlier judge of the chain
+   contradicted or could not decide;
 3. the other untrusted pairs without a human answer, by ``[escalation] rule`` over
    P(wrong): in the signals strategy, the iteration's own (RM margin, signals, error
    model), after which the evidence is refit on the new votes; in the margin-curve
@@ -37,7 +38,7 @@ import numpy as np
 from ..config import Config
 from ..models.judge import Judge, open_judge
 from ..models.judge.prompt import ORDERS
-from ..pairs import A, B, TIE_INCONSISTENT
+from ..pairs import A, B, TIE, TIE_INCONSISTENT
 from ..selection.escalation import choose_escalations
 from ..selection.prior import prior_wrong
 from ..selection.rlthf import Action
@@ -130,9 +131,9 @@ def escalate(ledger: Ledger, config: Config, *, judges: Sequence[Judge] | None =
     if scores is not None:
         p_wrong, trusted = np.asarray(scores[0], dtype=np.float64), np.asarray(scores[1], dtype=bool)
         asked = np.zeros(len(ids), dtype=bool)  # this iteration has not asked yet
-    labeled = np.isin(pool.ai, [A, B, TIE_INCONSISTENT])
+    labeled = np.isin(pool.ai, [A, B, TIE, TIE_INCONSISTENT])
     base = labeled & ~pool.human_any & ~trusted & ~asked
-    doubt = pool.ai == TIE_INCONSISTENT
+    doubt = np.isin(pool.ai, [TIE, TIE_INCONSISTENT])  # no winner to audit: the next judge may settle it
     since = _round_start(ledger)
     skip = int(round(config.selection.budget * int(np.isin(pool.ai, [A, B]).sum())))
     for step, judge in zip(steps, judges):
@@ -152,7 +153,7 @@ def escalate(ledger: Ledger, config: Config, *, judges: Sequence[Judge] | None =
         verdict = _verdicts(ledger, step, ids, pool)
         said = np.isin(verdict, [A, B, TIE_INCONSISTENT])
         doubt = doubt | (said & ((verdict == TIE_INCONSISTENT) | (np.isin(pool.ai, [A, B]) & (verdict != pool.ai))))
-        doubt &= ~(np.isin(verdict, [A, B]) & (pool.ai == TIE_INCONSISTENT))  # settled by this judge
+        doubt &= ~(np.isin(verdict, [A, B]) & np.isin(pool.ai, [TIE, TIE_INCONSISTENT]))  # settled by this judge
     return report
 
 

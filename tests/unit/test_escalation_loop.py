@@ -33,7 +33,7 @@ STRONG = "strong-judge"
 
 def _data(seed: int = 0) -> tuple[list[dict], list[dict]]:
     """(merged rows: a weak primary in both orders + the human label; a recorded file of a
-    strong judge on every pair in both orders). Every 10th primary contradicts itself."""
+    strong judge on every pair in both orders). Every 10th primary contradicts itself; one says tie."""
     rng = np.random.default_rng(seed)
     rows, strong = [], []
     for i in range(N):
@@ -45,6 +45,8 @@ def _data(seed: int = 0) -> tuple[list[dict], list[dict]]:
                 "response_b": b, "human_label": truth}
         prim = other if rng.random() < 0.3 else truth
         ba = other if i % 10 == 0 and prim == truth else (truth if i % 10 == 0 else prim)
+        if i == 5:  # a judge's tie in both orders: no winner either
+            prim = ba = "tie"
         rows += [{**base, "ai_judge": "weak", "ai_order": "ab", "ai_label": prim},
                  {**base, "ai_judge": "weak", "ai_order": "ba", "ai_label": ba}]
         s = truth if rng.random() < 0.9 else other
@@ -90,6 +92,8 @@ def test_iteration_asks_the_recorded_judge_only_on_escalated_pairs(cascade_ws):
     before = read_pool(ws.ledger, cfg)
     inconsistent = {p.id for p, a in zip(before.pairs, before.ai) if a == "tie_inconsistent"}
     assert len(inconsistent) == N // 10
+    tie = {p.id for p, a in zip(before.pairs, before.ai) if a == "tie"}
+    assert len(tie) == 1
     judge = RecordedJudge(verdicts)
     factory = EmbeddingRewardModel(SentenceEmbedder(max_length=32), ledger=ws.ledger, epochs=20).spawn
     rep = select_iteration(ws.ledger, cfg, factory=factory, judges=[judge])
@@ -98,7 +102,7 @@ def test_iteration_asks_the_recorded_judge_only_on_escalated_pairs(cascade_ws):
     # Counted: two calls per escalated pair, every call stored, nothing else asked.
     assert judge.calls == 2 * budget == len(asked) == len(set(asked))
     escalated = {pid for pid, _ in asked}
-    assert inconsistent <= escalated  # tie_inconsistent pairs go first
+    assert inconsistent | tie <= escalated  # pairs without a winner go first
     esc = rep.stats["escalation"]
     assert esc["calls"] == 2 * budget and esc["judges"][0]["judge"] == STRONG
     # The strong judge settled them: none is left for the tie share; it is the label judge there.

@@ -14,8 +14,9 @@ The budget of an iteration is split by ``shares`` (:data:`KINDS`):
   (``selection.tie_share``) is theirs, reported apart like exploration.
 
 A kind with fewer items than its share passes the rest of its share on to the others
-(suspects first, then REAL, then exploration; an unused ``tie`` share goes the same way). The items of the kinds are interleaved
-evenly, so an annotator who stops early has seen every kind in proportion.
+(suspects first, then REAL, then exploration; an unused ``tie`` share goes the same way).
+The items of the kinds are interleaved evenly, so an annotator who stops early has seen
+every kind in proportion.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class Batch:
 
     def of(self, kind: str) -> np.ndarray:
         """Indices of one kind, in queue order."""
-        return self.index[self.kind == kind]
+        chosen: np.ndarray = self.index[self.kind == kind]
+        return chosen
 
 
 def allocate(p_wrong: Any, *, budget: int, eligible: Any = None, real_dissimilarity: Any = None,
@@ -168,7 +170,10 @@ def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: 
     parts = [(Kind.SUSPECT.value, chosen_s, p[chosen_s]), (Kind.REAL.value, chosen_r, real[chosen_r]),
              (Kind.EXPLORE.value, np.asarray(chosen_e, dtype=np.int64), p[np.asarray(chosen_e, dtype=np.int64)]),
              (Kind.TIE.value, np.asarray(chosen_t, dtype=np.int64), np.full(len(chosen_t), np.nan))]
-    kind, index, score, key = [], [], [], []
+    kind: list[str] = []
+    index: list[np.ndarray] = []
+    score: list[np.ndarray] = []
+    key: list[np.ndarray] = []
     for name, idx, sc in parts:
         kind += [name] * idx.size
         index.append(idx.astype(np.int64))
@@ -178,6 +183,6 @@ def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: 
     index_a = np.concatenate(index) if index else np.zeros(0, dtype=np.int64)
     score_a = np.concatenate(score) if score else np.zeros(0)
     order = np.argsort(np.concatenate(key), kind="stable")
-    k = order.size
-    priority = 1.0 - np.arange(k) / max(k, 1)
+    n = order.size
+    priority = 1.0 - np.arange(n) / max(n, 1)
     return Batch(kind_a[order], index_a[order], score_a[order], priority)

@@ -148,9 +148,9 @@ def simulate(d: Data, rm: RM, arm: Arm, seed: int, budgets, step: float, human_p
     primary = d.primary_label
     base_wrong = primary != d.truth  # wrong or undecided (tie, tie_inconsistent)
     out = []
-    p_prev, trusted = None, np.zeros(n, dtype=bool)
+    trusted = np.zeros(n, dtype=bool)
     for it in range(T):
-        def evidence():
+        def evidence(it=it):
             x = np.where(revealed[:, :, None], d.votes, np.nan)
             settlers = chain[::-1]
             only = None if arm.settle == "all" else ~np.isin(primary, ["A", "B"])
@@ -203,7 +203,6 @@ def simulate(d: Data, rm: RM, arm: Arm, seed: int, budgets, step: float, human_p
                      trust_max_error=DEFAULTS.trust_max_error, min_evidence=DEFAULTS.min_evidence)
         flipped = np.flatnonzero((dec.decision == "flip") & win & (human == ""))
         trusted = dec.decision == "trust"
-        p_prev = p
         cur = np.where(win, label, "").astype(object)
         cur[flipped] = np.where(label[flipped] == "A", "B", "A")
         cur[human != ""] = human[human != ""]
@@ -274,7 +273,7 @@ def headline(rows, human: float = 0.06, esc: float = 0.2) -> str:
     for name in dict.fromkeys(r["set"] for r in rows):
         sub = [r for r in rows if r["set"] == name and abs(r["human"] - human) < 1e-9]
 
-        def arm(prefix):
+        def arm(prefix, sub=sub):
             g = [r for r in sub if r["arm"] == prefix]
             return (_mean(g, "fixed"), _mean(g, "fixed") - _mean(g, "fixed_undecided"), _mean(g, "cost")) if g else None
         none = arm("none")

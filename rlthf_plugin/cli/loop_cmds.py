@@ -44,7 +44,7 @@ def _configure(ws, budget, shard, reward_model, folds, flip, strategy, primary_j
     given = {k: v for k, v in dict(budget=budget, shard=shard, reward_model=reward_model, folds=folds,
                                    flip=flip, strategy=strategy, primary_judge=primary_judge).items()
              if v is not None}
-    config = override(ws.config, "selection", **given)
+    override(ws.config, "selection", **given)  # in place: configure_escalation returns ws.config
     if given:
         update_config_file(ws.root, "selection", **given)
     return configure_escalation(ws, escalate_judges, escalate_templates, escalate_budgets)

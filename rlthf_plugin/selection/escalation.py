@@ -102,7 +102,7 @@ def choose_escalations(p_wrong: Any, *, budget: int, eligible: Any, inconsistent
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
         raise ValueError(f"budget must be an int >= 0, got {budget!r}")
     tier = np.where(flight, 0, np.where(el & inc, 1, np.where(el, 2, 3)))
-    order = np.lexsort((np.arange(n), -value, tier))  # tier first, then value, then row
+    order: np.ndarray = np.lexsort((np.arange(n), -value, tier))  # tier first, then value, then row
     order = order[tier[order] < 3]
     return order[: int(budget)].astype(np.int64)
 

@@ -38,8 +38,8 @@ def test_settle_takes_the_strongest_escalation_judge_with_a_winner():
     for j, vs in votes_of.items():
         for i, v in enumerate(vs):
             if v:
-                for o, l in zip(("ab", "ba"), v):
-                    pi.append(i), ji.append(j), od.append(o), lab.append(l)
+                for o, label in zip(("ab", "ba"), v):
+                    pi.append(i), ji.append(j), od.append(o), lab.append(label)
     x, _ = encode_votes(pi, ji, od, lab, n_pairs=4, n_judges=3)
     judge = settle(x, np.zeros(4, int), [2, 1])
     # pair 0: the strong judge split, the cheap one settles; 1: the strong one; 2: none; 3: the strong one.

@@ -277,8 +277,7 @@ def settle(votes: Any, judge: Any, settlers: Sequence[int], only: Any = None) ->
         The vote tensor (:func:`encode_votes`).
     judge : array-like of int, shape (N,)
         The label judge before settling (:func:`label_judges`; -1 = none).
-    settlers : sequence of int
-        Judge indices, strongest first.
+    settlers : sequence of int: judge indices, strongest first.
     only : array-like of bool, shape (N,), optional: settle only these pairs (None: all).
 
     Returns

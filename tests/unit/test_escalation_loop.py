@@ -195,3 +195,13 @@ def test_a_kill_inside_an_iteration_redoes_it_and_finishes_the_escalation(cascad
     answers = _strong_answers(ws.ledger)
     assert rep.iteration == 0  # the crashed iteration was redone, not skipped
     assert len(answers) == len(set(answers)) == 2 * round(0.2 * N) == len(half) + second.calls
+
+
+def test_margin_curve_strategy_escalates_before_reading_the_pool(cascade_ws):
+    ws, verdicts = cascade_ws
+    ws.config.selection.strategy = "margin-curve"
+    judge = RecordedJudge(verdicts)
+    factory = EmbeddingRewardModel(SentenceEmbedder(max_length=32), ledger=ws.ledger, epochs=20).spawn
+    rep = select_iteration(ws.ledger, ws.config, factory=factory, judges=[judge])
+    assert judge.calls == 2 * round(0.2 * N) == len(set(_strong_answers(ws.ledger)))
+    assert rep_params(ws.ledger, rep.iteration)["escalation"]["calls"] == judge.calls

@@ -127,10 +127,11 @@ def escalate(ledger: Ledger, config: Config, *, judges: Sequence[Judge] | None =
                                                       for s in steps]
     pool = pool if pool is not None else read_pool(ledger, config)
     ids = [p.id for p in pool.pairs]
-    p_wrong, trusted, asked = _scores(ledger, config, pool)
-    if scores is not None:
+    if scores is not None:  # this iteration's own evidence; it has not asked yet
         p_wrong, trusted = np.asarray(scores[0], dtype=np.float64), np.asarray(scores[1], dtype=bool)
-        asked = np.zeros(len(ids), dtype=bool)  # this iteration has not asked yet
+        asked = np.zeros(len(ids), dtype=bool)
+    else:
+        p_wrong, trusted, asked = _scores(ledger, config, pool)
     labeled = np.isin(pool.ai, [A, B, TIE, TIE_INCONSISTENT])
     base = labeled & ~pool.human_any & ~trusted & ~asked
     doubt = np.isin(pool.ai, [TIE, TIE_INCONSISTENT])  # no winner to audit: the next judge may settle it
@@ -151,8 +152,9 @@ def escalate(ledger: Ledger, config: Config, *, judges: Sequence[Judge] | None =
                              "cost": rep.asked * step.call_price})
         # Doubt for the next judge: pairs this one contradicted or could not decide.
         verdict = _verdicts(ledger, step, ids, pool)
-        said = np.isin(verdict, [A, B, TIE_INCONSISTENT])
-        doubt = doubt | (said & ((verdict == TIE_INCONSISTENT) | (np.isin(pool.ai, [A, B]) & (verdict != pool.ai))))
+        undecided = np.isin(verdict, [TIE, TIE_INCONSISTENT])
+        against = np.isin(verdict, [A, B]) & np.isin(pool.ai, [A, B]) & (verdict != pool.ai)
+        doubt = doubt | undecided | against
         doubt &= ~(np.isin(verdict, [A, B]) & np.isin(pool.ai, [TIE, TIE_INCONSISTENT]))  # settled by this judge
     return report
 

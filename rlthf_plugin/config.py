@@ -120,6 +120,36 @@ class SelectionConfig:
     #: The curated accuracy a team aims at; ``rlthf status`` says when the lower bound of its
     #: estimate reaches it, and ``serve`` stops there with ``[serve] stop_when = "target"``.
     target_accuracy: float | None = None
+    #: Share of each human batch for pairs whose label judge contradicted itself across
+    #: orders and that no escalation judge settled (signals; reported apart as ``tie``).
+    tie_share: float = 0.1
+
+
+@dataclass
+class EscalationConfig:
+    """Trust or Escalate: judges asked before each human batch (``rlthf run / select / serve``)."""
+
+    #: Judges, cheap to strong, comma-separated specs (``openai:``, ``hf:``, ``recorded:``); empty: none.
+    judges: str = ""
+    #: One judge template per judge, comma-separated (empty entries: ``[judge] template``).
+    templates: str = ""
+    #: Share of the pool each judge is asked per iteration, one per judge (one value: all).
+    budgets: list[float] = field(default_factory=lambda: [0.1])
+    #: Pairs first after the tie_inconsistent ones: ``p_wrong``, ``uncertainty``, ``beyond_batch``.
+    rule: str = "p_wrong"
+    #: Where an escalation judge's winner is the audited label: ``all`` (the strongest wins)
+    #: or ``ties`` (only where the primary has none; elsewhere a signal).
+    settle: str = "all"
+
+
+@dataclass
+class CostConfig:
+    """Prices for the spend that ``status``, the report and ``/metrics`` show."""
+
+    #: Price of one human label (an asked task).
+    human_label: float = 0.0
+    #: Price of one judge call (one order), one per escalation judge (one value: all).
+    judge_call: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -228,6 +258,8 @@ class Config:
     argilla: ArgillaConfig = field(default_factory=ArgillaConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    escalation: EscalationConfig = field(default_factory=EscalationConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
 
     def to_toml(self) -> str:
         """The config as TOML, without secrets and without unset values."""

@@ -26,6 +26,7 @@ PLAIN = {
     # the signals strategy's task kinds
     "suspect": "Asked because our reward model and the AI judges disagree here",
     "explore": "Random check: picked at random to measure label quality",
+    "tie": "Asked because the AI judges could not decide between these answers",
 }
 DEFAULT = "Asked because a human label here helps the most"
 

@@ -67,3 +67,43 @@ def echo_judges(summary: dict[str, Any]) -> None:
                    f"AI errors): weight per signal, + = evidence the primary label is wrong")
         for k, w in sorted(em["weights"].items(), key=lambda kv: -abs(kv[1])):
             click.echo(f"  {k:<{width + 12}} {w:+.3f}")
+
+
+def escalation_options(f):
+    """``--escalate-judge/--escalate-template/--escalate-budget`` (repeatable, cheap to strong)."""
+    options = [
+        click.option("--escalate-judge", "escalate_judges", multiple=True,
+                     help="Before each human batch, ask this judge (openai:MODEL, hf:NAME_OR_PATH or "
+                          "recorded:FILE[#JUDGE]) in both orders where its answer is worth the most; repeat "
+                          "for a chain, cheap to strong. Config: [escalation] judges."),
+        click.option("--escalate-template", "escalate_templates", multiple=True,
+                     help="The judge template of each --escalate-judge (e.g. rules-first); one, or one per "
+                          "judge. Config: [escalation] templates."),
+        click.option("--escalate-budget", "escalate_budgets", multiple=True, type=float,
+                     help="Share of the pool each escalation judge is asked per iteration; one, or one per "
+                          "judge. Config: [escalation] budgets (default 0.1)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def configure_escalation(ws: Workspace, escalate_judges: tuple[str, ...] = (), escalate_templates: tuple[str, ...] = (),
+                         escalate_budgets: tuple[float, ...] = ()):
+    """Apply the escalation options given and remember them in rlthf.toml (as the selection
+    options are); returns the effective config, its chain checked."""
+    from ..config import override, update_config_file
+    from ..loop.cascade import cascade
+
+    given: dict[str, Any] = {}
+    if escalate_judges:
+        given["judges"] = ",".join(escalate_judges)
+    if escalate_templates:
+        given["templates"] = ",".join(escalate_templates)
+    if escalate_budgets:
+        given["budgets"] = [float(b) for b in escalate_budgets]
+    config = override(ws.config, "escalation", **given)
+    cascade(config)  # a bad chain stops here, before anything is written
+    if given:
+        update_config_file(ws.root, "escalation", **given)
+    return config

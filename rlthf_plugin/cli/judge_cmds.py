@@ -10,7 +10,8 @@ from ._common import echo_table, open_workspace
 
 @click.command("label-ai")
 @click.option("--judge", default=None,
-              help="openai:MODEL (any OpenAI-compatible endpoint) or hf:NAME_OR_PATH (local transformers model). "
+              help="openai:MODEL (any OpenAI-compatible endpoint), hf:NAME_OR_PATH (local transformers model) or "
+                   "recorded:FILE[#JUDGE] (verdicts computed elsewhere, merged import format with ai_order). "
                    "Config: [judge] judge.")
 @click.option("--base-url", default=None,
               help="OpenAI-compatible endpoint up to /v1, e.g. http://127.0.0.1:8000/v1 (default: OpenAI). "
@@ -61,7 +62,7 @@ def label_ai(ctx: click.Context, judge: str | None, base_url: str | None, limit:
     cfg = override(ws.config, "judge", judge=judge, base_url=base_url, concurrency=concurrency, task=task,
                    template=template, timeout=timeout, max_tokens=max_tokens, max_chars=max_chars).judge
     if not cfg.judge:
-        raise click.UsageError("give --judge openai:MODEL or hf:NAME_OR_PATH (or set [judge] judge)")
+        raise click.UsageError("give --judge openai:MODEL, hf:NAME_OR_PATH or recorded:FILE (or set [judge] judge)")
     if (only == "suspects") != (top is not None) and only != "untrusted":
         raise click.UsageError("--only suspects and --top F go together")
     pair_ids = None

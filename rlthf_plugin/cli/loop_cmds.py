@@ -9,7 +9,7 @@ import click
 from ..config import override
 from ..loop.quality import dataset_card, quality_summary
 from ..vocab import STRATEGIES, Strategy
-from ._common import open_workspace
+from ._common import configure_escalation, escalation_options, open_workspace
 
 
 def selection_options(f):
@@ -33,10 +33,11 @@ def selection_options(f):
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return escalation_options(f)
 
 
-def _configure(ws, budget, shard, reward_model, folds, flip, strategy, primary_judge):
+def _configure(ws, budget, shard, reward_model, folds, flip, strategy, primary_judge, escalate_judges=(),
+               escalate_templates=(), escalate_budgets=()):
     """Apply the selection options given, and remember them in rlthf.toml: the next
     command (select, run, serve's worker) uses them without being told again."""
     from ..config import update_config_file
@@ -44,10 +45,10 @@ def _configure(ws, budget, shard, reward_model, folds, flip, strategy, primary_j
     given = {k: v for k, v in dict(budget=budget, shard=shard, reward_model=reward_model, folds=folds,
                                    flip=flip, strategy=strategy, primary_judge=primary_judge).items()
              if v is not None}
-    config = override(ws.config, "selection", **given)
+    override(ws.config, "selection", **given)  # in place: configure_escalation returns ws.config
     if given:
         update_config_file(ws.root, "selection", **given)
-    return config
+    return configure_escalation(ws, escalate_judges, escalate_templates, escalate_budgets)
 
 
 def _echo_iteration(rep) -> None:
@@ -58,6 +59,9 @@ def _echo_iteration(rep) -> None:
         kinds = ", ".join(f"{k} {v}" for k, v in s["kinds"].items() if v)
         click.echo(f"iteration {rep.iteration}: primary judge '{s['primary_judge']}', {s['candidates']} candidate(s), "
                    f"error model on {em['n_labels']} human label(s) ({em['n_errors']} AI errors)")
+        for step in (s.get("escalation") or {}).get("judges", []):
+            click.echo(f"  escalated to '{step['judge']}': {step['pairs']} pair(s), {step['asked']} call(s) "
+                       f"({step['cached']} cached), verdicts {step['verdicts'] or '-'}")
         if len(s.get("label_judges") or {}) > 1:  # pairs the primary did not judge keep another judge's label
             click.echo("  AI labels audited per judge: " + ", ".join(f"'{j}' {n}" for j, n in s["label_judges"].items()))
         click.echo(f"  ask {c['ask']} ({kinds or 'none'}), flip {c['flip']}, keep {c['keep']}, "

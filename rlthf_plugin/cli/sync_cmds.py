@@ -7,7 +7,7 @@ import click
 from ..loop import sync
 from ..backends import BACKENDS, open_backend
 from ..loop.tasks import all_tasks, calibrated_asked_tasks
-from ._common import open_workspace
+from ._common import configure_escalation, escalation_options, open_workspace
 
 
 MAP_HELP = ("The project's or dataset's own names: prompt=NAME,response_a=NAME,response_b=NAME,label=NAME "
@@ -122,8 +122,10 @@ def pull(ctx: click.Context, backend_name: str, full: bool, **options) -> None:
 @click.option("--backend", "backends", multiple=True, type=click.Choice(sorted(BACKENDS)),
               help="Run the loop on this platform (repeatable; config [serve] backends): push each "
                    "iteration's batch, and start the next iteration when the batch is labeled.")
+@escalation_options
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, backends: tuple[str, ...]) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, backends: tuple[str, ...],
+          **escalation: tuple) -> None:
     """Run the service: webhook receivers, the loop's worker, /health and /metrics.
 
     POST /webhooks/label-studio and /webhooks/argilla store labels exactly as `rlthf pull`
@@ -140,6 +142,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
 
     uvicorn = require("uvicorn", "serve")
     ws = open_workspace(ctx)
+    configure_escalation(ws, **escalation)  # remembered in rlthf.toml: the worker reads it
     host, port = host or ws.config.serve.host, port or ws.config.serve.port
     # Before anything talks to a platform: a second serve on a busy port stops here.
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:

@@ -106,11 +106,21 @@ def status(ctx: click.Context, as_json: bool, pair_id: str | None) -> None:
                         both_labeled_with_winner=len(both),
                         ai_human_disagreement=sum(human[p] != ai[p] for p in both) / len(both) if both else None)
         quality = quality_summary(ws.ledger, ws.config)
+        from ..loop.escalation import spend
+
+        priced = ws.config.escalation.judges or ws.config.cost.human_label  # else nothing to show
+        costs = [r for r in spend(ws.ledger, ws.config) if r["cost"] or r["judge_calls"]] if priced else []
         if as_json:
-            echo_table({**rows, **judges, "quality": quality}, as_json=True)
+            echo_table({**rows, **judges, **({"spend": costs} if costs else {}), "quality": quality}, as_json=True)
             return
         echo_table(rows)
         echo_judges(judges)
+        for r in costs:  # per iteration, at [cost] prices
+            calls = ", ".join(f"{j} {n}" for j, n in r["judge_calls"].items()) or "none"
+            per = f"{r['errors_per_cost']:.3f}" if r["errors_per_cost"] is not None else "-"
+            click.echo(f"spend iteration {r['iteration']}: {r['human_labels']} human label(s) {r['human_cost']:.2f}, "
+                       f"escalation calls {calls} {r['judge_cost']:.2f}; total {r['cost']:.2f}; "
+                       f"AI errors found {r['errors_found']} ({per} per unit cost)")
         echo_quality(quality)
         return
     from ..backends.reasons import machine_reason

@@ -1,6 +1,7 @@
 """The RLTHF loop on a workspace: select -> label -> retrain, one resumable iteration at a time.
 
-An iteration (:func:`select_iteration`) reads the pool (:mod:`rlthf_plugin.loop.pool`),
+An iteration (:func:`select_iteration`) first runs the judge cascade when ``[escalation]``
+names judges (:mod:`rlthf_plugin.loop.escalation`), then reads the pool (:mod:`rlthf_plugin.loop.pool`),
 opens its ``iterations`` row and hands it to the strategy ``selection.strategy`` names
 (:mod:`rlthf_plugin.loop.strategy`): the RLTHF paper's margin curve
 (:mod:`~rlthf_plugin.loop.strategy_margin_curve`) or every signal against the AI label
@@ -16,12 +17,13 @@ truth (the simulated annotator) and evaluates the curated labels against it.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..config import Config
 from ..errors import ConfigError, RlthfError
+from ..models.judge import Judge
 from ..models.reward import RewardModel
 from ..pairs import A, B
 from ..selection.rlthf import schedule
@@ -29,6 +31,8 @@ from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
 from ..vocab import SELECTING_STATES, STRATEGIES
 from . import strategy_margin_curve, strategy_signals
+from .cascade import cascade
+from .escalation import escalate
 from .owner import IterationOwner, owned
 from .pool import read_pool
 from .strategy import IterationReport, SelectionStrategy
@@ -39,19 +43,25 @@ STRATEGY_OF: dict[str, SelectionStrategy] = {
 
 
 def select_iteration(ledger: Ledger, config: Config, *, factory: Callable[[], RewardModel] | None = None,
-                     progress: bool = False, owner: IterationOwner | None = None) -> IterationReport:
-    """Run one iteration (train, curve, decide) and record it; see the module docstring.
+                     progress: bool = False, owner: IterationOwner | None = None,
+                     judges: Sequence[Judge] | None = None) -> IterationReport:
+    """Run one iteration (escalate, train, curve, decide) and record it; see the module docstring.
+
+    With ``[escalation] judges`` the judge cascade runs before the human batch is drawn
+    (:func:`.escalation.escalate`; ``judges``: the opened escalation judges, default opened
+    from their specs), so the signals, the error model and the batch see its verdicts; what
+    it did is the iteration's ``escalation`` stat (signals) or param (margin-curve).
 
     Runs as the iteration's owner (``owner``, or a fresh one for the call): raises
     :class:`~rlthf_plugin.errors.LeaseHeldError` when another process moves the iteration,
     and its writes are fenced by the lease.
     """
     with owned(ledger, owner) as o:
-        return _select_iteration(ledger, config, factory, progress, o)
+        return _select_iteration(ledger, config, factory, progress, o, judges)
 
 
 def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], RewardModel] | None, progress: bool,
-                      owner: IterationOwner) -> IterationReport:
+                      owner: IterationOwner, judges: Sequence[Judge] | None = None) -> IterationReport:
     sel = config.selection
     rows = iterations_db.iteration_rows(ledger)
     if rows and rows[-1]["state"] in SELECTING_STATES:  # a crashed iteration: redo it
@@ -66,6 +76,10 @@ def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], Rewa
     if sel.strategy not in STRATEGIES:
         raise ConfigError(f"unknown selection.strategy '{sel.strategy}'; known: {', '.join(STRATEGIES)}")
     alpha, beta = schedule(it, amplification=sel.amplification, back_off=sel.back_off)
+    strategy = STRATEGY_OF[sel.strategy]
+    # The signals strategy escalates on its own P(wrong) and refits; the others before reading the pool.
+    own = strategy is strategy_signals.STRATEGY
+    escalated = escalate(ledger, config, judges=judges, progress=progress) if cascade(config) and not own else None
     pool = read_pool(ledger, config)
     if not pool.pairs:
         raise RlthfError("the workspace has no pairs: run 'rlthf import' first")
@@ -74,13 +88,14 @@ def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], Rewa
               "flip_min_precision": sel.flip_min_precision, "probe": sel.probe, "audit": sel.audit,
               "seed": sel.seed, "ground_truth": sel.ground_truth, "strategy": sel.strategy,
               "primary_judge": pool.primary_judge}
-    strategy = STRATEGY_OF[sel.strategy]
     params.update(strategy.params(config))
+    if escalated is not None:
+        params["escalation"] = escalated.summary()
     iterations_db.begin_iteration(ledger, it, params, fence=owner.fence)
     if not np.isin(pool.ai, [A, B]).any():
         raise RlthfError("no pair has an AI label with a winner (A or B): import or judge AI labels first")
     return strategy.select(ledger, config, it=it, rows=rows, pool=pool, factory=factory, progress=progress,
-                           owner=owner)
+                           owner=owner, **({"judges": judges} if own else {}))
 
 
 __all__ = ["STRATEGY_OF", "select_iteration"]

@@ -44,6 +44,16 @@ class LabelReport:
     cost: float | None = None
 
 
+def stored_judge_name(judge_name: str, template: JudgeTemplate, orders: Sequence[str] = ORDERS) -> str:
+    """The ``judge`` column a judge's verdicts are stored under: its name, ``[ab]`` / ``[ba]``
+    when it was asked one order only, ``/STEM`` for a template other than the packaged
+    ``pairwise`` one (another protocol of the same model is another judge)."""
+    orders = tuple(orders)
+    name = judge_name if orders == ORDERS else f"{judge_name}[{orders[0]}]"
+    stem = Path(template.path).stem
+    return name if stem == "pairwise" else f"{name}/{stem}"
+
+
 def pairs_to_label(ledger: Ledger, judge_name: str, version: str, *, relabel: bool = False,
                    limit: int | None = None) -> list[PreferencePair]:
     """Pairs still without this judge's verdict, in id order.
@@ -104,10 +114,7 @@ def label_pairs(ledger: Ledger, judge: Judge, template: JudgeTemplate, *, task: 
         raise ValueError(f"orders {orders!r}: give 'ab', 'ba' or both")
     if task not in template.tasks:
         raise ConfigError(f"task {task!r}: the template {template.path} knows {sorted(template.tasks)}")
-    name = judge.name if orders == ORDERS else f"{judge.name}[{orders[0]}]"
-    stem = Path(template.path).stem
-    if stem != "pairwise":  # another protocol of the same model is another judge
-        name = f"{name}/{stem}"
+    name = stored_judge_name(judge.name, template, orders)
     version = template.version
     if retry_parse_errors:
         forget_parse_errors(ledger, name, version)
@@ -178,4 +185,4 @@ def forget_parse_errors(ledger: Ledger, judge_name: str, version: str) -> int:
     return votes_db.forget_parse_errors(ledger, judge_name, version, ORDERS)
 
 
-__all__ = ["LabelReport", "label_pairs", "pairs_to_label", "cached_answers", "forget_parse_errors"]
+__all__ = ["LabelReport", "label_pairs", "stored_judge_name", "pairs_to_label", "cached_answers", "forget_parse_errors"]

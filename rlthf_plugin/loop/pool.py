@@ -31,6 +31,7 @@ from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
 from ..store.votes import VoteTable, audited_of, read_votes
+from .cascade import settler_names
 
 #: The platform name of the simulated annotator's labels (:mod:`rlthf_plugin.loop.oracle`).
 ORACLE_PLATFORM = "oracle"
@@ -94,7 +95,8 @@ def read_pool(ledger: Ledger, config: Config) -> Pool:
     # The audited AI label is the primary judge's, or a fallback judge's where the primary did
     # not vote (the other judges are signals, never the label).
     ai_votes = read_votes(ledger, [p.id for p in pairs])  # read once: select_signals takes them from the pool
-    audited = audited_of(ledger, ai_votes, config.selection.primary_judge)
+    audited = audited_of(ledger, ai_votes, config.selection.primary_judge, settler_names(config),
+                         ties_only=config.escalation.settle == "ties")
     for pid, label in audited.labels.items():
         if pid in index:
             ai[index[pid]] = label

@@ -21,22 +21,26 @@ Dispatched by :func:`rlthf_plugin.loop.iteration.select_iteration` when
 5. the human batch (:mod:`rlthf_plugin.selection.allocation`): suspects by P(wrong), REAL
    candidates by dissimilarity (``selection.real_share``) and a uniform exploration share
    (``selection.explore``). A pair whose label judge contradicted itself across orders
-   (``tie_inconsistent``) has no label to keep: it is a suspect with P(wrong) = 0.5 (a
-   human label there is worth as much as checking a label that is wrong half the time).
+   (``tie_inconsistent``) has no label to audit: an escalation judge (``[escalation]``,
+   :mod:`rlthf_plugin.loop.escalation`) may settle it (its verdict becomes the audited
+   label); the unsettled ones never compete with the suspects but get their own share,
+   ``selection.tie_share``, reported apart as ``tie``.
 
 Decisions (one row per pair without a human label): ``ask`` (region = the task's kind:
-``suspect``, ``real``, ``explore``), ``flip``, ``keep`` (trusted), ``drop`` (neither
+``suspect``, ``real``, ``explore``, ``tie``), ``flip``, ``keep`` (trusted), ``drop`` (neither
 proven: the AI label stays, as ``ai``, in the export).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..config import Config
 from ..errors import ConfigError, require
+from ..models.judge import Judge
 from ..models.reward import RewardModel
 from ..pairs import A, B, TIE_INCONSISTENT
 from ..selection.allocation import Kind, allocate
@@ -46,20 +50,20 @@ from ..selection.guarantee import trusted_region
 from ..selection.prior import PRIOR_METHODS, prior_wrong
 from ..selection.rlthf import Action, Region, analyze_curve, schedule
 from ..selection.siblings import sibling_margins
-from ..selection.signals import signal_table
+from ..selection.signals import SignalTable, audited_labels, signal_table
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
 from ..store.votes import coverage, read_votes
 from ..vocab import Strategy
+from .cascade import cascade, settler_names
 from .cross_fit import cross_fit_margins
 from .owner import IterationOwner
-from .pool import Pool, human_weights, in_shard, label_judge_counts, make_factory, previous_actions
+from .escalation import escalate
+from .pool import Pool, human_weights, read_pool, in_shard, label_judge_counts, make_factory, previous_actions
 from .strategy import IterationReport, SelectionStrategy, rm_check
 
 #: Values of ``[serve] stop_when``.
 STOP_WHEN = ("never", "target")
-#: P(wrong) given to a pair whose label judge contradicted itself across orders.
-INCONSISTENT_SCORE = 0.5
 _ACTION = {"flip": Action.FLIP.value, "trust": Action.KEEP.value, "none": Action.DROP.value}
 #: Regions of the signals strategy besides the curve's (a decision's ``region``).
 INCONSISTENT, UNPROVEN = "inconsistent", "none"
@@ -72,12 +76,13 @@ def _check(config: Config) -> None:
         raise ConfigError(f"unknown selection.prior '{sel.prior}'; known: {', '.join(PRIOR_METHODS)}")
     if sel.prior == "crowdlab":  # cleanlab is an optional package (the signals extra)
         require("cleanlab.multiannotator", "signals")
-    for name in ("explore", "real_share", "trust_max_error"):
+    for name in ("explore", "real_share", "trust_max_error", "tie_share"):
         v = getattr(sel, name)
         if not 0 <= v < 1:
             raise ConfigError(f"selection.{name} must be in [0, 1), got {v}")
-    if sel.explore + sel.real_share > 1:
-        raise ConfigError(f"selection.explore + selection.real_share must be <= 1, got {sel.explore + sel.real_share}")
+    if sel.explore + sel.real_share + sel.tie_share > 1:
+        raise ConfigError("selection.explore + selection.real_share + selection.tie_share must be <= 1, got "
+                          f"{sel.explore + sel.real_share + sel.tie_share}")
     if not 0 < sel.flip_min_precision <= 1:
         raise ConfigError(f"selection.flip_min_precision must be in (0, 1], got {sel.flip_min_precision}")
     if sel.prior_strength < 0:
@@ -118,10 +123,64 @@ def _real_candidates(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(rows, dtype=np.int64), np.asarray(dis, dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class _Evidence:
+    primary: int
+    settlers: list[int]
+    table: SignalTable
+    model: Any
+    dec: Any
+    wrong: np.ndarray
+
+
+def _labels(pool: Pool, prev: np.ndarray | None) -> np.ndarray:
+    """(N,) the label each pair trains on: human, else the audited AI winner (swapped where
+    the previous iteration flipped it); "" where none."""
+    winner = np.isin(pool.ai, [A, B])
+    labels = np.where(winner, pool.ai, "")
+    was_flipped = (prev == Action.FLIP.value) & winner if prev is not None else np.zeros(len(pool.pairs), dtype=bool)
+    labels[was_flipped] = np.where(pool.ai[was_flipped] == A, B, A)
+    human_win = np.isin(pool.human, [A, B])
+    labels[human_win] = pool.human[human_win]
+    return labels
+
+
+def _evidence(pool: Pool, votes, config: Config, raw: np.ndarray, labels: np.ndarray, weights: np.ndarray,
+              it: int) -> _Evidence:
+    """Steps 2-4 on the pool's current votes: sibling margins, signals, prior, error model, flips and trust."""
+    sel = config.selection
+    primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
+    settlers = [votes.judges.index(s) for s in settler_names(config)
+                if s in votes.judges and s != pool.primary_judge]  # strongest first, as the pool settled
+    winner, human_win = np.isin(pool.ai, [A, B]), np.isin(pool.human, [A, B])
+    # what the other labels of each prompt say (the same labels and weights as the RM)
+    sibling = sibling_margins(_ids(p.prompt for p in pool.pairs), *np.split(_ids(
+        [p.response_a for p in pool.pairs] + [p.response_b for p in pool.pairs]), 2),
+        np.where(labels == A, 1.0, np.where(labels == B, -1.0, 0.0)), weights=weights)
+    table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
+                         length_a=[len(p.response_a) for p in pool.pairs],
+                         length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a,
+                         coverage=coverage(votes), sibling_margin=sibling, settlers=settlers,
+                         settle_only=(~np.isin(audited_labels(votes.votes, primary, coverage=coverage(votes))[0],
+                                               [A, B]) if config.escalation.settle == "ties" else None))
+    prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
+    wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
+    model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
+    # calibrated flips and trust, only for pairs without any human answer
+    dec = decide(np.where(pool.human_any & ~human_win, np.nan, model.p_wrong), wrong,
+                 flip_min_precision=sel.flip_min_precision, trust_max_error=sel.trust_max_error,
+                 min_evidence=sel.min_evidence)
+    return _Evidence(primary, settlers, table, model, dec, wrong)
+
+
 def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict], pool: Pool,
                    factory: Callable[[], RewardModel] | None, progress: bool = False,
-                   owner: IterationOwner | None = None) -> IterationReport:
+                   owner: IterationOwner | None = None, judges: Sequence[Judge] | None = None) -> IterationReport:
     """Decide one iteration with the signals strategy and record it (see the module docstring).
+
+    With ``[escalation] judges``, the judge cascade (:func:`.escalation.escalate`) runs on
+    this iteration's first P(wrong); the evidence is then refit on the new votes before the
+    batch is drawn (``judges``: the opened escalation judges, default from their specs).
 
     Called by the iteration's owner (``owner``): the decisions are written fenced by its lease.
     """
@@ -130,15 +189,10 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     n = len(pool.pairs)
     ids = [p.id for p in pool.pairs]
     votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
-    primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
-    winner = np.isin(pool.ai, [A, B])
-    human_win = np.isin(pool.human, [A, B])
     # 1. the reward model's margins on the current labels
     prev = previous_actions(ledger, pool, rows[-1]["id"] if rows else None)
-    labels = np.where(winner, pool.ai, "")
-    was_flipped = (prev == Action.FLIP.value) & winner if prev is not None else np.zeros(n, dtype=bool)
-    labels[was_flipped] = np.where(pool.ai[was_flipped] == A, B, A)
-    labels[human_win] = pool.human[human_win]
+    labels = _labels(pool, prev)
+    human_win = np.isin(pool.human, [A, B])
     alpha = schedule(it, amplification=sel.amplification, back_off=sel.back_off)[0]
     weights = np.where(human_win, human_weights(pool, rows, config, alpha), 1.0)
     factory = factory or make_factory(ledger, config, progress=progress)
@@ -146,25 +200,23 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     raw = cross_fit_margins(factory, [p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
                             [p.response_b for p in pool.pairs], labels.astype(str), train=train, weights=weights,
                             folds=sel.folds, seed=sel.seed + it, progress=progress)
-    # 2. what the other labels of each prompt say (the same labels and weights as the RM)
-    sibling = sibling_margins(_ids(p.prompt for p in pool.pairs), *np.split(_ids(
-        [p.response_a for p in pool.pairs] + [p.response_b for p in pool.pairs]), 2),
-        np.where(labels == A, 1.0, np.where(labels == B, -1.0, 0.0)), weights=weights)
-    # 2-3. signals, prior, error model
-    table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
-                         length_a=[len(p.response_a) for p in pool.pairs],
-                         length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a,
-                         coverage=coverage(votes), sibling_margin=sibling)
-    prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
-    wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
-    model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
-    # 4. calibrated flips and trust, only for pairs without any human answer
-    scored = np.where(pool.human_any & ~human_win, np.nan, model.p_wrong)
-    dec = decide(scored, wrong, flip_min_precision=sel.flip_min_precision, trust_max_error=sel.trust_max_error,
-                 min_evidence=sel.min_evidence)
+    # 2-4. signals, prior, error model; flips and trust
+    ev = _evidence(pool, votes, config, raw, labels, weights, it)
+    escalated = None
+    if cascade(config):
+        # Escalate where the answer is worth the most on this P(wrong), then refit on the new votes.
+        escalated = escalate(ledger, config, judges=judges, progress=progress, pool=pool,
+                             scores=(ev.model.p_wrong, ev.dec.decision == "trust"))
+        pool = read_pool(ledger, config)
+        votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
+        labels = _labels(pool, prev)
+        ev = _evidence(pool, votes, config, raw, labels, weights, it)
+    primary, settlers, table, model, dec, wrong = ev.primary, ev.settlers, ev.table, ev.model, ev.dec, ev.wrong
+    winner = np.isin(pool.ai, [A, B])
     # ... the trusted region certified as a set (issue 21): fixed-sequence testing over thresholds
     # of P(wrong). Flips stay per pair (decide): the set-certified flips of selection.guarantee
     # flipped at a precision below 0.5 on dev (docs/benchmarks.md, issue 21), so they are not used.
+    scored = np.where(pool.human_any & ~np.isin(pool.human, [A, B]), np.nan, model.p_wrong)
     open_pairs = winner & ~pool.human_any & np.isfinite(scored)
     trusted = trusted_region(scored, wrong, candidates=open_pairs, alpha=sel.trust_alpha, delta=sel.trust_delta)
     certified = np.full(n, "none", dtype=object)
@@ -173,14 +225,16 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     # 5. the batch
     shard = in_shard(ids, sel.shard, sel.seed)
     inconsistent = (pool.ai == TIE_INCONSISTENT) & ~pool.human_any & shard
-    eligible = (winner | inconsistent) & ~pool.human_any & shard
-    score = np.where(inconsistent, INCONSISTENT_SCORE, model.p_wrong)
+    suspect = winner & ~pool.human_any & shard
+    eligible = suspect | inconsistent
+    score = np.where(inconsistent, np.nan, model.p_wrong)  # no label to audit: no P(wrong)
     real_rows, real_dis = _real_candidates(pool)
     budget = int(round(sel.budget * int(winner.sum())))
-    batch = allocate(np.where(eligible, score, np.nan), budget=budget, eligible=eligible,
+    batch = allocate(np.where(suspect, score, np.nan), budget=budget, eligible=suspect, tie=inconsistent,
                      real_dissimilarity=real_dis,
-                     shares={Kind.SUSPECT.value: 1 - sel.explore - sel.real_share, Kind.REAL.value: sel.real_share,
-                             Kind.EXPLORE.value: sel.explore}, seed=sel.seed + it)
+                     shares={Kind.SUSPECT.value: 1 - sel.explore - sel.real_share - sel.tie_share,
+                             Kind.REAL.value: sel.real_share, Kind.EXPLORE.value: sel.explore,
+                             Kind.TIE.value: sel.tie_share}, seed=sel.seed + it)
     # Decision rows: every candidate (AI winner or inconsistent, no human answer, in the shard).
     ranks = np.empty(n, dtype=np.int64)
     order = np.argsort(-np.nan_to_num(score, nan=-1.0), kind="stable")
@@ -214,6 +268,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         "kinds": batch.counts(), "primary_judge": votes.judges[primary], "judges": votes.labeled,
         "label_judges": label_judge_counts(pool),
         "inconsistent": int(np.sum(pool.ai == TIE_INCONSISTENT)),
+        "settled": {votes.judges[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
         "error_model": model.summary(), "prior": sel.prior,
         "calibration": dec.calibration.summary(),
         "certified": {"trusted": trusted.as_dict()},
@@ -224,6 +279,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                            f"trusted region: {trusted.reason}"},
         "rm_check": rm_check(pool, np.where(winner, margin_of, np.nan), ledger),
     }
+    if escalated is not None:
+        stats["escalation"] = escalated.summary()
     iterations_db.record_selection(ledger, it, decision_rows, stats, fence=owner.fence if owner else None)
     asked = [pool.pairs[i] for i in action if action[i] == Action.ASK.value]
     return IterationReport(it, counts, stats, None, asked)
@@ -234,7 +291,7 @@ def signals_params(config: Config) -> dict[str, Any]:
     sel = config.selection
     return dict(prior=sel.prior, prior_strength=sel.prior_strength, explore=sel.explore,
                 real_share=sel.real_share, trust_max_error=sel.trust_max_error, trust_alpha=sel.trust_alpha,
-                trust_delta=sel.trust_delta)
+                trust_delta=sel.trust_delta, tie_share=sel.tie_share)
 
 
 STRATEGY = SelectionStrategy(Strategy.SIGNALS.value, select_signals, signals_params)
@@ -244,7 +301,9 @@ def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) 
     if action == Action.ASK.value:
         return {Kind.SUSPECT.value: f"P(AI label wrong) {score:.2f}, among the highest",
                 Kind.EXPLORE.value: "uniform exploration sample: keeps the calibration measured",
-                Kind.REAL.value: "REAL candidate: a dissimilar pair without a label"}.get(kind or "", kind or "")
+                Kind.REAL.value: "REAL candidate: a dissimilar pair without a label",
+                Kind.TIE.value: "the label judge contradicted itself across orders and no escalation judge settled "
+                                "it: the tie share"}.get(kind or "", kind or "")
     if region == INCONSISTENT:
         return "the judge of the AI label contradicted itself across orders: never trusted"
     trusted, per_pair = dec

@@ -23,6 +23,7 @@ from ..config import Config, ground_truth_platforms
 from ..io.export import curated_rows
 from ..loop.workspace_calibration import labeled_margins
 from ..loop.oracle import flip_precision
+from ..loop.escalation import spend
 from ..loop.quality import quality_curve, quality_summary
 from ..pairs import A, B, majority
 from ..store import iterations as iterations_db
@@ -106,6 +107,7 @@ def report_data(ledger: Ledger, config: Config) -> dict[str, Any]:
         "human_labels": sum(len(v) for v in counted.values()), "sources": dict(sources),
         "agreement": agreement(counted), "truth_agreement": agreement(truth_votes),
         "human_ai": _human_ai(human, ai), "judges": judges,
+        "spend": spend(ledger, config) if config.escalation.judges or config.cost.human_label else [],
     }
 
 
@@ -181,6 +183,7 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
         out.append(f"<figure><img src='{e(images['history'])}' alt='AI-error precision per batch and accuracy "
                    "per iteration'><figcaption>AI-error precision of each human batch; accuracy of the curated "
                    "labels per iteration (against ground truth, where there is any).</figcaption></figure>")
+    out += _spend_section(data.get("spend") or [])
     if data["sources"]:
         out.append("<h2>The curated set</h2><table><tr><th class='l'>label source</th><th>pairs</th></tr>"
                    + "".join(f"<tr><td class='l'>{e(k)}</td><td>{v}</td></tr>" for k, v in sorted(data["sources"].items()))
@@ -253,6 +256,24 @@ def _quality_section(q: dict[str, Any], images: dict[str, str]) -> list[str]:
                f"<tr><td class='l'>asked, not answered yet</td><td>{s['asked_open']}</td><td class='l'>–</td></tr>"
                f"<tr><td class='l'>untrusted AI labels (escalation list)</td><td>{s['untrusted_ai']}</td>"
                "<td class='l'><code>rlthf label-ai --only untrusted</code></td></tr></table>")
+    return out
+
+
+def _spend_section(rows: list[dict[str, Any]]) -> list[str]:
+    """Spend per iteration: human labels and escalation calls at ``[cost]`` prices."""
+    if not any(r["cost"] or r["judge_calls"] for r in rows):
+        return []
+    e = html.escape
+    out = ["<h2>Spend</h2><table><tr><th>iteration</th><th>human labels</th><th class='l'>escalation calls</th>"
+           "<th>human cost</th><th>judge cost</th><th>cost</th><th>AI errors found</th><th>errors per unit cost</th></tr>"]
+    for r in rows:
+        calls = ", ".join(f"{e(j)} {n}" for j, n in r["judge_calls"].items()) or "–"
+        out.append(f"<tr><td>{e(str(r['iteration']))}</td><td>{r['human_labels']}</td><td class='l'>{calls}</td>"
+                   f"<td>{_fmt(r['human_cost'])}</td><td>{_fmt(r['judge_cost'])}</td><td>{_fmt(r['cost'])}</td>"
+                   f"<td>{r['errors_found']}</td><td>{_fmt(r['errors_per_cost'], 3)}</td></tr>")
+    out.append("</table><p class='muted'>Prices from [cost] in rlthf.toml; escalation calls count for the "
+               "iteration whose batch they preceded; AI errors found: the batch's human labels against the "
+               "audited AI label.</p>")
     return out
 
 

@@ -8,10 +8,15 @@ The budget of an iteration is split by ``shares`` (:data:`KINDS`):
 - ``explore``: a uniform seeded sample of the remaining eligible pool pairs. Asked
   regardless of their score, they keep the error model's calibration measured, not
   assumed; they are reported apart.
+- ``tie``: a seeded sample of the pairs whose label judge contradicted itself across
+  orders and that no escalation judge settled (``tie``, given apart from ``p_wrong``).
+  They have no label to audit, so they never compete with the suspects: a fixed share
+  (``selection.tie_share``) is theirs, reported apart like exploration.
 
 A kind with fewer items than its share passes the rest of its share on to the others
-(suspects first, then REAL, then exploration). The items of the kinds are interleaved
-evenly, so an annotator who stops early has seen every kind in proportion.
+(suspects first, then REAL, then exploration; an unused ``tie`` share goes the same way).
+The items of the kinds are interleaved evenly, so an annotator who stops early has seen
+every kind in proportion.
 """
 
 from __future__ import annotations
@@ -30,13 +35,16 @@ class Kind(str, Enum):
     SUSPECT = "suspect"  # ranked by P(AI label wrong)
     REAL = "real"        # a REAL candidate without a label, by dissimilarity
     EXPLORE = "explore"  # the uniform exploration sample
+    TIE = "tie"          # an unsettled tie_inconsistent pair, its own share
 
     def __str__(self) -> str:
         return self.value
 
 
 KINDS = tuple(k.value for k in Kind)
-DEFAULT_SHARES = {Kind.SUSPECT.value: 0.9, Kind.REAL.value: 0.0, Kind.EXPLORE.value: 0.1}
+#: The kinds that share what the ``tie`` share leaves.
+_OTHERS = (Kind.SUSPECT.value, Kind.REAL.value, Kind.EXPLORE.value)
+DEFAULT_SHARES = {Kind.SUSPECT.value: 0.9, Kind.REAL.value: 0.0, Kind.EXPLORE.value: 0.1, Kind.TIE.value: 0.0}
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,9 @@ class Batch:
     Attributes
     ----------
     kind : ndarray of str, shape (K,)
-        ``suspect``, ``real`` or ``explore``.
+        ``suspect``, ``real``, ``explore`` or ``tie``.
     index : ndarray of int, shape (K,)
-        Row in the pool (``suspect``, ``explore``) or in the REAL candidates (``real``).
+        Row in the pool (``suspect``, ``explore``, ``tie``) or in the REAL candidates (``real``).
     score : ndarray of float, shape (K,)
         P(wrong) for pool items, dissimilarity for REAL items.
     priority : ndarray of float, shape (K,)
@@ -61,7 +69,11 @@ class Batch:
     priority: np.ndarray
 
     def counts(self) -> dict[str, int]:
-        return {k: int(np.sum(self.kind == k)) for k in KINDS}
+        """Items per kind; ``tie`` only when the batch has some."""
+        out = {k: int(np.sum(self.kind == k)) for k in KINDS}
+        if not out[Kind.TIE.value]:
+            del out[Kind.TIE.value]
+        return out
 
     def of(self, kind: str) -> np.ndarray:
         """Indices of one kind, in queue order."""
@@ -70,7 +82,7 @@ class Batch:
 
 
 def allocate(p_wrong: Any, *, budget: int, eligible: Any = None, real_dissimilarity: Any = None,
-             shares: Mapping[str, float] | None = None, seed: int = 0) -> Batch:
+             shares: Mapping[str, float] | None = None, seed: int = 0, tie: Any = None) -> Batch:
     """Choose the human batch.
 
     Parameters
@@ -84,10 +96,13 @@ def allocate(p_wrong: Any, *, budget: int, eligible: Any = None, real_dissimilar
         with a finite ``p_wrong``.
     real_dissimilarity : array-like of float, shape (M,), optional
         Dissimilarity (e.g. 1 - cosine) of each REAL candidate pair; None = no candidates.
-    shares : mapping of {"suspect", "real", "explore"} to float, optional
+    shares : mapping of {"suspect", "real", "explore", "tie"} to float, optional
         Budget shares (non-negative, summing to 1). Default :data:`DEFAULT_SHARES`.
     seed : int, default 0
-        Seeds the exploration sample.
+        Seeds the exploration and tie samples.
+    tie : array-like of bool, shape (N,), optional
+        Unsettled ``tie_inconsistent`` pool pairs (no label to audit): drawn only by the
+        ``tie`` share, never as suspects or exploration. None: none.
 
     Returns
     -------
@@ -109,19 +124,31 @@ def allocate(p_wrong: Any, *, budget: int, eligible: Any = None, real_dissimilar
         raise ValueError(f"unknown kind(s) {sorted(unknown)} in shares; known: {', '.join(KINDS)}")
     if any(v < 0 for v in sh.values()) or abs(sum(sh.values()) - 1) > 1e-6:
         raise ValueError(f"shares must be >= 0 and sum to 1, got {sh}")
-    return _allocate(p, el, real, int(budget), {k: float(sh.get(k, 0.0)) for k in KINDS}, seed)
+    ties = np.zeros(n, dtype=bool) if tie is None else np.asarray(tie, dtype=bool)
+    if ties.shape != (n,):
+        raise ValueError(f"tie must have shape ({n},) like p_wrong, got {ties.shape}")
+    return _allocate(p, el & ~ties, real, int(budget), {k: float(sh.get(k, 0.0)) for k in KINDS}, seed, ties)
 
 
 def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: dict[str, float],
-              seed: int) -> Batch:
+              seed: int, ties: np.ndarray) -> Batch:
     suspects = np.flatnonzero(el & np.isfinite(p))
     suspects = suspects[np.argsort(-p[suspects], kind="stable")]
     real_order = np.argsort(-real, kind="stable")
+    # The tie share first, on its own candidates; what it cannot use flows on below.
+    tie_rows = np.flatnonzero(ties)
+    n_tie = min(int(np.floor(sh[Kind.TIE.value] * budget + 0.5)), tie_rows.size)
+    chosen_t = (np.random.default_rng([seed, 1]).choice(tie_rows, size=n_tie, replace=False)
+                if n_tie else np.zeros(0, dtype=np.int64))
+    budget -= n_tie
+    rest_share = 1.0 - sh[Kind.TIE.value]
+    sh = {k: (sh[k] / rest_share if rest_share > 0 else (1.0 if k == Kind.SUSPECT.value else 0.0))
+          for k in _OTHERS}
     avail = {Kind.SUSPECT.value: suspects.size, Kind.REAL.value: real.size, Kind.EXPLORE.value: int(el.sum())}
     # Largest-remainder split of the budget, then unused shares flow on.
-    raw = {k: sh[k] * budget for k in KINDS}
-    take = {k: int(np.floor(raw[k])) for k in KINDS}
-    for k in sorted(KINDS, key=lambda k: raw[k] - take[k], reverse=True)[: budget - sum(take.values())]:
+    raw = {k: sh[k] * budget for k in _OTHERS}
+    take = {k: int(np.floor(raw[k])) for k in _OTHERS}
+    for k in sorted(_OTHERS, key=lambda k: raw[k] - take[k], reverse=True)[: budget - sum(take.values())]:
         take[k] += 1
     # Suspects and exploration draw from the same pool pairs.
     pool_total = int(el.sum())
@@ -129,7 +156,7 @@ def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: 
     take[Kind.SUSPECT.value] = min(take[Kind.SUSPECT.value], pool_total)
     take[Kind.EXPLORE.value] = min(take[Kind.EXPLORE.value], pool_total - take[Kind.SUSPECT.value])
     spare = budget - sum(take.values())
-    for k in KINDS:
+    for k in _OTHERS:
         room = ((avail[Kind.REAL.value] - take[Kind.REAL.value]) if k == Kind.REAL.value
                 else (pool_total - take[Kind.SUSPECT.value] - take[Kind.EXPLORE.value]))
         extra = min(spare, max(room, 0))
@@ -141,7 +168,8 @@ def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: 
     chosen_e = rng.choice(rest, size=min(take[Kind.EXPLORE.value], rest.size), replace=False) if rest.size else rest
     chosen_r = real_order[: take[Kind.REAL.value]]
     parts = [(Kind.SUSPECT.value, chosen_s, p[chosen_s]), (Kind.REAL.value, chosen_r, real[chosen_r]),
-             (Kind.EXPLORE.value, np.asarray(chosen_e, dtype=np.int64), p[np.asarray(chosen_e, dtype=np.int64)])]
+             (Kind.EXPLORE.value, np.asarray(chosen_e, dtype=np.int64), p[np.asarray(chosen_e, dtype=np.int64)]),
+             (Kind.TIE.value, np.asarray(chosen_t, dtype=np.int64), np.full(len(chosen_t), np.nan))]
     kind: list[str] = []
     index: list[np.ndarray] = []
     score: list[np.ndarray] = []

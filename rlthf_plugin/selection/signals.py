@@ -67,6 +67,11 @@ column                     range        meaning
 =========================  ===========  ==================================================
 
 Columns are 0 for pairs whose audited label is not ``A`` / ``B`` (nothing to audit).
+
+Settling by escalation judges (:func:`settle`)
+----------------------------------------------
+Escalation judges (*settlers*, strongest first): the strongest with one winner in every
+present order gives the audited label; the primary is then an ``against:`` signal.
 """
 
 from __future__ import annotations
@@ -263,6 +268,39 @@ def audited_labels(votes: Any, primary: int, *, coverage: Any = None) -> tuple[n
     return _labels_of(x, judge), judge
 
 
+def settle(votes: Any, judge: Any, settlers: Sequence[int], only: Any = None) -> np.ndarray:
+    """The label judge of each pair after the escalation judges ``settlers`` (see the module docstring).
+
+    Parameters
+    ----------
+    votes : array-like of float, shape (N, J, 2)
+        The vote tensor (:func:`encode_votes`).
+    judge : array-like of int, shape (N,)
+        The label judge before settling (:func:`label_judges`; -1 = none).
+    settlers : sequence of int: judge indices, strongest first.
+    only : array-like of bool, shape (N,), optional: settle only these pairs (None: all).
+
+    Returns
+    -------
+    ndarray of int, shape (N,): the strongest settler with one winner in every present order
+    where there is one, else ``judge``.
+    """
+    x = np.asarray(votes, dtype=np.float64)
+    if x.ndim != 3 or x.shape[2] != 2:
+        raise ValueError(f"votes must have shape (N, J, 2), got {x.shape}")
+    out = np.asarray(judge, dtype=np.int64).copy()
+    if out.shape != (x.shape[0],):
+        raise ValueError(f"judge must have shape ({x.shape[0]},), got {out.shape}")
+    done = np.zeros(out.shape, dtype=bool) if only is None else ~np.asarray(only, dtype=bool)
+    for k in settlers:
+        if not 0 <= int(k) < x.shape[1]:
+            raise ValueError(f"settler {k} is not a judge index in [0, {x.shape[1]})")
+        won = ~done & np.isin(_primary_labels(x[:, int(k), :]), ["A", "B"])
+        out[won] = int(k)
+        done |= won
+    return out
+
+
 def _coverage(x: np.ndarray, coverage: Any) -> np.ndarray:
     if coverage is None:
         voted: np.ndarray = np.isfinite(x).any(axis=2).sum(axis=0)
@@ -304,7 +342,7 @@ def _primary_labels(pv: np.ndarray) -> np.ndarray:
 
 def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_margin: Any = None,
                  length_a: Any = None, length_b: Any = None, p_a: Any = None, coverage: Any = None,
-                 sibling_margin: Any = None) -> SignalTable:
+                 sibling_margin: Any = None, settlers: Sequence[int] = (), settle_only: Any = None) -> SignalTable:
     """Build the signal table of the pairs (columns in the module docstring).
 
     Parameters
@@ -328,6 +366,9 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
     sibling_margin : array-like of float, shape (N,), optional
         ``s(A) - s(B)`` from the other pairs of the same prompt
         (:func:`.siblings.sibling_margins`), not yet oriented. None: the column is 0.
+    settlers : sequence of int, default ()
+        Escalation judges, strongest first (:func:`settle`): where one gave a winner, the
+        pair is audited under its label; ``settle_only`` (N,) bool limits it to those pairs.
 
     Returns
     -------
@@ -353,7 +394,8 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
             raise ValueError(f"p_a has shape {p.shape} but votes has {x.shape}")
         if (p[np.isfinite(p)] < 0).any() or (p[np.isfinite(p)] > 1).any():
             raise ValueError("p_a must be probabilities in [0, 1] (or NaN)")
-    return _signal_table(x, j, names, margin, la, lb, p, _coverage(x, coverage), np.nan_to_num(sibling))
+    return _signal_table(x, j, names, margin, la, lb, p, _coverage(x, coverage), np.nan_to_num(sibling),
+                         tuple(settlers), settle_only)
 
 
 def _vector(value: Any, n: int, name: str, *, default: float) -> np.ndarray:
@@ -366,9 +408,12 @@ def _vector(value: Any, n: int, name: str, *, default: float) -> np.ndarray:
 
 
 def _signal_table(x: np.ndarray, j: int, names: list[str], margin: np.ndarray, la: np.ndarray, lb: np.ndarray,
-                  p: np.ndarray | None, coverage: np.ndarray, sibling: np.ndarray) -> SignalTable:
+                  p: np.ndarray | None, coverage: np.ndarray, sibling: np.ndarray,
+                  settlers: tuple[int, ...] = (), settle_only: Any = None) -> SignalTable:
     n = x.shape[0]
     judge = _label_judges(x, j, coverage)
+    if settlers:
+        judge = settle(x, judge, settlers, settle_only)
     label = _labels_of(x, judge)
     ok = np.isin(label, ["A", "B"])
     rows, own = np.arange(n), np.maximum(judge, 0)

@@ -32,6 +32,12 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
                                      "untrusted_ai, asked_open.", ("source",)),
     "rlthf_errors_fixed_per_100_labels": ("gauge", "Expected AI errors the next batch fixes per 100 labels.", ()),
     "rlthf_stop": ("gauge", "1 when the stopping verdict says stop (target reached or nothing to ask).", ()),
+    "rlthf_spend": ("gauge", "Spend so far at [cost] prices, by kind (human labels, or judge:NAME for an "
+                             "escalation judge's calls).", ("kind",)),
+    "rlthf_spend_latest_iteration": ("gauge", "Spend of the latest iteration at [cost] prices (human labels and "
+                                              "escalation calls).", ()),
+    "rlthf_escalation_calls_total": ("gauge", "Escalation judge calls so far, by judge.", ("judge",)),
+    "rlthf_errors_per_cost": ("gauge", "AI-label errors the human labels found per unit of cost, so far.", ()),
 }
 
 

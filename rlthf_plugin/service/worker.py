@@ -37,6 +37,8 @@ from ..loop import sync
 from ..backends import BACKENDS, LabelingBackend
 from ..config import Config
 from ..errors import BackendError, ConfigError, LeaseHeldError, LeaseLostError, RlthfError
+from ..loop.cascade import cascade
+from ..loop.escalation import spend
 from ..loop.iteration import select_iteration
 from ..loop.oracle import answer_of, close_batch
 from ..loop.owner import LEASE, IterationOwner
@@ -299,7 +301,29 @@ class Worker:
         self.metrics.inc("rlthf_iterations_started_total")
         rep = select_iteration(self.ledger, self.config, factory=self.factory, owner=self.owner)
         log.info("iteration %d selected: %s", rep.iteration, rep.counts)
+        self._spend_gauges()
         return True
+
+    def _spend_gauges(self) -> None:
+        """The spend at [cost] prices and the errors found per unit of cost, on /metrics."""
+        if not (self.config.escalation.judges or self.config.cost.human_label):
+            return
+        rows = spend(self.ledger, self.config)
+        if not rows:
+            return
+        self.metrics.set("rlthf_spend", sum(r["human_cost"] for r in rows), kind="human")
+        calls: dict[str, int] = {}
+        for r in rows:
+            for judge, n in r["judge_calls"].items():
+                calls[judge] = calls.get(judge, 0) + n
+        prices = {s.name: s.call_price for s in cascade(self.config)}
+        for judge, n in calls.items():
+            self.metrics.set("rlthf_escalation_calls_total", n, judge=judge)
+            self.metrics.set("rlthf_spend", n * prices.get(judge, 0.0), kind=f"judge:{judge}")
+        done = [r for r in rows if r["iteration"] != "next"]
+        self.metrics.set("rlthf_spend_latest_iteration", done[-1]["cost"] if done else 0.0)
+        total = sum(r["cost"] for r in rows)
+        self.metrics.set("rlthf_errors_per_cost", sum(r["errors_found"] for r in rows) / total if total else 0.0)
 
     def _push(self, row: dict) -> bool:
         it = row["id"]
@@ -360,6 +384,7 @@ class Worker:
         report = close_batch(self.ledger, self.config, it, answers, owner=self.owner)
         self.pending = 0
         log.info("iteration %d labeled: %d answered, AI-error precision %s", it, report.answered, report.precision)
+        self._spend_gauges()
 
     def _gauge(self, row: dict) -> None:
         self.metrics.set("rlthf_iteration", row["id"])

@@ -80,13 +80,17 @@ def begin_iteration(ledger: Ledger, iteration: int, params: dict, *, fence: Fenc
 
 def record_selection(ledger: Ledger, iteration: int, decisions: Sequence[dict], stats: dict, *,
                      fence: Fence | None = None) -> None:
-    """Store an iteration's decisions and stats and mark it ``selected``, in one transaction."""
+    """Store an iteration's decisions and stats and mark it ``selected``, in one transaction.
+
+    The stats get ``selected_at`` (ISO time, UTC): what happened after it (judge calls of
+    the next escalation) belongs to the next iteration.
+    """
     with ledger.engine.begin() as conn:
         if fence is not None:
             fence(conn)
         insert_ignore(conn, S.decisions, decisions)
         conn.execute(S.iterations.update().where(S.iterations.c.id == iteration)
-                     .values(state=IterationState.SELECTED.value, stats=stats))
+                     .values(state=IterationState.SELECTED.value, stats={**stats, "selected_at": now().isoformat()}))
 
 
 def set_iteration_state(ledger: Ledger, iteration: int, state: str, *, stats: dict | None = None,

@@ -31,7 +31,7 @@ from ..pairs import PARSE_ERROR, Majority, majority
 from ..selection.rlthf import Action
 from ..vocab import Strategy
 from ..selection.signals import (ORDERS, SKIPPED_LABELS, audited_labels as _audited_labels, encode_votes,
-                                 primary_labels as _primary_labels)
+                                 primary_labels as _primary_labels, settle)
 from . import schema as S
 from ._sql import IN_CHUNK, insert_ignore, select_in
 from .iterations import decisions, iteration_params, iteration_rows, latest_iteration
@@ -94,6 +94,17 @@ def judge_answers(ledger: Ledger, judge: str, version: str, orders: Sequence[str
                                                                        t.c.confidence).where(
             t.c.judge == judge, t.c.prompt_version == version, t.c.order.in_(list(orders)), t.c.pair_id.in_(c)),
             pair_ids)]
+
+
+def answer_times(ledger: Ledger, judges: Sequence[str]) -> list[tuple]:
+    """(pair id, judge, prompt version, order, created_at) of every stored answer and verdict
+    of these judges (order ``ab`` / ``ba``: one call; ``both``: the combined verdict)."""
+    t = S.ai_labels
+    if not judges:
+        return []
+    with ledger.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(t.c.pair_id, t.c.judge, t.c.prompt_version, t.c.order,
+                                                         t.c.created_at).where(t.c.judge.in_(list(judges))))]
 
 
 def add_ai_labels(ledger: Ledger, rows: Sequence[dict]) -> None:
@@ -245,8 +256,14 @@ def audited_labels(ledger: Ledger, primary_judge: str = "", pair_ids: Sequence[s
     return audited_of(ledger, read_votes(ledger, pair_ids), primary_judge)
 
 
-def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str) -> AuditedLabels:
-    """:func:`audited_labels` over votes already read (:func:`read_votes`)."""
+def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: Sequence[str] = (), *,
+               ties_only: bool = False) -> AuditedLabels:
+    """:func:`audited_labels` over votes already read (:func:`read_votes`).
+
+    ``settlers``: escalation judges, strongest first; where one gave a winner, the pair is
+    audited under its label (:func:`rlthf_plugin.selection.signals.settle`); ``ties_only``:
+    only where the label judge named no winner.
+    """
     if not table.judges:
         return AuditedLabels({}, {}, "")
     if not primary_judge:  # unset: the judge the latest iteration audited, so it does not drift
@@ -254,6 +271,13 @@ def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str) -> AuditedL
         primary_judge = recorded if recorded in table.judges else ""
     j = resolve_primary(table, primary_judge)
     labels, judge = _audited_labels(table.votes, j, coverage=coverage(table))
+    idx = [table.judges.index(name) for name in settlers if name in table.judges and name != table.judges[j]]
+    if idx:
+        judge = settle(table.votes, judge, idx, ~np.isin(labels, ["A", "B"]) if ties_only else None)
+        labels = labels.astype(object)
+        for k in idx:
+            labels[judge == k] = _primary_labels(table.votes, k)[judge == k]
+        labels = labels.astype(str)
     return AuditedLabels({pid: str(lab) for pid, lab in zip(table.pair_ids, labels) if lab},
                          {pid: table.judges[k] for pid, lab, k in zip(table.pair_ids, labels, judge) if lab},
                          table.judges[j])
@@ -330,7 +354,7 @@ def top_suspects(ledger: Ledger, top: int) -> list[str]:
     return [r["pair_id"] for r in sorted(rows, key=lambda r: (-suspicion(r), r["pair_id"]))[:top]]
 
 
-__all__ = ["VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "agreement", "ai_majority", "audited_of", "judges_overview",
+__all__ = ["VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "answer_times", "agreement", "ai_majority", "audited_of", "judges_overview",
            "ai_votes", "audited_labels", "count_votes", "coverage", "forget_parse_errors", "iteration_primary",
            "judge_answers", "judge_summary", "read_votes", "resolve_primary", "top_suspects", "unjudged_pair_ids",
            "vote_rows"]

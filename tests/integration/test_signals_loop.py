@@ -76,7 +76,7 @@ def test_multi_judge_steps(runner, tmp_path, shared_dev):
     assert [r["state"] for r in its] == ["labeled"] * 3
     assert all(r["params"]["primary_judge"] == PRIMARY and r["stats"]["strategy"] == "signals" for r in its)
     # Every task carries its kind; no pair is asked twice.
-    assert all(a.reason["kind"] in ("suspect", "explore", "real") for a in asked)
+    assert all(a.reason["kind"] in ("suspect", "explore", "real", "tie") for a in asked)
     assert len({a.pair_id for a in asked}) == len(asked) == sum(r["stats"]["counts"]["ask"] for r in its)
     # After labels arrive the error model has weights, one per signal that varies.
     weights = its[-1]["stats"]["error_model"]["weights"]

@@ -66,15 +66,18 @@ def test_signals_iteration_decides_asks_by_kind_and_learns(workspace, tmp_path, 
     assert s["strategy"] == "signals" and s["primary_judge"] == "primary"  # the default: most labeled pairs
     assert s["inconsistent"] == N // 12
     budget = round(0.1 * s["pool"])
-    assert s["counts"]["ask"] == budget and s["kinds"] == {"suspect": budget - round(0.2 * budget), "real": 0,
-                                                          "explore": round(0.2 * budget)}
+    # Unsettled tie_inconsistent pairs get their own share (selection.tie_share, 0.1), never the suspects'.
+    tie = round(0.1 * budget)
+    assert s["counts"]["ask"] == budget and s["kinds"] == {"suspect": budget - tie - round(0.2 * budget / 0.9 * (
+        budget - tie) / budget), "real": 0, "explore": round(0.2 * (budget - tie) / 0.9), "tie": tie}
     assert s["error_model"]["n_labels"] == 0 and s["counts"]["flip"] == s["counts"]["keep"] == 0
     with workspace.ledger.engine.connect() as conn:
         ds = conn.execute(sa.select(L.decisions).where(L.decisions.c.iteration == 0)).mappings().all()
     # A self-contradicting primary is never trusted; each asked pair carries its kind.
     assert all(d["action"] != "keep" for d in ds if d["region"] == "inconsistent")
     asked = [d for d in ds if d["action"] == "ask"]
-    assert {d["reason"]["kind"] for d in asked} == {"suspect", "explore"}
+    assert {d["reason"]["kind"] for d in asked} == {"suspect", "explore", "tie"}
+    assert all(d["region"] == "tie" for d in asked if d["reason"]["kind"] == "tie")
     suspects = [d["reason"]["p_wrong"] for d in asked if d["reason"]["kind"] == "suspect"]
     others = [d["reason"]["p_wrong"] for d in ds if d["action"] != "ask" and "p_wrong" in d["reason"]]
     assert min(suspects) >= np.quantile(others, 0.5)
@@ -86,7 +89,7 @@ def test_signals_iteration_decides_asks_by_kind_and_learns(workspace, tmp_path, 
     assert [t.priority for t in tasks] == sorted((t.priority for t in tasks), reverse=True)
     # Labelers read a plain line per kind; the machine reason (P(wrong), signals) stays hidden.
     plain = {t.reason["kind"]: plain_reason(t.reason) for t in tasks}
-    assert plain == {"suspect": PLAIN["suspect"], "explore": PLAIN["explore"]}
+    assert plain == {"suspect": PLAIN["suspect"], "explore": PLAIN["explore"], "tie": PLAIN["tie"]}
     assert "judges disagree" in plain["suspect"] and not any(c.isdigit() for c in "".join(plain.values()))
     # After the batch is labeled the error model is fit on it and the second judge weighs in.
     label_with_oracle(workspace.ledger, cfg, "oracle:human", iteration=0)

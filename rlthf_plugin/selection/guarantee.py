@@ -73,12 +73,15 @@ class Certified:
         return int(self.members.sum())
 
     def as_dict(self) -> dict[str, Any]:
-        f = lambda x: None if not np.isfinite(x) else round(float(x), 4)  # noqa: E731
+        def f(x: float) -> float | None:
+            return None if not np.isfinite(x) else round(float(x), 4)
+
         return {"pairs": self.size, "threshold": f(self.threshold), "labels": self.n, "errors": self.errors,
                 "bound": f(self.bound), "level": self.level, "delta": self.delta, "reason": self.reason}
 
 
-def _check(scores, wrong, candidates, calibration):
+def _check(scores: Any, wrong: Any, candidates: Any,
+           calibration: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     s, y = check_aligned(scores, wrong, ("scores", "wrong"))
     n = s.size
     cand = np.asarray(candidates, dtype=bool)
@@ -98,7 +101,7 @@ def _grid(values: np.ndarray, max_thresholds: int) -> np.ndarray:
     u = np.unique(values)
     if u.size > max_thresholds:
         u = np.unique(np.quantile(u, np.linspace(0, 1, max_thresholds)))
-    return u
+    return np.asarray(u)
 
 
 def trusted_region(scores: Any, wrong: Any, *, candidates: Any, calibration: Any = None, alpha: float = 0.05,

@@ -80,7 +80,9 @@ class QualityEstimate:
     per_batch: list = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        r = lambda x: round(float(x), 4)  # noqa: E731
+        def r(x: float) -> float:
+            return round(float(x), 4)
+
         return {"curated_accuracy": {"estimate": r(self.estimate), "low": r(self.low), "high": r(self.high),
                                      "confidence": self.confidence},
                 "remaining_errors": {"estimate": r(self.errors), "low": r(self.errors_low),
@@ -138,7 +140,8 @@ def curated_accuracy(f: Any, stratum: Any, asked_at: Any, wrong: Any, *, flipped
     return _estimate(F, S, at, np.nan_to_num(w, nan=0.0), answered, fl, conf, lam)
 
 
-def _estimate(F, S, at, w, answered, fl, conf, lam) -> QualityEstimate:
+def _estimate(F: np.ndarray, S: np.ndarray, at: np.ndarray, w: np.ndarray, answered: np.ndarray, fl: np.ndarray,
+              conf: float, lam: float | None) -> QualityEstimate:
     from scipy.stats import t as student
 
     scope = answered | (S >= 0).any(axis=0)
@@ -199,7 +202,8 @@ def _estimate(F, S, at, w, answered, fl, conf, lam) -> QualityEstimate:
     return _result(q, lo, hi, n, human, conf, lam, len(xs), info)
 
 
-def _pooled_second_moment(F, S, at, w, lam) -> tuple[float, int]:
+def _pooled_second_moment(F: np.ndarray, S: np.ndarray, at: np.ndarray, w: np.ndarray,
+                          lam: float) -> tuple[float, int]:
     """Mean squared residual ``(w - lam f)^2`` over every sampled (random) label of every batch,
     with two pseudo-labels of 1/4 (the largest variance of a 0/1 label): a floor for each
     stratum's residual variance that does not trust the model's own P(wrong). Returns it and
@@ -213,14 +217,15 @@ def _pooled_second_moment(F, S, at, w, lam) -> tuple[float, int]:
     return (sq + 0.5) / (k + 2), k
 
 
-def _result(q, lo, hi, n, human, conf, lam, batches, info, empty=False) -> QualityEstimate:
+def _result(q: float, lo: float, hi: float, n: int, human: int, conf: float, lam: float, batches: int, info: Any,
+            empty: bool = False) -> QualityEstimate:
     n_ = max(n, 1)
     acc = 1 - q / n_ if not empty else 1 - (hi / 2) / n_
     return QualityEstimate(float(acc), float(1 - hi / n_), float(1 - lo / n_), conf, float(q if not empty else hi / 2),
                            float(lo), float(hi), n, human, n - human, float(lam), batches, info)
 
 
-def _power_tuned(F, S, at, w) -> float:
+def _power_tuned(F: np.ndarray, S: np.ndarray, at: np.ndarray, w: np.ndarray) -> float:
     """PPI++'s lambda = Cov(w, f) / Var(f) over the sampled labels, weighted by 1/pi, in [0, 1]."""
     fs, ws, ps = [], [], []
     for t in range(F.shape[0]):

@@ -45,6 +45,8 @@ class RecordPush:
         if value is None:
             return None
         score = task.ai_score if task.ai_score is not None and 0.0 <= task.ai_score <= 1.0 else None
+        if score is not None and score <= 0.5:  # the model thinks the AI label is probably wrong: not suggested
+            return None
         if self.answer.kind == "ranking":  # one score per ranked option
             score = [score, score] if score is not None else None
         return {"value": value, "score": score, "agent": task.model_version}

@@ -28,7 +28,7 @@ from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
 from ..store.votes import judges_overview
-from ..selection.calibration import fit_platt, reliability
+from ..selection.calibration import calibration_problem, fit_platt, out_of_fold_probability, reliability
 from ..selection.rlthf import ACTIONS, Action
 from ..vocab import SELECTING, LabelSource, Strategy
 from .plots import plot_history, plot_margin_curve, plot_reliability
@@ -210,16 +210,19 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                        "</figcaption></figure>")
     cal = data.get("calibration")
     out.append("<h2>Calibration</h2>")
+    problem = data.get("calibration_problem")
+    if problem:
+        out.append(f"<p class='warn'><strong>Warning:</strong> {e(problem)}.</p>")
     if cal and "reliability" in images:
         out.append(f"<figure><img src='{e(images['reliability'])}' alt='reliability diagram'><figcaption>"
                    f"Reliability of the probabilities sent with predictions and suggestions: Platt scaling "
-                   f"(slope {_fmt(cal['slope'], 3)}, intercept {_fmt(cal['intercept'], 3)}) fit on {cal['n']} "
-                   "human-labeled pairs, against sigmoid(margin). Points near the diagonal are calibrated; "
-                   "fit and shown on the same labels.</figcaption></figure>")
-    else:
+                   f"without a position term (slope {_fmt(cal['slope'], 3)}) fit on both orders of {cal['n']} "
+                   "human-labeled pairs, against sigmoid(margin). Points near the diagonal are calibrated; each "
+                   f"point is out of fold ({data.get('calibration_out_of_fold', 0)} pairs, 5 folds): its probability "
+                   "comes from a fit made without it.</figcaption></figure>")
+    elif not problem:
         out.append(f"<p class='muted'>{data.get('calibration_labels', 0)} human-labeled pair(s) with a margin: "
-                   "not enough for a calibration yet, so predictions and suggestions carry no probability."
-                   "</p>")
+                   "too few for an out-of-fold reliability diagram.</p>")
     out += _judges_section(data.get("judges") or {}, data["iterations"])
     out.append("</body></html>")
     return "\n".join(out)
@@ -282,11 +285,16 @@ def write_report(ledger: Ledger, config: Config, out_dir: str | Path, *, title: 
     margins, a_better = labeled_margins(ledger, config)
     calibration = fit_platt(margins, a_better)
     data["calibration_labels"] = int(margins.size)
+    data["calibration_problem"] = calibration_problem(calibration, int(margins.size))
     if calibration is not None:
         data["calibration"] = asdict(calibration)
-        images["reliability"] = plot_reliability(
-            reliability(calibration.probability(margins), a_better),
-            reliability(1.0 / (1.0 + np.exp(-margins)), a_better), out_dir / "reliability.png").name
+        oof = out_of_fold_probability(margins, a_better)  # each point from a fit made without it
+        ok = np.isfinite(oof)
+        data["calibration_out_of_fold"] = int(ok.sum())
+        if ok.sum() >= 2:
+            images["reliability"] = plot_reliability(
+                reliability(oof[ok], a_better[ok]),
+                reliability(1.0 / (1.0 + np.exp(-margins[ok])), a_better[ok]), out_dir / "reliability.png").name
     path = out_dir / REPORT_FILE
     path.write_text(render(data, images, title=title), encoding="utf-8")
     return path

@@ -60,7 +60,7 @@ def test_label_studio_pairwise_template_both_ways(label_studio_env, label_studio
     for task in tasks:
         pair = pairs[task["data"]["pair_id"]]
         assert (task["data"]["answer1"], task["data"]["answer2"]) == (pair.response_a, pair.response_b)
-        assert task["meta"]["rlthf"]["reason"]["region"] == "ask"  # the machine reason, out of the labeler's view
+        assert set(task["meta"]["rlthf"]) == {"pair_id", "iteration"}  # ids only: no margin or signals to read
         assert not any(ch.isdigit() for ch in task["data"]["reason"])
     # Annotations as the labeling page saves them (to_name = the Pairwise tag itself).
     by_pair = {t["data"]["pair_id"]: t["id"] for t in tasks}

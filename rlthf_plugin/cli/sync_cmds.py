@@ -128,6 +128,11 @@ def pull(ctx: click.Context, backend_name: str, full: bool, **options) -> None:
 def serve(ctx: click.Context, host: str | None, port: int | None, backends: tuple[str, ...]) -> None:
     """Run the service: webhook receivers, the loop's worker, /health and /metrics.
 
+    Without --backend (and without [serve] backends) it runs the loop on the workspace's one
+    remembered target (`rlthf targets`), or says why not; without --port it listens on that
+    target's remembered webhook_url port, else [serve] port. One serve per workspace: a
+    second one names the first and exits 1.
+
     POST /webhooks/label-studio and /webhooks/argilla store labels exactly as `rlthf pull`
     does (Label Studio deliveries must carry the configured secret header, Argilla ones a
     valid Standard Webhooks signature). With --backend, a worker pulls each platform at
@@ -138,21 +143,31 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
     import socket
 
     from ..errors import require
+    from ..loop.owner import SERVE_LEASE, IterationOwner
+    from ..loop.targets import serve_plan
     from ..service.app import create_app
 
     uvicorn = require("uvicorn", "serve")
     ws = open_workspace(ctx)
-    host, port = host or ws.config.serve.host, port or ws.config.serve.port
-    # Before anything talks to a platform: a second serve on a busy port stops here.
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as e:
-            raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror}): another `rlthf serve`? "
-                                       "Pass --port or set [serve] port in rlthf.toml") from e
-    app = create_app(ws.root, backends=backends)
-    level = (ctx.find_root().obj or {}).get("log_level", "warning")
-    uvicorn.run(app, host=host, port=port, log_level=level, access_log=level in ("debug", "info"))
+    backends, remembered_port, note = serve_plan(ws.config, ws.ledger, backends)
+    if note:
+        click.echo(f"rlthf serve: {note}", err=True)
+    host, port = host or ws.config.serve.host, port or remembered_port or ws.config.serve.port
+    # One service per workspace: a second serve names the holder and exits 1 (a killed one's
+    # lease, held by a process of this host that has exited, is taken over at once).
+    with IterationOwner(ws.ledger, name=SERVE_LEASE, ttl=ws.config.serve.lease_seconds):
+        # Before anything talks to a platform: a busy port stops here. SO_REUSEADDR, as
+        # uvicorn binds: connections a killed service left closing do not block a restart.
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as e:
+                raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror}): another program "
+                                           "listens there; pass --port or set [serve] port in rlthf.toml") from e
+        app = create_app(ws.root, backends=backends)
+        level = (ctx.find_root().obj or {}).get("log_level", "warning")
+        uvicorn.run(app, host=host, port=port, log_level=level, access_log=level in ("debug", "info"))
 
 
 @click.command()

@@ -72,4 +72,40 @@ def targets(config: Config, ledger: Any) -> list[Target]:
     return out
 
 
-__all__ = ["SECTIONS", "Target", "remember", "targets"]
+def serve_plan(config: Config, ledger: Any, given: tuple[str, ...] = ()) -> tuple[tuple[str, ...], int | None, str]:
+    """What ``rlthf serve`` runs the loop on, and where it listens.
+
+    Returns ``(backends, port, note)``: ``given`` (``--backend``), else ``[serve]
+    backends``, else the workspace's one remembered target; ``port`` is the port of that
+    target's remembered ``webhook_url`` (None: none remembered); ``note`` says plainly what
+    runs and why (empty when ``--backend`` or ``[serve] backends`` chose).
+    """
+    from urllib.parse import urlsplit
+
+    found = targets(config, ledger)
+    note = ""
+    backends = tuple(given) or tuple(b.strip() for b in config.serve.backends.split(",") if b.strip())
+    if not backends:
+        kinds = sorted({t.backend for t in found})
+        if len(kinds) == 1:
+            backends = (kinds[0],)
+            note = f"running the loop on the remembered {kinds[0]} target ({found[0].url} {found[0].where})"
+        elif not kinds:
+            note = ("receiving webhooks only, no loop: no --backend, no [serve] backends, and this workspace remembers "
+                    "no target (`rlthf push --backend NAME ...` remembers the one it uses)")
+        else:
+            note = (f"receiving webhooks only, no loop: this workspace remembers targets on {' and '.join(kinds)}; "
+                    "pass --backend NAME (repeatable) or set [serve] backends")
+    port = None
+    for t in found:
+        if t.backend in backends and t.webhook_url:
+            try:
+                port = urlsplit(t.webhook_url).port or port
+            except ValueError:
+                continue
+            if port:
+                break
+    return backends, port, note
+
+
+__all__ = ["SECTIONS", "Target", "remember", "serve_plan", "targets"]

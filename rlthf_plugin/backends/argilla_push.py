@@ -65,6 +65,19 @@ class RecordPush:
         record.dataset = self.dataset()  # resolves the suggestion's question id
         return record.api_model()
 
+    def remove_tasks(self, external_ids: Sequence[str]) -> int:
+        """Delete these records (an abandoned batch's open ones); returns how many went."""
+        ds_id = self.dataset().id
+        for lo in range(0, len(external_ids), 100):
+            chunk = ",".join(str(i) for i in external_ids[lo:lo + 100])
+            try:
+                response = self.client.api.records.http_client.delete(f"/api/v1/datasets/{ds_id}/records",
+                                                                      params={"ids": chunk})
+                response.raise_for_status()
+            except Exception as e:  # httpx errors
+                raise BackendError(f"{self._where()}: deleting {len(external_ids)} record(s) failed: {e}") from e
+        return len(external_ids)
+
     def _remote_index(self, question_id: str) -> dict[str, tuple[str, str, str | None]]:
         """external id -> (record id, its metadata, its suggestion for the answer) of every
         record, the last two as short JSON texts: the listing is read page by page and

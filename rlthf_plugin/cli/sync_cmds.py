@@ -169,6 +169,37 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
 
 
 @click.command()
+@click.argument("iteration", type=int)
+@click.option("--keep-tasks", is_flag=True,
+              help="Leave the batch's open tasks on the platform (marked in the iteration's stats).")
+@click.pass_context
+def abandon(ctx: click.Context, iteration: int, keep_tasks: bool) -> None:
+    """Close a pushed batch that will not be labeled: its labels so far count, its open
+    (unlabeled) tasks are removed from the platform (--keep-tasks: left there), and the
+    iteration is marked labeled, so `select`, `run` and `serve` go on."""
+    from ..loop.batch import abandon_batch
+    from ..loop.owner import IterationOwner
+
+    ws = open_workspace(ctx)
+    opened = []
+
+    def remove(platform: str, target: str, external_ids: list[str]) -> int:
+        backend = open_backend(platform, ws.config, workspace=ws)
+        opened.append(backend)
+        return backend.remove_tasks(external_ids)
+
+    try:
+        with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
+            rep = abandon_batch(ws.ledger, ws.config, iteration, owner=owner, remove=None if keep_tasks else remove)
+    finally:
+        for backend in opened:
+            backend.close()
+    left = sum(len(v) for v in rep.open_tasks.values())
+    click.echo(f"iteration {iteration} abandoned: {rep.answered} answered; {left} open task(s) "
+               + ("left on the platform" if keep_tasks else f"removed ({rep.removed})"))
+
+
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def targets(ctx: click.Context, as_json: bool) -> None:

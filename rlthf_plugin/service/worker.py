@@ -35,6 +35,7 @@ from ..loop import sync
 from ..backends import BACKENDS, LabelingBackend
 from ..config import Config
 from ..errors import BackendError, ConfigError, LeaseHeldError, LeaseLostError, RlthfError
+from ..loop.batch import required_labels
 from ..loop.iteration import select_iteration
 from ..loop.oracle import answer_of, close_batch
 from ..loop.owner import LEASE, IterationOwner
@@ -75,11 +76,6 @@ def parse_platforms(values: Sequence[str] | str, *, also: Iterable[str] = ()) ->
             if name not in out:
                 out.append(name)
     return out
-
-
-def required_labels(platform: str, config: Config) -> int:
-    """Labels a task needs before it counts as done: Argilla's ``min_submitted``, else 1."""
-    return max(1, int(config.argilla.min_submitted)) if platform == "argilla" else 1
 
 
 class Worker:

@@ -103,9 +103,19 @@ def status(ctx: click.Context, as_json: bool, pair_id: str | None) -> None:
             rows.update(ai_labeled=len(ai), ai_label_votes=sum(j["votes"] for j in judges["judges"].values()),
                         both_labeled_with_winner=len(both),
                         ai_human_disagreement=sum(human[p] != ai[p] for p in both) / len(both) if both else None)
+        from ..loop.batch import latest_progress
+
+        progress = latest_progress(ws.ledger, ws.config)  # the open iteration: state, pushed, labeled, pending
+        rows.update(latest_iteration=None if progress is None else progress["iteration"], latest_progress=progress)
         if as_json:
             echo_table({**rows, **judges}, as_json=True)
             return
+        if progress is not None:
+            rows["latest_progress"] = (
+                f"{progress['state']}: {progress['asked']} asked, {progress['pushed']} pushed, "
+                f"{progress['labeled']} labeled, {progress['pending']} pending"
+                + "".join(f"; {k} {v['target']}: {v['pushed']} pushed, {v['labeled']} labeled, {v['pending']} pending"
+                          for k, v in progress["per_platform"].items()))
         echo_table(rows)
         echo_judges(judges)
         return

@@ -81,6 +81,23 @@ def batch_progress(ledger: Ledger, config: Config, row: dict,
     return out
 
 
+def latest_progress(ledger: Ledger, config: Config) -> dict[str, Any] | None:
+    """The latest iteration's progress for ``rlthf status``: ``{"iteration", "state",
+    "asked", "pushed", "labeled", "pending", "per_platform"}`` (pushed and labeled summed
+    over platforms); None before the first iteration."""
+    row = iterations_db.latest_row(ledger)
+    if row is None:
+        return None
+    progress = batch_progress(ledger, config, row)
+    return {"iteration": row["id"], "state": row["state"],
+            "asked": len(iterations_db.asked_pair_ids(ledger, row["id"])),
+            "pushed": sum(p["pushed"] for p in progress.values()),
+            "labeled": sum(p["labeled"] for p in progress.values()),
+            "pending": sum(p["pending"] for p in progress.values()),
+            "per_platform": {k: {x: v[x] for x in ("target", "pushed", "labeled", "pending")}
+                             for k, v in progress.items()}}
+
+
 @dataclass
 class AbandonReport:
     iteration: int
@@ -128,5 +145,6 @@ def abandon_batch(ledger: Ledger, config: Config, iteration: int, *, owner: Any 
     return AbandonReport(iteration, report.answered, open_ids, removed)
 
 
-__all__ = ["AbandonReport", "OPEN_STATES", "OpenBatchError", "abandon_batch", "batch_progress", "open_batch",
+__all__ = ["AbandonReport", "OPEN_STATES", "OpenBatchError", "abandon_batch", "batch_progress", "latest_progress",
+           "open_batch",
            "pushed_targets", "refuse_if_open", "required_labels"]

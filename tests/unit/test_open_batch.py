@@ -86,3 +86,15 @@ def test_abandon_removes_the_open_tasks_through_the_platform(pushed):
 
     rep = abandon_batch(ws.ledger, Config(), 1, remove=remove)
     assert removed == [("label-studio", "7", ["102", "103", "104", "105"])] and rep.removed == 4
+
+
+def test_status_shows_the_open_iteration_progress(pushed, runner):
+    ws, _ = pushed
+    w = ["--workspace", str(ws.root)]
+    data = json.loads(runner.invoke(main, [*w, "status", "--json"]).output)
+    assert data["latest_iteration"] == 1
+    p = data["latest_progress"]
+    assert (p["state"], p["asked"], p["pushed"], p["labeled"], p["pending"]) == ("pushed", 6, 6, 2, 4)
+    assert p["per_platform"] == {"label-studio": {"target": "7", "pushed": 6, "labeled": 2, "pending": 4}}
+    text = runner.invoke(main, [*w, "status"]).output
+    assert "pushed: 6 asked, 6 pushed, 2 labeled, 4 pending; label-studio 7" in text, text

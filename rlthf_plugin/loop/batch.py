@@ -34,6 +34,13 @@ class OpenBatchError(RlthfError):
     """An iteration's batch is pushed and waiting for labels: another iteration would orphan it."""
 
 
+def batch_priority(iteration: int, within: float) -> float:
+    """A task's stored priority: ``iteration + within`` for an asked task (``within`` in
+    (0, 1], 1 = first of its batch), so a newer batch sorts before every older one in a
+    platform's priority view; 0 for a task not asked."""
+    return float(iteration) + float(within) if within > 0 else 0.0
+
+
 def required_labels(platform: str, config: Config) -> int:
     """Labels a task needs before it counts as done: Argilla's ``min_submitted``, else 1."""
     return max(1, int(config.argilla.min_submitted)) if platform == "argilla" else 1
@@ -145,6 +152,6 @@ def abandon_batch(ledger: Ledger, config: Config, iteration: int, *, owner: Any 
     return AbandonReport(iteration, report.answered, open_ids, removed)
 
 
-__all__ = ["AbandonReport", "OPEN_STATES", "OpenBatchError", "abandon_batch", "batch_progress", "latest_progress",
+__all__ = ["AbandonReport", "OPEN_STATES", "OpenBatchError", "abandon_batch", "batch_priority", "batch_progress", "latest_progress",
            "open_batch",
            "pushed_targets", "refuse_if_open", "required_labels"]

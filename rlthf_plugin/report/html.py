@@ -115,6 +115,11 @@ def _human_ai(human: dict[str, str | None], ai: dict[str, str | None]) -> dict[s
 
 
 # -- the page --------------------------------------------------------------------------------------
+#: What the report calls each decision: "drop" is the AI label exported as is, never checked.
+ACTION_HEADERS = {"drop": "AI label kept, unverified"}
+#: What the report calls each label source of the curated set.
+SOURCE_NAMES = {"ai": "ai (AI label kept, unverified)"}
+
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
        color: #222; background: #fff; line-height: 1.4; }
@@ -163,7 +168,7 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
            f"<div class='card'>AI labels kept (trusted)<b>{kept}</b>in the curated set</div>",
            "</div>"]
     out.append("<h2>Iterations</h2><table><tr><th>iteration</th><th class='l'>state</th>"
-               + "".join(f"<th>{a}</th>" for a in ACTIONS)
+               + "".join(f"<th title='{a}'>{ACTION_HEADERS.get(a, a)}</th>" for a in ACTIONS)
                + "<th>answered</th><th>AI errors / told</th><th>AI-error precision</th>"
                  "<th>flip precision (ground truth)</th><th class='l'>flip gate</th></tr>")
     for it in data["iterations"]:
@@ -181,7 +186,8 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                    "labels per iteration (against ground truth, where there is any).</figcaption></figure>")
     if data["sources"]:
         out.append("<h2>The curated set</h2><table><tr><th class='l'>label source</th><th>pairs</th></tr>"
-                   + "".join(f"<tr><td class='l'>{e(k)}</td><td>{v}</td></tr>" for k, v in sorted(data["sources"].items()))
+                   + "".join(f"<tr><td class='l'>{e(SOURCE_NAMES.get(k, k))}</td><td>{v}</td></tr>"
+                             for k, v in sorted(data["sources"].items()))
                    + "</table>")
     out.append("<h2>Agreement</h2><table><tr><th class='l'>who</th><th>pairs</th><th>comparisons</th>"
                "<th>agreement</th></tr>")

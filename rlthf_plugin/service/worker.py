@@ -325,7 +325,8 @@ class Worker:
         answers = {pid: answer_of(votes.get(pid, [])) for pid in asked}
         report = close_batch(self.ledger, self.config, it, answers, owner=self.owner)
         self.pending = 0
-        log.info("iteration %d labeled: %d answered, AI-error precision %s", it, report.answered, report.precision)
+        log.info("iteration %d labeled: %d answered, AI-error precision %s", it, report.answered,
+                 "-" if report.precision is None else f"{report.precision:.3f}")
 
     def _gauge(self, row: dict) -> None:
         self.metrics.set("rlthf_iteration", row["id"])

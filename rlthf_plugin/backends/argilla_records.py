@@ -112,8 +112,11 @@ def check_settings(settings, *, where: str, field_map: FieldMap | None = None) -
         elif fitting:
             problems.append(f"one answer question: it has {', '.join(fitting)}; choose with label=NAME")
     question = questions.get(name) if name else None
-    if name and (question is None or _kind(question) not in ANSWER_KINDS):
-        problems.append(f"a label, ranking or rating question '{name}'")
+    if name and question is None:
+        problems.append(f"a label, ranking or rating question '{name}' (there is no question of that name)")
+    elif name and _kind(question) not in ANSWER_KINDS:
+        problems.append(f"a label, ranking or rating question '{name}': '{name}' is a {_kind(question)} question, "
+                        "a type the answer cannot be read from")
     elif question is not None:
         kind, options = _kind(question), _options(question)
         if kind == "label_selection":
@@ -147,7 +150,9 @@ def check_settings(settings, *, where: str, field_map: FieldMap | None = None) -
         raise IncompatibleProjectError(
             f"{where}{mapped} lacks " + "; ".join(problems) + ". Name the dataset's own fields and question with "
             "--map prompt=FIELD,response_a=FIELD,response_b=FIELD,label=QUESTION "
-            "(README: \"Using an existing project or dataset\")")
+            "(README: \"Using an existing project or dataset\"). The dataset has fields "
+            + (", ".join(f"'{f.name}' ({_kind(f)})" for f in settings.fields) or "none") + " and questions "
+            + (", ".join(f"'{q.name}' ({_kind(q)})" for q in settings.questions) or "none"))
     return answer, [prop for prop in METADATA_TYPES if prop not in metadata]
 
 

@@ -89,10 +89,14 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
         with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
             report = sync.push(ws.ledger, backend, tasks, iteration=tasks[0].iteration, owner=owner,
                                allow_duplicate_targets=allow_duplicate_targets)
-    from ..loop.targets import remember
+    from ..loop.targets import SECTIONS, remember, remember_key
 
-    remember(ws.root, _backend_name(ws, backend_name), backend, field_map=options.get("field_map"),
+    name = _backend_name(ws, backend_name)
+    remember(ws.root, name, backend, field_map=options.get("field_map"),
              webhook_url=webhook_url, argilla_workspace=options.get("argilla_workspace"))
+    if remember_key(ws.root, name, getattr(ws.config, SECTIONS[name]).api_key):
+        click.echo(f"stored the {name} API key in {ws.root / '.rlthf-secrets.toml'} (mode 0600): later commands "
+                   "need no environment variable")
     click.echo(f"{backend.platform} {backend.target}: {report.created} created, {report.existing} already there, "
                f"{report.predictions} prediction(s)")
     start = getattr(backend, "annotation_url", "")
@@ -218,4 +222,5 @@ def targets(ctx: click.Context, as_json: bool) -> None:
         click.echo("no target yet: `rlthf push --backend NAME ...` remembers the one it uses")
     for t in found:
         click.echo(f"{t.backend}: {t.url} {t.where}, {t.pushed} pair(s) pushed"
-                   + (f", map {t.map}" if t.map else "") + (f", webhook {t.webhook_url}" if t.webhook_url else ""))
+                   + (f", map {t.map}" if t.map else "") + (f", webhook {t.webhook_url}" if t.webhook_url else "")
+                   + (", API key set" if t.api_key_set else ", no API key (see `rlthf push --help`)"))

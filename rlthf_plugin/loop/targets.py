@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Config, update_config_file
+from ..config import Config, load_config, save_secret, secrets_path, update_config_file
 from ..store import pushes
 
 #: backend name -> its config section.
@@ -30,6 +30,8 @@ class Target:
     map: str
     webhook_url: str
     pushed: int
+    #: Whether an API key is set for the platform (secrets file or environment).
+    api_key_set: bool = False
 
 
 def remember(root: Any, backend_name: str, backend: Any, *, field_map: str | None = None,
@@ -55,6 +57,23 @@ def remember(root: Any, backend_name: str, backend: Any, *, field_map: str | Non
     return values
 
 
+def remember_key(root: Any, backend_name: str, api_key: Any) -> bool:
+    """Store the API key a push used (from the environment) in the workspace's secrets
+    file (mode 0600) unless that file already holds one; True when it was stored."""
+    import os
+    from pathlib import Path
+
+    if not api_key:
+        return False
+    section = SECTIONS[backend_name]
+    # What the files hold, the environment left out (but where the secrets file lives).
+    files_only = {k: v for k, v in os.environ.items() if k == "RLTHF_SECRETS_FILE"}
+    if getattr(load_config(Path(root), env=files_only), section).api_key:
+        return False
+    save_secret(secrets_path(Path(root)), section, "api_key", str(api_key))
+    return True
+
+
 def targets(config: Config, ledger: Any) -> list[Target]:
     """The targets the config names (the remembered ones), with the pairs pushed there."""
     counts = pushes.pushes_per_target(ledger)
@@ -63,12 +82,12 @@ def targets(config: Config, ledger: Any) -> list[Target]:
     if ls.url and (ls.project is not None or ls.title):
         where = str(ls.project) if ls.project is not None else f"title '{ls.title}'"
         out.append(Target("label-studio", ls.url, f"project {where}", ls.map, ls.webhook_url,
-                          counts.get(("label-studio", str(ls.project)), 0)))
+                          counts.get(("label-studio", str(ls.project)), 0), bool(ls.api_key)))
     ar = config.argilla
     if ar.url and ar.dataset:
         key = f"{ar.url.rstrip('/')}#{ar.workspace or '-'}/{ar.dataset}"
         out.append(Target("argilla", ar.url, f"dataset '{ar.dataset}' in workspace '{ar.workspace or '(default)'}'",
-                          ar.map, ar.webhook_url, counts.get(("argilla", key), 0)))
+                          ar.map, ar.webhook_url, counts.get(("argilla", key), 0), bool(ar.api_key)))
     return out
 
 
@@ -108,4 +127,4 @@ def serve_plan(config: Config, ledger: Any, given: tuple[str, ...] = ()) -> tupl
     return backends, port, note
 
 
-__all__ = ["SECTIONS", "Target", "remember", "serve_plan", "targets"]
+__all__ = ["SECTIONS", "Target", "remember", "remember_key", "serve_plan", "targets"]

@@ -57,8 +57,9 @@ class RecordPush:
         p, fm, ds = task.pair, self.field_map, self.dataset()
         suggestion = self._suggestion(task)
         fields = {fm.prompt: p.prompt, fm.response_a: p.response_a, fm.response_b: p.response_b}
-        if WHY_FIELD in {f.name for f in ds.settings.fields} and WHY_FIELD not in fields:
-            fields[WHY_FIELD] = plain_reason(task.reason)
+        why = fm.reason or WHY_FIELD
+        if why in {f.name for f in ds.settings.fields} and why not in fields:
+            fields[why] = plain_reason(task.reason)
         record = rg.Record(
             id=p.id, fields=fields, metadata=record_metadata(task),
             suggestions=[rg.Suggestion(self.answer.name, **suggestion)] if suggestion else [])

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 from ..errors import ConfigError, IncompatibleProjectError, require
 from ..pairs import A, B, SKIP, TIE
 from .base import HumanLabel, Task
+from .reasons import plain_reason
 from .mapping import (FieldMap, choice_label, ranking_label, ranking_options, ranking_value, rating_label,
                       rating_value)
 
@@ -29,7 +30,10 @@ COMMENT_QUESTION = "comment"
 TEXT_FIELDS = ("prompt", "response_a", "response_b")
 #: A text field the template shows first: why the pair was asked, in plain words.
 WHY_FIELD = "why"
-METADATA_TYPES = {"priority": "float", "reason": "terms", "iteration": "integer", "margin": "float"}
+#: The record metadata written: the priority (sorting), the iteration, and the plain reason
+#: (``why``, visible to annotators: the place they see it in a dataset without a ``why``
+#: field). The machine reason (P(wrong), margin, signals) stays in the ledger.
+METADATA_TYPES = {"priority": "float", "iteration": "integer", "why": "terms"}
 #: Question kinds that can hold the answer (see :mod:`~rlthf_plugin.backends.mapping`).
 ANSWER_KINDS = ("label_selection", "ranking", "rating")
 #: The URL query that opens the annotation page highest priority first (Argilla 2.8 has
@@ -157,16 +161,14 @@ def check_settings(settings, *, where: str, field_map: FieldMap | None = None) -
 
 
 def record_metadata(task: Task) -> dict[str, Any]:
-    """The record's metadata: priority, reason (terms ``key:value``, the full machine
-    reason, hidden from annotators), iteration, margin."""
+    """The record's metadata: priority, iteration, and the plain reason annotators may
+    read (``why``); no margin, P(wrong) or signals, which annotators could read through
+    the API."""
     meta: dict[str, Any] = {"priority": float(task.priority)}
-    terms = sorted(f"{k}:{v:.4g}" if isinstance(v, float) else f"{k}:{v}" for k, v in task.reason.items())
-    if terms:
-        meta["reason"] = terms
     if task.iteration is not None:
         meta["iteration"] = int(task.iteration)
-    if task.margin is not None:
-        meta["margin"] = float(task.margin)
+    if task.reason:
+        meta["why"] = plain_reason(task.reason)
     return meta
 
 

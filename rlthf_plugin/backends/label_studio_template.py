@@ -116,6 +116,21 @@ def check_label_config(xml: str, *, where: str, field_map: FieldMap | None = Non
     return result
 
 
+#: The data key holding the plain reason (``--map reason=NAME`` renames it).
+REASON_KEY = "reason"
+
+
+def reason_hint(label_config: str, *, where: str, field_map: FieldMap | None = None) -> str | None:
+    """What to add when a label config shows annotators no reason (no tag with
+    ``value="$reason"``, or the mapped name); None when it shows one."""
+    key = (field_map or FieldMap()).reason or REASON_KEY
+    if f"${key}" in (label_config or ""):
+        return None
+    return (f"{where} shows annotators no reason why a pair was asked: its label config has no tag showing "
+            f"${key}. Add <Text name=\"{key}\" value=\"${key}\"/> to it (Settings -> Labeling Interface -> Code), "
+            "or name the data field your config shows with --map reason=NAME")
+
+
 def task_payload(task: Task, *, show_predictions: bool = False, field_map: FieldMap | None = None,
                  control: LabelControl = DEFAULT_CONTROL) -> dict[str, Any]:
     """The task as Label Studio imports it: the texts under the project's own names, the
@@ -128,7 +143,8 @@ def task_payload(task: Task, *, show_predictions: bool = False, field_map: Field
     model thinks is probably wrong is not offered as the answer."""
     pair, fm = task.pair, field_map or FieldMap()
     data = {"pair_id": pair.id, fm.prompt: pair.prompt, fm.response_a: pair.response_a,
-            fm.response_b: pair.response_b, "priority": float(task.priority), "reason": plain_reason(task.reason)}
+            fm.response_b: pair.response_b, "priority": float(task.priority),
+            fm.reason or REASON_KEY: plain_reason(task.reason)}
     out: dict[str, Any] = {"data": data, "meta": {"rlthf": {"pair_id": pair.id, "iteration": task.iteration}}}
     score = task.ai_score if task.ai_score is not None and math.isfinite(task.ai_score) else None
     if show_predictions and task.ai_label in LABELS and (score is None or score > 0.5):
@@ -157,5 +173,5 @@ def choice_label(value: str) -> str:
     return _read_choice(value) or str(value).strip()
 
 
-__all__ = ["ANSWER_TAGS", "CHOICES_NAME", "CHOICES_TO_NAME", "COMMENT_NAME", "DEFAULT_CONTROL", "LABELS", "LabelControl",
+__all__ = ["REASON_KEY", "reason_hint", "ANSWER_TAGS", "CHOICES_NAME", "CHOICES_TO_NAME", "COMMENT_NAME", "DEFAULT_CONTROL", "LABELS", "LabelControl",
            "TEMPLATE", "TEXT_FIELDS", "check_label_config", "choice_label", "reason_text", "task_payload"]

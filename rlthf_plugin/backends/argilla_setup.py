@@ -58,10 +58,12 @@ class DatasetSetup:
                 self._add_metadata(found, missing)
             why = self.field_map.reason or WHY_FIELD
             if why not in {f.name for f in found.settings.fields}:  # said once per push
-                log.warning("%s has no text field '%s', so annotators see why a pair was asked only in the record's "
-                            "metadata 'Why asked' (the info panel). Argilla cannot add a field to a published "
-                            "dataset: to show it as a field, create the dataset with a TextField '%s' (or name "
-                            "one with --map reason=NAME)", self._where(), why, why)
+                self.setup_notes = [
+                    f"{self._where()} has no text field '{why}', so annotators see why a pair was asked only in "
+                    "the record's metadata 'Why asked'. Argilla cannot add a field to a published dataset: to show "
+                    f"it as a field, create the dataset with a TextField '{why}' (or name one with --map "
+                    "reason=NAME)"]
+                log.info("%s", self.setup_notes[0])
             wanted, actual = self.min_submitted, found.settings.distribution.min_submitted
             if wanted != actual:
                 log.warning("%s asks for %d submission(s) per record, the config says %d; the dataset's "

@@ -53,8 +53,9 @@ class ProjectSetup:
                                           field_map=self.field_map)
         hint = reason_hint(project.label_config or "", where=f"Label Studio project {self.project_id}",
                            field_map=self.field_map)
-        if hint:  # once per push (the project is ensured once per backend)
-            log.warning("%s", hint)
+        if hint:  # once per push (the project is ensured once per backend); `rlthf push` prints it
+            self.setup_notes = [hint]
+            log.info("%s", hint)
         if bool(project.show_collab_predictions) != self.show_predictions:
             self._call("updating the project", self.client.projects.update, self.project_id,
                        show_collab_predictions=self.show_predictions)

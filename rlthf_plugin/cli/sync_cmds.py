@@ -99,6 +99,8 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
                    "need no environment variable")
     click.echo(f"{backend.platform} {backend.target}: {report.created} created, {report.existing} already there, "
                f"{report.predictions} prediction(s)")
+    for note in getattr(backend, "setup_notes", ()):  # e.g. where annotators see the reason
+        click.echo(f"note: {note}")
     start = getattr(backend, "annotation_url", "")
     if start:
         click.echo(f"annotators start here (highest priority first): {start}")

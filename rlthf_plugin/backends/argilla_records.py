@@ -30,10 +30,13 @@ COMMENT_QUESTION = "comment"
 TEXT_FIELDS = ("prompt", "response_a", "response_b")
 #: A text field the template shows first: why the pair was asked, in plain words.
 WHY_FIELD = "why"
+#: The visible metadata property holding the plain reason (Argilla names are unique across
+#: fields and metadata, so not ``why``).
+WHY_METADATA = "why_asked"
 #: The record metadata written: the priority (sorting), the iteration, and the plain reason
-#: (``why``, visible to annotators: the place they see it in a dataset without a ``why``
+#: (``why_asked``, visible to annotators: the place they see it in a dataset without a ``why``
 #: field). The machine reason (P(wrong), margin, signals) stays in the ledger.
-METADATA_TYPES = {"priority": "float", "iteration": "integer", "why": "terms"}
+METADATA_TYPES = {"priority": "float", "iteration": "integer", WHY_METADATA: "terms"}
 #: Question kinds that can hold the answer (see :mod:`~rlthf_plugin.backends.mapping`).
 ANSWER_KINDS = ("label_selection", "ranking", "rating")
 #: The URL query that opens the annotation page highest priority first (Argilla 2.8 has
@@ -162,13 +165,13 @@ def check_settings(settings, *, where: str, field_map: FieldMap | None = None) -
 
 def record_metadata(task: Task) -> dict[str, Any]:
     """The record's metadata: priority, iteration, and the plain reason annotators may
-    read (``why``); no margin, P(wrong) or signals, which annotators could read through
+    read (``why_asked``); no margin, P(wrong) or signals, which annotators could read through
     the API."""
     meta: dict[str, Any] = {"priority": float(task.priority)}
     if task.iteration is not None:
         meta["iteration"] = int(task.iteration)
     if task.reason:
-        meta["why"] = plain_reason(task.reason)
+        meta[WHY_METADATA] = plain_reason(task.reason)
     return meta
 
 
@@ -207,5 +210,5 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 
 __all__ = ["ANSWER_KINDS", "Answer", "COMMENT_QUESTION", "DEFAULT_ANSWER", "LABEL_QUESTION", "LABEL_VALUES",
-           "METADATA_TYPES", "PLATFORM", "PRIORITY_SORT", "TEMPLATE", "TEXT_FIELDS", "WHY_FIELD", "check_settings",
+           "METADATA_TYPES", "PLATFORM", "PRIORITY_SORT", "TEMPLATE", "TEXT_FIELDS", "WHY_FIELD", "WHY_METADATA", "check_settings",
            "load_settings", "record_metadata", "response_labels"]

@@ -60,7 +60,7 @@ class DatasetSetup:
             if why not in {f.name for f in found.settings.fields}:  # said once per push
                 self.setup_notes = [
                     f"{self._where()} has no text field '{why}', so annotators see why a pair was asked only in "
-                    "the record's metadata 'Why asked'. Argilla cannot add a field to a published dataset: to show "
+                    "the record's metadata 'Why asked' (why_asked). Argilla cannot add a field to a published dataset: to show "
                     f"it as a field, create the dataset with a TextField '{why}' (or name one with --map "
                     "reason=NAME)"]
                 log.info("%s", self.setup_notes[0])

@@ -116,8 +116,8 @@ def test_argilla_ranking_and_rating_datasets(argilla_env, argilla_server, real_w
     with server.owner() as owner:  # the machine reason is hidden from annotators, priority is not
         props = owner.get(f"/api/v1/me/datasets/{backend.dataset().id}/metadata-properties").json()["items"]
         visible = {p["name"]: p["visible_for_annotators"] for p in props}
-    # The dataset has no 'why' field: annotators read the plain reason in the visible metadata 'why'.
-    assert visible == {"priority": True, "iteration": False, "why": True}
+    # The dataset has no 'why' field: annotators read the plain reason in the visible metadata 'why_asked'.
+    assert visible == {"priority": True, "iteration": False, "why_asked": True}
     read, new = sync.pull(ws.ledger, backend)
     assert (read, new) == (3, 3)
     votes = ws.ledger.human_votes()

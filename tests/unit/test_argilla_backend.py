@@ -33,7 +33,7 @@ def test_record_metadata_keeps_ids_and_the_plain_reason_only():
                 reason={"region": "ask", "rank": 2, "margin": -0.123456, "p_wrong": 0.7, "signals": {"x": 1}},
                 iteration=4, margin=-0.25)
     assert record_metadata(task) == {"priority": 3.0, "iteration": 4,
-                                     "why": "Asked because our reward model is unsure which answer is better"}
+                                     "why_asked": "Asked because our reward model is unsure which answer is better"}
     assert record_metadata(Task(PreferencePair.create("p", "a", "b"))) == {"priority": 0.0}
 
 

@@ -33,7 +33,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..loop import sync
 from ..backends import BACKENDS, LabelingBackend
-from ..config import Config
 from ..errors import BackendError, ConfigError, LeaseHeldError, LeaseLostError, RlthfError
 from ..loop.batch import required_labels
 from ..loop.iteration import select_iteration

@@ -178,12 +178,22 @@ def fit_current(ledger: Ledger, config: Config, iteration: int | None) -> Reward
     return make_factory(ledger, config)().fit(prompts, chosen, rejected, weights=weights[train])
 
 
+def _warm(current: CurrentRewardModel) -> None:
+    try:
+        current.version()
+    except Exception as e:  # noqa: BLE001 - a warm-up only; the first request says what is wrong
+        log.info("ML backend warm-up: %s", e)
+
+
 def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardModel:
     """Add Label Studio's ML-backend endpoints under ``prefix`` to the FastAPI ``app``."""
     from fastapi import Body
     from fastapi.responses import JSONResponse
 
     current = CurrentRewardModel(workspace)
+    # Label Studio gives /setup 3 s: read the calibration (scikit-learn's import, the ledger)
+    # now, in the background, rather than on its first call.
+    threading.Thread(target=_warm, args=(current,), name="rlthf-ml-warm", daemon=True).start()
 
     @app.get(f"{prefix}/health")
     def ml_health() -> Any:

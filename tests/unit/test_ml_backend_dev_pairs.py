@@ -45,9 +45,12 @@ def test_a_calibrated_score_is_the_probability_of_the_predicted_answer_in_either
         conn.execute(L.decisions.insert(), [
             {"iteration": 0, "pair_id": pid, "action": "ask", "region": "ask", "margin": float(m), "rank": k,
              "priority": float(k), "reason": {"region": "ask"}} for k, (pid, m) in enumerate(zip(ids, margins))])
+    # Humans agree with the AI label where its margin is high (a monotone fit), and most
+    # answers lean to A (30% say A whatever): no position term, so still no bias towards A.
     store_human_labels(ledger, [
-        {"pair_id": pid, "label": "A" if rng.random() < 0.8 else "B", "annotator": "ann", "platform": "label-studio",
-         "external_id": f"x{k}"} for k, pid in enumerate(ids[:80])])
+        {"pair_id": pid, "label": "A" if rng.random() < 0.3 else ai[pid].label if rng.random() < 1 / (1 + np.exp(-m)) else
+         ("B" if ai[pid].label == "A" else "A"), "annotator": "ann", "platform": "label-studio",
+         "external_id": f"x{k}"} for k, (pid, m) in enumerate(zip(ids[:80], margins[:80]))])
     pairs = ledger.get_pairs(ids[80:100])
     with TestClient(app) as client:
         def ask(swap):

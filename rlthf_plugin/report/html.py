@@ -116,7 +116,7 @@ def _human_ai(human: dict[str, str | None], ai: dict[str, str | None]) -> dict[s
 
 # -- the page --------------------------------------------------------------------------------------
 #: What the report calls each decision: "drop" is the AI label exported as is, never checked.
-ACTION_HEADERS = {"drop": "AI label kept, unverified"}
+ACTION_HEADERS = {"drop": "unverified"}
 #: What the report calls each label source of the curated set.
 SOURCE_NAMES = {"ai": "ai (AI label kept, unverified)"}
 
@@ -178,7 +178,9 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                    + f"<td>{it['answered']}</td><td>{it['ai_errors']} / {it['told']}</td>"
                      f"<td>{_fmt(it['precision'])}</td><td>{_fmt(it['flip_precision'])}</td>"
                      f"<td class='l'>{e(gate)}</td></tr>")
-    out.append("</table><p class='muted'>AI-error precision: the share of a batch's answered pairs (human "
+    out.append("</table><p class='muted'>unverified: the AI label kept, unverified (the selection's "
+               "<i>drop</i>: left out of the next training set, exported as an <code>ai</code> label). "
+               "AI-error precision: the share of a batch's answered pairs (human "
                "winner, AI winner) whose AI label the humans overturned; – where no human label tells yet.</p>")
     if "history" in images:
         out.append(f"<figure><img src='{e(images['history'])}' alt='AI-error precision per batch and accuracy "

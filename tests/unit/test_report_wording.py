@@ -62,7 +62,8 @@ def test_a_negative_slope_is_warned_about_and_gives_no_probability(workspace, tm
 def test_drop_is_called_the_ai_label_kept_unverified(workspace, tmp_path):
     ws = _backwards_workspace(workspace, tmp_path)
     text = write_report(ws.ledger, Config(), tmp_path / "report").read_text(encoding="utf-8")
-    assert "<th title='drop'>AI label kept, unverified</th>" in text and "<th>drop</th>" not in text
+    assert "<th title='drop'>unverified</th>" in text and "<th>drop</th>" not in text
+    assert "unverified: the AI label kept, unverified" in text
 
 
 def test_one_iteration_is_a_visible_point_with_a_legend_line(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ judge's label and human votes, ``rlthf_plugin/data``), never the holdout:
 
 Run (writes docs/benchmarks.md section ``ml_backend_accuracy``)::
 
-    PYTHONPATH=. HF_HUB_OFFLINE=1 RLTHF_EMBEDDING_MAX_LENGTH=64 nice python -m benchmarks.ml_backend_accuracy
+    PYTHONPATH=. HF_HUB_OFFLINE=1 nice python -m benchmarks.ml_backend_accuracy --max-lengths 64,256
 """
 
 from __future__ import annotations
@@ -115,34 +115,44 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", type=int, default=None, help="at most this many workspace pairs")
     ap.add_argument("--test", type=int, default=None, help="at most this many unseen test pairs")
+    ap.add_argument("--max-lengths", default="64,256",
+                    help="embedding max_length values (tokens) to measure, comma-separated")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
     train, test = dev_split(limit_train=args.train, limit_test=args.test)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = measure(train, test, Path(tmp) / "ws")
-    tokens = os.environ.get("RLTHF_EMBEDDING_MAX_LENGTH", "the default")
-    out["max_length"] = tokens
-    print(json.dumps(out, indent=2))
+    lengths = [int(x) for x in args.max_lengths.split(",") if x.strip()]
+    runs = {}
+    for tokens in lengths:
+        os.environ["RLTHF_EMBEDDING_MAX_LENGTH"] = str(tokens)
+        with tempfile.TemporaryDirectory() as tmp:
+            runs[tokens] = measure(train, test, Path(tmp) / "ws")
+        print(json.dumps({"max_length": tokens, **runs[tokens]}, indent=2), flush=True)
     if args.no_write:
         return
+    first = runs[lengths[0]]
     flags = "".join(f" --{k} {v}" for k, v in (("train", args.train), ("test", args.test)) if v)
+    rows = [("accuracy against the human answer (A, B order)", "accuracy", ".3f"),
+            ("accuracy (B, A order, mirrored back)", "accuracy_swapped", ".3f"),
+            ("both-orders agreement (the (B, A) prediction mirrors (A, B))", "both_orders_agreement", ".3f"),
+            ("share of predictions saying A (both orders)", "predicts_a", ".3f"),
+            ("the LLM judge's AI label on the same pairs", "ai_label_accuracy", ".3f"),
+            ("predictions with a score (no human labels: none)", "scored", "d"),
+            (f"seconds (fit + {2 * first['test_pairs']} predictions)", "seconds", "")]
+    table = "\n".join(f"| {name} | " + " | ".join(format(runs[t][key], fmt) for t in lengths) + " |"
+                      for name, key, fmt in rows)
     write_section("ml_backend_accuracy", f"""## ML backend: accuracy and both-orders agreement on unseen pairs
 
-`PYTHONPATH=. HF_HUB_OFFLINE=1 RLTHF_EMBEDDING_MAX_LENGTH={tokens} nice python -m benchmarks.ml_backend_accuracy{flags}`
+`PYTHONPATH=. HF_HUB_OFFLINE=1 nice python -m benchmarks.ml_backend_accuracy --max-lengths {args.max_lengths}{flags}`
 
-The workspace holds {out['train_pairs']} dev pairs with their AI labels only; {out['test_pairs']} pairs of other
+The workspace holds {first['train_pairs']} dev pairs with their AI labels only; {first['test_pairs']} pairs of other
 prompts, with a human answer A or B, go through `POST /ml/predict` in both orders (embedding reward model,
-all-MiniLM-L6-v2 at {tokens} tokens).
+all-MiniLM-L6-v2, the texts cut at each max_length). The choice does not depend on the calibration (it has
+no position term: the answer is the sign of the reward model's margin), so these numbers hold with human
+labels too; only the score is added.
 
-| measure | value |
-|---|---|
-| accuracy against the human answer (A, B order) | {out['accuracy']:.3f} |
-| accuracy (B, A order, mirrored back) | {out['accuracy_swapped']:.3f} |
-| both-orders agreement (the (B, A) prediction mirrors (A, B)) | {out['both_orders_agreement']:.3f} |
-| share of predictions saying A (both orders) | {out['predicts_a']:.3f} |
-| the LLM judge's AI label on the same pairs | {out['ai_label_accuracy']:.3f} |
-| predictions with a score (no human labels: none) | {out['scored']} |
-| seconds (fit + {2 * out['test_pairs']} predictions) | {out['seconds']} |
+| measure | {" | ".join(f"{t} tokens" for t in lengths)} |
+|---|{"---|" * len(lengths)}
+{table}
 """)
 
 

@@ -1,6 +1,6 @@
-"""The open batch against a real Label Studio 1.23.2: while `rlthf serve` waits for a pushed
+"""The open batch against a real Label Studio 1.23.2 and argilla-server 2.8: while `rlthf serve` waits for a pushed
 batch, a manual `rlthf select` refuses naming it, `rlthf status` shows its progress, and
-`rlthf abandon` closes it, removing its unlabeled tasks from the project."""
+`rlthf abandon` closes it, removing its unlabeled tasks from the project or dataset."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from rlthf_plugin.cli import main
 from rlthf_plugin.store.iterations import asked_pair_ids
 
 from .conftest import ReceiverThread, wait_for
-from .test_service import PLATFORM, configure, small_workspace, state_of  # noqa: F401 - the fixture
+from .test_service import configure, env, small_workspace, state_of  # noqa: F401 - the fixtures
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_manual_select_refuses_while_serve_waits_and_abandon_removes_the_open_tasks(
-        label_studio_env, small_workspace, runner):  # noqa: F811 - the fixture
-    env, ws = label_studio_env, small_workspace
+        env, small_workspace, runner):  # noqa: F811 - the fixtures
+    ws, platform = small_workspace, env.platform
     w = ["--workspace", str(ws.root)]
-    receiver = ReceiverThread(ws.root, backends=[PLATFORM])
+    receiver = ReceiverThread(ws.root, backends=[platform])
     configure(env, ws, receiver, max_iterations=2)
     receiver.start()
     try:
@@ -32,7 +32,7 @@ def test_a_manual_select_refuses_while_serve_waits_and_abandon_removes_the_open_
         out = runner.invoke(main, [*w, "select"])
         assert out.exit_code == 1 and "iteration 0's batch is pushed and waiting for labels" in out.output
         assert "`rlthf abandon 0`" in out.output and state_of(ws, 1) is None  # no orphaning iteration
-        pushed = ws.ledger.pushed(PLATFORM, backend.target)
+        pushed = ws.ledger.pushed(platform, backend.target)
         env.annotate(backend, pushed[asked[0]], "A", annotator=1)
         wait_for(lambda: json.loads(runner.invoke(main, [*w, "status", "--json"]).output)["latest_progress"]
                  ["labeled"] == 1, timeout=60, what="the label through the webhook")

@@ -120,6 +120,10 @@ class LeaseHeldError(RlthfError):
 
     def __init__(self, name: str, holder: str | None):
         self.holder = holder
+        if name == "serve":
+            super().__init__(f"the serve lease is held by {holder or 'another process'}: another `rlthf serve` runs "
+                             "on this workspace (one service per workspace); stop it first")
+            return
         super().__init__(f"the {name} lease is held by {holder or 'another process'}: another `rlthf serve` or "
                          "command is moving the iteration; wait for it to finish (or stop it) and run again")
 

@@ -56,7 +56,9 @@ class ArgillaBackend(DatasetSetup, RecordPush, ResponsePull, WebhookVerifier):
         missing = [option for option, value in (("url", url), ("api_key", api_key), ("dataset", dataset)) if not value]
         if missing:  # every missing setting at once, with where each one goes
             where = {"url": "[argilla] url in rlthf.toml or RLTHF_ARGILLA_URL",
-                     "api_key": "[argilla] api_key in .rlthf-secrets.toml or RLTHF_ARGILLA_API_KEY",
+                     "api_key": "the API key once: RLTHF_ARGILLA_API_KEY=KEY for one `rlthf push` (which stores it), "
+                                "or `[argilla]` `api_key = \"KEY\"` in the workspace's .rlthf-secrets.toml "
+                                "(chmod 600); later commands read it from there",
                      "dataset": "[argilla] dataset in rlthf.toml or RLTHF_ARGILLA_DATASET"}
             raise ConfigError("Argilla is not configured: set " + "; ".join(where[m] for m in missing)
                               + (" (or push once with `rlthf push --backend argilla --url URL --dataset NAME`: the "

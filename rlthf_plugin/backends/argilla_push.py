@@ -46,6 +46,8 @@ class RecordPush:
         if value is None:
             return None
         score = task.ai_score if task.ai_score is not None and 0.0 <= task.ai_score <= 1.0 else None
+        if score is not None and score <= 0.5:  # the model thinks the AI label is probably wrong: not suggested
+            return None
         if self.answer.kind == "ranking":  # one score per ranked option
             score = [score, score] if score is not None else None
         return {"value": value, "score": score, "agent": task.model_version}
@@ -55,13 +57,27 @@ class RecordPush:
         p, fm, ds = task.pair, self.field_map, self.dataset()
         suggestion = self._suggestion(task)
         fields = {fm.prompt: p.prompt, fm.response_a: p.response_a, fm.response_b: p.response_b}
-        if WHY_FIELD in {f.name for f in ds.settings.fields} and WHY_FIELD not in fields:
-            fields[WHY_FIELD] = plain_reason(task.reason)
+        why = fm.reason or WHY_FIELD
+        if why in {f.name for f in ds.settings.fields} and why not in fields:
+            fields[why] = plain_reason(task.reason)
         record = rg.Record(
             id=p.id, fields=fields, metadata=record_metadata(task),
             suggestions=[rg.Suggestion(self.answer.name, **suggestion)] if suggestion else [])
         record.dataset = self.dataset()  # resolves the suggestion's question id
         return record.api_model()
+
+    def remove_tasks(self, external_ids: Sequence[str]) -> int:
+        """Delete these records (an abandoned batch's open ones); returns how many went."""
+        ds_id = self.dataset().id
+        for lo in range(0, len(external_ids), 100):
+            chunk = ",".join(str(i) for i in external_ids[lo:lo + 100])
+            try:
+                response = self.client.api.records.http_client.delete(f"/api/v1/datasets/{ds_id}/records",
+                                                                      params={"ids": chunk})
+                response.raise_for_status()
+            except Exception as e:  # httpx errors
+                raise BackendError(f"{self._where()}: deleting {len(external_ids)} record(s) failed: {e}") from e
+        return len(external_ids)
 
     def _remote_index(self, question_id: str) -> dict[str, tuple[str, str, str | None]]:
         """external id -> (record id, its metadata, its suggestion for the answer) of every

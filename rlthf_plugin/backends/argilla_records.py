@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 from ..errors import ConfigError, IncompatibleProjectError, require
 from ..pairs import A, B, SKIP, TIE
 from .base import HumanLabel, Task
+from .reasons import plain_reason
 from .mapping import (FieldMap, choice_label, ranking_label, ranking_options, ranking_value, rating_label,
                       rating_value)
 
@@ -29,7 +30,13 @@ COMMENT_QUESTION = "comment"
 TEXT_FIELDS = ("prompt", "response_a", "response_b")
 #: A text field the template shows first: why the pair was asked, in plain words.
 WHY_FIELD = "why"
-METADATA_TYPES = {"priority": "float", "reason": "terms", "iteration": "integer", "margin": "float"}
+#: The visible metadata property holding the plain reason (Argilla names are unique across
+#: fields and metadata, so not ``why``).
+WHY_METADATA = "why_asked"
+#: The record metadata written: the priority (sorting), the iteration, and the plain reason
+#: (``why_asked``, visible to annotators: the place they see it in a dataset without a ``why``
+#: field). The machine reason (P(wrong), margin, signals) stays in the ledger.
+METADATA_TYPES = {"priority": "float", "iteration": "integer", WHY_METADATA: "terms"}
 #: Question kinds that can hold the answer (see :mod:`~rlthf_plugin.backends.mapping`).
 ANSWER_KINDS = ("label_selection", "ranking", "rating")
 #: The URL query that opens the annotation page highest priority first (Argilla 2.8 has
@@ -112,8 +119,11 @@ def check_settings(settings, *, where: str, field_map: FieldMap | None = None) -
         elif fitting:
             problems.append(f"one answer question: it has {', '.join(fitting)}; choose with label=NAME")
     question = questions.get(name) if name else None
-    if name and (question is None or _kind(question) not in ANSWER_KINDS):
-        problems.append(f"a label, ranking or rating question '{name}'")
+    if name and question is None:
+        problems.append(f"a label, ranking or rating question '{name}' (there is no question of that name)")
+    elif name and _kind(question) not in ANSWER_KINDS:
+        problems.append(f"a label, ranking or rating question '{name}': '{name}' is a {_kind(question)} question, "
+                        "a type the answer cannot be read from")
     elif question is not None:
         kind, options = _kind(question), _options(question)
         if kind == "label_selection":
@@ -147,21 +157,21 @@ def check_settings(settings, *, where: str, field_map: FieldMap | None = None) -
         raise IncompatibleProjectError(
             f"{where}{mapped} lacks " + "; ".join(problems) + ". Name the dataset's own fields and question with "
             "--map prompt=FIELD,response_a=FIELD,response_b=FIELD,label=QUESTION "
-            "(README: \"Using an existing project or dataset\")")
+            "(README: \"Using an existing project or dataset\"). The dataset has fields "
+            + (", ".join(f"'{f.name}' ({_kind(f)})" for f in settings.fields) or "none") + " and questions "
+            + (", ".join(f"'{q.name}' ({_kind(q)})" for q in settings.questions) or "none"))
     return answer, [prop for prop in METADATA_TYPES if prop not in metadata]
 
 
 def record_metadata(task: Task) -> dict[str, Any]:
-    """The record's metadata: priority, reason (terms ``key:value``, the full machine
-    reason, hidden from annotators), iteration, margin."""
+    """The record's metadata: priority, iteration, and the plain reason annotators may
+    read (``why_asked``); no margin, P(wrong) or signals, which annotators could read through
+    the API."""
     meta: dict[str, Any] = {"priority": float(task.priority)}
-    terms = sorted(f"{k}:{v:.4g}" if isinstance(v, float) else f"{k}:{v}" for k, v in task.reason.items())
-    if terms:
-        meta["reason"] = terms
     if task.iteration is not None:
         meta["iteration"] = int(task.iteration)
-    if task.margin is not None:
-        meta["margin"] = float(task.margin)
+    if task.reason:
+        meta[WHY_METADATA] = plain_reason(task.reason)
     return meta
 
 
@@ -200,5 +210,5 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 
 __all__ = ["ANSWER_KINDS", "Answer", "COMMENT_QUESTION", "DEFAULT_ANSWER", "LABEL_QUESTION", "LABEL_VALUES",
-           "METADATA_TYPES", "PLATFORM", "PRIORITY_SORT", "TEMPLATE", "TEXT_FIELDS", "WHY_FIELD", "check_settings",
+           "METADATA_TYPES", "PLATFORM", "PRIORITY_SORT", "TEMPLATE", "TEXT_FIELDS", "WHY_FIELD", "WHY_METADATA", "check_settings",
            "load_settings", "record_metadata", "response_labels"]

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from ..errors import BackendError, require
 from ..secret import Secret
 from .argilla_client import raise_for
-from .argilla_records import DEFAULT_ANSWER, METADATA_TYPES, PRIORITY_SORT, TEMPLATE, Answer, check_settings, load_settings
+from .argilla_records import DEFAULT_ANSWER, METADATA_TYPES, WHY_FIELD, PRIORITY_SORT, TEMPLATE, Answer, check_settings, load_settings
 from .argilla_webhooks import WEBHOOK_EVENTS
 from .base import same_url
 
@@ -56,6 +56,14 @@ class DatasetSetup:
             self._answer, missing = check_settings(found.settings, where=self._where(), field_map=self.field_map)
             if missing:
                 self._add_metadata(found, missing)
+            why = self.field_map.reason or WHY_FIELD
+            if why not in {f.name for f in found.settings.fields}:  # said once per push
+                self.setup_notes = [
+                    f"{self._where()} has no text field '{why}', so annotators see why a pair was asked only in "
+                    "the record's metadata 'Why asked' (why_asked). Argilla cannot add a field to a published dataset: to show "
+                    f"it as a field, create the dataset with a TextField '{why}' (or name one with --map "
+                    "reason=NAME)"]
+                log.info("%s", self.setup_notes[0])
             wanted, actual = self.min_submitted, found.settings.distribution.min_submitted
             if wanted != actual:
                 log.warning("%s asks for %d submission(s) per record, the config says %d; the dataset's "

@@ -66,8 +66,9 @@ def from_config(config: Config, *, url: str | None = None, project: int | None =
         raise ConfigError("no Label Studio URL: set [label_studio] url in rlthf.toml, or push once with "
                           "`rlthf push --backend label-studio --url URL` (the target is remembered)")
     if not cfg.api_key:
-        raise ConfigError("no Label Studio API key: set [label_studio] api_key in .rlthf-secrets.toml "
-                          "or RLTHF_LABEL_STUDIO_API_KEY")
+        raise ConfigError("no Label Studio API key: store it once: RLTHF_LABEL_STUDIO_API_KEY=KEY for one `rlthf "
+                          "push` (which stores it), or `[label_studio]` `api_key = \"KEY\"` in the workspace's "
+                          ".rlthf-secrets.toml (chmod 600); later commands read it from there")
     if project is None and create_name is None:
         project = cfg.project
         create_name = cfg.title or None

@@ -103,6 +103,19 @@ class TaskPush:
                                f"{response.status_code}: {short(response.text)}")
         return response.json()
 
+    def remove_tasks(self, external_ids: Sequence[str]) -> int:
+        """Delete these tasks (an abandoned batch's open ones); returns how many went."""
+        removed = 0
+        for task_id in external_ids:
+            response = self._call("deleting a task", http_request, self.client, f"api/tasks/{task_id}/",
+                                  method="DELETE")
+            if response.status_code in (200, 204, 404):
+                removed += response.status_code != 404
+            else:
+                raise BackendError(f"Label Studio {self.url}: deleting task {task_id} failed with HTTP "
+                                   f"{response.status_code}: {short(response.text)}")
+        return removed
+
     def remote_count(self) -> int:
         """How many tasks the project holds."""
         self.ensure_project()

@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..secret import Secret
 from .base import same_url
 from .label_studio_events import SECRET_HEADER, WEBHOOK_ACTIONS
-from .label_studio_template import TEMPLATE, check_label_config
+from .label_studio_template import TEMPLATE, check_label_config, reason_hint
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,11 @@ class ProjectSetup:
         project = self._call(f"reading project {self.project_id}", self.client.projects.get, self.project_id)
         self.control = check_label_config(project.label_config or "", where=f"Label Studio project {self.project_id}",
                                           field_map=self.field_map)
+        hint = reason_hint(project.label_config or "", where=f"Label Studio project {self.project_id}",
+                           field_map=self.field_map)
+        if hint:  # once per push (the project is ensured once per backend); `rlthf push` prints it
+            self.setup_notes = [hint]
+            log.info("%s", hint)
         if bool(project.show_collab_predictions) != self.show_predictions:
             self._call("updating the project", self.client.projects.update, self.project_id,
                        show_collab_predictions=self.show_predictions)

@@ -8,7 +8,6 @@ Pure translation, no HTTP: :mod:`.label_studio` is the adapter that sends these.
 
 from __future__ import annotations
 
-import json
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -117,19 +116,38 @@ def check_label_config(xml: str, *, where: str, field_map: FieldMap | None = Non
     return result
 
 
+#: The data key holding the plain reason (``--map reason=NAME`` renames it).
+REASON_KEY = "reason"
+
+
+def reason_hint(label_config: str, *, where: str, field_map: FieldMap | None = None) -> str | None:
+    """What to add when a label config shows annotators no reason (no tag with
+    ``value="$reason"``, or the mapped name); None when it shows one."""
+    key = (field_map or FieldMap()).reason or REASON_KEY
+    if f"${key}" in (label_config or ""):
+        return None
+    return (f"{where} shows annotators no reason why a pair was asked: its label config has no tag showing "
+            f"${key}. Add <Text name=\"{key}\" value=\"${key}\"/> to it (Settings -> Labeling Interface -> Code), "
+            "or name the data field your config shows with --map reason=NAME")
+
+
 def task_payload(task: Task, *, show_predictions: bool = False, field_map: FieldMap | None = None,
                  control: LabelControl = DEFAULT_CONTROL) -> dict[str, Any]:
     """The task as Label Studio imports it: the texts under the project's own names, the
-    plain reason for the labeler, the machine reason in ``meta``, and the AI label as a
-    prediction when AI labels are shown."""
+    plain reason for the labeler, and the AI label as a prediction when AI labels are shown.
+
+    ``meta`` keeps ids only (``pair_id``, ``iteration``): annotators can read a task's meta
+    through the API, so the machine details (margin, p_wrong, signals) stay in the ledger.
+    The AI label is pre-selected only when its calibrated probability of being right is
+    above 0.5 (or when there is no calibration yet, without a score): a prediction the
+    model thinks is probably wrong is not offered as the answer."""
     pair, fm = task.pair, field_map or FieldMap()
     data = {"pair_id": pair.id, fm.prompt: pair.prompt, fm.response_a: pair.response_a,
-            fm.response_b: pair.response_b, "priority": float(task.priority), "reason": plain_reason(task.reason)}
-    meta = {"rlthf": {"priority": float(task.priority), "reason": dict(task.reason),
-                      "why": machine_reason(task.reason, task.priority), "iteration": task.iteration,
-                      "margin": task.margin}}
-    out: dict[str, Any] = {"data": data, "meta": json.loads(json.dumps(meta, default=str))}
-    if show_predictions and task.ai_label in LABELS:
+            fm.response_b: pair.response_b, "priority": float(task.priority),
+            fm.reason or REASON_KEY: plain_reason(task.reason)}
+    out: dict[str, Any] = {"data": data, "meta": {"rlthf": {"pair_id": pair.id, "iteration": task.iteration}}}
+    score = task.ai_score if task.ai_score is not None and math.isfinite(task.ai_score) else None
+    if show_predictions and task.ai_label in LABELS and (score is None or score > 0.5):
         if control.kind == "pairwise":
             selected = pairwise_value(task.ai_label)
             result = [] if selected is None else [{"from_name": control.name, "to_name": control.to_name,
@@ -139,8 +157,7 @@ def task_payload(task: Task, *, show_predictions: bool = False, field_map: Field
                        "value": {"choices": [control.choices.get(task.ai_label, task.ai_label)]}}]
         if result:  # a tie has no <Pairwise> answer to show
             prediction: dict[str, Any] = {"model_version": task.model_version, "result": result}
-            score = task.ai_score
-            if score is not None and math.isfinite(score) and 0.0 <= score <= 1.0:
+            if score is not None and 0.0 <= score <= 1.0:
                 prediction["score"] = float(score)  # a probability, never the raw margin
             out["predictions"] = [prediction]
     return out
@@ -156,5 +173,5 @@ def choice_label(value: str) -> str:
     return _read_choice(value) or str(value).strip()
 
 
-__all__ = ["ANSWER_TAGS", "CHOICES_NAME", "CHOICES_TO_NAME", "COMMENT_NAME", "DEFAULT_CONTROL", "LABELS", "LabelControl",
+__all__ = ["REASON_KEY", "reason_hint", "ANSWER_TAGS", "CHOICES_NAME", "CHOICES_TO_NAME", "COMMENT_NAME", "DEFAULT_CONTROL", "LABELS", "LabelControl",
            "TEMPLATE", "TEXT_FIELDS", "check_label_config", "choice_label", "reason_text", "task_payload"]

@@ -28,18 +28,21 @@ from ..errors import ConfigError
 from ..pairs import A, B, TIE
 
 #: Our names, in the order ``--map`` lists them.
-KEYS = ("prompt", "response_a", "response_b", "label")
+KEYS = ("prompt", "response_a", "response_b", "label", "reason")
 
 
 @dataclass(frozen=True)
 class FieldMap:
     """The platform's names for our fields. ``label`` is the control (Label Studio) or
-    question (Argilla) that holds the answer; empty = the platform default."""
+    question (Argilla) that holds the answer; empty = the platform default. ``reason`` is
+    the data key (Label Studio) or text field (Argilla) that shows annotators why a pair
+    was asked; empty = ``reason`` (Label Studio) or ``why`` (Argilla)."""
 
     prompt: str = "prompt"
     response_a: str = "response_a"
     response_b: str = "response_b"
     label: str = ""
+    reason: str = ""
 
     @property
     def texts(self) -> dict[str, str]:

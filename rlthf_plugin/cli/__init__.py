@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "pull": "sync_cmds:pull",
     "serve": "sync_cmds:serve",
     "targets": "sync_cmds:targets",
+    "abandon": "sync_cmds:abandon",
     "candidates": "real_cmds:candidates",
     "label-ai": "judge_cmds:label_ai",
     "select": "loop_cmds:select",

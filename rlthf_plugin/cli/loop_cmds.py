@@ -94,7 +94,10 @@ def select(ctx: click.Context, no_plot: bool, **options) -> None:
 
     ws = open_workspace(ctx)
     config = _configure(ws, **options)
+    from ..loop.batch import refuse_if_open
+
     with IterationOwner(ws.ledger, ttl=config.serve.lease_seconds) as owner:
+        refuse_if_open(ws.ledger, "select")
         rep = select_iteration(ws.ledger, config, progress=True, owner=owner)
     _echo_iteration(rep)
     if not no_plot:
@@ -114,8 +117,11 @@ def label(ctx: click.Context, annotator: str, iteration: int | None) -> None:
 
     from ..loop.owner import IterationOwner
 
+    from ..loop.batch import refuse_if_open
+
     ws = open_workspace(ctx)
     with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
+        refuse_if_open(ws.ledger, "label")
         rep = label_with_oracle(ws.ledger, ws.config, annotator, iteration=iteration, owner=owner)
     _echo_label(rep, ws)
 
@@ -158,7 +164,10 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
     config = _configure(ws, **options)
     paths = []
     # One owner for the whole run: no other process moves an iteration between its steps.
+    from ..loop.batch import refuse_if_open
+
     with IterationOwner(ws.ledger, ttl=config.serve.lease_seconds) as owner:
+        refuse_if_open(ws.ledger, "run")
         for _ in range(n_iterations):
             rep = select_iteration(ws.ledger, config, progress=True, owner=owner)
             _echo_iteration(rep)

@@ -89,12 +89,18 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
         with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
             report = sync.push(ws.ledger, backend, tasks, iteration=tasks[0].iteration, owner=owner,
                                allow_duplicate_targets=allow_duplicate_targets)
-    from ..loop.targets import remember
+    from ..loop.targets import SECTIONS, remember, remember_key
 
-    remember(ws.root, _backend_name(ws, backend_name), backend, field_map=options.get("field_map"),
+    name = _backend_name(ws, backend_name)
+    remember(ws.root, name, backend, field_map=options.get("field_map"),
              webhook_url=webhook_url, argilla_workspace=options.get("argilla_workspace"))
+    if remember_key(ws.root, name, getattr(ws.config, SECTIONS[name]).api_key):
+        click.echo(f"stored the {name} API key in {ws.root / '.rlthf-secrets.toml'} (mode 0600): later commands "
+                   "need no environment variable")
     click.echo(f"{backend.platform} {backend.target}: {report.created} created, {report.existing} already there, "
                f"{report.predictions} prediction(s)")
+    for note in getattr(backend, "setup_notes", ()):  # e.g. where annotators see the reason
+        click.echo(f"note: {note}")
     start = getattr(backend, "annotation_url", "")
     if start:
         click.echo(f"annotators start here (highest priority first): {start}")
@@ -128,6 +134,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
           **escalation: tuple) -> None:
     """Run the service: webhook receivers, the loop's worker, /health and /metrics.
 
+    Without --backend (and without [serve] backends) it runs the loop on the workspace's one
+    remembered target (`rlthf targets`), or says why not; without --port it listens on that
+    target's remembered webhook_url port, else [serve] port. One serve per workspace: a
+    second one names the first and exits 1.
+
     POST /webhooks/label-studio and /webhooks/argilla store labels exactly as `rlthf pull`
     does (Label Studio deliveries must carry the configured secret header, Argilla ones a
     valid Standard Webhooks signature). With --backend, a worker pulls each platform at
@@ -138,22 +149,63 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
     import socket
 
     from ..errors import require
+    from ..loop.owner import SERVE_LEASE, IterationOwner
+    from ..loop.targets import serve_plan
     from ..service.app import create_app
 
     uvicorn = require("uvicorn", "serve")
     ws = open_workspace(ctx)
     configure_escalation(ws, **escalation)  # remembered in rlthf.toml: the worker reads it
-    host, port = host or ws.config.serve.host, port or ws.config.serve.port
-    # Before anything talks to a platform: a second serve on a busy port stops here.
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as e:
-            raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror}): another `rlthf serve`? "
-                                       "Pass --port or set [serve] port in rlthf.toml") from e
-    app = create_app(ws.root, backends=backends)
-    level = (ctx.find_root().obj or {}).get("log_level", "warning")
-    uvicorn.run(app, host=host, port=port, log_level=level, access_log=level in ("debug", "info"))
+    backends, remembered_port, note = serve_plan(ws.config, ws.ledger, backends)
+    if note:
+        click.echo(f"rlthf serve: {note}", err=True)
+    host, port = host or ws.config.serve.host, port or remembered_port or ws.config.serve.port
+    # One service per workspace: a second serve names the holder and exits 1 (a killed one's
+    # lease, held by a process of this host that has exited, is taken over at once).
+    with IterationOwner(ws.ledger, name=SERVE_LEASE, ttl=ws.config.serve.lease_seconds):
+        # Before anything talks to a platform: a busy port stops here. SO_REUSEADDR, as
+        # uvicorn binds: connections a killed service left closing do not block a restart.
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as e:
+                raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror}): another program "
+                                           "listens there; pass --port or set [serve] port in rlthf.toml") from e
+        app = create_app(ws.root, backends=backends)
+        level = (ctx.find_root().obj or {}).get("log_level", "warning")
+        uvicorn.run(app, host=host, port=port, log_level=level, access_log=level in ("debug", "info"))
+
+
+@click.command()
+@click.argument("iteration", type=int)
+@click.option("--keep-tasks", is_flag=True,
+              help="Leave the batch's open tasks on the platform (marked in the iteration's stats).")
+@click.pass_context
+def abandon(ctx: click.Context, iteration: int, keep_tasks: bool) -> None:
+    """Close a pushed batch that will not be labeled: its labels so far count, its open
+    (unlabeled) tasks are removed from the platform (--keep-tasks: left there), and the
+    iteration is marked labeled, so `select`, `run` and `serve` go on."""
+    from ..loop.batch import abandon_batch
+    from ..loop.owner import IterationOwner
+
+    ws = open_workspace(ctx)
+    opened = []
+
+    def remove(platform: str, target: str, external_ids: list[str]) -> int:
+        backend = open_backend(platform, ws.config, workspace=ws)
+        opened.append(backend)
+        return backend.remove_tasks(external_ids)
+
+    try:
+        with IterationOwner(ws.ledger, ttl=ws.config.serve.lease_seconds) as owner:
+            rep = abandon_batch(ws.ledger, ws.config, iteration, owner=owner, remove=None if keep_tasks else remove)
+    finally:
+        for backend in opened:
+            backend.close()
+    left = sum(len(v) for v in rep.open_tasks.values())
+    click.echo(f"iteration {iteration} abandoned: {rep.answered} answered; {left} open task(s) "
+               + ("left on the platform" if keep_tasks else f"removed ({rep.removed})"))
 
 
 @click.command()
@@ -175,4 +227,5 @@ def targets(ctx: click.Context, as_json: bool) -> None:
         click.echo("no target yet: `rlthf push --backend NAME ...` remembers the one it uses")
     for t in found:
         click.echo(f"{t.backend}: {t.url} {t.where}, {t.pushed} pair(s) pushed"
-                   + (f", map {t.map}" if t.map else "") + (f", webhook {t.webhook_url}" if t.webhook_url else ""))
+                   + (f", map {t.map}" if t.map else "") + (f", webhook {t.webhook_url}" if t.webhook_url else "")
+                   + (", API key set" if t.api_key_set else ", no API key (see `rlthf push --help`)"))

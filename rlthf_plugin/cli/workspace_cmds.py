@@ -110,9 +110,19 @@ def status(ctx: click.Context, as_json: bool, pair_id: str | None) -> None:
 
         priced = ws.config.escalation.judges or ws.config.cost.human_label  # else nothing to show
         costs = [r for r in spend(ws.ledger, ws.config) if r["cost"] or r["judge_calls"]] if priced else []
+        from ..loop.batch import latest_progress
+
+        progress = latest_progress(ws.ledger, ws.config)  # the open iteration: state, pushed, labeled, pending
+        rows.update(latest_iteration=None if progress is None else progress["iteration"], latest_progress=progress)
         if as_json:
             echo_table({**rows, **judges, **({"spend": costs} if costs else {}), "quality": quality}, as_json=True)
             return
+        if progress is not None:
+            rows["latest_progress"] = (
+                f"{progress['state']}: {progress['asked']} asked, {progress['pushed']} pushed, "
+                f"{progress['labeled']} labeled, {progress['pending']} pending"
+                + "".join(f"; {k} {v['target']}: {v['pushed']} pushed, {v['labeled']} labeled, {v['pending']} pending"
+                          for k, v in progress["per_platform"].items()))
         echo_table(rows)
         echo_judges(judges)
         for r in costs:  # per iteration, at [cost] prices

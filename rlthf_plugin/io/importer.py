@@ -44,7 +44,7 @@ def iter_rows(paths: Iterable[str], problems: list[InputProblem], formats: dict[
     for path in paths:
         seen_any = False
         for name, line, record in tqdm(read_records(path, problems), desc=f"importing {path}",
-                                       unit=" rows", disable=not progress, leave=False):
+                                       unit=" rows", disable=not progress, leave=True, mininterval=0.5):
             seen_any = True
             if not isinstance(record, dict):
                 problems.append(InputProblem(name, line, None, f"expected a JSON object, got {type(record).__name__}"))

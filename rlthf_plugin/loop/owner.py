@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: The lease's name in the ledger.
 LEASE = "iteration"
+#: The lease a running ``rlthf serve`` holds while it lives: one service per workspace.
+SERVE_LEASE = "serve"
 #: Default time to live of the lease, seconds ([serve] lease_seconds): a killed owner blocks no longer.
 TTL = 60.0
 
@@ -40,10 +42,13 @@ class IterationOwner:
 
     ``holder`` names this process (default: host, pid and a random suffix); ``ttl`` is
     the lease's time to live in seconds; ``heartbeat=False`` never renews it (tests).
+    ``name`` is the lease (default :data:`LEASE`; :data:`SERVE_LEASE` is the one a running
+    ``rlthf serve`` holds for its whole life, so a second one on the workspace exits).
     """
 
-    def __init__(self, ledger: Ledger, *, holder: str | None = None, ttl: float = TTL, heartbeat: bool = True):
-        self.ledger, self.holder, self.ttl = ledger, holder or lock.holder_id(), float(ttl)
+    def __init__(self, ledger: Ledger, *, holder: str | None = None, ttl: float = TTL, heartbeat: bool = True,
+                 name: str = LEASE):
+        self.ledger, self.holder, self.ttl, self.name = ledger, holder or lock.holder_id(), float(ttl), name
         self._heartbeat = heartbeat
         self._done = threading.Event()
         self._lost = threading.Event()
@@ -52,13 +57,13 @@ class IterationOwner:
 
     # -- life cycle ---------------------------------------------------------------------------
     def __enter__(self) -> "IterationOwner":
-        if not lock.acquire(self.ledger, LEASE, self.holder, ttl=self.ttl):
-            current = lock.holder_of(self.ledger, LEASE)
+        if not lock.acquire(self.ledger, self.name, self.holder, ttl=self.ttl):
+            current = lock.holder_of(self.ledger, self.name)
             # A killed process of this host cannot renew: take its lease now, not when it expires.
             if not (current and lock.dead_local_holder(current)
-                    and lock.take_over(self.ledger, LEASE, current, self.holder, ttl=self.ttl)):
-                raise LeaseHeldError(LEASE, current)
-            log.warning("took the %s lease over from %s, a process of this host that has exited", LEASE, current)
+                    and lock.take_over(self.ledger, self.name, current, self.holder, ttl=self.ttl)):
+                raise LeaseHeldError(self.name, current)
+            log.warning("took the %s lease over from %s, a process of this host that has exited", self.name, current)
         self._done.clear()
         self._lost.clear()
         self.reason = None
@@ -71,17 +76,17 @@ class IterationOwner:
         self._done.set()
         if self._thread is not None:
             self._thread.join()
-        lock.release(self.ledger, LEASE, self.holder)  # only ours: a successor's lease stays
+        lock.release(self.ledger, self.name, self.holder)  # only ours: a successor's lease stays
 
     def _beat(self) -> None:
         while not self._done.wait(self.ttl / 3):
             try:
-                renewed = lock.renew(self.ledger, LEASE, self.holder, ttl=self.ttl)
+                renewed = lock.renew(self.ledger, self.name, self.holder, ttl=self.ttl)
             except Exception as e:  # noqa: BLE001 - any failure ends the owner, said in reason
                 self._lose(f"renewing the lease failed: {type(e).__name__}: {e}")
                 return
             if not renewed:
-                self._lose(f"the lease was taken over by {lock.holder_of(self.ledger, LEASE) or 'nobody'}")
+                self._lose(f"the lease was taken over by {lock.holder_of(self.ledger, self.name) or 'nobody'}")
                 return
 
     def _lose(self, reason: str) -> None:
@@ -101,13 +106,13 @@ class IterationOwner:
     def check(self) -> None:
         """Raise :class:`LeaseLostError` when the heartbeat lost the lease."""
         if self._lost.is_set():
-            raise LeaseLostError(LEASE, self.reason or "lost")
+            raise LeaseLostError(self.name, self.reason or "lost")
 
     def fence(self, conn: Any) -> None:
         """Inside a write transaction: raise :class:`LeaseLostError` (rolling the write back)
         unless this owner holds the lease, unexpired, at this moment."""
         self.check()
-        lock.fence(conn, LEASE, self.holder)
+        lock.fence(conn, self.name, self.holder)
 
 
 @contextmanager

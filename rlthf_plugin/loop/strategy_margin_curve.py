@@ -31,6 +31,7 @@ from .cross_fit import cross_fit_margins
 from .owner import IterationOwner
 from .pool import Pool, human_weights, in_shard, label_judge_counts, make_factory, previous_actions, training_set
 from .strategy import IterationReport, SelectionStrategy, rm_check
+from .batch import batch_priority
 
 
 # -- the pure core of one iteration -------------------------------------------------------------
@@ -106,7 +107,7 @@ def select_margin_curve(ledger: Ledger, config: Config, *, it: int, rows: list[d
     cand_pairs = [pool.pairs[i] for i in plan.candidates]
     decision_rows = [
         {"iteration": it, "pair_id": p.id, "action": str(s.action[k]), "region": str(s.region[k]),
-         "margin": float(s.margins[k]), "rank": int(s.rank[k]), "priority": float(s.priority[k]),
+         "margin": float(s.margins[k]), "rank": int(s.rank[k]), "priority": batch_priority(it, s.priority[k]),
          "reason": s.reason(k)}
         for k, p in enumerate(cand_pairs)
     ]

@@ -61,6 +61,7 @@ from .owner import IterationOwner
 from .escalation import escalate
 from .pool import Pool, human_weights, read_pool, in_shard, label_judge_counts, make_factory, previous_actions
 from .strategy import IterationReport, SelectionStrategy, rm_check
+from .batch import batch_priority
 
 #: Values of ``[serve] stop_when``.
 STOP_WHEN = ("never", "target")
@@ -258,7 +259,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                   "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}}
         decision_rows.append({
             "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
-            "rank": int(ranks[i]), "priority": priority[i],
+            "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
             "reason": {k: v for k, v in reason.items() if v is not None},
         })
     counts = {k.value: sum(1 for a in action.values() if a == k.value) for k in Action}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Config, update_config_file
+from ..config import Config, load_config, save_secret, secrets_path, update_config_file
 from ..store import pushes
 
 #: backend name -> its config section.
@@ -30,6 +30,8 @@ class Target:
     map: str
     webhook_url: str
     pushed: int
+    #: Whether an API key is set for the platform (secrets file or environment).
+    api_key_set: bool = False
 
 
 def remember(root: Any, backend_name: str, backend: Any, *, field_map: str | None = None,
@@ -55,6 +57,23 @@ def remember(root: Any, backend_name: str, backend: Any, *, field_map: str | Non
     return values
 
 
+def remember_key(root: Any, backend_name: str, api_key: Any) -> bool:
+    """Store the API key a push used (from the environment) in the workspace's secrets
+    file (mode 0600) unless that file already holds one; True when it was stored."""
+    import os
+    from pathlib import Path
+
+    if not api_key:
+        return False
+    section = SECTIONS[backend_name]
+    # What the files hold, the environment left out (but where the secrets file lives).
+    files_only = {k: v for k, v in os.environ.items() if k == "RLTHF_SECRETS_FILE"}
+    if getattr(load_config(Path(root), env=files_only), section).api_key:
+        return False
+    save_secret(secrets_path(Path(root)), section, "api_key", str(api_key))
+    return True
+
+
 def targets(config: Config, ledger: Any) -> list[Target]:
     """The targets the config names (the remembered ones), with the pairs pushed there."""
     counts = pushes.pushes_per_target(ledger)
@@ -63,13 +82,49 @@ def targets(config: Config, ledger: Any) -> list[Target]:
     if ls.url and (ls.project is not None or ls.title):
         where = str(ls.project) if ls.project is not None else f"title '{ls.title}'"
         out.append(Target("label-studio", ls.url, f"project {where}", ls.map, ls.webhook_url,
-                          counts.get(("label-studio", str(ls.project)), 0)))
+                          counts.get(("label-studio", str(ls.project)), 0), bool(ls.api_key)))
     ar = config.argilla
     if ar.url and ar.dataset:
         key = f"{ar.url.rstrip('/')}#{ar.workspace or '-'}/{ar.dataset}"
         out.append(Target("argilla", ar.url, f"dataset '{ar.dataset}' in workspace '{ar.workspace or '(default)'}'",
-                          ar.map, ar.webhook_url, counts.get(("argilla", key), 0)))
+                          ar.map, ar.webhook_url, counts.get(("argilla", key), 0), bool(ar.api_key)))
     return out
 
 
-__all__ = ["SECTIONS", "Target", "remember", "targets"]
+def serve_plan(config: Config, ledger: Any, given: tuple[str, ...] = ()) -> tuple[tuple[str, ...], int | None, str]:
+    """What ``rlthf serve`` runs the loop on, and where it listens.
+
+    Returns ``(backends, port, note)``: ``given`` (``--backend``), else ``[serve]
+    backends``, else the workspace's one remembered target; ``port`` is the port of that
+    target's remembered ``webhook_url`` (None: none remembered); ``note`` says plainly what
+    runs and why (empty when ``--backend`` or ``[serve] backends`` chose).
+    """
+    from urllib.parse import urlsplit
+
+    found = targets(config, ledger)
+    note = ""
+    backends = tuple(given) or tuple(b.strip() for b in config.serve.backends.split(",") if b.strip())
+    if not backends:
+        kinds = sorted({t.backend for t in found})
+        if len(kinds) == 1:
+            backends = (kinds[0],)
+            note = f"running the loop on the remembered {kinds[0]} target ({found[0].url} {found[0].where})"
+        elif not kinds:
+            note = ("receiving webhooks only, no loop: no --backend, no [serve] backends, and this workspace remembers "
+                    "no target (`rlthf push --backend NAME ...` remembers the one it uses)")
+        else:
+            note = (f"receiving webhooks only, no loop: this workspace remembers targets on {' and '.join(kinds)}; "
+                    "pass --backend NAME (repeatable) or set [serve] backends")
+    port = None
+    for t in found:
+        if t.backend in backends and t.webhook_url:
+            try:
+                port = urlsplit(t.webhook_url).port or port
+            except ValueError:
+                continue
+            if port:
+                break
+    return backends, port, note
+
+
+__all__ = ["SECTIONS", "Target", "remember", "remember_key", "serve_plan", "targets"]

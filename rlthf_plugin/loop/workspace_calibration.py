@@ -1,5 +1,11 @@
 """The workspace's margin calibration: Platt scaling fit on the human labels so far.
 
+The fit has no position term and sees both orders of each labeled pair
+(:func:`~rlthf_plugin.selection.calibration.fit_platt`), so the probability for (A, B)
+mirrors the one for (B, A). A fit that is not monotone (slope <= 0) or one on too few
+labels gives no calibration at all (:func:`current_calibration` is None) rather than a
+misleading probability; :func:`calibration_state` says why, for the report.
+
 Inputs, per pair that a human labeled A or B (ground-truth platforms left out, as for
 training): the margin of the pair's latest selection decision, turned from the AI
 label's orientation to ``r(A) - r(B)``. Those margins are the selection's out-of-fold
@@ -16,7 +22,7 @@ import numpy as np
 
 from ..config import Config, ground_truth_platforms
 from ..pairs import A, B, majority
-from ..selection.calibration import Calibration, fit_platt
+from ..selection.calibration import Calibration, calibration_problem, fit_platt
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
@@ -52,9 +58,19 @@ def labeled_margins(ledger: Ledger, config: Config) -> tuple[np.ndarray, np.ndar
 
 
 def current_calibration(ledger: Ledger, config: Config) -> Calibration | None:
-    """Platt scaling on :func:`labeled_margins`; None with too few labels."""
+    """Platt scaling on :func:`labeled_margins`; None with too few labels or a fit that is
+    not monotone."""
     margins, y = labeled_margins(ledger, config)
-    return fit_platt(margins, y)
+    calibration = fit_platt(margins, y)
+    return calibration if calibration is not None and calibration.monotone else None
+
+
+def calibration_state(ledger: Ledger, config: Config) -> tuple[Calibration | None, str | None]:
+    """``(fit, problem)``: the Platt fit on :func:`labeled_margins` (even a non-monotone
+    one, for the report) and why it gives no probability (None when it is usable)."""
+    margins, y = labeled_margins(ledger, config)
+    calibration = fit_platt(margins, y)
+    return calibration, calibration_problem(calibration, int(margins.size))
 
 
 def ai_label_probability(calibration: Calibration | None, ai_label: str | None, margin: float | None) -> float | None:
@@ -66,4 +82,4 @@ def ai_label_probability(calibration: Calibration | None, ai_label: str | None, 
     return p_a if ai_label == A else 1.0 - p_a
 
 
-__all__ = ["ai_label_probability", "current_calibration", "labeled_margins"]
+__all__ = ["ai_label_probability", "calibration_state", "current_calibration", "labeled_margins"]

@@ -30,7 +30,7 @@ from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
 from ..store.votes import judges_overview
-from ..selection.calibration import fit_platt, reliability
+from ..selection.calibration import calibration_problem, fit_platt, out_of_fold_probability, reliability
 from ..selection.rlthf import ACTIONS, Action
 from ..vocab import SELECTING_STATES, LabelSource, Strategy
 from .plots import plot_history, plot_margin_curve, plot_quality, plot_reliability
@@ -118,6 +118,11 @@ def _human_ai(human: dict[str, str | None], ai: dict[str, str | None]) -> dict[s
 
 
 # -- the page --------------------------------------------------------------------------------------
+#: What the report calls each decision: "drop" is the AI label exported as is, never checked.
+ACTION_HEADERS = {"drop": "unverified"}
+#: What the report calls each label source of the curated set.
+SOURCE_NAMES = {"ai": "ai (AI label kept, unverified)"}
+
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
        color: #222; background: #fff; line-height: 1.4; }
@@ -167,7 +172,7 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
            "</div>"]
     out += _quality_section(data.get("quality") or {}, images)
     out.append("<h2>Iterations</h2><table><tr><th>iteration</th><th class='l'>state</th>"
-               + "".join(f"<th>{a}</th>" for a in ACTIONS)
+               + "".join(f"<th title='{a}'>{ACTION_HEADERS.get(a, a)}</th>" for a in ACTIONS)
                + "<th>answered</th><th>AI errors / told</th><th>AI-error precision</th>"
                  "<th>flip precision (ground truth)</th><th class='l'>flip gate</th></tr>")
     for it in data["iterations"]:
@@ -177,7 +182,9 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                    + f"<td>{it['answered']}</td><td>{it['ai_errors']} / {it['told']}</td>"
                      f"<td>{_fmt(it['precision'])}</td><td>{_fmt(it['flip_precision'])}</td>"
                      f"<td class='l'>{e(gate)}</td></tr>")
-    out.append("</table><p class='muted'>AI-error precision: the share of a batch's answered pairs (human "
+    out.append("</table><p class='muted'>unverified: the AI label kept, unverified (the selection's "
+               "<i>drop</i>: left out of the next training set, exported as an <code>ai</code> label). "
+               "AI-error precision: the share of a batch's answered pairs (human "
                "winner, AI winner) whose AI label the humans overturned; – where no human label tells yet.</p>")
     if "history" in images:
         out.append(f"<figure><img src='{e(images['history'])}' alt='AI-error precision per batch and accuracy "
@@ -186,7 +193,8 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
     out += _spend_section(data.get("spend") or [])
     if data["sources"]:
         out.append("<h2>The curated set</h2><table><tr><th class='l'>label source</th><th>pairs</th></tr>"
-                   + "".join(f"<tr><td class='l'>{e(k)}</td><td>{v}</td></tr>" for k, v in sorted(data["sources"].items()))
+                   + "".join(f"<tr><td class='l'>{e(SOURCE_NAMES.get(k, k))}</td><td>{v}</td></tr>"
+                             for k, v in sorted(data["sources"].items()))
                    + "</table>")
     out.append("<h2>Agreement</h2><table><tr><th class='l'>who</th><th>pairs</th><th>comparisons</th>"
                "<th>agreement</th></tr>")
@@ -215,16 +223,19 @@ def render(data: dict[str, Any], images: dict[str, str], *, title: str) -> str:
                        "</figcaption></figure>")
     cal = data.get("calibration")
     out.append("<h2>Calibration</h2>")
+    problem = data.get("calibration_problem")
+    if problem:
+        out.append(f"<p class='warn'><strong>Warning:</strong> {e(problem)}.</p>")
     if cal and "reliability" in images:
         out.append(f"<figure><img src='{e(images['reliability'])}' alt='reliability diagram'><figcaption>"
                    f"Reliability of the probabilities sent with predictions and suggestions: Platt scaling "
-                   f"(slope {_fmt(cal['slope'], 3)}, intercept {_fmt(cal['intercept'], 3)}) fit on {cal['n']} "
-                   "human-labeled pairs, against sigmoid(margin). Points near the diagonal are calibrated; "
-                   "fit and shown on the same labels.</figcaption></figure>")
-    else:
+                   f"without a position term (slope {_fmt(cal['slope'], 3)}) fit on both orders of {cal['n']} "
+                   "human-labeled pairs, against sigmoid(margin). Points near the diagonal are calibrated; each "
+                   f"point is out of fold ({data.get('calibration_out_of_fold', 0)} pairs, 5 folds): its probability "
+                   "comes from a fit made without it.</figcaption></figure>")
+    elif not problem:
         out.append(f"<p class='muted'>{data.get('calibration_labels', 0)} human-labeled pair(s) with a margin: "
-                   "not enough for a calibration yet, so predictions and suggestions carry no probability."
-                   "</p>")
+                   "too few for an out-of-fold reliability diagram.</p>")
     out += _judges_section(data.get("judges") or {}, data["iterations"])
     out.append("</body></html>")
     return "\n".join(out)
@@ -339,11 +350,16 @@ def write_report(ledger: Ledger, config: Config, out_dir: str | Path, *, title: 
     margins, a_better = labeled_margins(ledger, config)
     calibration = fit_platt(margins, a_better)
     data["calibration_labels"] = int(margins.size)
+    data["calibration_problem"] = calibration_problem(calibration, int(margins.size))
     if calibration is not None:
         data["calibration"] = asdict(calibration)
-        images["reliability"] = plot_reliability(
-            reliability(calibration.probability(margins), a_better),
-            reliability(1.0 / (1.0 + np.exp(-margins)), a_better), out_dir / "reliability.png").name
+        oof = out_of_fold_probability(margins, a_better)  # each point from a fit made without it
+        ok = np.isfinite(oof)
+        data["calibration_out_of_fold"] = int(ok.sum())
+        if ok.sum() >= 2:
+            images["reliability"] = plot_reliability(
+                reliability(oof[ok], a_better[ok]),
+                reliability(1.0 / (1.0 + np.exp(-margins[ok])), a_better[ok]), out_dir / "reliability.png").name
     path = out_dir / REPORT_FILE
     path.write_text(render(data, images, title=title), encoding="utf-8")
     return path

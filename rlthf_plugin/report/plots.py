@@ -91,9 +91,11 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     ai = [h.get("ai_accuracy") for h in history]
     if any(a is not None for a in acc):
         right.plot(its, acc, marker="o", label="curated labels")
-    if any(a is not None for a in ai):
-        right.plot(its, ai, ls="--", color="0.5", label="AI labels only")
+    if any(a is not None for a in ai):  # a marker too: one iteration is one point, and the legend shows both
+        right.plot(its, ai, ls="--", marker="s", color="0.5", label="AI labels only")
     right.set_xticks(its)
+    right.set_xlim(min(its) - 0.5, max(its) + 0.5)  # one iteration: a point in the middle, not clipped
+    right.set_ylim(0, 1.05)
     right.set_xlabel("iteration")
     right.set_ylabel("accuracy vs ground truth")
     right.set_title("Accuracy per iteration")

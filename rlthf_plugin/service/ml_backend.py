@@ -12,10 +12,16 @@ under a prefix (default ``/ml``). The endpoints only translate: the model is
 backend cannot answer in: one without the texts and an A/B answer control under the
 workspace's ``[label_studio] map`` (Label Studio's ``<Pairwise>`` is answered too).
 
-The score is a probability: the reward model's margin through Platt scaling fit on the
-human labels so far (:mod:`rlthf_plugin.loop.workspace_calibration`); the model version names the
-calibration (``...-platt-n40``). Before enough human labels there is no score
-(``...-uncalibrated``): ``sigmoid(margin)`` of an unscaled margin is overconfident.
+The prediction is symmetric: the margin ``r(A) - r(B)`` of a per-response reward is
+antisymmetric, and the calibration has no position term, so the prediction for (A, B) is
+the mirror of the one for (B, A) and the answer is the reward model's own preference.
+The score is the probability of the predicted answer: the margin through Platt scaling fit
+on both orders of the human labels so far (:mod:`rlthf_plugin.loop.workspace_calibration`);
+the model version names the calibration (``...-platt-n40``). Before enough human labels,
+or when the fit is not monotone, there is no score (``...-uncalibrated``):
+``sigmoid(margin)`` of an unscaled margin is overconfident. Without a label config the
+answer uses the workspace's ``[label_studio] map`` names (``label=`` for the control,
+``prompt=`` for the text it annotates).
 
 The reward model is the one the next iteration would train first: the loop's training
 labels (:func:`rlthf_plugin.loop.pool.training_labels`: AI labels, kept and flipped by the
@@ -172,12 +178,22 @@ def fit_current(ledger: Ledger, config: Config, iteration: int | None) -> Reward
     return make_factory(ledger, config)().fit(prompts, chosen, rejected, weights=weights[train])
 
 
+def _warm(current: CurrentRewardModel) -> None:
+    try:
+        current.version()
+    except Exception as e:  # noqa: BLE001 - a warm-up only; the first request says what is wrong
+        log.info("ML backend warm-up: %s", e)
+
+
 def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardModel:
     """Add Label Studio's ML-backend endpoints under ``prefix`` to the FastAPI ``app``."""
     from fastapi import Body
     from fastapi.responses import JSONResponse
 
     current = CurrentRewardModel(workspace)
+    # Label Studio gives /setup 3 s: read the calibration (scikit-learn's import, the ledger)
+    # now, in the background, rather than on its first call.
+    threading.Thread(target=_warm, args=(current,), name="rlthf-ml-warm", daemon=True).start()
 
     @app.get(f"{prefix}/health")
     def ml_health() -> Any:
@@ -207,10 +223,12 @@ def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardMod
             ctl = control(body.get("label_config"))
         except IncompatibleProjectError:
             ctl = None  # /setup refused it already; answer with the template's names as before
+        fm = parse_map(workspace.config.label_studio.map, where="[label_studio] map")
+        if ctl is None and not body.get("label_config"):  # no config: the workspace map's names
+            ctl = LabelControl("choices", fm.label or DEFAULT_FROM_NAME, fm.prompt, {A: A, B: B})
         if ctl is None:
             from_name, to_name = choice_control(body.get("label_config"))
             ctl = LabelControl("choices", from_name, to_name, {A: A, B: B})
-        fm = parse_map(workspace.config.label_studio.map, where="[label_studio] map")
         keys = [fm.prompt, fm.response_a, fm.response_b]
         rows = []
         for t in tasks:

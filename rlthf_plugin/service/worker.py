@@ -35,10 +35,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..loop import sync
 from ..backends import BACKENDS, LabelingBackend
-from ..config import Config
 from ..errors import BackendError, ConfigError, LeaseHeldError, LeaseLostError, RlthfError
 from ..loop.cascade import cascade
 from ..loop.escalation import spend
+from ..loop.batch import required_labels
 from ..loop.iteration import select_iteration
 from ..loop.oracle import answer_of, close_batch
 from ..loop.owner import LEASE, IterationOwner
@@ -80,11 +80,6 @@ def parse_platforms(values: Sequence[str] | str, *, also: Iterable[str] = ()) ->
             if name not in out:
                 out.append(name)
     return out
-
-
-def required_labels(platform: str, config: Config) -> int:
-    """Labels a task needs before it counts as done: Argilla's ``min_submitted``, else 1."""
-    return max(1, int(config.argilla.min_submitted)) if platform == "argilla" else 1
 
 
 class Worker:
@@ -383,7 +378,8 @@ class Worker:
         answers = {pid: answer_of(votes.get(pid, [])) for pid in asked}
         report = close_batch(self.ledger, self.config, it, answers, owner=self.owner)
         self.pending = 0
-        log.info("iteration %d labeled: %d answered, AI-error precision %s", it, report.answered, report.precision)
+        log.info("iteration %d labeled: %d answered, AI-error precision %s", it, report.answered,
+                 "-" if report.precision is None else f"{report.precision:.3f}")
         self._spend_gauges()
 
     def _gauge(self, row: dict) -> None:

@@ -53,14 +53,17 @@ def test_priority_orders_the_search_for_owner_and_annotator(argilla_env, argilla
     assert r.status_code == 200, r.text
     assert [i["record"]["external_id"] for i in r.json()["items"]] == expected
     meta = r.json()["items"][0]["record"]["metadata"]
-    assert "region:ask" in meta["reason"] and meta["iteration"] == 1 and meta["margin"] < 0
+    # Ids and the plain reason only: the margin, P(wrong) and signals stay in the ledger.
+    assert meta["iteration"] == 1 and set(meta) == {"priority", "iteration", "why_asked"}
     # The annotator's queue (what the UI shows) sorted by the visible priority property.
     with argilla_server.annotator(1) as annotator:
         r = annotator.post(f"/api/v1/me/datasets/{ds_id}/records/search", json=PRIORITY_DESC, params={"limit": 10})
     assert r.status_code == 200, r.text
     assert [i["record"]["external_id"] for i in r.json()["items"]] == expected
-    # Annotators see the priority only: reason, iteration and margin (anchoring) stay hidden.
-    assert r.json()["items"][0]["record"]["metadata"] == {"priority": priority[expected[0]]}
+    # Annotators see the priority and the plain reason; the iteration stays hidden.
+    seen = r.json()["items"][0]["record"]["metadata"]
+    assert seen["priority"] == priority[expected[0]] and set(seen) == {"priority", "why_asked"}
+    assert not any(ch.isdigit() for ch in seen["why_asked"])
 
 
 def test_a_rerun_push_sends_only_the_records_that_changed(argilla_env, argilla_server, real_workspace):

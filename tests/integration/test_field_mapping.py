@@ -60,7 +60,7 @@ def test_label_studio_pairwise_template_both_ways(label_studio_env, label_studio
     for task in tasks:
         pair = pairs[task["data"]["pair_id"]]
         assert (task["data"]["answer1"], task["data"]["answer2"]) == (pair.response_a, pair.response_b)
-        assert task["meta"]["rlthf"]["reason"]["region"] == "ask"  # the machine reason, out of the labeler's view
+        assert set(task["meta"]["rlthf"]) == {"pair_id", "iteration"}  # ids only: no margin or signals to read
         assert not any(ch.isdigit() for ch in task["data"]["reason"])
     # Annotations as the labeling page saves them (to_name = the Pairwise tag itself).
     by_pair = {t["data"]["pair_id"]: t["id"] for t in tasks}
@@ -116,7 +116,8 @@ def test_argilla_ranking_and_rating_datasets(argilla_env, argilla_server, real_w
     with server.owner() as owner:  # the machine reason is hidden from annotators, priority is not
         props = owner.get(f"/api/v1/me/datasets/{backend.dataset().id}/metadata-properties").json()["items"]
         visible = {p["name"]: p["visible_for_annotators"] for p in props}
-    assert visible == {"priority": True, "reason": False, "iteration": False, "margin": False}
+    # The dataset has no 'why' field: annotators read the plain reason in the visible metadata 'why_asked'.
+    assert visible == {"priority": True, "iteration": False, "why_asked": True}
     read, new = sync.pull(ws.ledger, backend)
     assert (read, new) == (3, 3)
     votes = ws.ledger.human_votes()

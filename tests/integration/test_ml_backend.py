@@ -105,3 +105,82 @@ def test_a_pairwise_project_connects_only_with_its_mapping(label_studio_env, lab
     (item,) = prediction["result"]
     assert (item["from_name"], item["to_name"], item["type"]) == ("comparison", "answer1", "pairwise")
     assert item["value"]["selected"] in ("left", "right")
+
+
+def test_label_studio_predictions_on_unseen_pairs_are_calibrated_and_not_one_sided(label_studio_env, tmp_path):
+    """Human labels that mostly say A (a biased batch) calibrate the score but do not make the
+    predictions say A: Label Studio fetches predictions for unseen dev pairs in both orders,
+    each pair's two predictions mirror each other with the same score."""
+    import numpy as np
+
+    from benchmarks.ml_backend_accuracy import dev_split
+    from rlthf_plugin.store import ledger as L
+    from rlthf_plugin.store.labels import store_human_labels
+
+    env = label_studio_env
+    train, test = dev_split(limit_train=150, limit_test=30)
+    sample = tmp_path / "train.jsonl"
+    sample.write_text("".join(json.dumps(r) + "\n" for r in train), encoding="utf-8")
+    with Workspace.init(tmp_path / "ws") as ws:
+        import_files(ws.ledger, [str(sample)])
+        update_config_file(ws.root, "embedding", max_length=64)
+        ids = ws.ledger.pair_ids()
+        rng = np.random.default_rng(0)
+        with ws.ledger.engine.begin() as conn:
+            conn.execute(L.iterations.insert().values(id=0, state="labeled", params={}, stats={}, started_at=L.now()))
+            conn.execute(L.decisions.insert(), [
+                {"iteration": 0, "pair_id": pid, "action": "ask", "region": "ask", "margin": float(m), "rank": k,
+                 "priority": 1.0, "reason": {"region": "ask"}}
+                for k, (pid, m) in enumerate(zip(ids[:60], rng.normal(1.0, 2.0, 60)))])
+        ai = ws.ledger.ai_majority()
+        margins = [d["margin"] for d in sorted(_decisions(ws), key=lambda d: d["rank"])]
+        # Humans agree with the AI label more often where its margin is high (a monotone fit), and
+        # 30% answer A whatever they see (a biased batch).
+        store_human_labels(ws.ledger, [
+            {"pair_id": pid, "label": "A" if rng.random() < 0.3 else ai[pid].label if rng.random() < 1 / (1 + np.exp(-m))
+             else ("B" if ai[pid].label == "A" else "A"), "annotator": "ann",
+             "platform": "label-studio", "external_id": f"h{k}"} for k, (pid, m) in enumerate(zip(ids[:60], margins))])
+    data = []
+    for r in test:
+        data.append({"prompt": r["prompt"], "response_a": r["response_a"], "response_b": r["response_b"]})
+        data.append({"prompt": r["prompt"], "response_a": r["response_b"], "response_b": r["response_a"]})
+
+    receiver = ReceiverThread(tmp_path / "ws").start()
+    try:
+        with httpx.Client(base_url=env.server.url, timeout=300,
+                          headers=env.headers(env.server.admin_token)) as admin:
+            r = admin.post("/api/projects/", json={"title": f"ml-{uuid.uuid4().hex[:8]}",
+                                                   "label_config": TEMPLATE.read_text(encoding="utf-8")})
+            pid = r.json()["id"]
+            r = admin.post(f"/api/projects/{pid}/import", json=[{**d, "reason": "unseen"} for d in data])
+            assert r.status_code == 201, r.text
+            r = admin.post("/api/ml", json={"url": f"{receiver.url}/ml", "project": pid, "title": "rlthf"})
+            assert r.status_code == 201 and r.json()["state"] == "CO", r.text
+            r = admin.post("/api/dm/actions", params={"id": "retrieve_tasks_predictions", "project": pid},
+                           json={"selectedItems": {"all": True, "excluded": []}})
+            assert r.status_code == 200, r.text
+            tasks = admin.get("/api/tasks/", params={"project": pid, "page_size": 100, "fields": "all"}).json()["tasks"]
+    finally:
+        receiver.stop()
+
+    tasks = sorted(tasks, key=lambda t: t["id"])
+    assert len(tasks) == len(data)
+    picks, scores = [], []
+    for t in tasks:
+        (prediction,) = t["predictions"]
+        assert "platt-n" in prediction["model_version"]  # calibrated on the 60 human labels
+        picks.append(prediction["result"][0]["value"]["choices"][0])
+        scores.append(prediction["score"])
+    for k in range(0, len(picks), 2):
+        assert {picks[k], picks[k + 1]} == {"A", "B"}, (k, picks[k], picks[k + 1])  # the mirror
+        assert scores[k] == pytest.approx(scores[k + 1]) and 0.5 <= scores[k] < 1
+    assert picks.count("A") == len(picks) // 2  # not one-sided: exactly half, by symmetry
+
+
+def _decisions(ws):
+    import sqlalchemy as sa
+
+    from rlthf_plugin.store import ledger as L
+
+    with ws.ledger.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(L.decisions)).mappings()]

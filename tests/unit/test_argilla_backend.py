@@ -27,11 +27,13 @@ def signed(body: bytes, msg_id: str = "msg_1", *, secret: str = SECRET, age: flo
             "webhook-signature": Webhook(secret).sign(msg_id, when, body.decode())}
 
 
-def test_record_metadata_keeps_the_whole_machine_reason_as_terms():
-    task = Task(PreferencePair.create("p", "a", "b"), priority=3, reason={"region": "ask", "rank": 2, "margin": -0.123456},
+def test_record_metadata_keeps_ids_and_the_plain_reason_only():
+    """Annotators can read record metadata through the API: no margin, P(wrong) or signals."""
+    task = Task(PreferencePair.create("p", "a", "b"), priority=3,
+                reason={"region": "ask", "rank": 2, "margin": -0.123456, "p_wrong": 0.7, "signals": {"x": 1}},
                 iteration=4, margin=-0.25)
-    assert record_metadata(task) == {"priority": 3.0, "reason": ["margin:-0.1235", "rank:2", "region:ask"],
-                                     "iteration": 4, "margin": -0.25}
+    assert record_metadata(task) == {"priority": 3.0, "iteration": 4,
+                                     "why_asked": "Asked because our reward model is unsure which answer is better"}
     assert record_metadata(Task(PreferencePair.create("p", "a", "b"))) == {"priority": 0.0}
 
 

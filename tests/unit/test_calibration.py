@@ -13,7 +13,8 @@ from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.loop.workspace_calibration import current_calibration, labeled_margins
 from rlthf_plugin.loop.tasks import asked_tasks
-from rlthf_plugin.selection.calibration import fit_platt, reliability
+from rlthf_plugin.selection.calibration import (calibration_problem, fit_platt, out_of_fold_probability,
+                                                 reliability)
 from rlthf_plugin.store import ledger as L
 from rlthf_plugin.store.labels import store_human_labels
 
@@ -23,13 +24,12 @@ def test_platt_recovers_the_scale_of_an_overconfident_margin():
     margins = rng.normal(0, 8, 4000)  # an unscaled margin: sigmoid(margin) would be overconfident
     a_better = rng.random(4000) < 1 / (1 + np.exp(-0.25 * margins))
     cal = fit_platt(margins, a_better)
-    assert cal.slope == pytest.approx(0.25, rel=0.15) and abs(cal.intercept) < 0.15 and cal.n == 4000
+    assert cal.slope == pytest.approx(0.25, rel=0.15) and cal.intercept == 0.0 and cal.n == 4000
     mean, frac, counts = reliability(cal.probability(margins), a_better)
     assert np.abs(mean - frac)[counts >= 100].max() < 0.06  # calibrated: points near the diagonal
     raw_mean, raw_frac, raw_counts = reliability(1 / (1 + np.exp(-margins)), a_better)
     assert np.abs(raw_mean - raw_frac)[raw_counts >= 100].max() > 0.1  # the raw sigmoid is not
     assert fit_platt(margins[:5], a_better[:5]) is None  # too few labels
-    assert fit_platt(margins[:50], np.ones(50, dtype=bool)) is None  # one answer only
     with pytest.raises(ValueError, match="same length"):
         fit_platt(margins[:3], a_better[:4])
 
@@ -85,6 +85,39 @@ def test_calibration_from_the_ledger_scores_the_pushed_ai_labels(labeled):
     assert current_calibration(ws.ledger, truth) is None
 
 
+def test_the_fit_has_no_position_term_and_mirrors_both_orders():
+    """Human batches that happen to favour A (a biased sample) do not teach the fit to say A:
+    the probability for (A, B) is the mirror of the one for (B, A)."""
+    rng = np.random.default_rng(3)
+    margins = rng.normal(0, 2, 300)
+    a_better = (rng.random(300) < 1 / (1 + np.exp(-margins))) | (rng.random(300) < 0.5)  # mostly A
+    cal = fit_platt(margins, a_better)
+    assert cal.intercept == 0.0 and cal.monotone
+    p = cal.probability(margins)
+    assert np.allclose(p, 1.0 - cal.probability(-margins))
+    assert ((p >= 0.5) == (margins >= 0)).all()  # the choice is the reward model's own
+
+
+def test_a_non_monotone_fit_or_too_few_labels_gives_no_probability_and_says_why():
+    rng = np.random.default_rng(4)
+    margins = rng.normal(0, 2, 60)
+    backwards = rng.random(60) < 1 / (1 + np.exp(margins))  # a higher margin for A makes A *less* likely
+    cal = fit_platt(margins, backwards)
+    assert cal is not None and cal.slope < 0 and not cal.monotone
+    assert "non-positive slope" in calibration_problem(cal, 60)
+    assert "fewer than the 20" in calibration_problem(None, 5)
+    assert calibration_problem(fit_platt(margins, ~backwards), 60) is None
+
+
+def test_out_of_fold_probabilities_come_from_fits_without_the_pair():
+    rng = np.random.default_rng(5)
+    margins = rng.normal(0, 2, 100)
+    y = rng.random(100) < 1 / (1 + np.exp(-margins))
+    oof = out_of_fold_probability(margins, y)
+    assert np.isfinite(oof).all() and not np.allclose(oof, fit_platt(margins, y).probability(margins))
+    assert ((oof >= 0.5) == (margins >= 0)).all()
+
+
 def test_report_shows_the_reliability_diagram(labeled, tmp_path):
     from rlthf_plugin.report.html import write_report
 
@@ -92,7 +125,8 @@ def test_report_shows_the_reliability_diagram(labeled, tmp_path):
     page = write_report(ws.ledger, Config(), tmp_path / "report")
     text = page.read_text(encoding="utf-8")
     assert "reliability.png" in text and (tmp_path / "report" / "reliability.png").stat().st_size > 5000
-    assert "Platt scaling" in text and "human-labeled pairs" in text
+    assert "Platt scaling" in text and "human-labeled pairs" in text and "out of fold" in text
+    assert "Warning" not in text
 
 
 def test_status_and_export_keep_the_machine_reason(labeled, runner):

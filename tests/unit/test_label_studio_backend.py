@@ -83,7 +83,7 @@ def test_pairwise_template_both_ways():
     payload = b.task_payload(task)
     assert {k: payload["data"][k] for k in ("prompt", "answer1", "answer2")} == {
         "prompt": PAIR.prompt, "answer1": PAIR.response_a, "answer2": PAIR.response_b}
-    assert payload["meta"]["rlthf"]["reason"] == {"region": "flip", "margin": -7.5}
+    assert payload["meta"] == {"rlthf": {"pair_id": "pair-1", "iteration": None}}  # ids only: details stay in the ledger
     assert not any(ch.isdigit() for ch in payload["data"]["reason"]) and "flip" not in payload["data"]["reason"]
     [prediction] = payload["predictions"]
     assert prediction["result"] == [{"from_name": "comparison", "to_name": "answer1", "type": "pairwise",
@@ -134,7 +134,7 @@ def test_payload_hides_the_ai_label_unless_asked():
     assert hidden["data"] == {"pair_id": "pair-1", "prompt": PAIR.prompt, "response_a": PAIR.response_a,
                               "response_b": PAIR.response_b, "priority": 3.0,
                               "reason": "Asked because our reward model is unsure which answer is better"}
-    assert hidden["meta"]["rlthf"]["why"] == "priority 3 · region ask · margin -0.0123"
+    assert hidden["meta"] == {"rlthf": {"pair_id": "pair-1", "iteration": 2}}  # no margin, p_wrong or signals
     [prediction] = backend(show_predictions=True).task_payload(task)["predictions"]
     assert prediction["model_version"] == "rlthf-iter2" and prediction["score"] == pytest.approx(0.9)
     assert prediction["result"][0]["value"] == {"choices": ["A"]}
@@ -157,3 +157,14 @@ def test_from_config_names_what_is_missing(tmp_path):
     b = from_config(cfg, project=4, create_name=None, state=MemoryState())
     assert (b.project_id, b.title, b.show_predictions) == (4, None, False)
     assert from_config(cfg, create_name="new", show_ai=True).show_predictions is True
+
+
+def test_show_ai_preselects_only_a_label_the_model_thinks_is_right():
+    """--show-ai: the AI label is offered only when P(it is right) > 0.5; 0.3 is no prediction."""
+    def task(score):
+        return Task(PAIR, priority=1.0, reason={"region": "ask"}, iteration=1, ai_label="A", ai_score=score)
+    b = backend(show_predictions=True)
+    assert "predictions" not in b.task_payload(task(0.3)) and "predictions" not in b.task_payload(task(0.5))
+    assert b.task_payload(task(0.51))["predictions"][0]["score"] == pytest.approx(0.51)
+    [uncalibrated] = b.task_payload(task(None))["predictions"]  # no calibration yet: the label, no score
+    assert "score" not in uncalibrated

@@ -100,6 +100,9 @@ def test_signals_iteration_decides_asks_by_kind_and_learns(workspace, tmp_path, 
         again = conn.execute(sa.select(L.decisions.c.pair_id).where(
             L.decisions.c.iteration == 1, L.decisions.c.action == "ask")).scalars().all()
     assert not set(again) & {d["pair_id"] for d in asked}
+    # Priorities grow across batches (iteration + position): the newest batch comes first in a view.
+    first, second = asked_tasks(workspace.ledger, 0), asked_tasks(workspace.ledger, 1)
+    assert min(t.priority for t in second) > max(t.priority for t in first) > 0
 
 
 def test_pairs_only_another_judge_voted_on_are_audited_under_it(workspace, tmp_path, embedder, runner):

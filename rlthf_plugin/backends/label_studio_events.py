@@ -8,7 +8,7 @@ the export, the task listings or a webhook body and hands them to these function
   is ``skip``; an answer that is not A, B or tie is no vote (``skip``, logged).
 - Webhook events: ANNOTATION_CREATED / ANNOTATION_UPDATED carry the task and the
   annotation; ANNOTATIONS_DELETED carries the deleted annotations (ids, sometimes their
-  task), and no time: deleted as of now.
+  task), and no time: deleted after every stored version.
 - Times are UTC always: the ledger compares versions of a label by them.
 """
 
@@ -114,9 +114,10 @@ def event_labels(body: bytes, to_label: Callable[[str, Mapping[str, Any]], Human
             if not isinstance(annotations, list) or not all(isinstance(a, dict) and "id" in a for a in annotations):
                 raise BadWebhookError("Label Studio webhook: ANNOTATIONS_DELETED: annotations must be a list "
                                       "of objects with an id")
-            now = dt.datetime.now(dt.timezone.utc)  # the event carries no time: deleted as of now
+            # The event carries no time: no labeled_at, so the ledger orders the deletion
+            # after every stored version of the label instead of on the receiver's clock.
             return [HumanLabel(pair_id=_deleted_pair_id(a), label="skip", annotator="", platform=PLATFORM,
-                               external_id=str(a["id"]), labeled_at=now, deleted=True) for a in annotations]
+                               external_id=str(a["id"]), labeled_at=None, deleted=True) for a in annotations]
     except (TypeError, ValueError, AttributeError, KeyError) as e:
         raise BadWebhookError(f"Label Studio webhook: {action}: {type(e).__name__}: {e}".splitlines()[0]) from e
     return []

@@ -17,12 +17,12 @@ return. With platforms given (``rlthf serve --backend ...``) a
 # at run time, and ``fastapi.Request`` is only a local name inside create_app.
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..backends import BACKENDS, LabelingBackend, open_backend
-from ..errors import BadWebhookError, RlthfError, WebhookAuthError, require
+from ..backends import BACKENDS, LabelingBackend
+from ..errors import BadWebhookError, RlthfError, WebhookAuthError, one_line, require
+from .adapters import Adapters
 from .metrics import Metrics
 from ..loop.sync import store_labels
 from ..store.ledger import LedgerError, ReplayedDelivery
@@ -36,14 +36,10 @@ class Receiver:
 
     def __init__(self, root: str | os.PathLike):
         self.workspace = Workspace.open(root)
-        self._backends: dict[str, LabelingBackend] = {}
-        self._lock = threading.Lock()
+        self.adapters = Adapters(self.workspace)
 
     def backend(self, platform: str) -> LabelingBackend:
-        with self._lock:
-            if platform not in self._backends:
-                self._backends[platform] = open_backend(platform, self.workspace.config, workspace=self.workspace)
-            return self._backends[platform]
+        return self.adapters.get(platform)
 
     def receive(self, platform: str, headers: dict[str, str], body: bytes) -> int:
         """Verify, translate and store one delivery; returns how many labels were new.
@@ -68,14 +64,8 @@ class Receiver:
         return self.workspace.ledger.ping()
 
     def close(self) -> None:
-        for backend in self._backends.values():
-            backend.close()
+        self.adapters.close()
         self.workspace.close()
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit] + "..."
 
 
 def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_backend: bool | None = None) -> Any:
@@ -109,7 +99,8 @@ def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_back
     def secret(key: str) -> Any:
         return lambda: (lambda v: str(v) if v else None)(getattr(watch.current().serve, key))
 
-    rules = [Rule("", max_body=serve_cfg.max_body_bytes), Rule("/metrics", kind="bearer", credential=secret("metrics_token"))]
+    rules = [Rule("", max_body=serve_cfg.max_body_bytes),
+             Rule("/metrics", kind="bearer", credential=secret("metrics_token"))]
     if serve_cfg.ml_backend if ml_backend is None else ml_backend:
         from .ml_backend import PREFIX, mount
 
@@ -144,9 +135,9 @@ def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_back
         except BadWebhookError as e:  # authenticated, wrong shape: retrying would not help
             log.warning("bad %s webhook: %s", platform, e.message)
             metrics.inc("rlthf_webhooks_rejected_total", platform=platform, reason="bad")
-            return JSONResponse({"detail": _one_line(e.message)}, status_code=400)
+            return JSONResponse({"detail": one_line(e.message)}, status_code=400)
         except (RlthfError, LedgerError) as e:  # the platform or the ledger failed: retry later
-            log.error("%s webhook not stored: %s", platform, _one_line(str(e)))
+            log.error("%s webhook not stored: %s", platform, one_line(str(e)))
             metrics.inc("rlthf_webhooks_failed_total", platform=platform)
             what = "ledger_unavailable" if isinstance(e, LedgerError) else "platform_unreachable"
             return JSONResponse({"detail": f"not stored ({what}); retry later"}, status_code=503)

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..batching import batched
 from ..pairs import Majority, majority
 from . import schema as S
-from ._sql import (IN_CHUNK, INSERT_CHUNK, Fence, conflict_keys, dialect_insert, insert_new, iter_chunks, now,
+from ._sql import (IN_CHUNK, INSERT_CHUNK, Fence, conflict_keys, dialect_insert, insert_new, now,
                    select_in, utc_naive)
 from .sync_state import remember_delivery
 
@@ -108,7 +109,7 @@ def store_human_labels(ledger: Ledger, rows: Sequence[dict], *, delivery: str | 
             set_={c: upsert.excluded[c] for c in ("pair_id", "label", "annotator", "comment", "deleted",
                                                   "labeled_at", "stored_at")},
             where=sa.or_(t.c.labeled_at < incoming, sa.and_(t.c.labeled_at == incoming, t.c.deleted.is_(False))))
-        for chunk in iter_chunks(full, INSERT_CHUNK):
+        for chunk in batched(full, INSERT_CHUNK):
             conn.execute(upsert, list(chunk))
         _one_vote_per_annotator(conn, {(r["pair_id"], r["platform"], r["annotator"]) for r in full
                                        if r["platform"] != IMPORTED and r["annotator"]})
@@ -148,7 +149,7 @@ def mark_deleted(ledger: Ledger, platform: str, external_ids: Sequence[str], *, 
     with ledger.engine.begin() as conn:
         if delivery is not None:
             remember_delivery(conn, delivery)
-        for chunk in iter_chunks(list(external_ids), IN_CHUNK):
+        for chunk in batched(external_ids, IN_CHUNK):
             where = [t.c.platform == platform, t.c.external_id.in_(list(chunk)), t.c.deleted.is_(False)]
             if at is not None:
                 when = utc_naive(at)
@@ -207,7 +208,7 @@ def claim_batch(ledger: Ledger, iteration: int, platforms: Sequence[str], pair_i
     with ledger.engine.begin() as conn:
         if fence is not None:
             fence(conn)
-        for chunk in iter_chunks(list(pair_ids), IN_CHUNK):
+        for chunk in batched(pair_ids, IN_CHUNK):
             where = (t.c.platform.in_(list(platforms)), t.c.pair_id.in_(list(chunk)), live(t))
             conn.execute(t.update().where(*where, t.c.iteration.is_(None)).values(iteration=iteration))
             for pid, label in conn.execute(sa.select(t.c.pair_id, t.c.label).where(*where)):

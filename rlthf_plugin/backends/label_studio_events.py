@@ -105,6 +105,7 @@ def event_labels(body: bytes, to_label: Callable[[str, Mapping[str, Any]], Human
             annotation = _object(event.get("annotation"), "annotation")
             if annotation.get("id") is None:
                 raise BadWebhookError(f"Label Studio webhook: {action}: annotation.id is missing")
+            _check_result(annotation.get("result"), action)
             pair_id = _object(task.get("data") or {}, "task.data").get("pair_id")
             if not pair_id:
                 return []  # a task rlthf did not push
@@ -147,6 +148,29 @@ def parse_time(value: Any) -> dt.datetime | None:
         stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     # UTC always: the ledger compares versions of a label by this time (labels only move forward).
     return stamp.astimezone(dt.timezone.utc) if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+
+
+def _check_result(result: Any, action: str) -> None:
+    """A :class:`BadWebhookError` (HTTP 400) naming the field unless ``result`` is Label
+    Studio's shape: a list of objects whose ``value`` is an object, ``choices`` a list of
+    strings and ``selected`` a string."""
+    if result is None:
+        return
+    if not isinstance(result, list):
+        raise BadWebhookError(f"Label Studio webhook: {action}: annotation.result must be a list, "
+                              f"got {type(result).__name__}")
+    for i, item in enumerate(result):
+        where = f"annotation.result[{i}]"
+        if not isinstance(item, dict):
+            raise BadWebhookError(f"Label Studio webhook: {action}: {where} must be an object, got {type(item).__name__}")
+        value = item.get("value", {})
+        if not isinstance(value, dict):
+            raise BadWebhookError(f"Label Studio webhook: {action}: {where}.value must be an object")
+        choices = value.get("choices")
+        if choices is not None and not (isinstance(choices, list) and all(isinstance(c, str) for c in choices)):
+            raise BadWebhookError(f"Label Studio webhook: {action}: {where}.value.choices must be a list of strings")
+        if "selected" in value and not isinstance(value["selected"], str):
+            raise BadWebhookError(f"Label Studio webhook: {action}: {where}.value.selected must be a string")
 
 
 def _object(value: Any, name: str) -> dict:

@@ -161,3 +161,16 @@ def test_from_config_names_what_is_missing(tmp_path):
     b = from_config(cfg, project=4, create_name=None, state=MemoryState())
     assert (b.project_id, b.title, b.show_predictions) == (4, None, False)
     assert from_config(cfg, create_name="new", show_ai=True).show_predictions is True
+
+
+@pytest.mark.parametrize("result", ["A", {"choices": ["A"]}, ["A"], [{"value": "A"}], [{"value": {"choices": "A"}}],
+                                    [{"value": {"selected": 1}, "type": "pairwise"}]])
+def test_a_malformed_result_is_a_bad_request(result):
+    """Issue 23: a body whose annotation result is not Label Studio's shape is refused (400),
+    not answered 200 with nothing stored."""
+    from rlthf_plugin.backends.label_studio_events import event_labels
+
+    body = event("ANNOTATION_CREATED", annotation={**ANNOTATION, "result": result}, task={"data": {"pair_id": "p"}})
+    with pytest.raises(BadWebhookError, match="annotation.result") as e:
+        event_labels(body, backend().to_label)
+    assert "\n" not in e.value.message

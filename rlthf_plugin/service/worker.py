@@ -167,7 +167,7 @@ class Worker:
                 self.error, self.state = e.message, "error"
                 self.error_code = ("lease_lost" if isinstance(e, LeaseLostError) else
                                    "platform_unreachable" if isinstance(e, BackendError) else "worker_error")
-            except Exception as e:  # noqa: BLE001 - keep serving; the traceback goes to the log
+            except Exception as e:
                 log.exception("worker step failed")
                 self.error, self.state = f"{type(e).__name__}: {e}", "error"
                 self.error_code = "ledger_unavailable" if isinstance(e, LedgerError) else "worker_error"

@@ -73,7 +73,7 @@ class Health:
         try:
             self.ledger.set_state(HEALTH_KEY, {"status": code, "detail": detail, "at": now().isoformat() + "Z",
                                                "last_success": latest.isoformat() + "Z" if latest else None})
-        except LedgerError as e:  # noqa: PERF203 - the log has it already
+        except LedgerError as e:
             log.warning("could not record the service health: %s", type(e).__name__)
 
 

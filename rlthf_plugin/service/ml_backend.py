@@ -164,7 +164,7 @@ class CurrentRewardModel:
                 with self._lock:
                     self._failed = version, e.message
                 raise
-            except Exception as e:  # noqa: BLE001 - remembered so the next request does not refit
+            except Exception as e:
                 log.exception("fitting the reward model %s failed", version)
                 with self._lock:
                     self._failed = version, f"fitting the reward model failed ({type(e).__name__})"

@@ -15,11 +15,11 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from rlthf_plugin.config import update_config_file, update_secrets_file  # noqa: E402
-from rlthf_plugin.service.app import create_app  # noqa: E402
-from rlthf_plugin.service.guard import basic_auth_matches, bearer_matches  # noqa: E402
+from rlthf_plugin.config import update_config_file, update_secrets_file
+from rlthf_plugin.service.app import create_app
+from rlthf_plugin.service.guard import basic_auth_matches, bearer_matches
 
 
 def basic(user: str, password: str) -> dict:

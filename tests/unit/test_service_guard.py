@@ -188,3 +188,20 @@ def test_serve_refuses_ml_on_a_public_host_without_credentials(workspace, runner
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "RLTHF_ML_BASIC_AUTH" in lines[0]
+
+
+def test_rlthf_status_shows_what_health_keeps_private(workspace, runner):
+    from rlthf_plugin.cli import main
+
+    with TestClient(create_app(workspace.root)) as client:
+        client.app.state.health.ledger = type("Down", (), {
+            "ping": lambda self: (True, "ok"), "set_state": workspace.ledger.set_state})()
+        client.app.state.health.worker = type("W", (), {"alive": True, "error": "HTTP 502 from http://ls.internal:8080",
+                                                       "error_code": "platform_unreachable", "last_reconcile": {},
+                                                       "last_success": None})()
+        body = client.get("/health").json()
+    assert body["status"] == "platform_unreachable" and "ls.internal" not in json.dumps(body)
+    result = runner.invoke(main, ["-w", str(workspace.root), "status", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)["service_health"]
+    assert shown["status"] == "platform_unreachable" and "ls.internal" in shown["detail"]

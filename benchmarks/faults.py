@@ -69,6 +69,12 @@ class Counts:
     lost: int = 0
     duplicated: int = 0
     extra_tasks: int = 0
+    stale_after_delete: int = 0  # replayed creations/edits of labels deleted on the platform
+    revived: int = 0  # deleted on the platform, alive in the ledger after the replays and the reconcile
+    forged: int = 0  # Label Studio: deliveries made with the secret a project member can read
+    forged_stored: int = 0
+    forged_deletions: int = 0
+    forged_deleted: int = 0
     statuses: dict = field(default_factory=dict)
 
 
@@ -247,8 +253,8 @@ def run_platform(platform: str, env, server, workdir: Path, args, rng: random.Ra
         for pid, who, answer in edits:
             edit(platform, env, server, backend, mapping[pid], who, answer)
         counts.edited = len(edits)
-        for pid, who, answer in deletions:
-            delete(platform, env, server, backend, mapping[pid], who, answer)
+        deleted_ids = {delete(platform, env, server, backend, mapping[pid], who, answer)
+                       for pid, who, answer in deletions}
         counts.deleted = len(deletions)
         wait_for(lambda: compare(platform_truth(platform, backend), ledger_live(ws, platform)) == (0, 0),
                  timeout=120, every=2.0, what="the webhooks to settle")
@@ -260,6 +266,7 @@ def run_platform(platform: str, env, server, workdir: Path, args, rng: random.Ra
         racer.start()
         with httpx.Client(timeout=30) as client:
             for path, headers, body, _ in deliveries:
+                counts.stale_after_delete += bool(deleted_ids & set(delivery_ids(platform, body)))
                 sends = [headers]
                 if platform == "argilla":
                     sends.append(argilla_headers(secret, body))  # a late retry: a new message id
@@ -268,6 +275,8 @@ def run_platform(platform: str, env, server, workdir: Path, args, rng: random.Ra
                     counts.replayed += 1
                     counts.replay_refused += r.status_code == 401
             racer.join()
+            if platform == "label-studio":
+                forge(client, receiver.url, ws, ids, mapping, platform_truth(platform, backend), counts)
             counts.lost_before, counts.duplicated_before = compare(platform_truth(platform, backend),
                                                                    ledger_live(ws, platform))
             dataset_id = str(backend.dataset().id) if platform == "argilla" else None
@@ -279,6 +288,7 @@ def run_platform(platform: str, env, server, workdir: Path, args, rng: random.Ra
                 counts.malformed_400 += r.status_code == 400
         sync.pull(ws.ledger, backend, full=True)  # the reconcile
         counts.lost, counts.duplicated = compare(platform_truth(platform, backend), ledger_live(ws, platform))
+        counts.revived = len(deleted_ids & set(ledger_live(ws, platform)))
         statuses = receiver.statuses()
         counts.http_500 = sum(1 for s in statuses if s is None or s >= 500)
         counts.statuses = {str(s): statuses.count(s) for s in sorted(set(statuses), key=str)}
@@ -287,6 +297,43 @@ def run_platform(platform: str, env, server, workdir: Path, args, rng: random.Ra
         receiver.stop()
         ws.close()
     return counts
+
+
+FORGED_BASE = 10 ** 7
+
+
+def delivery_ids(platform: str, body: bytes) -> list[str]:
+    """The annotation / response ids a creation or edit delivery names."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return []
+    if platform == "label-studio":
+        return [str(event.get("annotation", {}).get("id"))] if event.get("action", "").startswith("ANNOTATION_") else []
+    data = event.get("data") or {}
+    return [str(data.get("id"))] if event.get("type") in ("response.created", "response.updated") else []
+
+
+def forge(client: httpx.Client, url: str, ws: Workspace, ids: list[str], mapping: dict[str, str],
+          truth: dict[str, str], counts: Counts) -> None:
+    """Label Studio shows the webhook's secret header to project members: deliveries made with
+    it for annotations that do not exist, and deletions of annotations that do."""
+    secret = {"X-Rlthf-Secret": str(load_config(ws.root).label_studio.webhook_secret or ""),
+              "content-type": "application/json"}
+    for k, pid in enumerate(ids):
+        body = {"action": "ANNOTATION_CREATED", "task": {"id": int(mapping[pid]), "data": {"pair_id": pid}},
+                "annotation": {"id": FORGED_BASE + k, "completed_by": 1, "updated_at": "2030-01-01T00:00:00Z",
+                               "result": [{"from_name": "preference", "to_name": "prompt", "type": "choices",
+                                           "value": {"choices": ["A"]}}]}}
+        client.post(f"{url}/webhooks/label-studio", content=json.dumps(body), headers=secret)
+        counts.forged += 1
+    live = sorted(truth)[: max(1, len(truth) // 4)]
+    body = {"action": "ANNOTATIONS_DELETED", "annotations": [{"id": int(ext)} for ext in live]}
+    client.post(f"{url}/webhooks/label-studio", content=json.dumps(body), headers=secret)
+    counts.forged_deletions = len(live)
+    stored = ledger_live(ws, "label-studio")
+    counts.forged_stored = sum(1 for ext in stored if int(ext) >= FORGED_BASE)
+    counts.forged_deleted = sum(1 for ext in live if ext not in stored)
 
 
 def edit(platform, env, server, backend, external_id, who, answer) -> None:
@@ -302,14 +349,18 @@ def edit(platform, env, server, backend, external_id, who, answer) -> None:
     r.raise_for_status()
 
 
-def delete(platform, env, server, backend, external_id, who, answer) -> None:
+def delete(platform, env, server, backend, external_id, who, answer) -> str:
+    """Delete an annotator's answer on the platform; returns its id (the ledger's external id)."""
     if platform == "label-studio":
-        r = httpx.delete(f"{server.url}/api/annotations/{answer['id']}/",
+        ext = str(answer["id"])
+        r = httpx.delete(f"{server.url}/api/annotations/{ext}/",
                          headers=env.headers(server.annotator_tokens[who]), timeout=30)
     else:
         with server.annotator(who) as client:
-            r = client.delete(f"/api/v1/responses/{own_response(client, external_id)}")
+            ext = str(own_response(client, external_id))
+            r = client.delete(f"/api/v1/responses/{ext}")
     r.raise_for_status()
+    return ext
 
 
 def own_response(client, record_id: str) -> str:
@@ -328,10 +379,17 @@ def table(rows: list[Counts], args) -> str:
                      f"| {c.replay_refused} | {c.malformed} | {c.malformed_400} | {c.lost} (before the reconcile: "
                      f"{c.lost_before}) | {c.duplicated + max(c.extra_tasks, 0)} (before: {c.duplicated_before}) "
                      f"| {c.http_500} |")
+    deletions = ["| platform | deleted on the platform | stale deliveries of deleted labels replayed | revived "
+                 "| forged creations (member-readable secret) | stored | forged deletions | deleted |",
+                 "|" + "---|" * 8]
+    for c in rows:
+        forged = (f"{c.forged} | {c.forged_stored} | {c.forged_deletions} | {c.forged_deleted}"
+                  if c.platform == "label-studio" else "n/a (signed) | - | n/a | -")
+        deletions.append(f"| {c.platform} | {c.deleted} | {c.stale_after_delete} | {c.revived} | {forged} |")
     import platform as platform_mod
 
     return "\n".join([
-        "## Fault injection: kills, replays, out-of-order events, malformed bodies (issue 13)",
+        "## Fault injection: kills, replays, out-of-order events, malformed bodies, deletions (issues 13, 23)",
         "",
         f"Command: `PYTHONPATH=. HF_HUB_OFFLINE=1 python benchmarks/faults.py --pairs {args.pairs} "
         f"--kills {args.kills} --malformed {args.malformed} --seed {args.seed}`; Label Studio 1.23.2 and "
@@ -339,6 +397,14 @@ def table(rows: list[Counts], args) -> str:
         f"{os.cpu_count()} cores.",
         "",
         *lines,
+        "",
+        "Deletion cases (issue 23): every delivery of a label later deleted on the platform is replayed after the "
+        "deletion (stale: its original time); *revived* counts deleted labels alive in the ledger after the replays "
+        "and the reconcile. On Label Studio, whose webhook headers (the secret included) any project member can read, "
+        "one forged creation per task names a made-up annotation id and a forged deletion names a quarter of the live "
+        "annotations; the receiver reads each back from Label Studio before storing.",
+        "",
+        *deletions,
         "",
         "Lost = an annotation/response on the platform whose current label the ledger lacks or holds stale; "
         "duplicated = a label alive in the ledger that the platform no longer has, plus tasks beyond the planned "

@@ -245,6 +245,22 @@ class ServeConfig:
     #: ``target``: push no new batch once the curated accuracy's lower bound reaches
     #: ``selection.target_accuracy`` (said in /health and the log); ``never``: keep going.
     stop_when: str = "never"
+    #: Mount Label Studio's ML-backend API under /ml (the CLI's --ml-backend). Off a
+    #: loopback host it needs ``ml_basic_auth``.
+    ml_backend: bool = False
+    #: ``user:password`` Label Studio sends with HTTP Basic auth to /ml (Settings -> Model ->
+    #: Connect model); secrets file or ``RLTHF_ML_BASIC_AUTH``.
+    ml_basic_auth: Secret | None = None
+    #: Bearer token /metrics asks for (secrets file or ``RLTHF_METRICS_TOKEN``); unset: open.
+    metrics_token: Secret | None = None
+    #: Largest request body (bytes) a webhook may send; larger ones get 413 while streaming.
+    max_body_bytes: int = 1 << 20
+    #: Largest request body (bytes) under /ml (a /predict of ``ml_max_tasks`` tasks).
+    ml_max_body_bytes: int = 8 << 20
+    #: Most tasks one /ml/predict may ask for (more: 413).
+    ml_max_tasks: int = 100
+    #: Connections and requests uvicorn serves at once; more get 503.
+    limit_concurrency: int = 64
 
 
 @dataclass
@@ -376,7 +392,7 @@ def load_config(workspace: Path, env: Mapping[str, str] | None = None) -> Config
             raise ConfigError(f"{path}: {e}") from e
         for section, table in data.items():
             for key in table:
-                if "api_key" in key or "secret" in key:
+                if any(word in key for word in ("api_key", "secret", "basic_auth", "metrics_token")):
                     raise ConfigError(f"{path}: [{section}] {key}: secrets belong in {SECRETS_FILE} or the environment")
         _apply(cfg, data, str(path))
     secrets = secrets_path(workspace, env)
@@ -386,6 +402,9 @@ def load_config(workspace: Path, env: Mapping[str, str] | None = None) -> Config
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{secrets}: {e}") from e
     _apply(cfg, _env_values(env), "environment")
+    for var, key in (("RLTHF_ML_BASIC_AUTH", "ml_basic_auth"), ("RLTHF_METRICS_TOKEN", "metrics_token")):
+        if env.get(var):
+            setattr(cfg.serve, key, Secret(env[var]))
     return cfg
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,43 @@ class Workspace:
         self.close()
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+class ConfigWatch:
+    """A workspace's config (``rlthf.toml``, secrets file, environment), read again only when
+    one of the two files changes (modification time or size): a service checks secrets on
+    every request without reading files on each."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        self._seen: tuple | None = None
+        self._config: Config | None = None
+
+    def current(self) -> Config:
+        stamp = (_stamp(self.root / CONFIG_FILE), _stamp(secrets_path(self.root)))
+        with self._lock:
+            if self._config is None or stamp != self._seen:
+                self._config, self._seen = load_config(self.root), stamp
+            return self._config
+
+
+_WATCHES: dict[Path, ConfigWatch] = {}
+_WATCHES_LOCK = threading.Lock()
+
+
+def config_watch(root: Path) -> ConfigWatch:
+    """The one :class:`ConfigWatch` of the workspace at ``root`` in this process."""
+    with _WATCHES_LOCK:
+        return _WATCHES.setdefault(Path(root).resolve(), ConfigWatch(Path(root).resolve()))
+
+
 @dataclass
 class WorkspaceState:
     """The :class:`~rlthf_plugin.backends.BackendState` of a workspace: secrets in its
@@ -85,7 +123,8 @@ class WorkspaceState:
     root: Path
 
     def secret(self, section: str, key: str) -> str | None:
-        value = getattr(getattr(load_config(self.root), section), key)
+        """The current value (cached; read again when the config or secrets file changes)."""
+        value = getattr(getattr(config_watch(self.root).current(), section), key)
         return str(value) if value else None
 
     def save_secret(self, section: str, key: str, value: str) -> None:

@@ -83,9 +83,8 @@ class WebhookVerifier:
             labels = response_labels(record, [response], users, answer=self.answer)
         except (TypeError, ValueError, AttributeError) as e:
             raise BadWebhookError(f"Argilla webhook: {event}: {e}") from e
-        if event == "response.deleted":  # gone as of now, whatever it said before
-            now = dt.datetime.now(dt.timezone.utc)
-            labels = [HumanLabel(**{**lab.__dict__, "deleted": True, "labeled_at": now}) for lab in labels]
+        if event == "response.deleted":  # gone, whatever it said: on Argilla's clock, as of its last version
+            labels = [HumanLabel(**{**lab.__dict__, "deleted": True}) for lab in labels]
         return labels
 
     def _completed(self, record_id: str) -> list[HumanLabel]:

@@ -31,6 +31,7 @@ from .base import BackendState, OnError
 from .label_studio_client import check_server, close_client, make_client, sdk_call
 from .label_studio_events import PLATFORM, SECRET_HEADER
 from .label_studio_pull import CURSOR_OVERLAP, LabelPull
+from .label_studio_readback import ReadBack
 from .label_studio_push import PAGE_SIZE, TaskPush
 from .label_studio_setup import VIEW_ORDERING, VIEW_TITLE, ProjectSetup
 from .label_studio_template import TEMPLATE, LabelControl, check_label_config, reason_text, task_payload
@@ -84,11 +85,12 @@ def from_config(config: Config, *, url: str | None = None, project: int | None =
                             where="--map" if field_map is not None else "[label_studio] map"))
 
 
-class LabelStudioBackend(ProjectSetup, TaskPush, LabelPull, WebhookReceiver):
+class LabelStudioBackend(ProjectSetup, TaskPush, LabelPull, ReadBack, WebhookReceiver):
     """One Label Studio project. ``target`` is the project id (as text) once resolved.
 
     One concern a module: setup (:mod:`.label_studio_setup`), push (:mod:`.label_studio_push`),
-    pull (:mod:`.label_studio_pull`), webhooks (:mod:`.label_studio_webhooks`); the SDK
+    pull (:mod:`.label_studio_pull`), webhooks (:mod:`.label_studio_webhooks`, read back by
+    :mod:`.label_studio_readback`); the SDK
     client is :mod:`.label_studio_client`.
     """
 

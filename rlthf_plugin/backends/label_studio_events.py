@@ -8,7 +8,7 @@ the export, the task listings or a webhook body and hands them to these function
   is ``skip``; an answer that is not A, B or tie is no vote (``skip``, logged).
 - Webhook events: ANNOTATION_CREATED / ANNOTATION_UPDATED carry the task and the
   annotation; ANNOTATIONS_DELETED carries the deleted annotations (ids, sometimes their
-  task), and no time: deleted as of now.
+  task), and no time: deleted after every stored version.
 - Times are UTC always: the ledger compares versions of a label by them.
 """
 
@@ -105,6 +105,7 @@ def event_labels(body: bytes, to_label: Callable[[str, Mapping[str, Any]], Human
             annotation = _object(event.get("annotation"), "annotation")
             if annotation.get("id") is None:
                 raise BadWebhookError(f"Label Studio webhook: {action}: annotation.id is missing")
+            _check_result(annotation.get("result"), action)
             pair_id = _object(task.get("data") or {}, "task.data").get("pair_id")
             if not pair_id:
                 return []  # a task rlthf did not push
@@ -114,9 +115,10 @@ def event_labels(body: bytes, to_label: Callable[[str, Mapping[str, Any]], Human
             if not isinstance(annotations, list) or not all(isinstance(a, dict) and "id" in a for a in annotations):
                 raise BadWebhookError("Label Studio webhook: ANNOTATIONS_DELETED: annotations must be a list "
                                       "of objects with an id")
-            now = dt.datetime.now(dt.timezone.utc)  # the event carries no time: deleted as of now
+            # The event carries no time: no labeled_at, so the ledger orders the deletion
+            # after every stored version of the label instead of on the receiver's clock.
             return [HumanLabel(pair_id=_deleted_pair_id(a), label="skip", annotator="", platform=PLATFORM,
-                               external_id=str(a["id"]), labeled_at=now, deleted=True) for a in annotations]
+                               external_id=str(a["id"]), labeled_at=None, deleted=True) for a in annotations]
     except (TypeError, ValueError, AttributeError, KeyError) as e:
         raise BadWebhookError(f"Label Studio webhook: {action}: {type(e).__name__}: {e}".splitlines()[0]) from e
     return []
@@ -146,6 +148,29 @@ def parse_time(value: Any) -> dt.datetime | None:
         stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     # UTC always: the ledger compares versions of a label by this time (labels only move forward).
     return stamp.astimezone(dt.timezone.utc) if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+
+
+def _check_result(result: Any, action: str) -> None:
+    """A :class:`BadWebhookError` (HTTP 400) naming the field unless ``result`` is Label
+    Studio's shape: a list of objects whose ``value`` is an object, ``choices`` a list of
+    strings and ``selected`` a string."""
+    if result is None:
+        return
+    if not isinstance(result, list):
+        raise BadWebhookError(f"Label Studio webhook: {action}: annotation.result must be a list, "
+                              f"got {type(result).__name__}")
+    for i, item in enumerate(result):
+        where = f"annotation.result[{i}]"
+        if not isinstance(item, dict):
+            raise BadWebhookError(f"Label Studio webhook: {action}: {where} must be an object, got {type(item).__name__}")
+        value = item.get("value", {})
+        if not isinstance(value, dict):
+            raise BadWebhookError(f"Label Studio webhook: {action}: {where}.value must be an object")
+        choices = value.get("choices")
+        if choices is not None and not (isinstance(choices, list) and all(isinstance(c, str) for c in choices)):
+            raise BadWebhookError(f"Label Studio webhook: {action}: {where}.value.choices must be a list of strings")
+        if "selected" in value and not isinstance(value["selected"], str):
+            raise BadWebhookError(f"Label Studio webhook: {action}: {where}.value.selected must be a string")
 
 
 def _object(value: Any, name: str) -> dict:

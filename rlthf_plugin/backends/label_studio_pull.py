@@ -1,5 +1,6 @@
-"""Label Studio pull: the project's labels, in full (the export) or changed since a cursor,
-and the check that an annotation missing from a pull is really deleted.
+"""Label Studio pull: the project's labels, in full (the export) or changed since a cursor
+(the check that an annotation missing from a pull is really gone is
+:meth:`.label_studio_readback.ReadBack.confirm_deleted`).
 
 A mixin of :class:`~rlthf_plugin.backends.label_studio.LabelStudioBackend` (it uses the
 backend's client, ``_call`` and ``ensure_project``).
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping
 
 from ..errors import BackendError
 from .base import HumanLabel, PullResult
@@ -22,7 +23,7 @@ CURSOR_OVERLAP = dt.timedelta(seconds=5)
 
 
 class LabelPull:
-    """``pull``, ``confirm_deleted`` and the translation of one annotation (``to_label``)."""
+    """``pull`` and the translation of one annotation (``to_label``)."""
 
     def pull(self, *, cursor: Any = None) -> PullResult:
         """Every annotator's label on annotated tasks changed since ``cursor``.
@@ -80,19 +81,6 @@ class LabelPull:
                     latest = stamp
                 labels.append(self.to_label(str(pair_id), annotation))
         return PullResult(labels, latest.isoformat() if latest else cursor, present=present)
-
-    def confirm_deleted(self, external_ids: Sequence[str]) -> list[str]:
-        """Those of ``external_ids`` (annotation ids) that no longer exist on the server."""
-        gone = []
-        for ext in external_ids:
-            r = self._call("reading an annotation", http_request, self.client, f"api/annotations/{ext}/",
-                           method="GET")
-            if r.status_code == 404:
-                gone.append(ext)
-            elif r.status_code >= 400:
-                raise BackendError(f"Label Studio {self.url}: reading annotation {ext} failed with HTTP "
-                                   f"{r.status_code}: {short(r.text)}")
-        return gone
 
     def _exported_tasks(self) -> list[dict[str, Any]]:
         chunks = self._call("exporting annotations", self.client.projects.exports.download_sync,

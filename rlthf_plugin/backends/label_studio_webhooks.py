@@ -2,7 +2,8 @@
 
 Label Studio signs nothing, so the webhook carries a secret header
 (:data:`~rlthf_plugin.backends.label_studio_events.SECRET_HEADER`), compared in constant
-time. A mixin of :class:`~rlthf_plugin.backends.label_studio.LabelStudioBackend`.
+time; Label Studio shows that header to project members, so the labels are then read back
+from Label Studio (:mod:`.label_studio_readback`). A mixin of :class:`~rlthf_plugin.backends.label_studio.LabelStudioBackend`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ class WebhookReceiver:
     """``parse_webhook``: authenticate a delivery, then translate it into labels."""
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[HumanLabel]:
-        """Check the secret header, then translate an annotation event into labels
-        (:func:`.label_studio_events.event_labels`)."""
+        """Check the secret header, translate an annotation event into labels
+        (:func:`.label_studio_events.event_labels`), then replace them by what Label Studio
+        itself has (:meth:`.label_studio_readback.ReadBack.read_back`): project members can
+        read the secret header."""
         self._check_secret(headers)
-        return event_labels(body, self.to_label)
+        return self.read_back(event_labels(body, self.to_label))
 
     def _check_secret(self, headers: Mapping[str, str]) -> None:
         got = header_secret(headers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import click
 
 from ..loop import sync
@@ -123,15 +125,20 @@ def pull(ctx: click.Context, backend_name: str, full: bool, **options) -> None:
 
 
 @click.command()
-@click.option("--host", default=None, help="Interface to listen on (config [serve] host, default 127.0.0.1).")
+@click.option("--host", default=None, help="Interface to listen on (config [serve] host, default 127.0.0.1). "
+              "0.0.0.0 or a public address lets Label Studio / Argilla on another host reach the webhooks.")
 @click.option("--port", type=int, default=None, help="Port (config [serve] port, default 8765).")
 @click.option("--backend", "backends", multiple=True, type=click.Choice(sorted(BACKENDS)),
               help="Run the loop on this platform (repeatable; config [serve] backends): push each "
                    "iteration's batch, and start the next iteration when the batch is labeled.")
+@click.option("--ml-backend/--no-ml-backend", "ml_backend", default=None,
+              help="Serve Label Studio's ML-backend API under /ml (config [serve] ml_backend, default off), "
+                   "behind HTTP Basic auth from RLTHF_ML_BASIC_AUTH=user:password or [serve] ml_basic_auth in "
+                   ".rlthf-secrets.toml; refused off a loopback host without them.")
 @escalation_options
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, backends: tuple[str, ...],
-          **escalation: tuple) -> None:
+          ml_backend: bool | None, **escalation: tuple) -> None:
     """Run the service: webhook receivers, the loop's worker, /health and /metrics.
 
     Without --backend (and without [serve] backends) it runs the loop on the workspace's one
@@ -140,11 +147,22 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
     second one names the first and exits 1.
 
     POST /webhooks/label-studio and /webhooks/argilla store labels exactly as `rlthf pull`
-    does (Label Studio deliveries must carry the configured secret header, Argilla ones a
-    valid Standard Webhooks signature). With --backend, a worker pulls each platform at
-    start and every [serve] reconcile_minutes (labels whose webhooks were lost), pushes the
-    latest iteration's batch, and runs the next iteration once every pushed task has its
-    labels; each step is recorded before and after, so a killed service resumes on restart.
+    does (Label Studio deliveries must carry the configured secret header and are read back
+    from Label Studio with the plugin's own token; Argilla ones need a valid Standard
+    Webhooks signature). With --backend, a worker pulls each platform at start and every
+    [serve] reconcile_minutes (labels whose webhooks were lost), pushes the latest
+    iteration's batch, and runs the next iteration once every pushed task has its labels;
+    each step is recorded before and after, so a killed service resumes on restart.
+
+    \b
+    Exposing it (README "Exposing the service"):
+      --host 0.0.0.0           listen beyond this machine (webhooks from another host)
+      webhook secrets          [label_studio]/[argilla] webhook_secret in .rlthf-secrets.toml
+      --ml-backend             /ml behind Basic auth (RLTHF_ML_BASIC_AUTH=user:password)
+      RLTHF_METRICS_TOKEN      optional bearer token on /metrics
+      TLS                      put a reverse proxy (nginx, Caddy) in front; serve speaks HTTP
+    Bodies over [serve] max_body_bytes (1 MiB) get 413; [serve] limit_concurrency caps
+    connections; /health answers only a state code and the time of the last success.
     """
     import socket
 
@@ -160,6 +178,12 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
     if note:
         click.echo(f"rlthf serve: {note}", err=True)
     host, port = host or ws.config.serve.host, port or remembered_port or ws.config.serve.port
+    ml = ws.config.serve.ml_backend if ml_backend is None else ml_backend
+    if ml and not ws.config.serve.ml_basic_auth and not _loopback(host):
+        raise click.ClickException(f"--ml-backend on {host} needs credentials: set RLTHF_ML_BASIC_AUTH=user:password "
+                                   "or [serve] ml_basic_auth in .rlthf-secrets.toml (or listen on 127.0.0.1)")
+    if ml and ws.config.serve.ml_basic_auth and ":" not in str(ws.config.serve.ml_basic_auth):
+        raise click.ClickException("[serve] ml_basic_auth / RLTHF_ML_BASIC_AUTH must read user:password")
     # One service per workspace: a second serve names the holder and exits 1 (a killed one's
     # lease, held by a process of this host that has exited, is taken over at once).
     with IterationOwner(ws.ledger, name=SERVE_LEASE, ttl=ws.config.serve.lease_seconds):
@@ -172,9 +196,20 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
             except OSError as e:
                 raise click.ClickException(f"cannot listen on {host}:{port} ({e.strerror}): another program "
                                            "listens there; pass --port or set [serve] port in rlthf.toml") from e
-        app = create_app(ws.root, backends=backends)
+        app = create_app(ws.root, backends=backends, ml_backend=ml)
         level = (ctx.find_root().obj or {}).get("log_level", "warning")
-        uvicorn.run(app, host=host, port=port, log_level=level, access_log=level in ("debug", "info"))
+        uvicorn.run(app, host=host, port=port, log_level=level, access_log=level in ("debug", "info"),
+                    limit_concurrency=ws.config.serve.limit_concurrency or None)
+
+
+def _loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @click.command()

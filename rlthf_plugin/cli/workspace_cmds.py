@@ -97,6 +97,11 @@ def status(ctx: click.Context, as_json: bool, pair_id: str | None) -> None:
     if pair_id is None:
         judges, audited = judges_overview(ws.ledger, ws.config.selection.primary_judge)  # one read of the votes
         rows = ws.ledger.status()
+        from ..service.health import HEALTH_KEY
+
+        service = ws.ledger.get_state(HEALTH_KEY)
+        if service:  # what `rlthf serve`'s /health last reported, with the details it keeps private
+            rows["service_health"] = service
         if judges["judges"]:
             # AI counts are the audited label per pair (every order and judge is a vote).
             ai = audited.labels

@@ -206,7 +206,7 @@ def _plan(rows: list[tuple[Row, str | None]], state: ImportState, stamp,
             human_pairs.add(pid)
         human += [{"pair_id": pid, "label": swap_label(lab) if swapped else lab, "annotator": who,
                    "platform": "import", "external_id": key, "comment": None, "iteration": None, "deleted": False,
-                   "labeled_at": stamp, "stored_at": stamp} for who, lab, key in r.human_votes]
+                   "superseded": False, "labeled_at": stamp, "stored_at": stamp} for who, lab, key in r.human_votes]
     responses = [{"id": rid, "prompt_id": pmt, "prompt": p, "text": t, "model": m, "created_at": stamp}
                  for rid, (pmt, p, t, m) in resp.items()]
     return {"pairs": new_pairs, "pair_sources": new_sources, "responses": responses, "ai_labels": ai,

@@ -8,7 +8,7 @@ label delivered twice is stored once.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..backends.base import HumanLabel, LabelingBackend, PushReport, Task
 from ..errors import DuplicateTargetError
@@ -31,7 +31,9 @@ def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int
     labels (:class:`~rlthf_plugin.store.ledger.ReplayedDelivery` when seen before);
     ``fence`` is the iteration owner's check (:mod:`rlthf_plugin.loop.owner`).
     """
-    gone = [lab for lab in labels if lab.deleted and not lab.pair_id]
+    # A deletion naming only the annotation, or without the platform's time (Label Studio):
+    # marked by external id, ordered after every stored version of the label.
+    gone = [lab for lab in labels if lab.deleted and (not lab.pair_id or lab.labeled_at is None)]
     # Only the pairs this delivery names: a webhook must not read the whole ledger.
     known = ledger.existing_pair_ids(lab.pair_id for lab in labels if lab.pair_id)
     rows = [
@@ -40,14 +42,22 @@ def store_labels(ledger: Ledger, labels: Sequence[HumanLabel], *, iteration: int
             "external_id": lab.external_id, "comment": lab.comment, "iteration": iteration,
             "deleted": lab.deleted, **({"labeled_at": lab.labeled_at} if lab.labeled_at else {}),
         }
-        for lab in labels if lab.pair_id in known
+        for lab in labels if lab.pair_id in known and not (lab.deleted and lab.labeled_at is None)
     ]
-    if gone:  # a deletion event that names only the annotation (Label Studio): as of its time or now
-        ledger.mark_deleted(gone[0].platform, [lab.external_id for lab in gone], at=gone[0].labeled_at,
-                            delivery=None if rows else delivery)
+    for (platform, at), ids in _by_platform_time(gone).items():
+        ledger.mark_deleted(platform, ids, at=at, delivery=None if rows else delivery)
         if not rows:
-            return 0
+            delivery = None  # remembered once
+    if gone and not rows:
+        return 0
     return ledger.store_human_labels(rows, delivery=delivery, fence=fence)
+
+
+def _by_platform_time(labels: Sequence[HumanLabel]) -> dict[tuple[str, Any], list[str]]:
+    groups: dict[tuple[str, Any], list[str]] = {}
+    for lab in labels:
+        groups.setdefault((lab.platform, lab.labeled_at), []).append(lab.external_id)
+    return groups
 
 
 def push(ledger: Ledger, backend: LabelingBackend, tasks: Sequence[Task], *, iteration: int | None = None,

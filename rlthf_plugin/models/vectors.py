@@ -9,6 +9,8 @@ the store: callers pass one in.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
@@ -28,6 +30,42 @@ class VectorStore(Protocol):
     def save_vectors(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
         """Store ``vectors`` (N, d) under ``model`` and ``hashes`` (N,); existing keys are kept."""
         ...
+
+
+class ReadOnlyVectors:
+    """A :class:`VectorStore` that reads ``store`` and never writes it: vectors saved here
+    stay in memory, at most ``capacity`` of them (least recently used dropped first). For
+    a reader that must not grow the ledger (the ML backend scoring texts it is sent)."""
+
+    def __init__(self, store: VectorStore, *, capacity: int = 20_000):
+        self.store = store
+        self.capacity = capacity
+        self._memory: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        with self._lock:
+            for h in hashes:
+                v = self._memory.get((model, h))
+                if v is not None:
+                    self._memory.move_to_end((model, h))
+                    out[h] = v
+        rest = [h for h in hashes if h not in out]
+        if rest:
+            out.update(self.store.load_vectors(model, rest))
+        return out
+
+    def save_vectors(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        with self._lock:
+            for h, v in zip(hashes, vectors):
+                self._memory[(model, h)] = np.asarray(v, dtype=np.float32)
+                self._memory.move_to_end((model, h))
+            while len(self._memory) > self.capacity:
+                self._memory.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._memory)
 
 
 class EmbeddingCache:
@@ -117,5 +155,17 @@ class TextTable:
             by_text[t] = self.rows[h]
         return np.fromiter((by_text[t] for t in texts), dtype=np.int64, count=len(texts))
 
+    def __len__(self) -> int:
+        return len(self.rows)
 
-__all__ = ["EmbeddingCache", "TextTable", "VectorStore"]
+    def truncate(self, n: int) -> None:
+        """Forget every text after the first ``n`` rows (texts added for scoring only), so
+        a long-lived table does not grow with every text it is asked about."""
+        if len(self.rows) <= n:
+            return
+        self.rows = {h: r for h, r in self.rows.items() if r < n}
+        self._by_text = {t: r for t, r in self._by_text.items() if r < n}
+        self.matrix, self.lengths = self.matrix[:n].copy(), self.lengths[:n].copy()
+
+
+__all__ = ["EmbeddingCache", "ReadOnlyVectors", "TextTable", "VectorStore"]

@@ -1,6 +1,10 @@
 """The webhook service: receivers for Label Studio and Argilla over one workspace, the
-worker that runs the loop by itself, ``/health``, Prometheus ``/metrics`` and Label Studio's
-ML-backend API under ``/ml`` (:mod:`rlthf_plugin.service.ml_backend`).
+worker that runs the loop by itself, ``/health``, Prometheus ``/metrics`` and, on request,
+Label Studio's ML-backend API under ``/ml`` (:mod:`rlthf_plugin.service.ml_backend`).
+
+Safe to expose (:mod:`.guard`): bodies are capped while they stream in (413), ``/ml``
+asks for HTTP Basic auth, ``/metrics`` for a bearer token when one is set, and
+``/health`` answers state codes only (:mod:`.health`).
 
 Endpoints are thin (STYLE rule 13): verify the delivery, translate it with the
 platform's adapter, store the labels through :func:`rlthf_plugin.loop.sync.store_labels` (the
@@ -64,41 +68,52 @@ class Receiver:
         self.workspace.close()
 
 
-def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_backend: bool = True) -> Any:
+def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_backend: bool | None = None) -> Any:
     """The FastAPI app serving the workspace at ``root``.
 
     ``backends`` (default ``[serve] backends``) are the platforms the worker runs the loop
-    on; without any, the app only receives webhooks. ``ml_backend`` mounts Label Studio's
-    ML-backend API under ``/ml`` (:mod:`rlthf_plugin.service.ml_backend`): the current reward
-    model's preference as a prediction on any task.
+    on; without any, the app only receives webhooks. ``ml_backend`` (default ``[serve]
+    ml_backend``, off) mounts Label Studio's ML-backend API under ``/ml``
+    (:mod:`rlthf_plugin.service.ml_backend`), behind HTTP Basic auth when ``[serve]
+    ml_basic_auth`` / ``RLTHF_ML_BASIC_AUTH`` is set.
     """
     fastapi = require("fastapi", "serve")
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse, PlainTextResponse
 
+    from ..workspace import config_watch
+    from .guard import Guard, Rule
+    from .health import Health
     from .worker import Worker, parse_platforms
 
     receiver = Receiver(Path(root))
     metrics = Metrics()
-    platforms = parse_platforms(list(backends) or receiver.workspace.config.serve.backends)
+    serve_cfg = receiver.workspace.config.serve
+    platforms = parse_platforms(list(backends) or serve_cfg.backends)
     worker = Worker(receiver.workspace, platforms, metrics=metrics) if platforms else None
     app = fastapi.FastAPI(title="rlthf_plugin", version="0.1.0")
-    app.state.receiver, app.state.metrics, app.state.worker = receiver, metrics, worker
-    if ml_backend:
-        from .ml_backend import mount
+    health_state = Health(receiver.workspace.ledger, worker)
+    app.state.receiver, app.state.metrics, app.state.worker, app.state.health = receiver, metrics, worker, health_state
+    watch = config_watch(receiver.workspace.root)
+
+    def secret(key: str) -> Any:
+        return lambda: (lambda v: str(v) if v else None)(getattr(watch.current().serve, key))
+
+    rules = [Rule("", max_body=serve_cfg.max_body_bytes),
+             Rule("/metrics", kind="bearer", credential=secret("metrics_token"))]
+    if serve_cfg.ml_backend if ml_backend is None else ml_backend:
+        from .ml_backend import PREFIX, mount
 
         app.state.reward_model = mount(app, receiver.workspace)
+        rules.append(Rule(PREFIX, max_body=serve_cfg.ml_max_body_bytes, kind="basic",
+                          credential=secret("ml_basic_auth")))
+    app.add_middleware(Guard, rules=rules)
 
     @app.get("/health")
     def health() -> Any:
-        """200 when the ledger answers and the worker (if any) works; else 503 with the reason."""
-        ok, detail = receiver.ledger_ok()
-        reason = None if ok else f"the ledger does not answer: {detail}"
-        if reason is None and worker is not None:
-            reason = worker.problem()
-        body: dict[str, Any] = {"status": "ok" if reason is None else "error", "reason": reason, "ledger": detail,
-                                "worker": worker.status() if worker else None}
-        return JSONResponse(body, status_code=200 if reason is None else 503)
+        """200 ``{"status": "ok", ...}``, else 503 with a state code (:mod:`.health`)."""
+        status, body = health_state.answer()
+        return JSONResponse(body, status_code=status)
 
     @app.get("/metrics")
     def prometheus() -> Any:
@@ -122,10 +137,11 @@ def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_back
             metrics.inc("rlthf_webhooks_rejected_total", platform=platform, reason="bad")
             return JSONResponse({"detail": one_line(e.message)}, status_code=400)
         except (RlthfError, LedgerError) as e:  # the platform or the ledger failed: retry later
-            message = e.message if isinstance(e, RlthfError) else f"the ledger could not store it: {type(e).__name__}"
             log.error("%s webhook not stored: %s", platform, one_line(str(e)))
             metrics.inc("rlthf_webhooks_failed_total", platform=platform)
-            return JSONResponse({"detail": one_line(message)}, status_code=503)
+            what = "ledger_unavailable" if isinstance(e, LedgerError) else "platform_unreachable"
+            return JSONResponse({"detail": f"not stored ({what}); retry later"}, status_code=503)
+        health_state.success()
         if new:
             metrics.inc("rlthf_labels_stored_total", new, platform=platform, path="webhook")
             if worker is not None:

@@ -48,6 +48,7 @@ from ..loop.workspace_calibration import current_calibration
 from ..selection.calibration import Calibration
 from ..loop.pool import make_factory, training_set_after
 from ..models.reward import RewardModel
+from ..models.vectors import ReadOnlyVectors, VectorStore
 from ..pairs import A, B
 from ..store import iterations as iterations_db
 from ..store.labels import count_labels
@@ -107,13 +108,27 @@ def choice_control(label_config: str | None) -> tuple[str, str]:
 
 
 class CurrentRewardModel:
-    """The workspace's current reward model, fit lazily and cached per :meth:`version`."""
+    """The workspace's current reward model, fit lazily and cached per :meth:`version`.
 
-    def __init__(self, workspace: Any):
+    Serving never writes the ledger: the texts of a fit and of the tasks scored are
+    embedded through :class:`~rlthf_plugin.models.vectors.ReadOnlyVectors` (the ledger's
+    cached vectors are read; new ones stay in memory, bounded), and the texts a scoring
+    adds to the model's table are dropped again past ``max_novel``. When the version
+    changes, requests are answered from the last good fit while one refit runs in its own
+    thread; a failed fit is remembered (per version), not retried on every request.
+    """
+
+    def __init__(self, workspace: Any, *, max_novel: int = 20_000):
         self.workspace = workspace
-        self._lock = threading.RLock()  # one fit and one scoring at a time
-        self._cached: tuple[str, RewardModel, Calibration | None] | None = None
+        self.vectors = ReadOnlyVectors(workspace.ledger, capacity=max_novel)
+        self.max_novel = max_novel
+        self._lock = threading.RLock()  # the state below and calibrations
+        self._score_lock = threading.Lock()  # one scoring at a time: the text table is not thread-safe
+        self._fit_lock = threading.Lock()  # one fit at a time
+        self._cached: tuple[str, RewardModel, Calibration | None, int] | None = None
         self._cal: tuple[str, Calibration | None] | None = None
+        self._failed: tuple[str, str] | None = None
+        self._refit: threading.Thread | None = None
 
     def _state(self) -> tuple[int | None, int]:
         """(latest selected iteration or None, count of human labels that train)."""
@@ -138,34 +153,84 @@ class CurrentRewardModel:
             return self._cal
 
     def model(self) -> tuple[str, RewardModel]:
-        """``(model_version, fitted model)``; fits when the version changed."""
-        version, model, _ = self._current()
+        """``(model_version, fitted model)``; the last good fit while a newer one is fit."""
+        version, model, _, _ = self._current()
         return version, model
 
-    def _current(self) -> tuple[str, RewardModel, Calibration | None]:
+    def _fit(self, version: str) -> tuple[str, RewardModel, Calibration | None, int]:
+        with self._fit_lock:
+            with self._lock:
+                if self._cached is not None and self._cached[0] == version:
+                    return self._cached
+            it, _ = self._state()
+            log.info("fitting the reward model %s", version)
+            try:
+                model = fit_current(self.workspace.ledger, self.workspace.config, it, vectors=self.vectors)
+            except RlthfError as e:
+                with self._lock:
+                    self._failed = version, e.message
+                raise
+            except Exception as e:
+                log.exception("fitting the reward model %s failed", version)
+                with self._lock:
+                    self._failed = version, f"fitting the reward model failed ({type(e).__name__})"
+                raise RlthfError(self._failed[1]) from e
+            table = getattr(model, "table", None)
+            fitted = version, model, self._calibration(self._base_version())[1], len(table) if table is not None else 0
+            with self._lock:
+                self._cached, self._failed = fitted, None
+            return fitted
+
+    def _refit_in_background(self, version: str) -> None:
+        def run() -> None:
+            try:
+                self._fit(version)
+            except RlthfError as e:
+                log.error("refitting the reward model %s failed; serving %s: %s", version,
+                          self._cached[0] if self._cached else "nothing", e.message)
+
         with self._lock:
-            version = self.version()
-            if self._cached is None or self._cached[0] != version:
-                it, _ = self._state()
-                log.info("fitting the reward model %s", version)
-                model = fit_current(self.workspace.ledger, self.workspace.config, it)
-                self._cached = version, model, self._calibration(self._base_version())[1]
-            return self._cached
+            if self._refit is not None and self._refit.is_alive():
+                return
+            self._refit = threading.Thread(target=run, name="rlthf-ml-refit", daemon=True)
+            self._refit.start()
+
+    def _current(self) -> tuple[str, RewardModel, Calibration | None, int]:
+        version = self.version()
+        with self._lock:
+            cached, failed = self._cached, self._failed
+        if cached is not None and cached[0] == version:
+            return cached
+        if failed is not None and failed[0] == version:
+            if cached is not None:
+                return cached
+            raise RlthfError(failed[1])
+        if cached is not None:  # serve the last good fit; the new one comes in its own thread
+            self._refit_in_background(version)
+            return cached
+        return self._fit(version)
 
     def predict(self, prompts: Sequence[str], response_a: Sequence[str],
                 response_b: Sequence[str]) -> tuple[str, np.ndarray, Calibration | None]:
         """``(model_version, margins (N,), calibration)``."""
-        with self._lock:  # the version matches the model; the embedding text table is not thread-safe
-            version, model, calibration = self._current()
-            if not prompts:
-                return version, np.zeros(0), calibration
-            margins = np.asarray(model.margins(list(prompts), list(response_a), list(response_b)), dtype=float)
-            return version, margins, calibration
+        version, model, calibration, base = self._current()
+        if not prompts:
+            return version, np.zeros(0), calibration
+        with self._score_lock:  # the embedding text table is not thread-safe
+            try:
+                margins = np.asarray(model.margins(list(prompts), list(response_a), list(response_b)), dtype=float)
+            finally:
+                table = getattr(model, "table", None)
+                if table is not None and len(table) > base + self.max_novel:
+                    table.truncate(base)  # the tasks' texts are not kept past the bound
+        return version, margins, calibration
 
 
-def fit_current(ledger: Ledger, config: Config, iteration: int | None) -> RewardModel:
+def fit_current(ledger: Ledger, config: Config, iteration: int | None, *,
+                vectors: VectorStore | None = None) -> RewardModel:
     """One reward model fit on the training set the iteration after ``iteration`` starts
-    from (None: the AI labels, as in the first iteration)."""
+    from (None: the AI labels, as in the first iteration). ``vectors``: where texts'
+    embeddings are cached (default the ledger; the ML backend passes a read-only view)."""
     pool, labels, weights = training_set_after(ledger, config, iteration)
     train = np.flatnonzero(labels != "")
     if train.size == 0:
@@ -175,7 +240,8 @@ def fit_current(ledger: Ledger, config: Config, iteration: int | None) -> Reward
     b = [pool.pairs[i].response_b for i in train]
     chosen = [a[k] if labels[i] == A else b[k] for k, i in enumerate(train)]
     rejected = [b[k] if labels[i] == A else a[k] for k, i in enumerate(train)]
-    return make_factory(ledger, config)().fit(prompts, chosen, rejected, weights=weights[train])
+    factory = make_factory(vectors if vectors is not None else ledger, config)
+    return factory().fit(prompts, chosen, rejected, weights=weights[train])
 
 
 def _warm(current: CurrentRewardModel) -> None:
@@ -186,7 +252,15 @@ def _warm(current: CurrentRewardModel) -> None:
 
 
 def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardModel:
-    """Add Label Studio's ML-backend endpoints under ``prefix`` to the FastAPI ``app``."""
+    """Add Label Studio's ML-backend endpoints under ``prefix`` to the FastAPI ``app``.
+
+    ``/predict`` takes at most ``[serve] ml_max_tasks`` tasks (more: 413) and runs in the
+    backend's own threads, so a fit never holds the thread pool the webhooks and
+    ``/health`` share.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     from fastapi import Body
     from fastapi.responses import JSONResponse
 
@@ -194,6 +268,8 @@ def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardMod
     # Label Studio gives /setup 3 s: read the calibration (scikit-learn's import, the ledger)
     # now, in the background, rather than on its first call.
     threading.Thread(target=_warm, args=(current,), name="rlthf-ml-warm", daemon=True).start()
+    executor = ThreadPoolExecutor(2, thread_name_prefix="rlthf-ml")
+    max_tasks = workspace.config.serve.ml_max_tasks
 
     @app.get(f"{prefix}/health")
     def ml_health() -> Any:
@@ -215,10 +291,16 @@ def mount(app: Any, workspace: Any, *, prefix: str = PREFIX) -> CurrentRewardMod
         return {"model_version": current.version()}
 
     @app.post(f"{prefix}/predict")
-    def ml_predict(body: dict = Body(...)) -> Any:
+    async def ml_predict(body: dict = Body(...)) -> Any:
         tasks = body.get("tasks")
         if not isinstance(tasks, list):
             return JSONResponse({"detail": "the body needs 'tasks', a list of Label Studio tasks"}, status_code=400)
+        if len(tasks) > max_tasks:
+            return JSONResponse({"detail": f"at most {max_tasks} tasks per request ([serve] ml_max_tasks)"},
+                                status_code=413)
+        return await asyncio.wrap_future(executor.submit(answer, body, tasks))
+
+    def answer(body: dict, tasks: list) -> Any:
         try:
             ctl = control(body.get("label_config"))
         except IncompatibleProjectError:

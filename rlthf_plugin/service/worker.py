@@ -50,7 +50,7 @@ from ..loop.tasks import calibrated_asked_tasks
 from ..store import lock
 from ..store.iterations import asked_pair_ids, latest_row, set_iteration_state
 from ..store.labels import claim_batch, label_counts
-from ..store.ledger import now
+from ..store.ledger import LedgerError, now
 from ..store.pushes import pushed_any
 from ..vocab import SELECTING_STATES, IterationState
 from ..workspace import Workspace
@@ -114,6 +114,10 @@ class Worker:
         self._reconcile_due: set[str] = set()
         self.state = "starting"
         self.error: str | None = None
+        #: The public code of ``error`` (/health): lease_lost, platform_unreachable,
+        #: ledger_unavailable or worker_error; None when the last step worked.
+        self.error_code: str | None = None
+        self.last_success: Any = None
         self.last_reconcile: dict[str, Any] = {}
         self.pending: int | None = None
         self._quality_of: int | None = None
@@ -158,13 +162,17 @@ class Worker:
         while not self._stop.is_set():
             try:
                 self.tick()
-                self.error = None
+                self.error, self.error_code = None, None
+                self.last_success = now()
             except RlthfError as e:  # a user-fixable problem: shown on /health, retried next tick
                 log.error("worker: %s", e.message)
                 self.error, self.state = e.message, "error"
+                self.error_code = ("lease_lost" if isinstance(e, LeaseLostError) else
+                                   "platform_unreachable" if isinstance(e, BackendError) else "worker_error")
             except Exception as e:
                 log.exception("worker step failed")
                 self.error, self.state = f"{type(e).__name__}: {e}", "error"
+                self.error_code = "ledger_unavailable" if isinstance(e, LedgerError) else "worker_error"
             self._wake.wait(self.config.serve.poll_seconds)
             self._wake.clear()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,8 +21,14 @@ if TYPE_CHECKING:
     from .ledger import Ledger
 
 
+def live(t: sa.Table = S.human_labels) -> sa.ColumnElement[bool]:
+    """A label that counts: neither deleted on the platform nor superseded by its
+    annotator's newer answer."""
+    return sa.and_(t.c.deleted.is_(False), t.c.superseded.is_(False))
+
+
 class LabelRow(NamedTuple):
-    """A stored human label that is not deleted."""
+    """A stored human label that counts (:func:`live`)."""
 
     pair_id: str
     annotator: str
@@ -35,7 +41,7 @@ def label_row_query() -> sa.Select:
     """The query of :func:`label_rows` (also read inside other snapshots)."""
     t = S.human_labels
     return (sa.select(t.c.pair_id, t.c.annotator, t.c.label, t.c.platform, t.c.iteration)
-            .where(t.c.deleted.is_(False)).order_by(t.c.id))
+            .where(live(t)).order_by(t.c.id))
 
 
 def label_rows(ledger: Ledger) -> list[LabelRow]:
@@ -67,12 +73,15 @@ def store_human_labels(ledger: Ledger, rows: Sequence[dict], *, delivery: str | 
 
     Each row: pair_id, label, annotator, platform, external_id, and optionally comment,
     iteration, deleted, labeled_at (the platform's time of this version of the label, any
-    zone; default now). Labels only move forward: a stored label or deletion is replaced
-    only by a version at least as new, so a late retry, a replayed event or a pull racing a
-    webhook never overwrites a newer answer or undoes a deletion.
+    zone; default now). Labels only move forward: a stored label is replaced only by a
+    version at least as new, and a stored deletion only by a strictly newer version, so a
+    late retry, a replayed event or a pull racing a webhook never overwrites a newer answer
+    or undoes a deletion.
 
-    One vote per annotator per pair: an annotator's newest live label on a pair (from any
-    project or dataset) supersedes their older ones, which are kept, marked deleted.
+    One vote per annotator per pair and platform identity (platform, annotator name): the
+    newest live label of an annotator on a pair (from any project or dataset of that
+    platform) counts; their older ones are kept, marked ``superseded`` (never ``deleted``:
+    that is the platform's word alone).
 
     ``delivery`` (a webhook delivery id) is remembered in the same transaction
     (:class:`~.sync_state.ReplayedDelivery` when stored before); a failed store leaves it
@@ -94,46 +103,65 @@ def store_human_labels(ledger: Ledger, rows: Sequence[dict], *, delivery: str | 
             return 0
         new = insert_new(conn, t, full)
         upsert = dialect_insert(conn)(t)
+        incoming = upsert.excluded.labeled_at
         upsert = upsert.on_conflict_do_update(
             index_elements=conflict_keys(t),
             set_={c: upsert.excluded[c] for c in ("pair_id", "label", "annotator", "comment", "deleted",
                                                   "labeled_at", "stored_at")},
-            where=t.c.labeled_at <= upsert.excluded.labeled_at)
+            where=sa.or_(t.c.labeled_at < incoming, sa.and_(t.c.labeled_at == incoming, t.c.deleted.is_(False))))
         for chunk in batched(full, INSERT_CHUNK):
             conn.execute(upsert, list(chunk))
-        _one_vote_per_annotator(conn, {(r["pair_id"], r["annotator"]) for r in full
+        _one_vote_per_annotator(conn, {(r["pair_id"], r["platform"], r["annotator"]) for r in full
                                        if r["platform"] != IMPORTED and r["annotator"]})
     return new
 
 
-def _one_vote_per_annotator(conn: Connection, keys: set[tuple[str, str]]) -> None:
-    """For each (pair, annotator): keep only the newest live platform label, mark older ones deleted."""
+def _one_vote_per_annotator(conn: Connection, keys: set[tuple[str, str, str]]) -> None:
+    """For each (pair, platform, annotator): the newest label not deleted counts, the older
+    ones not deleted are superseded (recomputed, so a deletion of the newest brings back
+    the one before)."""
     t = S.human_labels
-    for pid, who in keys:
+    for pid, platform, who in keys:
         rows = conn.execute(sa.select(t.c.id).where(
-            t.c.pair_id == pid, t.c.annotator == who, t.c.platform != IMPORTED, t.c.deleted.is_(False))
+            t.c.pair_id == pid, t.c.platform == platform, t.c.annotator == who, t.c.deleted.is_(False))
             .order_by(t.c.labeled_at.desc(), t.c.id.desc())).scalars().all()
+        if rows:
+            conn.execute(t.update().where(t.c.id == rows[0], t.c.superseded.is_(True)).values(superseded=False))
         if len(rows) > 1:
-            conn.execute(t.update().where(t.c.id.in_(rows[1:])).values(deleted=True))
+            conn.execute(t.update().where(t.c.id.in_(rows[1:]), t.c.superseded.is_(False)).values(superseded=True))
 
 
 def mark_deleted(ledger: Ledger, platform: str, external_ids: Sequence[str], *, at: dt.datetime | None = None,
                  delivery: str | None = None) -> int:
-    """Mark the labels with these external ids on ``platform`` deleted as of ``at`` (default
-    now), unless a newer version is stored; returns how many changed. ``delivery`` as in
-    :func:`store_human_labels`."""
+    """Record that the labels with these external ids on ``platform`` were deleted there;
+    returns how many rows changed. Recorded whether or not the label was superseded.
+
+    ``at`` is the platform's time of the deletion when it gives one: a stored version newer
+    than ``at`` stays. Without it (Label Studio's deletion events, a pull that no longer
+    lists the label) the deletion is ordered after every stored version: stamped with the
+    later of the receiver's clock and the row's own time, never compared across clocks.
+    A deletion is undone only by a strictly newer version. ``delivery`` as in
+    :func:`store_human_labels`.
+    """
     stamp = now()
-    at = utc_naive(at) if at is not None else stamp
     t = S.human_labels
     changed = 0
     with ledger.engine.begin() as conn:
         if delivery is not None:
             remember_delivery(conn, delivery)
         for chunk in batched(external_ids, IN_CHUNK):
-            changed += conn.execute(
-                t.update().where(t.c.platform == platform, t.c.external_id.in_(list(chunk)), t.c.deleted.is_(False),
-                                 t.c.labeled_at <= at)
-                .values(deleted=True, labeled_at=at, stored_at=stamp)).rowcount
+            where = [t.c.platform == platform, t.c.external_id.in_(list(chunk)), t.c.deleted.is_(False)]
+            if at is not None:
+                when = utc_naive(at)
+                where.append(t.c.labeled_at <= when)
+                stamped: Any = when
+            else:
+                stamped = sa.case((t.c.labeled_at > stamp, t.c.labeled_at), else_=stamp)
+            keys = conn.execute(sa.select(t.c.pair_id, t.c.annotator).where(*where)).all()
+            changed += conn.execute(t.update().where(*where)
+                                    .values(deleted=True, labeled_at=stamped, stored_at=stamp)).rowcount
+            _one_vote_per_annotator(conn, {(pid, platform, who) for pid, who in keys
+                                           if platform != IMPORTED and who})
     return changed
 
 
@@ -142,7 +170,7 @@ def live_label_ids(ledger: Ledger, platform: str, pair_ids: Iterable[str]) -> di
     t = S.human_labels
     with ledger.engine.connect() as conn:
         return dict(tuple(r) for r in select_in(conn, lambda c: sa.select(t.c.external_id, t.c.pair_id).where(
-            t.c.platform == platform, t.c.deleted.is_(False), t.c.pair_id.in_(c)), pair_ids))
+            t.c.platform == platform, live(t), t.c.pair_id.in_(c)), pair_ids))
 
 
 def label_counts(ledger: Ledger, platform: str, pair_ids: Sequence[str]) -> dict[str, int]:
@@ -151,7 +179,7 @@ def label_counts(ledger: Ledger, platform: str, pair_ids: Sequence[str]) -> dict
     with ledger.engine.connect() as conn:
         return dict(tuple(r) for r in select_in(conn, lambda c: (
             sa.select(t.c.pair_id, sa.func.count())
-            .where(t.c.platform == platform, t.c.deleted.is_(False), t.c.pair_id.in_(c)).group_by(t.c.pair_id)),
+            .where(t.c.platform == platform, live(t), t.c.pair_id.in_(c)).group_by(t.c.pair_id)),
             pair_ids))
 
 
@@ -160,14 +188,14 @@ def count_labels(ledger: Ledger, *, exclude_platforms: Iterable[str] = ()) -> in
     t = S.human_labels
     with ledger.engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(t).where(
-            t.c.deleted.is_(False), t.c.platform.notin_(sorted(exclude_platforms)))).scalar_one()
+            live(t), t.c.platform.notin_(sorted(exclude_platforms)))).scalar_one()
 
 
 def labels_per_platform(ledger: Ledger) -> dict[str, int]:
     """platform -> human labels not deleted."""
     t = S.human_labels
     with ledger.engine.connect() as conn:
-        return dict(conn.execute(sa.select(t.c.platform, sa.func.count()).where(t.c.deleted.is_(False))
+        return dict(conn.execute(sa.select(t.c.platform, sa.func.count()).where(live(t))
                                  .group_by(t.c.platform)).all())
 
 
@@ -181,7 +209,7 @@ def claim_batch(ledger: Ledger, iteration: int, platforms: Sequence[str], pair_i
         if fence is not None:
             fence(conn)
         for chunk in batched(pair_ids, IN_CHUNK):
-            where = (t.c.platform.in_(list(platforms)), t.c.pair_id.in_(list(chunk)), t.c.deleted.is_(False))
+            where = (t.c.platform.in_(list(platforms)), t.c.pair_id.in_(list(chunk)), live(t))
             conn.execute(t.update().where(*where, t.c.iteration.is_(None)).values(iteration=iteration))
             for pid, label in conn.execute(sa.select(t.c.pair_id, t.c.label).where(*where)):
                 votes[pid].append(label)
@@ -189,4 +217,4 @@ def claim_batch(ledger: Ledger, iteration: int, platforms: Sequence[str], pair_i
 
 
 __all__ = ["LabelRow", "claim_batch", "count_labels", "human_majority", "human_votes", "label_counts", "label_rows",
-           "labels_per_platform", "live_label_ids", "mark_deleted", "store_human_labels"]
+           "labels_per_platform", "live", "live_label_ids", "mark_deleted", "store_human_labels"]

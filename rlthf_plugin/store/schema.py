@@ -81,7 +81,12 @@ human_labels = sa.Table(
     sa.Column("external_id", sa.String(300), nullable=False),
     sa.Column("comment", sa.Text, nullable=True),
     sa.Column("iteration", sa.Integer, nullable=True),
+    # Deleted on the platform (or withdrawn there): recorded whatever else the row is.
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    # Replaced by the same annotator's newer answer on the pair (one vote per platform
+    # identity): kept apart from ``deleted`` so a platform deletion is never skipped and a
+    # superseded label comes back if the newer one is deleted (schema v2).
+    sa.Column("superseded", sa.Boolean, nullable=False, default=False),
     sa.Column("labeled_at", sa.DateTime, nullable=False),
     sa.Column("stored_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("platform", "external_id", name="uq_human_label"),
@@ -147,15 +152,32 @@ embeddings = sa.Table(
     sa.Column("vector", sa.LargeBinary, nullable=False),
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn)
+    metadata.create_all(conn)  # today's tables: the steps after this one skip what exists
+
+
+def _v2_superseded(conn: Connection) -> None:
+    """v1 -> v2: ``human_labels.superseded``. A v1 ledger marked an annotator's older label
+    ``deleted`` when a newer one superseded it, so the two cannot be told apart: such rows
+    (deleted, with a newer live label of the same platform identity on the pair) are also
+    marked superseded, and stay deleted (a platform deletion is never undone by a migration)."""
+    if "superseded" in {c["name"] for c in sa.inspect(conn).get_columns("human_labels")}:
+        return
+    default = "0" if conn.dialect.name == "sqlite" else "false"
+    conn.execute(sa.text(f"ALTER TABLE human_labels ADD COLUMN superseded BOOLEAN NOT NULL DEFAULT {default}"))
+    t, newer = human_labels, human_labels.alias("newer")
+    has_newer = sa.exists().where(newer.c.pair_id == t.c.pair_id, newer.c.platform == t.c.platform,
+                                  newer.c.annotator == t.c.annotator, newer.c.deleted.is_(False),
+                                  newer.c.labeled_at >= t.c.labeled_at, newer.c.id != t.c.id)
+    conn.execute(t.update().where(t.c.deleted.is_(True), t.c.platform != "import", t.c.annotator != "", has_newer)
+                 .values(superseded=True))
 
 
 #: MIGRATIONS[v] upgrades a ledger at version v to v + 1 (version 0 = empty database).
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _create_v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _create_v1, 1: _v2_superseded}
 
 
 __all__ = ["metadata", "schema_version", "pairs", "responses", "pair_sources", "ai_labels", "human_labels",

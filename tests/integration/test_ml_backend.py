@@ -30,7 +30,7 @@ def test_label_studio_shows_the_reward_models_preference(label_studio_env, tmp_p
     unseen = {"prompt": "Name a prime number.", "response_a": "Seven is prime.", "response_b": "Banana."}
     data = [{k: r[k] for k in ("prompt", "response_a", "response_b")} for r in rows] + [unseen]
 
-    receiver = ReceiverThread(tmp_path / "ws").start()
+    receiver = ReceiverThread(tmp_path / "ws", ml_backend=True).start()
     try:
         with httpx.Client(base_url=env.server.url, timeout=120,
                           headers=env.headers(env.server.admin_token)) as admin:
@@ -79,7 +79,7 @@ def test_a_pairwise_project_connects_only_with_its_mapping(label_studio_env, lab
         import_files(ws.ledger, [str(sample)])
         update_config_file(ws.root, "embedding", max_length=64)
     row = json.loads(sample.read_text(encoding="utf-8").splitlines()[0])
-    receiver = ReceiverThread(tmp_path / "ws").start()
+    receiver = ReceiverThread(tmp_path / "ws", ml_backend=True).start()
     try:
         with httpx.Client(base_url=env.server.url, timeout=120, headers=env.headers(env.server.admin_token)) as admin:
             pid = admin.post("/api/projects/", json={"title": f"ml-pw-{uuid.uuid4().hex[:6]}",
@@ -92,7 +92,7 @@ def test_a_pairwise_project_connects_only_with_its_mapping(label_studio_env, lab
 
             update_config_file(tmp_path / "ws", "label_studio", map=LS_MAP)
             receiver.stop()
-            receiver = ReceiverThread(tmp_path / "ws").start()
+            receiver = ReceiverThread(tmp_path / "ws", ml_backend=True).start()
             r = admin.post("/api/ml", json={"url": f"{receiver.url}/ml", "project": pid, "title": "rlthf mapped"})
             assert r.status_code == 201 and r.json()["state"] == "CO", r.text
             r = admin.post("/api/dm/actions", params={"id": "retrieve_tasks_predictions", "project": pid},

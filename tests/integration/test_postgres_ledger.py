@@ -68,3 +68,30 @@ def test_iteration_lease_across_processes_on_postgres(postgres, tmp_path):
              for i in range(4)]
     outputs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert sorted(outputs) == ["False", "False", "False", "True"]
+
+
+def test_a_v1_ledger_migrates_on_postgres(postgres, tmp_path):
+    """Schema v2 (superseded apart from deleted) on a PostgreSQL ledger written by v1."""
+    from tests.unit.test_superseded_vs_deleted import check_migrated, make_v1, v1_rows
+
+    from rlthf_plugin.store.ledger import Ledger
+
+    url = postgres.create_db(f"ledger_{uuid.uuid4().hex[:8]}")
+    ws = Workspace.init(tmp_path / "ws")
+    ws.close()
+    (tmp_path / "ws" / "rlthf.toml").write_text(f'[ledger]\nurl = "{url}"\n')
+    ws = Workspace.init(tmp_path / "ws")
+    try:
+        f = tmp_path / "p.jsonl"
+        f.write_text('{"prompt": "p", "response_a": "x", "response_b": "y"}\n', encoding="utf-8")
+        import_files(ws.ledger, [str(f)])
+        (pid,) = ws.ledger.pair_ids()
+        make_v1(ws.ledger)
+        v1_rows(ws.ledger, pid)
+    finally:
+        ws.close()
+    ledger = Ledger.open(url)
+    try:
+        check_migrated(ledger, pid)
+    finally:
+        ledger.close()

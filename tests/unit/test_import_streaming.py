@@ -80,7 +80,7 @@ def test_bulk_insert_stores_what_insert_ignore_stores(tmp_path):
               "source": "s", "metadata": {"k": [i, None]} if i % 2 else {}, "origin": "import", "created_at": stamp}
              for i in range(7)]
     humans = [{"pair_id": f"p{i}", "label": "A", "annotator": "h", "platform": "import", "external_id": f"e{i}",
-               "comment": None, "iteration": None, "deleted": i == 3, "labeled_at": stamp,
+               "comment": None, "iteration": None, "deleted": i == 3, "superseded": False, "labeled_at": stamp,
                "stored_at": stamp + dt.timedelta(seconds=i)} for i in range(7)]
     stored = []
     for insert in (insert_ignore, insert_ignore_bulk):

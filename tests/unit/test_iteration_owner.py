@@ -108,7 +108,10 @@ def test_health_is_503_with_the_reason_while_the_worker_is_in_error(workspace):
             time.sleep(0.05)
         r = client.get("/health")
     assert r.status_code == 503, r.text
-    assert "no pairs" in r.json()["reason"]
+    assert r.json()["status"] == "worker_error" and "no pairs" not in r.text  # the detail is not public
+    from rlthf_plugin.service.health import HEALTH_KEY
+
+    assert "no pairs" in workspace.ledger.get_state(HEALTH_KEY)["detail"]  # it is for the log and rlthf status
 
 
 def test_the_lease_of_a_killed_local_process_is_taken_over_at_once(workspace):

@@ -107,23 +107,27 @@ def test_webhook_needs_the_secret():
 
 
 def test_webhook_created_updated_deleted():
+    """The translation of a delivery (what parse_webhook then reads back from Label Studio:
+    tests/integration/test_service_exposure.py)."""
+    from rlthf_plugin.backends.label_studio_events import event_labels
+
     b = backend()
-    headers = {SECRET_HEADER.lower(): "s3cret"}
-    [label] = b.parse_webhook(headers, event("ANNOTATION_UPDATED", annotation=ANNOTATION,
-                                             task={"data": {"pair_id": "pair-1"}}))
+    b._check_secret({SECRET_HEADER.lower(): "s3cret"})
+    [label] = event_labels(event("ANNOTATION_UPDATED", annotation=ANNOTATION,
+                                 task={"data": {"pair_id": "pair-1"}}), b.to_label)
     assert (label.pair_id, label.label, label.annotator, label.external_id, label.comment) == (
         "pair-1", "B", "ann@x.org", "7", "close call")
     assert label.labeled_at.isoformat() == "2026-01-02T03:04:05.123456+00:00" and not label.deleted
     cancelled = {**ANNOTATION, "was_cancelled": True, "result": []}
-    [skip] = b.parse_webhook(headers, event("ANNOTATION_CREATED", annotation=cancelled,
-                                            task={"data": {"pair_id": "pair-1"}}))
+    [skip] = event_labels(event("ANNOTATION_CREATED", annotation=cancelled,
+                                task={"data": {"pair_id": "pair-1"}}), b.to_label)
     assert skip.label == "skip"
-    gone = b.parse_webhook(headers, event("ANNOTATIONS_DELETED", annotations=[{"id": 7}, {"id": 8}]))
+    gone = event_labels(event("ANNOTATIONS_DELETED", annotations=[{"id": 7}, {"id": 8}]), b.to_label)
     assert [(g.external_id, g.deleted, g.pair_id) for g in gone] == [("7", True, ""), ("8", True, "")]
-    assert b.parse_webhook(headers, event("PROJECT_UPDATED", project={"id": 1})) == []
-    assert b.parse_webhook(headers, event("ANNOTATION_CREATED", annotation=ANNOTATION, task={"data": {}})) == []
+    assert event_labels(event("PROJECT_UPDATED", project={"id": 1}), b.to_label) == []
+    assert event_labels(event("ANNOTATION_CREATED", annotation=ANNOTATION, task={"data": {}}), b.to_label) == []
     with pytest.raises(BadWebhookError, match="not JSON"):
-        b.parse_webhook(headers, b"{nope")
+        event_labels(b"{nope", b.to_label)
 
 
 def test_payload_hides_the_ai_label_unless_asked():
@@ -168,3 +172,14 @@ def test_show_ai_preselects_only_a_label_the_model_thinks_is_right():
     assert b.task_payload(task(0.51))["predictions"][0]["score"] == pytest.approx(0.51)
     [uncalibrated] = b.task_payload(task(None))["predictions"]  # no calibration yet: the label, no score
     assert "score" not in uncalibrated
+@pytest.mark.parametrize("result", ["A", {"choices": ["A"]}, ["A"], [{"value": "A"}], [{"value": {"choices": "A"}}],
+                                    [{"value": {"selected": 1}, "type": "pairwise"}]])
+def test_a_malformed_result_is_a_bad_request(result):
+    """Issue 23: a body whose annotation result is not Label Studio's shape is refused (400),
+    not answered 200 with nothing stored."""
+    from rlthf_plugin.backends.label_studio_events import event_labels
+
+    body = event("ANNOTATION_CREATED", annotation={**ANNOTATION, "result": result}, task={"data": {"pair_id": "p"}})
+    with pytest.raises(BadWebhookError, match="annotation.result") as e:
+        event_labels(body, backend().to_label)
+    assert "\n" not in e.value.message

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import time
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def served(tmp_path_factory):
     sample.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     with Workspace.init(root) as ws:
         import_files(ws.ledger, [str(sample)])
-    app = create_app(root)
+    app = create_app(root, ml_backend=True)
     with TestClient(app) as client:
         yield client, app, rows
     mp.undo()
@@ -104,6 +105,11 @@ def test_a_new_iteration_refits_the_model(served):
         conn.execute(L.decisions.insert(), [
             {"iteration": 0, "pair_id": pid, "action": "flip" if k < 20 else "keep", "region": "flip", "margin": 0.0,
              "rank": k, "priority": 0.0, "reason": {}} for k, pid in enumerate(ids)])
+    stale, served_meanwhile = current.model()  # the last good fit answers while the refit runs
+    assert stale == before and served_meanwhile is first
+    deadline = time.time() + 120
+    while current.model()[0] == before and time.time() < deadline:
+        time.sleep(0.1)
     after, second = current.model()
     assert after == "rlthf-embedding-it0-h0+uncalibrated" != before and second is not first
     assert client.post("/ml/setup", json={}).json()["model_version"] == after

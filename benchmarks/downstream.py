@@ -21,10 +21,11 @@ labels; every pair is scored once per seed. Accuracy is averaged over seeds; the
 intervals (of the accuracy and of each arm's difference to ``ai``, paired on the same test
 pairs) are percentile bootstraps that resample prompts.
 
-With ``--trl`` the TRL reward model (packaged MiniLM backbone, ``rlthf train reward``'s
-class) is trained for every arm on one set and one budget (``--trl-set``, ``--trl-budget``;
-seed 0, every fold) to check that the embedding head's ranking of the arms holds for a
-fine-tuned model.
+With ``--trl`` the TRL reward model (``rlthf train reward``'s class; packaged MiniLM
+backbone unless ``--trl-model``) is trained for every arm on the sets, budgets and seeds of
+``--trl-sets``, ``--trl-budgets``, ``--trl-seeds`` (default: LLMBar at 6%, seed 0, every
+fold) to check that the embedding head's ranking of the arms holds for a fine-tuned model.
+``benchmarks/gpu.sh`` runs it on every set and budget with a larger backbone in bf16.
 
 REAL (``--real-seeds``): on MT-bench's multi-response prompts (160 question-turns x 6
 answers), the human labels of one pair per prompt chosen ``easy`` (least similar
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from collections import defaultdict
@@ -139,11 +141,18 @@ def run_set(pool: Pool, emb: Embeddings, seeds: int, folds: int, budgets, trl: d
             sub = sub_pool(pool, tr)
             labels = arm_labels(sub, RM(emb, sub), seed, budgets, salt=k)
             test_texts = ([pool.prompts[i] for i in te], [pool.a[i] for i in te], [pool.b[i] for i in te])
+            done: dict = {}  # ai and human train on the same labels at every budget: fit once
             for (arm, b), (lab, w) in labels.items():
-                model = base.spawn(seed=seed).fit(*texts(pool, tr, lab), weights=w)
-                res[(arm, b, seed)][te] = correct(pool, te, model.margins(*test_texts))
-                if trl and seed == 0 and abs(b - trl["budget"]) < 1e-9:
-                    res[("trl:" + arm, b, 0)][te] = correct(pool, te, _trl_margins(trl, pool, tr, lab, w, test_texts))
+                key = arm if arm in ("ai", "human") else (arm, b)
+                if key not in done:
+                    model = base.spawn(seed=seed).fit(*texts(pool, tr, lab), weights=w)
+                    done[key] = correct(pool, te, model.margins(*test_texts))
+                res[(arm, b, seed)][te] = done[key]
+                if trl and seed in trl["seeds"] and any(abs(b - x) < 1e-9 for x in trl["budgets"]):
+                    tkey = ("trl", key)
+                    if tkey not in done:
+                        done[tkey] = correct(pool, te, _trl_margins(trl, pool, tr, lab, w, test_texts))
+                    res[("trl:" + arm, b, seed)][te] = done[tkey]
         print(f"  {pool.name} seed {seed} done", flush=True)
     return dict(res)
 
@@ -312,12 +321,14 @@ def markdown(pools, results, budgets, seeds, folds, real, trl, command, wall) ->
     lines += table + ["", "**Where the curated set beats AI labels alone, and where the interval includes zero:**",
                       "", *verdict(findings), ""]
     if trl:
-        tlines, tfind = set_table([p for p in pools if p.name == trl["set"]], results, [trl["budget"]], [0],
-                                  prefix="trl:")
-        lines += [f"### TRL reward model (MiniLM backbone fine-tuned, `TransformerRewardModel`), {trl['set']} at "
-                  f"{trl['budget']:.0%}, seed 0, {folds} folds",
-                  "", f"max_length {trl['max_length']}, {trl['epochs']} epoch(s), batch 16, lr 1e-4, CPU; "
-                  f"{trl['seconds']:.0f} s for the {len(ARMS) * folds} fits.", "", *tlines, "", *verdict(tfind), ""]
+        tlines, tfind = set_table([p for p in pools if p.name in trl["sets"]], results, trl["budgets"],
+                                  trl["seeds"], prefix="trl:")
+        lines += [f"### TRL reward model (`TransformerRewardModel`, {trl['model'] or 'packaged MiniLM'} backbone "
+                  f"fine-tuned): {', '.join(trl['sets'])} at {', '.join(f'{b:.0%}' for b in trl['budgets'])}, "
+                  f"seed(s) {', '.join(map(str, trl['seeds']))}, {folds} folds",
+                  "", f"max_length {trl['max_length']}, {trl['epochs']:g} epoch(s), batch 16, lr 1e-4, "
+                  f"{json.dumps(trl['config']) if trl['config'] else 'defaults otherwise'}; {trl['device']}; "
+                  f"{trl['seconds']:.0f} s for the set(s) with TRL fits.", "", *tlines, "", *verdict(tfind), ""]
     if real:
         lines += ["### REAL: easy vs random vs hard pairs, the same count, MT-bench (multi-response prompts)", "",
                   f"{len(real['easy'])} seeds; per seed a random half of the 80 questions trains (one pair per "
@@ -343,8 +354,9 @@ def main(argv=None):
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--budgets", default="0.02,0.06,0.1")
     ap.add_argument("--trl", action="store_true", help="Also the TRL MiniLM reward model on one set and budget.")
-    ap.add_argument("--trl-set", default="llmbar")
-    ap.add_argument("--trl-budget", type=float, default=0.06)
+    ap.add_argument("--trl-sets", default="llmbar", help="Sets with TRL fits (comma list).")
+    ap.add_argument("--trl-budgets", default="0.06", help="Budgets with TRL fits (comma list).")
+    ap.add_argument("--trl-seeds", type=int, default=1, help="Seeds with TRL fits (the first N).")
     ap.add_argument("--trl-max-length", type=int, default=128)
     ap.add_argument("--trl-epochs", type=float, default=1.0)
     ap.add_argument("--trl-model", default=None, help="Backbone of the TRL arm (default: the packaged MiniLM).")
@@ -352,31 +364,38 @@ def main(argv=None):
     ap.add_argument("--real-seeds", type=int, default=20, help="0 = skip the REAL comparison.")
     ap.add_argument("--real-per-prompt", type=int, default=1)
     ap.add_argument("--write", action="store_true", help="Write the section into docs/benchmarks.md.")
+    ap.add_argument("--md-out", default=None, help="Also write the markdown to this file.")
     ap.add_argument("--section", default="downstream", help="Section name in docs/benchmarks.md.")
     args = ap.parse_args(argv)
-    import json
-
     command = "nice -n 10 python -m benchmarks.downstream " + " ".join(argv if argv is not None else sys.argv[1:])
     start = time.perf_counter()
     budgets = [float(x) for x in args.budgets.split(",")]
     emb = Embeddings()
     trl = None
     if args.trl:
-        trl = {"set": args.trl_set, "budget": _budget(args.trl_budget, budgets), "max_length": args.trl_max_length,
-               "epochs": args.trl_epochs, "model": args.trl_model, "config": json.loads(args.trl_config),
-               "seconds": 0.0}
+        import torch
+
+        trl = {"sets": args.trl_sets.split(","), "budgets": [_budget(float(b), budgets) for b in args.trl_budgets.split(",")],
+               "seeds": list(range(args.trl_seeds)), "max_length": args.trl_max_length, "epochs": args.trl_epochs,
+               "model": args.trl_model, "config": json.loads(args.trl_config), "seconds": 0.0,
+               "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"}
     pools, results = [], {}
     for name in args.sets.split(","):
         pool = make_pool(LOADERS[name]())
         pools.append(pool)
         print(f"{name}: {pool.truth.size} pairs, {(pool.ai != pool.truth).sum()} AI errors", flush=True)
         t0 = time.perf_counter()
-        results[name] = run_set(pool, emb, args.seeds, args.folds, budgets, trl if trl and trl["set"] == name else None)
-        if trl and trl["set"] == name:
-            trl["seconds"] = time.perf_counter() - t0  # includes the embedding arms of the set (seconds)
+        with_trl = trl if trl and name in trl["sets"] else None
+        results[name] = run_set(pool, emb, args.seeds, args.folds, budgets, with_trl)
+        if with_trl:
+            trl["seconds"] += time.perf_counter() - t0  # includes the embedding arms of the set (seconds)
     real = run_real(emb, args.real_seeds, args.real_per_prompt) if args.real_seeds else None
     md = markdown(pools, results, budgets, args.seeds, args.folds, real, trl, command, time.perf_counter() - start)
     print(md)
+    if args.md_out:
+        from pathlib import Path
+
+        Path(args.md_out).write_text(md + "\n", encoding="utf-8")
     if args.write:
         from ._report import write_section
 

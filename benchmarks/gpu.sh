@@ -110,7 +110,7 @@ echo; cat "$REPORT"
 # embedding-RM cells and the REAL rows are the CPU run's, recomputed here.
 echo "== 4. downstream: TRL reward model (SmolLM2-135M, bf16) on every arm, set and budget"
 "$PY" -m benchmarks.downstream --seeds 3 --folds 5 --trl --trl-sets pandalm,llmbar,mtbench \
-    --trl-budgets 0.02,0.06,0.1 --trl-seeds 1 --trl-model "$OUT/smollm2" --trl-max-length 512 \
+    --trl-budgets 0.02,0.06,0.1 --trl-seeds 1 --trl-folds 5 --trl-model "$OUT/smollm2" --trl-max-length 512 \
     --trl-config '{"bf16": true, "score_batch_size": 128}' --md-out "$OUT/downstream_gpu.md" > "$OUT/downstream.log" 2>&1 \
     || { tail -20 "$OUT/downstream.log" >&2; exit 1; }
 { echo; echo "### Downstream on the GPU (\`benchmarks/downstream.py\`, TRL reward model on SmolLM2-135M, bf16)"; echo

@@ -42,7 +42,7 @@ STRATEGIES = tuple(s.value for s in Strategy)
 
 
 #: States of an iteration whose selection has not finished (``running``: older ledgers).
-SELECTING = (IterationState.SELECTING, IterationState.RUNNING)
+SELECTING_STATES = (IterationState.SELECTING, IterationState.RUNNING)
 
 
 class LabelSource(str, Enum):
@@ -61,4 +61,4 @@ class LabelSource(str, Enum):
 #: Every label source, in the order of trust.
 LABEL_SOURCES = tuple(s.value for s in LabelSource)
 
-__all__ = ["IterationState", "LABEL_SOURCES", "LabelSource", "SELECTING"]
+__all__ = ["IterationState", "LABEL_SOURCES", "LabelSource", "SELECTING_STATES"]

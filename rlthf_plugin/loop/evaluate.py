@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, RlthfError, WorkspaceError
 from ..io.export import curated_from_workspace
-from ..io.importer import parse_files
+from ..io.importer import iter_rows
 from ..models.evaluation import Evaluation, evaluate_margins, split_mask
 from ..models.reward import RewardModel
 from ..pairs import A, B, majority, pair_id, swap_label
@@ -62,7 +62,8 @@ def read_eval_pairs(paths: Sequence[str | Path], *, fmt: str | None = None) -> E
     when no pair carries a human label.
     """
     names = [str(p) for p in paths]
-    rows, problems, _ = parse_files(names, fmt=fmt)
+    problems: list = []
+    rows = list(iter_rows(names, problems, {}, fmt=fmt))
     if problems:
         raise InvalidInputError(problems, hint="rlthf evaluate reads the import formats (see rlthf import --help)")
     texts: dict[str, tuple[str, str, str, str, str]] = {}

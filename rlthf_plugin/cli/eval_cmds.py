@@ -19,11 +19,12 @@ import click
 @click.option("--split", type=float, default=None,
               help="Score the workspace's own human labels that this fraction holds out by pair "
                    "(train with `rlthf train reward --exclude-split F` so they are never trained on).")
+@click.option("--skip-invalid", is_flag=True, help="Leave out rows of --data that cannot be read (counted).")
 @click.option("--json", "as_json", is_flag=True, help="Write the result as JSON to stdout.")
 @click.option("--no-card", is_flag=True, help="Do not write the result into the reward model's model card.")
 @click.pass_context
 def evaluate(ctx: click.Context, rm_spec: str, data: tuple[Path, ...], fmt: str | None, split: float | None,
-             as_json: bool, no_card: bool) -> None:
+             skip_invalid: bool, as_json: bool, no_card: bool) -> None:
     """Accuracy of a reward model against human labels, with a 95% Wilson interval, per
     source and category; human ties are counted apart.
 
@@ -43,7 +44,13 @@ def evaluate(ctx: click.Context, rm_spec: str, data: tuple[Path, ...], fmt: str 
         from ._common import open_workspace
 
         ws = open_workspace(ctx)
-    pairs = read_eval_pairs(data, fmt=fmt) if data else workspace_eval_pairs(ws, split)
+    skipped = 0
+    if data:
+        pairs, skipped = read_eval_pairs(data, fmt=fmt, skip_invalid=skip_invalid)
+        if skipped:
+            click.echo(f"--skip-invalid: {skipped} invalid row(s) left out", err=True)
+    else:
+        pairs = workspace_eval_pairs(ws, split)
     trained = None
     if rm_spec == "workspace":
         model, trained = fit_workspace_model(ws, exclude=pairs.pair_id, split=split or 0.0)
@@ -51,9 +58,9 @@ def evaluate(ctx: click.Context, rm_spec: str, data: tuple[Path, ...], fmt: str 
         model = load_trl_reward_model(rm_spec, split=split or 0.0)
     result = score(model, pairs)
     what = f"--split {split:g} of {ws.root}" if split is not None else ", ".join(str(p) for p in data)
-    command = _command(rm_spec, data, fmt, split)
+    command = _command(rm_spec, data, fmt, split, skip_invalid)
     if as_json:
-        out = {"rm": rm_spec, "data": what, "command": command, **result.to_dict()}
+        out = {"rm": rm_spec, "data": what, "command": command, "skipped_rows": skipped, **result.to_dict()}
         if trained is not None:
             out["trained_on"] = trained
         click.echo(json.dumps(out, indent=2, allow_nan=True))
@@ -74,12 +81,14 @@ def evaluate(ctx: click.Context, rm_spec: str, data: tuple[Path, ...], fmt: str 
         click.echo(f"model card: {path}", err=True)
 
 
-def _command(rm_spec: str, data, fmt, split) -> str:
+def _command(rm_spec: str, data, fmt, split, skip_invalid: bool = False) -> str:
     parts = ["rlthf", "evaluate", "--rm", shlex.quote(rm_spec)]
     for d in data:
         parts += ["--data", shlex.quote(str(d))]
     if fmt:
         parts += ["--format", fmt]
+    if skip_invalid:
+        parts.append("--skip-invalid")
     if split is not None:
         parts += ["--split", f"{split:g}"]
     return " ".join(parts)

@@ -54,18 +54,21 @@ class EvalPairs:
             getattr(self, name).append(value)
 
 
-def read_eval_pairs(paths: Sequence[str | Path], *, fmt: str | None = None) -> EvalPairs:
+def read_eval_pairs(paths: Sequence[str | Path], *, fmt: str | None = None,
+                    skip_invalid: bool = False) -> tuple[EvalPairs, int]:
     """Human-labeled pairs from files in any import format; every vote of a pair is pooled.
 
     A curated export's rows count as human labels only where ``label_source`` is
-    ``human``. Raises :class:`InvalidInputError` for unreadable rows and :class:`RlthfError`
-    when no pair carries a human label.
+    ``human``. Returns the pairs and the number of invalid rows left out (``skip_invalid``;
+    else :class:`InvalidInputError` lists them). :class:`RlthfError` when no pair carries a
+    human label.
     """
     names = [str(p) for p in paths]
     problems: list = []
     rows = list(iter_rows(names, problems, {}, fmt=fmt))
-    if problems:
-        raise InvalidInputError(problems, hint="rlthf evaluate reads the import formats (see rlthf import --help)")
+    if problems and not skip_invalid:
+        raise InvalidInputError(problems, hint="rlthf evaluate reads the import formats (see rlthf import --help); "
+                                               "pass --skip-invalid to score the other rows")
     texts: dict[str, tuple[str, str, str, str, str]] = {}
     votes: dict[str, list[str]] = {}
     for row in rows:
@@ -86,7 +89,7 @@ def read_eval_pairs(paths: Sequence[str | Path], *, fmt: str | None = None) -> E
     if not any(out.label):
         raise RlthfError(f"{', '.join(names)}: no human labels ({len(out)} pair(s) read, none with a human vote): "
                          "nothing to evaluate against")
-    return out
+    return out, len(problems)
 
 
 def workspace_eval_pairs(ws: Workspace, fraction: float) -> EvalPairs:

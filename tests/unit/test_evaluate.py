@@ -171,10 +171,15 @@ def test_trl_rm_from_train_reward_is_scored_and_the_card_gets_the_result(runner,
     trl = tmp_path / "test.jsonl"
     prompts, chosen, rejected = easy_split(dev_rows(20, seed=9), seed=9)
     trl.write_text("".join(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n"
-                           for p, c, r in zip(prompts, chosen, rejected)))
-    result = runner.invoke(main, ["evaluate", "--rm", str(rm), "--data", str(trl), "--no-card"],
+                           for p, c, r in zip(prompts, chosen, rejected))
+                   + json.dumps({"prompt": "p", "chosen": "same", "rejected": "same"}) + "\n")
+    result = runner.invoke(main, ["evaluate", "--rm", str(rm), "--data", str(trl), "--no-card"])
+    assert result.exit_code == 1 and "test.jsonl:21: field 'rejected'" in result.output
+    assert "--skip-invalid" in result.output
+    result = runner.invoke(main, ["evaluate", "--rm", str(rm), "--data", str(trl), "--no-card", "--skip-invalid"],
                            catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    assert "1 invalid row(s) left out" in result.output
     assert "accuracy" in result.output and "(20 pairs" not in result.output and "/20)" in result.output
 
 

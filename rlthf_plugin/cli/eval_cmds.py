@@ -63,7 +63,7 @@ def evaluate(ctx: click.Context, rm_spec: str, data: tuple[Path, ...], fmt: str 
         out = {"rm": rm_spec, "data": what, "command": command, "skipped_rows": skipped, **result.to_dict()}
         if trained is not None:
             out["trained_on"] = trained
-        click.echo(json.dumps(out, indent=2, allow_nan=True))
+        click.echo(json.dumps(out, indent=2, allow_nan=False))
     else:
         click.echo(f"reward model {rm_spec} on {what}")
         click.echo(f"accuracy {result.overall.text()}  (95% Wilson interval; {result.human_ties} human ties "

@@ -71,7 +71,13 @@ class Evaluation:
     confidence: float = CONFIDENCE
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain data for JSON: an accuracy over no pairs is None, not NaN."""
+        def clean(v):
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            return None if isinstance(v, float) and v != v else v
+
+        return clean(asdict(self))
 
 
 def wilson_interval(correct: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:

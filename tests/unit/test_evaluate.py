@@ -85,6 +85,9 @@ def test_ties_are_counted_apart_and_the_interval_is_wilsons():
     centre, half = (0.5 + z * z / 8) / (1 + z * z / 4), z / (1 + z * z / 4) * np.sqrt(0.25 / 4 + z * z / 64)
     assert abs(lo - (centre - half)) < 1e-9 and abs(hi - (centre + half)) < 1e-9
     assert (r.overall.low, r.overall.high) == (lo, hi)
+    only_ties = evaluate_margins([1.0], ["tie"]).to_dict()
+    assert only_ties["overall"]["accuracy"] is None and only_ties["human_ties"] == 1
+    json.dumps(only_ties, allow_nan=False)
     with pytest.raises(ValueError, match="NaN"):
         evaluate_margins([np.nan], ["A"])
 

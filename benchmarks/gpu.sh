@@ -103,3 +103,16 @@ echo "train policy: $S s, peak $PEAK MiB"
 echo "| train policy (DPO, SmolLM2-135M, bf16, 1 epoch) | 2,000 pairs | $S | $(awk "BEGIN{printf \"%.1f\", 1900 / $S}") pairs/s | $PEAK MiB (nvidia-smi) |" >> "$REPORT"
 
 echo; cat "$REPORT"
+
+# -- downstream (issue 25): the table of `python -m benchmarks.downstream` with the TRL reward model
+# fine-tuned for every arm, set and budget (seed 0, 5 folds) on a larger backbone than the CPU run's
+# MiniLM: SmolLM2-135M-Instruct (step 3 converts it to $OUT/smollm2), bf16, max_length 512. The
+# embedding-RM cells and the REAL rows are the CPU run's, recomputed here.
+echo "== 4. downstream: TRL reward model (SmolLM2-135M, bf16) on every arm, set and budget"
+"$PY" -m benchmarks.downstream --seeds 3 --folds 5 --trl --trl-sets pandalm,llmbar,mtbench \
+    --trl-budgets 0.02,0.06,0.1 --trl-seeds 1 --trl-folds 5 --trl-model "$OUT/smollm2" --trl-max-length 512 \
+    --trl-config '{"bf16": true, "score_batch_size": 128}' --md-out "$OUT/downstream_gpu.md" > "$OUT/downstream.log" 2>&1 \
+    || { tail -20 "$OUT/downstream.log" >&2; exit 1; }
+{ echo; echo "### Downstream on the GPU (\`benchmarks/downstream.py\`, TRL reward model on SmolLM2-135M, bf16)"; echo
+  sed '1d' "$OUT/downstream_gpu.md"; } >> "$REPORT"
+echo; cat "$OUT/downstream_gpu.md"

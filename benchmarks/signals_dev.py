@@ -42,8 +42,10 @@ from rlthf_plugin.selection.prior import prior_wrong
 from rlthf_plugin.selection.siblings import sibling_margins
 from rlthf_plugin.selection.signals import encode_votes, signal_table
 
-#: The dev sets (never the holdout); ``RLTHF_DEV_DATA`` overrides the path.
-DEV = Path(os.environ.get("RLTHF_DEV_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"))
+#: The dev data: $RLTHF_DEV_DATA, else shared/data/dev beside the checkout (a worktree sits one level deeper).
+DEV = next((p for p in ([Path(os.environ["RLTHF_DEV_DATA"])] if os.environ.get("RLTHF_DEV_DATA") else []) +
+            [Path(__file__).resolve().parents[k] / "shared" / "data" / "dev" for k in (2, 3)] if p.exists()),
+           Path(__file__).resolve().parents[2] / "shared" / "data" / "dev")
 CACHE = Path(__file__).resolve().parent / ".cache" / "signals_embeddings.npz"
 
 
@@ -309,8 +311,9 @@ def run_signals(pool: Pool, rm: RM, v: Variant, seed: int, budgets, step, opts) 
         curated, has = curate(pool, flipped, human)
         budget = round((it + 1) * step, 4)
         if any(abs(budget - b) < 1e-9 for b in budgets):
+            amp = np.asarray(DEFAULTS.amplification, dtype=float)[np.clip(asked_at, 0, len(DEFAULTS.amplification) - 1)]
             out.append(record(v.name, pool, seed, budget, curated, np.flatnonzero(has), flipped,
-                              time.perf_counter() - t0, explored))
+                              time.perf_counter() - t0, explored, weights=np.where(has, amp, 1.0)))
     return out
 
 
@@ -323,7 +326,9 @@ def curate(pool, flipped, human):
     return cur, has
 
 
-def record(method, pool, seed, budget, curated, asked, flipped, seconds, explored=None):
+def record(method, pool, seed, budget, curated, asked, flipped, seconds, explored=None, weights=None):
+    """One row of the tables; ``labels`` (the curated label per pair) and ``weights`` (the
+    export's amplification per pair) are kept for :mod:`benchmarks.downstream`."""
     err = pool.ai != pool.truth
     susp = asked if explored is None else asked[~explored[asked]]
     return {"set": pool.name, "method": method, "seed": seed, "budget": budget, "asked": int(asked.size),
@@ -335,7 +340,7 @@ def record(method, pool, seed, budget, curated, asked, flipped, seconds, explore
                                   if explored is not None and explored[asked].any() else float("nan")),
             "flips": int(flipped.size),
             "flip_precision": float(err[flipped].mean()) if flipped.size else float("nan"),
-            "seconds": seconds}
+            "seconds": seconds, "labels": curated, "weights": weights}
 
 
 def run_random(pool, seed, budgets):
@@ -410,8 +415,9 @@ def run_margin_curve(pool: Pool, rm: RM, seed, budgets, step):
         cur, has = curate(pool, flipped, human)
         b = round((it + 1) * step, 4)
         if any(abs(b - x) < 1e-9 for x in budgets):
+            amp = np.array([schedule(max(h, 0))[0] for h in human_it])
             out.append(record("margin_curve", pool, seed, b, cur, np.flatnonzero(has), flipped,
-                              time.perf_counter() - t0))
+                              time.perf_counter() - t0, weights=np.where(has, amp, 1.0)))
     return out
 
 
@@ -572,7 +578,7 @@ def main(argv=None):
     md = markdown(rows, budgets, pools, command, time.perf_counter() - start)
     print(md)
     if args.out:
-        args.out.write_text(json.dumps(rows))
+        args.out.write_text(json.dumps([{k: v for k, v in r.items() if k not in ("labels", "weights")} for r in rows]))
     if args.write:
         from ._report import write_section
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "export": "loop_cmds:export",
     "train": "train_cmds:train",
     "report": "report_cmds:report",
+    "evaluate": "eval_cmds:evaluate",
 }
 
 

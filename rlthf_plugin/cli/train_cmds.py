@@ -41,17 +41,32 @@ def _make_config(cls, path: Path | None, **given):
         raise RlthfError(f"{'--config ' + str(path) + ': ' if path else ''}{e}") from e
 
 
-def _load_data(ctx: click.Context, data: Path | None, only: str | None):
+def _load_data(ctx: click.Context, data: Path | None, only: str | None, exclude_split: float = 0.0):
     from ..io.curated import read_curated
     from ..io.export import curated_from_workspace
 
     sources = [s.strip() for s in only.split(",") if s.strip()] if only else None
     if data is not None:
-        return read_curated(data).only(sources)
-    from ._common import open_workspace
+        dataset = read_curated(data).only(sources)
+    else:
+        from ._common import open_workspace
 
-    ws = open_workspace(ctx)
-    return curated_from_workspace(ws.ledger, config=ws.config, only=sources)
+        ws = open_workspace(ctx)
+        dataset = curated_from_workspace(ws.ledger, config=ws.config, only=sources)
+    if not exclude_split:
+        return dataset
+    from ..models.evaluation import split_mask
+
+    try:
+        held = split_mask(dataset.pair_id, exclude_split)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--exclude-split") from e
+    kept = dataset.subset([i for i, h in enumerate(held) if not h])
+    click.echo(f"--exclude-split {exclude_split:g}: {len(dataset) - len(kept)} of {len(dataset)} pairs held out "
+               "for `rlthf evaluate --split`", err=True)
+    if not len(kept):
+        raise RlthfError("--exclude-split leaves no pair to train on")
+    return kept
 
 
 def _split(dataset, eval_data: Path | None, eval_fraction: float, seed: int):
@@ -79,6 +94,9 @@ def training_options(f):
                      help="Pairs held out for evaluation (split by pair before amplification)."),
         click.option("--eval-data", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
                      help="A separate curated JSONL to evaluate on (instead of --eval-fraction)."),
+        click.option("--exclude-split", type=float, default=0.0, show_default=True,
+                     help="Leave out the pairs `rlthf evaluate --split F` holds out (by pair id), so they "
+                          "are never trained on."),
         click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      default=None, help="JSON or TOML file with training config fields."),
         click.option("--epochs", "num_train_epochs", type=float, default=None, help="Training epochs."),
@@ -115,18 +133,20 @@ def train() -> None:
 @training_options
 @click.pass_context
 def reward(ctx: click.Context, out: Path, data: Path | None, only: str | None, eval_fraction: float,
-           eval_data: Path | None, config_file: Path | None, keep_checkpoints: bool, **options) -> None:
+           eval_data: Path | None, config_file: Path | None, keep_checkpoints: bool, exclude_split: float,
+           **options) -> None:
     """Fine-tune a reward model (TRL RewardTrainer) and keep its best checkpoint in OUT."""
     from ..models.card import write_model_card
     from ..models.reward_trl import RewardTrainingConfig, TransformerRewardModel
 
     config = _make_config(RewardTrainingConfig, config_file, **options)
-    dataset = _load_data(ctx, data, only)
+    dataset = _load_data(ctx, data, only, exclude_split)
     train_set, eval_set = _split(dataset, eval_data, eval_fraction, config.seed)
     click.echo(f"reward model {config.model}: {len(train_set)} train pairs, {len(eval_set)} eval pairs", err=True)
     rm = TransformerRewardModel(config)
     rm.fit(*_triples(train_set), weights=train_set.amplification,
            eval_data=_triples(eval_set) if len(eval_set) else None, output_dir=out / "checkpoints")
+    rm.metrics["exclude_split"] = exclude_split  # `rlthf evaluate --split` checks it
     rm.save(out)
     if _is_main():
         if not keep_checkpoints:
@@ -152,7 +172,7 @@ def reward(ctx: click.Context, out: Path, data: Path | None, only: str | None, e
 @click.pass_context
 def policy(ctx: click.Context, model: str, out: Path, data: Path | None, only: str | None, eval_fraction: float,
            eval_data: Path | None, config_file: Path | None, relabel_with_rm: Path | None, relabel_keep: str,
-           **options) -> None:
+           exclude_split: float, **options) -> None:
     """Train a policy with DPO (TRL DPOTrainer) on the curated set and save it to OUT.
 
     Paper defaults: lr 1e-6, beta 0.1, warmup 0.1.
@@ -161,7 +181,7 @@ def policy(ctx: click.Context, model: str, out: Path, data: Path | None, only: s
     from ..models.policy import DPOTrainingConfig, train_policy
 
     config = _make_config(DPOTrainingConfig, config_file, **options)
-    dataset = _load_data(ctx, data, only)
+    dataset = _load_data(ctx, data, only, exclude_split)
     relabeled = 0
     if relabel_with_rm is not None:
         dataset, relabeled = relabel(dataset, relabel_with_rm, keep=[s.strip() for s in relabel_keep.split(",")

@@ -17,7 +17,7 @@ LOAD_SNIPPETS = {
 SHOWN_METRICS = ("eval_accuracy", "eval_loss", "eval_loss_before", "best_metric", "best_checkpoint", "train_loss",
                  "first_logged_loss", "last_logged_loss", "eval_rewards/accuracies", "eval_rewards/margins",
                  "steps", "train_runtime", "num_tokens", "train_pairs", "distinct_pairs", "eval_pairs",
-                 "truncated", "eval_truncated", "prompts_truncated", "dropped", "relabeled")
+                 "truncated", "eval_truncated", "prompts_truncated", "dropped", "relabeled", "exclude_split")
 
 
 def _fmt(value) -> str:
@@ -55,4 +55,24 @@ def model_card(*, kind: str, base_model: str, out: str | Path, train: dict, eval
 def write_model_card(directory: str | Path, **kwargs) -> Path:
     path = Path(directory) / "README.md"
     path.write_text(model_card(out=directory, **kwargs), encoding="utf-8")
+    return path
+
+
+EVAL_BEGIN = "<!-- BEGIN rlthf evaluate -->"
+EVAL_END = "<!-- END rlthf evaluate -->"
+
+
+def add_evaluation(directory: str | Path, section: str) -> Path:
+    """Put ``section`` (markdown) into the model card in ``directory``, replacing the one a
+    previous ``rlthf evaluate`` wrote; the rest of the card is kept."""
+    import re
+
+    path = Path(directory) / "README.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{EVAL_BEGIN}\n{section.strip()}\n{EVAL_END}"
+    pattern = re.compile(rf"{re.escape(EVAL_BEGIN)}.*?{re.escape(EVAL_END)}", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
     return path

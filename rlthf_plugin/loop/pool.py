@@ -153,7 +153,7 @@ def make_factory(ledger: Ledger, config: Config, *, progress: bool = False) -> C
         emb = config.embedding
         base = EmbeddingRewardModel(SentenceEmbedder(emb.model, batch_size=emb.batch_size, max_length=emb.max_length,
                                                         backend=emb.backend),
-                                    ledger=ledger, head=sel.head, seed=sel.seed, progress=progress)
+                                    ledger=ledger.vector_store, head=sel.head, seed=sel.seed, progress=progress)
         return base.spawn
     if sel.reward_model == "transformer":
         module = require("rlthf_plugin.models.reward_trl", "train")

@@ -48,6 +48,8 @@ HEADS = ("linear", "mlp")
 #: (the amplified human labels). 769 weights are pinned down long before 200k pairs, and the
 #: Gram pass is the one step of a fit whose cost grows as N d^2.
 MAX_GRAM_PAIRS = 200_000
+#: Batches between releases of a memory-mapped vector store's pages (bounded RSS at 1M pairs).
+RELEASE_BATCHES = 16
 #: How the linear head is fit: ``newton`` (Newton steps of the Bradley-Terry loss in numpy,
 #: the first one in closed form) or ``adamw`` (minibatch AdamW in torch, as the MLP head).
 SOLVERS = ("newton", "adamw")
@@ -144,6 +146,12 @@ class EmbeddingRewardModel:
             x = x / self._scale
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self._device)
 
+    def _release(self, start: int) -> None:
+        """Every :data:`RELEASE_BATCHES` batches, drop the vectors read from resident memory
+        (a memory-mapped store's pages; the page cache keeps them)."""
+        if start and start % (RELEASE_BATCHES * BATCH_SIZE) == 0:
+            self.table.release()
+
     # -- training -------------------------------------------------------------------------
     def _triples(self, prompts, chosen, rejected, weights):
         n = len(prompts)
@@ -173,6 +181,7 @@ class EmbeddingRewardModel:
         for start in range(0, len(p), BATCH_SIZE):
             sl = slice(start, start + BATCH_SIZE)
             yield sl, (self._phi(p[sl], c[sl]) - self._phi(p[sl], r[sl])) / self._scale, w[sl]
+            self._release(start)
 
     def fit(self, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str], *,
             weights: Sequence[float] | None = None) -> "EmbeddingRewardModel":
@@ -294,6 +303,7 @@ class EmbeddingRewardModel:
             for start in range(0, len(r_rows), BATCH_SIZE):
                 sl = slice(start, start + BATCH_SIZE)
                 out[sl] = (self._phi(p_rows[sl], r_rows[sl]) / self._scale) @ self._beta
+                self._release(start)
             return out
         import torch
 

@@ -30,6 +30,47 @@ class VectorStore(Protocol):
         ...
 
 
+class ArrayVectorStore(VectorStore, Protocol):
+    """A :class:`VectorStore` read as one array per embedder (the workspace's vector files)."""
+
+    def rows_of(self, model: str, hashes: Sequence[str]) -> np.ndarray:
+        """(N,) int64 row of each text hash in :meth:`matrix`, -1 where not stored."""
+        ...
+
+    def matrix(self, model: str) -> np.ndarray:
+        """(rows, d) float32 (memory-mapped): every vector stored under ``model``."""
+        ...
+
+    def release(self, model: str) -> None:
+        """Drop the matrix's pages from resident memory (read again on the next access)."""
+        ...
+
+
+def is_array_store(store: object) -> bool:
+    """Whether ``store`` is read as one array (:class:`ArrayVectorStore`)."""
+    return all(callable(getattr(store, m, None)) for m in ("rows_of", "matrix", "release"))
+
+
+def fill_store(embedder: Embedder, store: VectorStore, texts: Sequence[str], *, chunk: int = 2048,
+               progress: bool = False, desc: str = "embedding") -> int:
+    """Embed the ``texts`` whose hash ``store`` lacks (distinct texts once, ``chunk`` at a time,
+    each chunk stored as it comes: a crash loses at most one chunk); returns how many."""
+    unique = dict(zip((text_hash(t) for t in texts), texts))
+    if is_array_store(store):
+        hashes = list(unique)
+        todo = [(h, unique[h]) for h, r in zip(hashes, store.rows_of(embedder.name, hashes)) if r < 0]
+    else:
+        known = store.load_vectors(embedder.name, list(unique))
+        todo = [(h, t) for h, t in unique.items() if h not in known]
+    bar = tqdm(total=len(todo), desc=desc, unit=" texts", disable=not progress or not todo)
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        store.save_vectors(embedder.name, [h for h, _ in part], embedder.encode([t for _, t in part]))
+        bar.update(len(part))
+    bar.close()
+    return len(todo)
+
+
 class EmbeddingCache:
     """An embedder in front of a :class:`VectorStore`: each distinct text is embedded once, ever.
 
@@ -88,6 +129,8 @@ class TextTable:
         """A table filled by ``embedder``, through an :class:`EmbeddingCache` on ``store`` when given."""
         if store is None:
             return cls(embedder.encode, progress=progress)
+        if is_array_store(store):
+            return StoredTextTable(embedder, store, progress=progress)  # type: ignore[return-value]
         cache = EmbeddingCache(embedder, store, progress=progress)
         return cls(lambda texts: cache.embed(texts), progress=progress)
 
@@ -117,5 +160,45 @@ class TextTable:
             by_text[t] = self.rows[h]
         return np.fromiter((by_text[t] for t in texts), dtype=np.int64, count=len(texts))
 
+    def release(self) -> None:
+        """Nothing to release: the matrix is in memory."""
 
-__all__ = ["EmbeddingCache", "TextTable", "VectorStore"]
+
+class StoredTextTable:
+    """A :class:`TextTable` over an :class:`ArrayVectorStore`: :attr:`matrix` is the store's
+    memory-mapped matrix itself (no copy, no per-text vectors in memory), rows are the
+    store's; texts the store lacks are embedded and appended first."""
+
+    def __init__(self, embedder: Embedder, store: ArrayVectorStore, *, progress: bool = False, chunk: int = 2048):
+        self.embedder, self.store, self.progress, self.chunk = embedder, store, progress, chunk
+        self._by_text: dict[str, int] = {}
+        self.lengths = np.zeros(0, dtype=np.float32)  # (rows,) log1p(characters), set for indexed rows
+        self.matrix = store.matrix(embedder.name)
+
+    def index(self, texts: Sequence[str]) -> np.ndarray:
+        """(N,) int64 rows of ``texts`` in :attr:`matrix`, embedding the texts the store lacks."""
+        by_text = self._by_text
+        unseen = list(dict.fromkeys(t for t in texts if t not in by_text))
+        if unseen:
+            name = self.embedder.name
+            hashes = [text_hash(t) for t in unseen]
+            rows = self.store.rows_of(name, hashes)
+            if (rows < 0).any():
+                missing = [t for t, r in zip(unseen, rows) if r < 0]
+                fill_store(self.embedder, self.store, missing, chunk=self.chunk, progress=self.progress)
+                rows = self.store.rows_of(name, hashes)
+            self.matrix = self.store.matrix(name)
+            if self.lengths.size < len(self.matrix):
+                self.lengths = np.concatenate([self.lengths, np.zeros(len(self.matrix) - self.lengths.size,
+                                                                      dtype=np.float32)])
+            self.lengths[rows] = np.log1p([len(t) for t in unseen])
+            by_text.update(zip(unseen, rows.tolist()))
+        return np.fromiter((by_text[t] for t in texts), dtype=np.int64, count=len(texts))
+
+    def release(self) -> None:
+        """Drop the mapped matrix's pages from resident memory (a scan stays bounded)."""
+        self.store.release(self.embedder.name)
+
+
+__all__ = ["ArrayVectorStore", "EmbeddingCache", "StoredTextTable", "TextTable", "VectorStore", "fill_store",
+           "is_array_store"]

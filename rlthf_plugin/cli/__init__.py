@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "targets": "sync_cmds:targets",
     "candidates": "real_cmds:candidates",
     "label-ai": "judge_cmds:label_ai",
+    "embed": "embed_cmds:embed",
     "select": "loop_cmds:select",
     "label": "loop_cmds:label",
     "run": "loop_cmds:run",

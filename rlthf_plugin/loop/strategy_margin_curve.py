@@ -23,7 +23,7 @@ import numpy as np
 from ..config import Config
 from ..models.reward import RewardModel
 from ..pairs import A, B
-from ..selection.rlthf import Region, Selection, ai_margins, flip_gate, schedule, select_actions
+from ..selection.rlthf import Action, Region, Selection, ai_margins, flip_gate, schedule, select_actions
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
 from ..vocab import Strategy
@@ -107,7 +107,7 @@ def select_margin_curve(ledger: Ledger, config: Config, *, it: int, rows: list[d
     decision_rows = [
         {"iteration": it, "pair_id": p.id, "action": str(s.action[k]), "region": str(s.region[k]),
          "margin": float(s.margins[k]), "rank": int(s.rank[k]), "priority": float(s.priority[k]),
-         "reason": s.reason(k)}
+         "reason": {} if s.action[k] == Action.DROP else s.reason(k)}  # a drop's code is its reason
         for k, p in enumerate(cand_pairs)
     ]
     stats = {

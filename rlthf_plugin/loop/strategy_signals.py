@@ -167,6 +167,11 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
     decision_rows = []
     for i, a in action.items():
+        if a == Action.DROP.value:  # its code (action, region) is its reason: derived when shown
+            decision_rows.append({"iteration": it, "pair_id": ids[i], "action": a, "region": region[i],
+                                  "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": priority[i],
+                                  "reason": {}})
+            continue
         why = _why(a, region[i], asked_kind.get(i), score[i], dec, i)
         reason = {"action": a, "region": region[i], "kind": asked_kind.get(i), "why": why,
                   "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),

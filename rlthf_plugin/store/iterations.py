@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 import sqlalchemy as sa
 
 from ..selection.rlthf import Action
-from ..vocab import SELECTING, IterationState
+from ..vocab import SELECTING, IterationState, derived_reason
 from . import schema as S
 from ._sql import Fence, insert_ignore, now, select_in
 from .labels import LabelRow, label_row_query
@@ -125,11 +125,20 @@ def decisions(ledger: Ledger, iteration: int | None = None) -> list[dict]:
 
 
 def pair_decisions(ledger: Ledger, pair_id: str) -> list[dict]:
-    """Every decision about one pair, oldest iteration first (with its machine reason)."""
+    """Every decision about one pair, oldest iteration first (with its machine reason; a
+    dropped pair's is derived from its code, :func:`~rlthf_plugin.vocab.derived_reason`)."""
     t = S.decisions
     with ledger.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(sa.select(t).where(t.c.pair_id == pair_id).order_by(t.c.iteration))
+        rows = [dict(r) for r in conn.execute(sa.select(t).where(t.c.pair_id == pair_id).order_by(t.c.iteration))
                 .mappings()]
+    for r in rows:
+        r["reason"] = shown_reason(r)
+    return rows
+
+
+def shown_reason(row: dict) -> dict:
+    """A decision row's reason as shown: the stored one, or the one its code stands for."""
+    return row["reason"] or derived_reason(row["action"], row["region"], row["margin"], row["rank"])
 
 
 def asked_order(ledger: Ledger, iteration: int, *, limit: int | None = None) -> list[str]:
@@ -197,12 +206,13 @@ def decision_reasons(ledger: Ledger, iteration: int, pair_ids: Sequence[str]) ->
     """pair id -> the machine reason of its decision in ``iteration``, for ``pair_ids``."""
     d = S.decisions
     with ledger.engine.connect() as conn:
-        return {pid: reason for pid, reason in select_in(
-            conn, lambda c: sa.select(d.c.pair_id, d.c.reason).where(d.c.iteration == iteration, d.c.pair_id.in_(c)),
-            pair_ids)}
+        return {r.pair_id: shown_reason(r._asdict()) for r in select_in(
+            conn, lambda c: sa.select(d.c.pair_id, d.c.reason, d.c.action, d.c.region, d.c.margin, d.c.rank)
+            .where(d.c.iteration == iteration, d.c.pair_id.in_(c)), pair_ids)}
 
 
 __all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_order", "asked_pair_ids", "begin_iteration",
            "iteration_params",
            "count_iterations", "curation_inputs", "decision_reasons", "decisions", "finish_iteration", "iteration_rows",
+           "shown_reason",
            "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "pair_decisions", "record_selection", "set_state"]

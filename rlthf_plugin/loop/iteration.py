@@ -30,7 +30,7 @@ from ..store.ledger import Ledger
 from ..vocab import SELECTING, STRATEGIES
 from . import strategy_margin_curve, strategy_signals
 from .owner import IterationOwner, owned
-from .pool import read_pool
+from .pool import make_factory, read_pool, stored_table
 from .strategy import IterationReport, SelectionStrategy
 
 #: ``selection.strategy`` -> the strategy that decides an iteration.
@@ -66,7 +66,9 @@ def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], Rewa
     if sel.strategy not in STRATEGIES:
         raise ConfigError(f"unknown selection.strategy '{sel.strategy}'; known: {', '.join(STRATEGIES)}")
     alpha, beta = schedule(it, amplification=sel.amplification, back_off=sel.back_off)
-    pool = read_pool(ledger, config)
+    # The embedding reward model over the workspace's vector store reads the pool as columns.
+    factory = factory or make_factory(ledger, config, progress=progress)
+    pool = read_pool(ledger, config, table=stored_table(factory))
     if not pool.pairs:
         raise RlthfError("the workspace has no pairs: run 'rlthf import' first")
     params = {"budget": sel.budget, "shard": sel.shard, "amplification": alpha, "back_off": beta,

@@ -78,23 +78,11 @@ def _check(config: Config) -> None:
         raise ConfigError(f"selection.prior_strength must be >= 0, got {sel.prior_strength}")
 
 
-def _ids(texts) -> np.ndarray:
-    """An integer id per text, equal texts equal ids (first seen first)."""
-    index: dict[str, int] = {}
-    return np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64)
-
-
 def _real_candidates(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
     """(pool rows, dissimilarity) of REAL candidate pairs with no AI and no human label."""
-    rows, dis = [], []
-    for i, p in enumerate(pool.pairs):
-        meta = p.metadata or {}
-        if meta.get("origin") == "candidates" and not pool.ai[i] and not pool.human_any[i]:
-            sim = meta.get("similarity")
-            if isinstance(sim, (int, float)):
-                rows.append(i)
-                dis.append(1.0 - float(sim))
-    return np.asarray(rows, dtype=np.int64), np.asarray(dis, dtype=np.float64)
+    sim = pool.similarity()
+    rows = np.flatnonzero(np.isfinite(sim) & (pool.ai == "") & ~pool.human_any)
+    return rows.astype(np.int64), 1.0 - sim[rows]
 
 
 def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict], pool: Pool,
@@ -106,8 +94,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     """
     _check(config)
     sel = config.selection
-    n = len(pool.pairs)
-    ids = [p.id for p in pool.pairs]
+    n = len(pool.ai)
+    ids = pool.ids
     votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
     primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
     winner = np.isin(pool.ai, [A, B])
@@ -122,17 +110,14 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     weights = np.where(human_win, human_weights(pool, rows, config, alpha), 1.0)
     factory = factory or make_factory(ledger, config, progress=progress)
     train = labels != ""
-    raw = cross_fit_margins(factory, [p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
-                            [p.response_b for p in pool.pairs], labels.astype(str), train=train, weights=weights,
+    raw = cross_fit_margins(factory, *pool.texts(), labels.astype(str), train=train, weights=weights,
                             folds=sel.folds, seed=sel.seed + it, progress=progress)
     # 2. what the other labels of each prompt say (the same labels and weights as the RM)
-    sibling = sibling_margins(_ids(p.prompt for p in pool.pairs), *np.split(_ids(
-        [p.response_a for p in pool.pairs] + [p.response_b for p in pool.pairs]), 2),
-        np.where(labels == A, 1.0, np.where(labels == B, -1.0, 0.0)), weights=weights)
+    sibling = sibling_margins(*pool.text_ids(), np.where(labels == A, 1.0, np.where(labels == B, -1.0, 0.0)),
+                              weights=weights)
     # 2-3. signals, prior, error model
     table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
-                         length_a=[len(p.response_a) for p in pool.pairs],
-                         length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a,
+                         length_a=pool.lengths()[0], length_b=pool.lengths()[1], p_a=votes.p_a,
                          coverage=coverage(votes), sibling_margin=sibling)
     prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
     wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
@@ -156,36 +141,41 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     ranks = np.empty(n, dtype=np.int64)
     order = np.argsort(-np.nan_to_num(score, nan=-1.0), kind="stable")
     ranks[order] = np.arange(n)
-    action = {i: _ACTION[str(dec.decision[i])] for i in np.flatnonzero(eligible)}
-    region = {i: (INCONSISTENT if inconsistent[i] else _REGION[a]) for i, a in action.items()}
-    priority = {i: 0.0 for i in action}
-    asked_kind: dict[int, str] = {}
+    # Per-pair action, region, priority and asked kind as arrays ("" = not a candidate).
+    action = np.full(n, "", dtype=object)
+    action[eligible] = [_ACTION[str(x)] for x in dec.decision[eligible]]
+    region = np.where(inconsistent, INCONSISTENT, [_REGION.get(a, "") for a in action]).astype(object)
+    priority = np.zeros(n)
+    asked_kind = np.full(n, None, dtype=object)
     for kind, idx, pr in zip(batch.kind, batch.index, batch.priority):
         row = int(real_rows[idx]) if kind == Kind.REAL.value else int(idx)
         asked_kind[row] = str(kind)
         action[row], region[row], priority[row] = Action.ASK.value, str(kind), float(pr)
     margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
-    decision_rows = []
-    for i, a in action.items():
-        if a == Action.DROP.value:  # its code (action, region) is its reason: derived when shown
-            decision_rows.append({"iteration": it, "pair_id": ids[i], "action": a, "region": region[i],
-                                  "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": priority[i],
-                                  "reason": {}})
-            continue
-        why = _why(a, region[i], asked_kind.get(i), score[i], dec, i)
-        reason = {"action": a, "region": region[i], "kind": asked_kind.get(i), "why": why,
-                  "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
-                  "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
-                  "label_judge": str(pool.label_judge[i]) or None,
-                  "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}}
-        decision_rows.append({
-            "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
-            "rank": int(ranks[i]), "priority": priority[i],
-            "reason": {k: v for k, v in reason.items() if v is not None},
-        })
-    counts = {k.value: sum(1 for a in action.values() if a == k.value) for k in Action}
+    decided = np.flatnonzero(action != "")
+
+    def decision_rows():  # one at a time: a million pairs never hold a million dicts
+        for i in decided:
+            a = action[i]
+            if a == Action.DROP.value:  # its code (action, region) is its reason: derived when shown
+                yield {"iteration": it, "pair_id": ids[i], "action": a, "region": region[i],
+                       "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": float(priority[i]),
+                       "reason": {}}
+                continue
+            why = _why(a, region[i], asked_kind[i], score[i], dec, i)
+            reason = {"action": a, "region": region[i], "kind": asked_kind[i], "why": why,
+                      "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
+                      "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
+                      "label_judge": str(pool.label_judge[i]) or None,
+                      "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}}
+            yield {
+                "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
+                "rank": int(ranks[i]), "priority": float(priority[i]),
+                "reason": {k: v for k, v in reason.items() if v is not None},
+            }
+    counts = {k.value: int(np.sum(action == k.value)) for k in Action}
     stats: dict[str, Any] = {
-        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": len(action), "train": int(train.sum()),
+        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(decided.size), "train": int(train.sum()),
         "human_labeled": int(human_win.sum()), "budget": budget, "counts": counts,
         "kinds": batch.counts(), "primary_judge": votes.judges[primary], "judges": votes.labeled,
         "label_judges": label_judge_counts(pool),
@@ -199,8 +189,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                            f"trust where the upper bound < {sel.trust_max_error:g}"},
         "rm_check": rm_check(pool, np.where(winner, margin_of, np.nan), ledger),
     }
-    iterations_db.record_selection(ledger, it, decision_rows, stats, fence=owner.fence if owner else None)
-    asked = [pool.pairs[i] for i in action if action[i] == Action.ASK.value]
+    iterations_db.record_selection(ledger, it, decision_rows(), stats, fence=owner.fence if owner else None)
+    asked = pool.pairs_at(np.flatnonzero(action == Action.ASK.value))
     return IterationReport(it, counts, stats, None, asked)
 
 

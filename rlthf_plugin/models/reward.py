@@ -49,7 +49,7 @@ HEADS = ("linear", "mlp")
 #: Gram pass is the one step of a fit whose cost grows as N d^2.
 MAX_GRAM_PAIRS = 200_000
 #: Batches between releases of a memory-mapped vector store's pages (bounded RSS at 1M pairs).
-RELEASE_BATCHES = 16
+RELEASE_BATCHES = 1
 #: How the linear head is fit: ``newton`` (Newton steps of the Bradley-Terry loss in numpy,
 #: the first one in closed form) or ``adamw`` (minibatch AdamW in torch, as the MLP head).
 SOLVERS = ("newton", "adamw")
@@ -174,6 +174,7 @@ class EmbeddingRewardModel:
         rng = np.random.default_rng(self.seed)
         sample = rng.choice(len(p), size=min(len(p), 20000), replace=False)
         diff = self._phi(p[sample], c[sample]) - self._phi(p[sample], r[sample])
+        self.table.release()  # the sample's rows are spread over the whole store
         return np.maximum(np.sqrt((diff ** 2).mean(axis=0)), 1e-6).astype(np.float32)
 
     def _diffs(self, p, c, r, w):

@@ -164,6 +164,41 @@ class TextTable:
         """Nothing to release: the matrix is in memory."""
 
 
+class TextRows:
+    """Texts as their rows in a :class:`StoredTextTable`'s matrix: what a million-pair pool
+    passes to the reward model instead of the texts (``rows`` (N,) int64, ``lengths`` (N,)
+    float32 ``log1p(characters)``). Indexing with an int array or a bool mask gives a
+    :class:`TextRows`; :meth:`StoredTextTable.index` takes them as they are."""
+
+    def __init__(self, rows: np.ndarray, lengths: np.ndarray, model: str):
+        self.rows, self.lengths, self.model = np.asarray(rows, dtype=np.int64), np.asarray(lengths, np.float32), model
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, (int, np.integer)):
+            return int(self.rows[idx])
+        return TextRows(self.rows[idx], self.lengths[idx], self.model)
+
+    @staticmethod
+    def where(cond: np.ndarray, x: "TextRows", y: "TextRows") -> "TextRows":
+        """Element-wise ``x`` where ``cond`` else ``y``."""
+        return TextRows(np.where(cond, x.rows, y.rows), np.where(cond, x.lengths, y.lengths), x.model)
+
+
+def take(texts, idx: np.ndarray):
+    """``texts`` at ``idx`` (int array): a :class:`TextRows` or a list of texts."""
+    return texts[idx] if isinstance(texts, TextRows) else [texts[i] for i in idx]
+
+
+def choose(cond: np.ndarray, x, y):
+    """``x[i] if cond[i] else y[i]``, for :class:`TextRows` or lists of texts."""
+    if isinstance(x, TextRows):
+        return TextRows.where(np.asarray(cond, dtype=bool), x, y)
+    return [a if c else b for c, a, b in zip(cond, x, y)]
+
+
 class StoredTextTable:
     """A :class:`TextTable` over an :class:`ArrayVectorStore`: :attr:`matrix` is the store's
     memory-mapped matrix itself (no copy, no per-text vectors in memory), rows are the
@@ -175,30 +210,44 @@ class StoredTextTable:
         self.lengths = np.zeros(0, dtype=np.float32)  # (rows,) log1p(characters), set for indexed rows
         self.matrix = store.matrix(embedder.name)
 
-    def index(self, texts: Sequence[str]) -> np.ndarray:
+    def index(self, texts: Sequence[str] | TextRows) -> np.ndarray:
         """(N,) int64 rows of ``texts`` in :attr:`matrix`, embedding the texts the store lacks."""
-        by_text = self._by_text
-        unseen = list(dict.fromkeys(t for t in texts if t not in by_text))
-        if unseen:
-            name = self.embedder.name
-            hashes = [text_hash(t) for t in unseen]
-            rows = self.store.rows_of(name, hashes)
-            if (rows < 0).any():
-                missing = [t for t, r in zip(unseen, rows) if r < 0]
-                fill_store(self.embedder, self.store, missing, chunk=self.chunk, progress=self.progress)
-                rows = self.store.rows_of(name, hashes)
-            self.matrix = self.store.matrix(name)
+        if isinstance(texts, TextRows):  # already rows of this store (a pool's columns)
+            if texts.model != self.embedder.name:
+                raise ValueError(f"rows of {texts.model!r} given to a table of {self.embedder.name!r}")
+            self.matrix = self.store.matrix(self.embedder.name)
             if self.lengths.size < len(self.matrix):
                 self.lengths = np.concatenate([self.lengths, np.zeros(len(self.matrix) - self.lengths.size,
                                                                       dtype=np.float32)])
-            self.lengths[rows] = np.log1p([len(t) for t in unseen])
-            by_text.update(zip(unseen, rows.tolist()))
+            self.lengths[texts.rows] = texts.lengths
+            return texts.rows
+        by_text = self._by_text
+        unseen = list(dict.fromkeys(t for t in texts if t not in by_text))
+        if unseen:
+            by_text.update(zip(unseen, self.rows_for(unseen).tolist()))
         return np.fromiter((by_text[t] for t in texts), dtype=np.int64, count=len(texts))
+
+    def rows_for(self, texts: Sequence[str]) -> np.ndarray:
+        """(N,) int64 rows of ``texts``, embedding and appending those the store lacks; unlike
+        :meth:`index`, nothing is remembered per text (a pool read a page at a time)."""
+        name = self.embedder.name
+        hashes = [text_hash(t) for t in texts]
+        rows = self.store.rows_of(name, hashes)
+        if (rows < 0).any():
+            missing = [t for t, r in zip(texts, rows) if r < 0]
+            fill_store(self.embedder, self.store, missing, chunk=self.chunk, progress=self.progress)
+            rows = self.store.rows_of(name, hashes)
+        self.matrix = self.store.matrix(name)
+        if self.lengths.size < len(self.matrix):
+            self.lengths = np.concatenate([self.lengths, np.zeros(len(self.matrix) - self.lengths.size,
+                                                                  dtype=np.float32)])
+        self.lengths[rows] = np.log1p([len(t) for t in texts])
+        return rows
 
     def release(self) -> None:
         """Drop the mapped matrix's pages from resident memory (a scan stays bounded)."""
         self.store.release(self.embedder.name)
 
 
-__all__ = ["ArrayVectorStore", "EmbeddingCache", "StoredTextTable", "TextTable", "VectorStore", "fill_store",
-           "is_array_store"]
+__all__ = ["ArrayVectorStore", "EmbeddingCache", "StoredTextTable", "TextRows", "TextTable", "VectorStore", "choose",
+           "fill_store", "is_array_store", "take"]

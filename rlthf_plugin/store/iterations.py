@@ -3,14 +3,15 @@ stats) and one ``decisions`` row per pair it decided on (action, region, margin.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Sequence
 
 import sqlalchemy as sa
 
 from ..selection.rlthf import Action
 from ..vocab import SELECTING, IterationState, derived_reason
 from . import schema as S
-from ._sql import Fence, insert_ignore, now, select_in
+from ._sql import INSERT_CHUNK, Fence, insert_ignore, now, select_in
 from .labels import LabelRow, label_row_query
 
 if TYPE_CHECKING:
@@ -78,13 +79,16 @@ def begin_iteration(ledger: Ledger, iteration: int, params: dict, *, fence: Fenc
                                                   started_at=now()))
 
 
-def record_selection(ledger: Ledger, iteration: int, decisions: Sequence[dict], stats: dict, *,
+def record_selection(ledger: Ledger, iteration: int, decisions: Iterable[dict], stats: dict, *,
                      fence: Fence | None = None) -> None:
-    """Store an iteration's decisions and stats and mark it ``selected``, in one transaction."""
+    """Store an iteration's decisions and stats and mark it ``selected``, in one transaction;
+    ``decisions`` may be a generator (written a chunk at a time: bounded memory)."""
     with ledger.engine.begin() as conn:
         if fence is not None:
             fence(conn)
-        insert_ignore(conn, S.decisions, decisions)
+        rows = iter(decisions)
+        while chunk := list(islice(rows, INSERT_CHUNK)):
+            insert_ignore(conn, S.decisions, chunk)
         conn.execute(S.iterations.update().where(S.iterations.c.id == iteration)
                      .values(state=IterationState.SELECTED.value, stats=stats))
 

@@ -173,9 +173,14 @@ class EmbeddingRewardModel:
         """
         rng = np.random.default_rng(self.seed)
         sample = rng.choice(len(p), size=min(len(p), 20000), replace=False)
-        diff = self._phi(p[sample], c[sample]) - self._phi(p[sample], r[sample])
-        self.table.release()  # the sample's rows are spread over the whole store
-        return np.maximum(np.sqrt((diff ** 2).mean(axis=0)), 1e-6).astype(np.float32)
+        sample = np.sort(sample)
+        squares = 0.0
+        for start in range(0, sample.size, BATCH_SIZE):  # bounded memory: the rows are spread over the store
+            sl = sample[start:start + BATCH_SIZE]
+            diff = self._phi(p[sl], c[sl]) - self._phi(p[sl], r[sl])
+            squares = squares + (diff.astype(np.float64) ** 2).sum(axis=0)
+            self.table.release()
+        return np.maximum(np.sqrt(squares / sample.size), 1e-6).astype(np.float32)
 
     def _diffs(self, p, c, r, w):
         """Batches ``(rows, x, w)`` of standardised ``phi(chosen) - phi(rejected)``, bounded memory."""

@@ -26,6 +26,13 @@ from dataclasses import dataclass
 import click
 
 
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` on one line (runs of whitespace, newlines included, become one space), cut to
+    ``limit`` characters with ``...`` after: a server's error body or page in an error line."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
 class RlthfError(click.ClickException):
     """Root of every error rlthf_plugin raises on purpose."""
 

@@ -42,7 +42,7 @@ STRATEGIES = tuple(s.value for s in Strategy)
 
 
 #: States of an iteration whose selection has not finished (``running``: older ledgers).
-SELECTING = (IterationState.SELECTING, IterationState.RUNNING)
+SELECTING_STATES = (IterationState.SELECTING, IterationState.RUNNING)
 
 
 class LabelSource(str, Enum):
@@ -60,9 +60,6 @@ class LabelSource(str, Enum):
 
 #: Every label source, in the order of trust.
 LABEL_SOURCES = tuple(s.value for s in LabelSource)
-
-__all__ = ["IterationState", "LABEL_SOURCES", "LabelSource", "SELECTING"]
-
 
 #: Why a pair was dropped, by the decision's region: a dropped pair's decision stores no
 #: reason (its code is the action and region; at 1M pairs a JSON reason each was most of
@@ -83,3 +80,7 @@ def derived_reason(action: str, region: str, margin: float | None, rank: int | N
     if rank is not None:
         out["rank"] = rank
     return out
+
+
+__all__ = ["DROP_WHY", "DROP_WHY_DEFAULT", "IterationState", "LABEL_SOURCES", "LabelSource", "SELECTING_STATES",
+           "derived_reason"]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import CONFIG_FILE, Config, load_config, save_secret, secrets_path
 from .errors import WorkspaceError
-from .store import sync_state
 from .store.ledger import Ledger
 
 
@@ -74,8 +72,8 @@ class Workspace:
         return path
 
     def backend_state(self) -> "WorkspaceState":
-        """What labeling-platform adapters keep here: secrets file and delivery ids."""
-        return WorkspaceState(self.root, self.ledger)
+        """What labeling-platform adapters keep here: their secrets, in the secrets file."""
+        return WorkspaceState(self.root)
 
     def close(self) -> None:
         self.ledger.close()
@@ -91,10 +89,9 @@ class Workspace:
 class WorkspaceState:
     """The :class:`~rlthf_plugin.backends.BackendState` of a workspace: secrets in its
     secrets file (read through :func:`~rlthf_plugin.config.load_config`, so the environment
-    still overrides them), delivery ids in the ledger's ``sync_state``."""
+    still overrides them)."""
 
     root: Path
-    ledger: Ledger
 
     def secret(self, section: str, key: str) -> str | None:
         value = getattr(getattr(load_config(self.root), section), key)
@@ -102,6 +99,3 @@ class WorkspaceState:
 
     def save_secret(self, section: str, key: str, value: str) -> None:
         save_secret(secrets_path(self.root), section, key, value)
-
-    def first_delivery(self, key: str, *, forget_after: dt.timedelta, prefix: str = "") -> bool:
-        return sync_state.remember_once(self.ledger, key, forget_after=forget_after, prefix=prefix)

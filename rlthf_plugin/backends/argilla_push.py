@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from ..batching import batched
 from ..errors import BackendError, require
 from .argilla_client import PAGE, canonical, raise_for
 from .argilla_records import LABEL_VALUES, WHY_FIELD, record_metadata
-from .base import MAX_TASKS_PER_BULK, OnError, PushReport, Task, batched
+from .base import MAX_TASKS_PER_BULK, OnError, PushReport, Task
 from .reasons import plain_reason
 
 log = logging.getLogger(__name__)

@@ -35,9 +35,8 @@ ANSWER_KINDS = ("label_selection", "ranking", "rating")
 #: The URL query that opens the annotation page highest priority first (Argilla 2.8 has
 #: no default sort and shows each annotator a per-user shuffle without one).
 PRIORITY_SORT = "sort=metadata.priority.desc"
-#: Our label -> the LabelQuestion's value, and back.
+#: Our label -> the LabelQuestion's value.
 LABEL_VALUES = {A: "a", B: "b", TIE: "tie"}
-FROM_VALUE = {v: k for k, v in LABEL_VALUES.items()}
 
 
 def load_settings(*, min_submitted: int = 1, path: Path = TEMPLATE):
@@ -200,6 +199,6 @@ def _timestamp(value: Any) -> dt.datetime | None:
     return stamp.astimezone(dt.timezone.utc) if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
-__all__ = ["ANSWER_KINDS", "Answer", "COMMENT_QUESTION", "DEFAULT_ANSWER", "FROM_VALUE", "LABEL_QUESTION", "LABEL_VALUES",
+__all__ = ["ANSWER_KINDS", "Answer", "COMMENT_QUESTION", "DEFAULT_ANSWER", "LABEL_QUESTION", "LABEL_VALUES",
            "METADATA_TYPES", "PLATFORM", "PRIORITY_SORT", "TEMPLATE", "TEXT_FIELDS", "WHY_FIELD", "check_settings",
            "load_settings", "record_metadata", "response_labels"]

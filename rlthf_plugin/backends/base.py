@@ -4,8 +4,8 @@ Adapters translate between these dataclasses and a platform's SDK; they decide n
 Which pairs to push comes from the loop (:func:`rlthf_plugin.loop.tasks.asked_tasks`); what
 a label means for the ledger is :func:`rlthf_plugin.loop.sync.store_labels`, the one code
 path shared by pull and webhooks. An adapter never reads the config files or the ledger
-itself: what it keeps in the workspace (a webhook secret it generated, the ids of webhook
-deliveries already seen) goes through the :class:`BackendState` it is given.
+itself: what it keeps in the workspace (a webhook secret it generated) goes through the
+:class:`BackendState` it is given.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..errors import NotThePlatformError
 from ..pairs import PreferencePair
@@ -114,7 +114,7 @@ def identity(response: Any, *, url: str, platform: str, endpoint: str, keys: Seq
 
 
 class BackendState(Protocol):
-    """What an adapter may keep in the workspace: secrets, and webhook deliveries seen."""
+    """What an adapter may keep in the workspace: its secrets."""
 
     def secret(self, section: str, key: str) -> str | None:
         """The current value of ``[section] key`` (read again: another process may have saved it)."""
@@ -124,48 +124,18 @@ class BackendState(Protocol):
         """Keep a secret the adapter generated or received (e.g. a webhook's signing secret)."""
         ...
 
-    def first_delivery(self, key: str, *, forget_after: dt.timedelta, prefix: str = "") -> bool:
-        """Record a delivery id; False when it was recorded before (a replay). Ids under
-        ``prefix`` older than ``forget_after`` may be forgotten."""
-        ...
-
 
 class MemoryState:
     """A :class:`BackendState` that lives as long as the process (no workspace given)."""
 
     def __init__(self, secrets: dict[tuple[str, str], str] | None = None):
         self._secrets = dict(secrets or {})
-        self._seen: set[str] = set()
 
     def secret(self, section: str, key: str) -> str | None:
         return self._secrets.get((section, key))
 
     def save_secret(self, section: str, key: str, value: str) -> None:
         self._secrets[(section, key)] = str(value)
-
-    def first_delivery(self, key: str, *, forget_after: dt.timedelta, prefix: str = "") -> bool:
-        if key in self._seen:
-            return False
-        self._seen.add(key)
-        return True
-
-
-def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    """``items`` in consecutive batches of at most ``size`` (bulk calls to a platform)."""
-    return [items[start:start + size] for start in range(0, len(items), size)]
-
-
-def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """``items`` (any iterable, read once) in consecutive lists of at most ``size``: one
-    batch is held at a time."""
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def by_priority(tasks: Iterable[Task]) -> Iterable[Task]:

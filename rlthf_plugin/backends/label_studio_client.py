@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from ..errors import BackendError, NotThePlatformError, require
+from ..errors import BackendError, NotThePlatformError, one_line, require
 from .base import identity
 
 HTTP_HINTS = {
@@ -82,9 +82,8 @@ def extra(model: Any, name: str) -> Any:
 
 
 def short(body: Any, limit: int = 300) -> str:
-    """``body`` (text or JSON) cut to ``limit`` characters for an error line."""
-    text = body if isinstance(body, str) else json.dumps(body, default=str)
-    return text if len(text) <= limit else text[:limit] + "..."
+    """``body`` (text or JSON) on one line, cut to ``limit`` characters, for an error line."""
+    return one_line(body if isinstance(body, str) else json.dumps(body, default=str), limit)
 
 
 __all__ = ["HTTP_HINTS", "check_server", "close_client", "extra", "http_request", "make_client", "sdk_call", "short"]

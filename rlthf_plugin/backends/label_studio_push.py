@@ -11,8 +11,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from tqdm.auto import tqdm
 
+from ..batching import batched
 from ..errors import BackendError
-from .base import MAX_TASKS_PER_BULK, OnError, PushReport, Task, batched, by_priority
+from .base import MAX_TASKS_PER_BULK, OnError, PushReport, Task, by_priority
 from .label_studio_client import extra, http_request, short
 from .label_studio_template import DEFAULT_CONTROL, task_payload
 

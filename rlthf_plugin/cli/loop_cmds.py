@@ -163,13 +163,11 @@ def run(ctx: click.Context, n_iterations: int, annotator: str | None, backend_na
             if backend_name is not None:
                 from ..backends import open_backend
                 from ..loop import sync
-                from ..loop.tasks import asked_tasks
+                from ..loop.tasks import calibrated_asked_tasks
 
                 backend = open_backend(backend_name, config, workspace=ws)
                 ctx.call_on_close(backend.close)
-                from ..loop.workspace_calibration import current_calibration
-
-                tasks = asked_tasks(ws.ledger, rep.iteration, calibration=current_calibration(ws.ledger, config))
+                tasks = calibrated_asked_tasks(ws.ledger, config, rep.iteration)
                 report = sync.push(ws.ledger, backend, tasks, iteration=rep.iteration, owner=owner)
                 click.echo(f"  pushed to {backend.platform} {backend.target}: {report.created} created, "
                            f"{report.existing} already there; pull the labels, then run again")

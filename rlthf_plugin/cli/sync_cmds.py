@@ -6,7 +6,7 @@ import click
 
 from ..loop import sync
 from ..backends import BACKENDS, open_backend
-from ..loop.tasks import all_tasks, asked_tasks
+from ..loop.tasks import all_tasks, calibrated_asked_tasks
 from ._common import open_workspace
 
 
@@ -76,10 +76,8 @@ def push(ctx: click.Context, backend_name: str, iteration: int | None, push_all:
     remembered in rlthf.toml: pull, serve and run --backend reuse it (`rlthf targets`).
     """
     ws = open_workspace(ctx)
-    from ..loop.workspace_calibration import current_calibration
-
     tasks = (all_tasks(ws.ledger, limit=limit) if push_all else
-             asked_tasks(ws.ledger, iteration, limit=limit, calibration=current_calibration(ws.ledger, ws.config)))
+             calibrated_asked_tasks(ws.ledger, ws.config, iteration, limit=limit))
     if not tasks:
         raise click.ClickException("nothing to push: run 'rlthf select' first, or pass --all")
     backend = _backend(ws, backend_name, show_ai=show_ai, webhook_url=webhook_url, **options)

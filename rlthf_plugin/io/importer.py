@@ -5,11 +5,11 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
+from ..batching import batched
 from ..errors import InputProblem, InvalidInputError, RlthfError
 from ..pairs import pair_id, prompt_id, response_id, swap_label
 from ..store.ledger import Ledger, now
@@ -70,15 +70,6 @@ def iter_rows(paths: Iterable[str], problems: list[InputProblem], formats: dict[
             problems.append(InputProblem(str(path), None, None, "no records"))
 
 
-def parse_files(paths: Iterable[str], *, fmt: str | None = None, judge: str = "import",
-                label_source: str = "human", progress: bool = False) -> tuple[list[Row], list[InputProblem], dict[str, int]]:
-    """Read and validate every record into memory; returns (rows, problems, count per format)."""
-    problems: list[InputProblem] = []
-    formats: dict[str, int] = {}
-    rows = list(iter_rows(paths, problems, formats, fmt=fmt, judge=judge, label_source=label_source, progress=progress))
-    return rows, problems, formats
-
-
 def _source_name(path: str) -> str:
     return path.rsplit("/", 1)[-1].split(".")[0] or path
 
@@ -109,12 +100,12 @@ def import_files(ledger: Ledger, paths: Iterable[str], *, fmt: str | None = None
         # Pairs that got human votes from a pair-level row of this import: a row repeating
         # the pair for another judge carries the same votes again and adds none.
         human_pairs: set[str] = set()
-        for part in _batches(rows, chunk):
+        for part in batched(rows, chunk):
             report.rows += len(part)
             if problems and not skip_invalid:
                 continue  # keep reading to report every problem; nothing more is written
             waiting += _write_chunk(tx, part, stamp, human_pairs)
-        for part in _batches(waiting, chunk):
+        for part in batched(waiting, chunk):
             for r in _write_chunk(tx, part, stamp, human_pairs):
                 problems.append(InputProblem(r.file, r.line, "idx",
                                              f"no imported pair for '{r.ref_key}': import the pairs first"))
@@ -162,12 +153,6 @@ def _write_chunk(tx: ImportWriter, rows: list[Row], stamp, human_pairs: set[str]
     ready.sort(key=lambda rp: rp[0].ref_key is not None)  # stable: pairs first, then their judge rows
     tx.write(_plan(ready, state, stamp, human_pairs))
     return unknown
-
-
-def _batches(items: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    it = iter(items)
-    while part := list(islice(it, size)):
-        yield part
 
 
 #: A vote's order in the pair's own terms when the row had the responses swapped.

@@ -27,7 +27,7 @@ from ..pairs import A, B
 from ..selection.rlthf import schedule
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
-from ..vocab import SELECTING, STRATEGIES
+from ..vocab import SELECTING_STATES, STRATEGIES
 from . import strategy_margin_curve, strategy_signals
 from .owner import IterationOwner, owned
 from .pool import make_factory, read_pool, stored_table
@@ -54,7 +54,7 @@ def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], Rewa
                       owner: IterationOwner) -> IterationReport:
     sel = config.selection
     rows = iterations_db.iteration_rows(ledger)
-    if rows and rows[-1]["state"] in SELECTING:  # a crashed iteration: redo it
+    if rows and rows[-1]["state"] in SELECTING_STATES:  # a crashed iteration: redo it
         it = rows[-1]["id"]
         rows = rows[:-1]
     else:

@@ -240,6 +240,22 @@ def human_weights(pool: Pool, rows: list[dict], config: Config, alpha: float) ->
     return np.array([alphas.get(int(h), alpha) for h in pool.human_iteration], dtype=np.float64)
 
 
+def training_set_after(ledger: Ledger, config: Config,
+                       iteration: int | None) -> tuple[Pool, np.ndarray, np.ndarray]:
+    """``(pool, labels (N,) str, weights (N,) float)``: the training set the iteration after
+    ``iteration`` starts from (None: the first iteration's, every AI label), as
+    :func:`training_set` over :func:`read_pool`; the human labels weighted by the
+    amplification of the iterations up to ``iteration`` that asked them."""
+    pool = read_pool(ledger, config)
+    sel = config.selection
+    rows = [r for r in iterations_db.iteration_rows(ledger) if iteration is not None and r["id"] <= iteration]
+    alpha = schedule(0 if iteration is None else iteration + 1, amplification=sel.amplification,
+                     back_off=sel.back_off)[0]
+    labels, weights = training_set(pool.ai, pool.human, human_weights(pool, rows, config, alpha),
+                                   previous_actions(ledger, pool, iteration))
+    return pool, labels, weights
+
+
 def amplification_of(rows: list[dict], config: Config) -> dict[int, float]:
     """iteration id -> the amplification alpha it ran with (the schedule's for older rows)."""
     sel = config.selection
@@ -251,5 +267,6 @@ def amplification_of(rows: list[dict], config: Config) -> dict[int, float]:
     return out
 
 
-__all__ = ["ORACLE_PLATFORM", "Pool", "amplification_of", "stored_table", "human_weights", "in_shard", "label_judge_counts",
-           "make_factory", "previous_actions", "read_pool", "training_labels", "training_set"]
+__all__ = ["ORACLE_PLATFORM", "Pool", "amplification_of", "human_weights", "in_shard", "label_judge_counts",
+           "make_factory", "previous_actions", "read_pool", "stored_table", "training_labels", "training_set",
+           "training_set_after"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Callable, Iterator, Sequence, overload
 
 from ..backends.base import Task
+from ..config import Config
 from ..selection.calibration import Calibration
-from .workspace_calibration import ai_label_probability
+from .workspace_calibration import ai_label_probability, current_calibration
 from ..store import iterations as iterations_db
 from ..store.iterations import latest_iteration
 from ..store.ledger import Ledger
@@ -99,6 +100,13 @@ def asked_tasks(ledger: Ledger, iteration: int | None = None, *, limit: int | No
     return TaskList(order, build)
 
 
+def calibrated_asked_tasks(ledger: Ledger, config: Config, iteration: int | None = None, *,
+                           limit: int | None = None) -> TaskList:
+    """:func:`asked_tasks` scored by the workspace's current calibration (none before the
+    humans have labeled enough): what every push of an iteration's batch sends."""
+    return asked_tasks(ledger, iteration, limit=limit, calibration=current_calibration(ledger, config))
+
+
 def all_tasks(ledger: Ledger, *, limit: int | None = None) -> TaskList:
     """Every pair as a task (label everything), in id order, priority 0."""
     ai = audited_labels(ledger, iteration_primary(ledger)).labels
@@ -113,4 +121,4 @@ def all_tasks(ledger: Ledger, *, limit: int | None = None) -> TaskList:
     return TaskList(ids, build)
 
 
-__all__ = ["PAGE", "TaskList", "all_tasks", "asked_tasks", "latest_iteration", "task_ids"]
+__all__ = ["PAGE", "TaskList", "all_tasks", "asked_tasks", "calibrated_asked_tasks", "latest_iteration", "task_ids"]

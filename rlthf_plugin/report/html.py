@@ -30,7 +30,7 @@ from ..store.ledger import Ledger
 from ..store.votes import judges_overview
 from ..selection.calibration import fit_platt, reliability
 from ..selection.rlthf import ACTIONS, Action
-from ..vocab import SELECTING, LabelSource, Strategy
+from ..vocab import SELECTING_STATES, LabelSource, Strategy
 from .plots import plot_history, plot_margin_curve, plot_reliability
 
 REPORT_FILE = "index.html"
@@ -82,7 +82,7 @@ def report_data(ledger: Ledger, config: Config) -> dict[str, Any]:
     human = {pid: majority(label for _, label in v).label for pid, v in counted.items()}
     iterations = []
     for row in rows:
-        if row["state"] in SELECTING:
+        if row["state"] in SELECTING_STATES:
             continue
         it, stats = row["id"], row["stats"] or {}
         ds = decisions.get(it, [])

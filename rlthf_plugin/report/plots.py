@@ -18,7 +18,7 @@ import numpy as np
 from ..selection.rlthf import Action
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
-from ..vocab import SELECTING
+from ..vocab import SELECTING_STATES
 
 
 def _pyplot():
@@ -139,7 +139,7 @@ def workspace_plots(ledger: Ledger, out_dir: str | Path, *, iteration: int | Non
     """Write ``margin_curve_iterN.png`` for an iteration (default: the latest) and ``history.png``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    its = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING]
+    its = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING_STATES]
     if not its:
         return []
     row = its[-1] if iteration is None else next((r for r in its if r["id"] == iteration), its[-1])

@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .signals import SignalTable, _check_votes
+from .signals import SignalTable, check_votes
 
 BASE_ERROR = 0.2
 MARGIN_WEIGHT = 1.0
@@ -77,7 +77,7 @@ def prior_wrong(table: SignalTable, votes: Any, primary: int, *, rm_margin: Any 
     """
     if method not in PRIOR_METHODS:
         raise ValueError(f"unknown prior method {method!r}; known: {', '.join(PRIOR_METHODS)}")
-    x, j = _check_votes(votes, primary)
+    x, j = check_votes(votes, primary)
     n = x.shape[0]
     if table.values.shape[0] != n:
         raise ValueError(f"table has {table.values.shape[0]} rows but votes has {n} pairs")

@@ -193,7 +193,9 @@ def encode_votes(pair_index: Any, judge_index: Any, order: Any, label: Any, *, n
     return votes, p
 
 
-def _check_votes(votes: Any, primary: Any) -> tuple[np.ndarray, int]:
+def check_votes(votes: Any, primary: Any) -> tuple[np.ndarray, int]:
+    """``(votes as float64 (N, J, 2), primary as int)``, checked: the shape, the vote values
+    (+1, -1, 0, NaN) and ``primary`` as an index into the J judges; raises otherwise."""
     x = np.asarray(votes, dtype=np.float64)
     if x.ndim != 3 or x.shape[2] != 2:
         raise ValueError(f"votes must have shape (N, J, 2), got {x.shape}")
@@ -222,7 +224,7 @@ def primary_labels(votes: Any, primary: int) -> np.ndarray:
     ndarray of str, shape (N,)
         ``A``, ``B``, ``tie``, ``tie_inconsistent`` or ``""`` (see the module docstring).
     """
-    x, j = _check_votes(votes, primary)
+    x, j = check_votes(votes, primary)
     return _primary_labels(x[:, j, :])
 
 
@@ -246,7 +248,7 @@ def label_judges(votes: Any, primary: int, *, coverage: Any = None) -> np.ndarra
     ndarray of int, shape (N,)
         Judge index per pair; -1 where no judge voted.
     """
-    x, j = _check_votes(votes, primary)
+    x, j = check_votes(votes, primary)
     return _label_judges(x, j, _coverage(x, coverage))
 
 
@@ -256,7 +258,7 @@ def audited_labels(votes: Any, primary: int, *, coverage: Any = None) -> tuple[n
     Parameters as :func:`label_judges`; ``labels`` as :func:`primary_labels` of the pair's
     judge (``""`` where ``judge`` is -1).
     """
-    x, j = _check_votes(votes, primary)
+    x, j = check_votes(votes, primary)
     judge = _label_judges(x, j, _coverage(x, coverage))
     return _labels_of(x, judge), judge
 
@@ -330,7 +332,7 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
     -------
     SignalTable
     """
-    x, j = _check_votes(votes, primary)
+    x, j = check_votes(votes, primary)
     n, n_judges = x.shape[:2]
     names = [str(s) for s in judge_names]
     if len(names) != n_judges:

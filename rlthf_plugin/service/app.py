@@ -13,12 +13,12 @@ return. With platforms given (``rlthf serve --backend ...``) a
 # at run time, and ``fastapi.Request`` is only a local name inside create_app.
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..backends import BACKENDS, LabelingBackend, open_backend
-from ..errors import BadWebhookError, RlthfError, WebhookAuthError, require
+from ..backends import BACKENDS, LabelingBackend
+from ..errors import BadWebhookError, RlthfError, WebhookAuthError, one_line, require
+from .adapters import Adapters
 from .metrics import Metrics
 from ..loop.sync import store_labels
 from ..store.ledger import LedgerError, ReplayedDelivery
@@ -32,14 +32,10 @@ class Receiver:
 
     def __init__(self, root: str | os.PathLike):
         self.workspace = Workspace.open(root)
-        self._backends: dict[str, LabelingBackend] = {}
-        self._lock = threading.Lock()
+        self.adapters = Adapters(self.workspace)
 
     def backend(self, platform: str) -> LabelingBackend:
-        with self._lock:
-            if platform not in self._backends:
-                self._backends[platform] = open_backend(platform, self.workspace.config, workspace=self.workspace)
-            return self._backends[platform]
+        return self.adapters.get(platform)
 
     def receive(self, platform: str, headers: dict[str, str], body: bytes) -> int:
         """Verify, translate and store one delivery; returns how many labels were new.
@@ -64,14 +60,8 @@ class Receiver:
         return self.workspace.ledger.ping()
 
     def close(self) -> None:
-        for backend in self._backends.values():
-            backend.close()
+        self.adapters.close()
         self.workspace.close()
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit] + "..."
 
 
 def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_backend: bool = True) -> Any:
@@ -130,12 +120,12 @@ def create_app(root: str | os.PathLike, *, backends: Sequence[str] = (), ml_back
         except BadWebhookError as e:  # authenticated, wrong shape: retrying would not help
             log.warning("bad %s webhook: %s", platform, e.message)
             metrics.inc("rlthf_webhooks_rejected_total", platform=platform, reason="bad")
-            return JSONResponse({"detail": _one_line(e.message)}, status_code=400)
+            return JSONResponse({"detail": one_line(e.message)}, status_code=400)
         except (RlthfError, LedgerError) as e:  # the platform or the ledger failed: retry later
             message = e.message if isinstance(e, RlthfError) else f"the ledger could not store it: {type(e).__name__}"
-            log.error("%s webhook not stored: %s", platform, _one_line(str(e)))
+            log.error("%s webhook not stored: %s", platform, one_line(str(e)))
             metrics.inc("rlthf_webhooks_failed_total", platform=platform)
-            return JSONResponse({"detail": _one_line(message)}, status_code=503)
+            return JSONResponse({"detail": one_line(message)}, status_code=503)
         if new:
             metrics.inc("rlthf_labels_stored_total", new, platform=platform, path="webhook")
             if worker is not None:

@@ -40,10 +40,9 @@ from ..config import Config, ground_truth_platforms
 from ..errors import IncompatibleProjectError, RlthfError
 from ..loop.workspace_calibration import current_calibration
 from ..selection.calibration import Calibration
-from ..loop.pool import human_weights, make_factory, previous_actions, read_pool, training_set
+from ..loop.pool import make_factory, training_set_after
 from ..models.reward import RewardModel
 from ..pairs import A, B
-from ..selection.rlthf import schedule
 from ..store import iterations as iterations_db
 from ..store.labels import count_labels
 from ..store.ledger import Ledger
@@ -55,7 +54,6 @@ MODEL_CLASS = "RlthfRewardModel"
 #: The control names of ``templates/label_studio/pairwise.xml``, used when the request
 #: carries no label config (or one without an A/B ``Choices``).
 DEFAULT_FROM_NAME, DEFAULT_TO_NAME = "preference", "prompt"
-TEXT_KEYS = ("prompt", "response_a", "response_b")
 
 
 def preferences(margins: np.ndarray, calibration: Calibration | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -162,13 +160,7 @@ class CurrentRewardModel:
 def fit_current(ledger: Ledger, config: Config, iteration: int | None) -> RewardModel:
     """One reward model fit on the training set the iteration after ``iteration`` starts
     from (None: the AI labels, as in the first iteration)."""
-    pool = read_pool(ledger, config)
-    sel = config.selection
-    rows = [r for r in iterations_db.iteration_rows(ledger) if iteration is not None and r["id"] <= iteration]
-    alpha = schedule(0 if iteration is None else iteration + 1, amplification=sel.amplification,
-                     back_off=sel.back_off)[0]
-    labels, weights = training_set(pool.ai, pool.human, human_weights(pool, rows, config, alpha),
-                                   previous_actions(ledger, pool, iteration))
+    pool, labels, weights = training_set_after(ledger, config, iteration)
     train = np.flatnonzero(labels != "")
     if train.size == 0:
         raise RlthfError("no training labels in the workspace: import pairs with AI or human labels first")

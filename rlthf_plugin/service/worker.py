@@ -32,22 +32,22 @@ import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..loop import sync
-from ..backends import BACKENDS, LabelingBackend, open_backend
+from ..backends import BACKENDS, LabelingBackend
 from ..config import Config
 from ..errors import BackendError, ConfigError, LeaseHeldError, LeaseLostError, RlthfError
 from ..loop.iteration import select_iteration
 from ..loop.oracle import answer_of, close_batch
 from ..loop.owner import LEASE, IterationOwner
+from .adapters import Adapters
 from .metrics import Metrics
 from ..models.reward import RewardModel
-from ..loop.tasks import asked_tasks
-from ..loop.workspace_calibration import current_calibration
+from ..loop.tasks import calibrated_asked_tasks
 from ..store import lock
-from ..store.iterations import asked_pair_ids, latest_row, set_state
+from ..store.iterations import asked_pair_ids, latest_row, set_iteration_state
 from ..store.labels import claim_batch, label_counts
 from ..store.ledger import now
 from ..store.pushes import pushed_any
-from ..vocab import SELECTING, IterationState
+from ..vocab import SELECTING_STATES, IterationState
 from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.factory = factory
         self.holder = holder or lock.holder_id()
-        self._backends: dict[str, LabelingBackend] = dict(adapters or {})
+        self.adapters = Adapters(workspace, adapters)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,9 +128,7 @@ class Worker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
-        for backend in self._backends.values():
-            backend.close()
-        self._backends.clear()
+        self.adapters.close()
 
     def wake(self) -> None:
         """Check the batch now (a webhook stored a label)."""
@@ -169,9 +167,7 @@ class Worker:
             self._wake.clear()
 
     def backend(self, platform: str) -> LabelingBackend:
-        if platform not in self._backends:
-            self._backends[platform] = open_backend(platform, self.config, workspace=self.workspace)
-        return self._backends[platform]
+        return self.adapters.get(platform)
 
     # -- one tick -------------------------------------------------------------------------
     def tick(self) -> None:
@@ -246,7 +242,7 @@ class Worker:
         if row is None or row["state"] == S.LABELED:
             return self._next_iteration(row)
         state = row["state"]
-        if state in SELECTING:
+        if state in SELECTING_STATES:
             return self._select()
         if state in TO_PUSH:
             return self._push(row)
@@ -277,7 +273,7 @@ class Worker:
 
     def _push(self, row: dict) -> bool:
         it = row["id"]
-        tasks = asked_tasks(self.ledger, it, calibration=current_calibration(self.ledger, self.config))
+        tasks = calibrated_asked_tasks(self.ledger, self.config, it)
         stats = dict(row["stats"] or {})
         pushes = {p: dict(v) for p, v in (stats.get("push") or {}).items()}
         for platform in self.platforms:
@@ -285,7 +281,7 @@ class Worker:
         stats["push"] = pushes
         self._check_lease()
         self.state = f"pushing iteration {it}"
-        set_state(self.ledger, it, S.PUSHING, stats=stats, fence=self._fence)
+        set_iteration_state(self.ledger, it, S.PUSHING, stats=stats, fence=self._fence)
         for platform in self.platforms:
             if tasks:
                 self._check_lease()
@@ -295,8 +291,8 @@ class Worker:
                 pushes[platform].update(target=backend.target, created=report.created, existing=report.existing,
                                         failed=len(report.failed))
             pushes[platform]["state"] = S.PUSHED.value
-            set_state(self.ledger, it, S.PUSHING, stats=stats, fence=self._fence)
-        set_state(self.ledger, it, S.PUSHED, stats=stats, fence=self._fence)
+            set_iteration_state(self.ledger, it, S.PUSHING, stats=stats, fence=self._fence)
+        set_iteration_state(self.ledger, it, S.PUSHED, stats=stats, fence=self._fence)
         log.info("iteration %d pushed: %s", it, pushes)
         return True
 
@@ -338,5 +334,5 @@ class Worker:
     def _gauge(self, row: dict) -> None:
         self.metrics.set("rlthf_iteration", row["id"])
         for state in (*STATES, S.ASKED):
-            current = row["state"] == state or (state == S.SELECTING and row["state"] in SELECTING)
+            current = row["state"] == state or (state == S.SELECTING and row["state"] in SELECTING_STATES)
             self.metrics.set("rlthf_iteration_state", 1.0 if current else 0.0, state=state.value)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Sequence
 import sqlalchemy as sa
 
 from ..selection.rlthf import Action
-from ..vocab import SELECTING, IterationState, derived_reason
+from ..vocab import SELECTING_STATES, IterationState, derived_reason
 from . import schema as S
 from ._sql import INSERT_CHUNK, Fence, insert_ignore, now, select_in
 from .labels import LabelRow, label_row_query
@@ -17,7 +17,7 @@ from .labels import LabelRow, label_row_query
 if TYPE_CHECKING:
     from .ledger import Ledger
 
-_UNFINISHED = [s.value for s in SELECTING]
+_UNFINISHED = [s.value for s in SELECTING_STATES]
 
 
 def iteration_rows(ledger: Ledger) -> list[dict]:
@@ -93,8 +93,8 @@ def record_selection(ledger: Ledger, iteration: int, decisions: Iterable[dict], 
                      .values(state=IterationState.SELECTED.value, stats=stats))
 
 
-def set_state(ledger: Ledger, iteration: int, state: str, *, stats: dict | None = None,
-              finished: bool = False, fence: Fence | None = None) -> None:
+def set_iteration_state(ledger: Ledger, iteration: int, state: str, *, stats: dict | None = None,
+                        finished: bool = False, fence: Fence | None = None) -> None:
     """Set an iteration's state (and its stats; ``finished`` stamps finished_at)."""
     values: dict[str, Any] = {"state": IterationState(state).value}
     if stats is not None:
@@ -218,5 +218,5 @@ def decision_reasons(ledger: Ledger, iteration: int, pair_ids: Sequence[str]) ->
 __all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_order", "asked_pair_ids", "begin_iteration",
            "iteration_params",
            "count_iterations", "curation_inputs", "decision_reasons", "decisions", "finish_iteration", "iteration_rows",
-           "shown_reason",
-           "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "pair_decisions", "record_selection", "set_state"]
+           "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "pair_decisions", "record_selection",
+           "set_iteration_state", "shown_reason"]

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..batching import batched
 from ..pairs import Majority, majority
 from . import schema as S
-from ._sql import (IN_CHUNK, INSERT_CHUNK, Fence, conflict_keys, dialect_insert, insert_new, iter_chunks, now,
+from ._sql import (IN_CHUNK, INSERT_CHUNK, Fence, conflict_keys, dialect_insert, insert_new, now,
                    select_in, utc_naive)
 from .sync_state import remember_delivery
 
@@ -98,7 +99,7 @@ def store_human_labels(ledger: Ledger, rows: Sequence[dict], *, delivery: str | 
             set_={c: upsert.excluded[c] for c in ("pair_id", "label", "annotator", "comment", "deleted",
                                                   "labeled_at", "stored_at")},
             where=t.c.labeled_at <= upsert.excluded.labeled_at)
-        for chunk in iter_chunks(full, INSERT_CHUNK):
+        for chunk in batched(full, INSERT_CHUNK):
             conn.execute(upsert, list(chunk))
         _one_vote_per_annotator(conn, {(r["pair_id"], r["annotator"]) for r in full
                                        if r["platform"] != IMPORTED and r["annotator"]})
@@ -128,7 +129,7 @@ def mark_deleted(ledger: Ledger, platform: str, external_ids: Sequence[str], *, 
     with ledger.engine.begin() as conn:
         if delivery is not None:
             remember_delivery(conn, delivery)
-        for chunk in iter_chunks(list(external_ids), IN_CHUNK):
+        for chunk in batched(external_ids, IN_CHUNK):
             changed += conn.execute(
                 t.update().where(t.c.platform == platform, t.c.external_id.in_(list(chunk)), t.c.deleted.is_(False),
                                  t.c.labeled_at <= at)
@@ -179,7 +180,7 @@ def claim_batch(ledger: Ledger, iteration: int, platforms: Sequence[str], pair_i
     with ledger.engine.begin() as conn:
         if fence is not None:
             fence(conn)
-        for chunk in iter_chunks(list(pair_ids), IN_CHUNK):
+        for chunk in batched(pair_ids, IN_CHUNK):
             where = (t.c.platform.in_(list(platforms)), t.c.pair_id.in_(list(chunk)), t.c.deleted.is_(False))
             conn.execute(t.update().where(*where, t.c.iteration.is_(None)).values(iteration=iteration))
             for pid, label in conn.execute(sa.select(t.c.pair_id, t.c.label).where(*where)):

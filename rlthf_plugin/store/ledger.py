@@ -30,7 +30,7 @@ from . import pairs as _pairs
 from . import pushes as _pushes
 from . import sync_state as _sync_state
 from . import votes as _votes
-from ._sql import Fence, LedgerError, insert_ignore, iter_chunks, now, utc_naive
+from ._sql import Fence, LedgerError, insert_ignore, now, utc_naive
 from .sync_state import DELIVERY_PREFIX, ReplayedDelivery
 from .vector_files import VectorFiles
 from .schema import (MIGRATIONS, SCHEMA_VERSION, ai_labels, decisions, embeddings, human_labels, iterations, locks,
@@ -196,6 +196,6 @@ class Ledger:
 
 
 __all__ = ["DELIVERY_PREFIX", "Fence", "Ledger", "LedgerError", "MIGRATIONS", "ReplayedDelivery", "SCHEMA_VERSION",
-           "ai_labels", "decisions", "embeddings", "human_labels", "insert_ignore", "iter_chunks", "iterations", "locks",
+           "ai_labels", "decisions", "embeddings", "human_labels", "insert_ignore", "iterations", "locks",
            "metadata", "now", "pair_sources", "pairs", "pushes", "responses", "schema_version", "sync_state",
            "utc_naive"]

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from . import schema as S
 from ._sql import dialect_insert, insert_ignore, now
@@ -29,24 +28,6 @@ def set_state(ledger: Ledger, key: str, value: Any) -> None:
     with ledger.engine.begin() as conn:
         insert_ignore(conn, S.sync_state, [{"key": key, "value": value, "updated_at": now()}],
                       update=("value", "updated_at"))
-
-
-def remember_once(ledger: Ledger, key: str, *, forget_after: dt.timedelta, prefix: str = "") -> bool:
-    """Record ``key``; False when it was recorded before (a replay).
-
-    Keys starting with ``prefix`` older than ``forget_after`` are dropped afterwards, so
-    the table does not grow with every delivery.
-    """
-    stamp = now()
-    try:
-        with ledger.engine.begin() as conn:
-            conn.execute(S.sync_state.insert().values(key=key, value=stamp.isoformat(), updated_at=stamp))
-    except IntegrityError:
-        return False
-    t = S.sync_state
-    with ledger.engine.begin() as conn:
-        conn.execute(t.delete().where(t.c.key.startswith(prefix), t.c.updated_at < stamp - forget_after))
-    return True
 
 
 #: Key prefix of webhook deliveries stored with their labels (replay protection).
@@ -76,13 +57,4 @@ def delivery_seen(ledger: Ledger, delivery: str) -> bool:
     return get_state(ledger, DELIVERY_PREFIX + delivery) is not None
 
 
-def keys_with_prefix(ledger: Ledger, prefix: str) -> list[str]:
-    """Keys starting with ``prefix``, oldest first."""
-    t = S.sync_state
-    with ledger.engine.connect() as conn:
-        return list(conn.execute(sa.select(t.c.key).where(t.c.key.startswith(prefix))
-                                 .order_by(t.c.updated_at)).scalars())
-
-
-__all__ = ["DELIVERY_PREFIX", "ReplayedDelivery", "delivery_seen", "get_state", "keys_with_prefix", "remember_delivery",
-           "remember_once", "set_state"]
+__all__ = ["DELIVERY_PREFIX", "ReplayedDelivery", "delivery_seen", "get_state", "remember_delivery", "set_state"]

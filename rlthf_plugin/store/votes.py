@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import sqlalchemy as sa
 
+from ..batching import batched
 from ..errors import ConfigError
 from ..pairs import PARSE_ERROR, Majority, majority
 from ..selection.rlthf import Action
@@ -32,7 +33,7 @@ from ..vocab import Strategy
 from ..selection.signals import (ORDERS, SKIPPED_LABELS, audited_labels as _audited_labels, encode_votes,
                                  primary_labels as _primary_labels)
 from . import schema as S
-from ._sql import IN_CHUNK, insert_ignore, iter_chunks, select_in
+from ._sql import IN_CHUNK, insert_ignore, select_in
 from .iterations import decisions, iteration_params, iteration_rows, latest_iteration
 from .labels import label_rows
 
@@ -110,7 +111,7 @@ def forget_parse_errors(ledger: Ledger, judge: str, version: str, orders: Sequen
         pids = list(conn.execute(bad).scalars())
         if not pids:
             return 0
-        for chunk in iter_chunks(pids, IN_CHUNK):
+        for chunk in batched(pids, IN_CHUNK):
             conn.execute(t.delete().where(t.c.judge == judge, t.c.prompt_version == version,
                                           t.c.pair_id.in_(list(chunk)),
                                           sa.or_(t.c.order == "both", t.c.label == PARSE_ERROR)))

@@ -1,7 +1,9 @@
 """The import rules of docs/architecture.md, checked on the source (AST, no imports run).
 
 Every ``import`` counts, also one inside a function; only imports under
-``if TYPE_CHECKING:`` (annotations) are exempt.
+``if TYPE_CHECKING:`` (annotations) are exempt. Checked: layers import only downwards, no
+cycle between components nor between modules, no private ``_name`` imported from another
+module, no module over :data:`MAX_LINES` lines.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "rlthf_plugin"
 
 #: Components from the bottom up; a component imports only components of lower layers.
 LAYERS = [
-    ["errors", "secret", "pairs", "vocab", "data"],
+    ["errors", "secret", "pairs", "vocab", "batching", "data"],
     ["selection"],
     ["config"],
     ["store"],
@@ -28,6 +30,8 @@ LAYERS = [
 LAYER = {component: i for i, layer in enumerate(LAYERS) for component in layer}
 #: The package's own entry points sit above every layer.
 TOP = {"__init__", "__main__"}
+#: The size goal: a module longer than this holds more than one concept.
+MAX_LINES = 450
 
 
 def _module_name(path: Path) -> str:
@@ -40,11 +44,12 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imports(path: Path) -> list[tuple[str, int]]:
-    """(absolute module name, line) of every import outside ``if TYPE_CHECKING:`` blocks."""
+def _import_nodes(path: Path) -> list[tuple[ast.Import | ast.ImportFrom, str]]:
+    """Every import statement outside ``if TYPE_CHECKING:`` blocks, also inside functions,
+    with the absolute name of the module it imports from (``from ..x import y``: ``rlthf_plugin.x``)."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    out: list[tuple[str, int]] = []
+    out: list[tuple[ast.Import | ast.ImportFrom, str]] = []
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
@@ -52,22 +57,110 @@ def _imports(path: Path) -> list[tuple[str, int]]:
                 visit(child)
             return
         if isinstance(node, ast.Import):
-            out.extend((alias.name, node.lineno) for alias in node.names)
+            out.append((node, ""))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
                 base = base[: len(base) - (node.level - 1)]
-                name = ".".join(base + ([node.module] if node.module else []))
+                out.append((node, ".".join(base + ([node.module] if node.module else []))))
             else:
-                name = node.module or ""
-            out.append((name, node.lineno))
-            # ``from . import x`` imports the module x
-            out.extend((f"{name}.{alias.name}", node.lineno) for alias in node.names if alias.name != "*")
+                out.append((node, node.module or ""))
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
     return out
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """(absolute module name, line) of every import outside ``if TYPE_CHECKING:`` blocks."""
+    out: list[tuple[str, int]] = []
+    for node, name in _import_nodes(path):
+        if isinstance(node, ast.Import):
+            out.extend((alias.name, node.lineno) for alias in node.names)
+        else:
+            out.append((name, node.lineno))
+            # ``from . import x`` imports the module x
+            out.extend((f"{name}.{alias.name}", node.lineno) for alias in node.names if alias.name != "*")
+    return out
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``name`` (``rlthf_plugin.store.ledger``) is a module or package of the project."""
+    parts = name.split(".")
+    if parts[0] != "rlthf_plugin":
+        return False
+    path = PACKAGE.parent.joinpath(*parts)
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+def _module_imports(path: Path) -> list[tuple[str, int]]:
+    """(project module, line) each import of ``path`` runs: ``from .x import y`` runs x;
+    ``from . import x`` runs the module x (the package itself only for names that are not
+    modules); importing ``a.b.c`` also runs the packages ``a.b`` and ``a`` (unless they are
+    above ``path`` itself: those are running already)."""
+    module = _module_name(path)
+    own = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 2)}
+    out: list[tuple[str, int]] = []
+    for node, name in _import_nodes(path):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            subs = [f"{name}.{a.name}" for a in node.names if _is_module(f"{name}.{a.name}")]
+            names = subs + ([name] if len(subs) < len(node.names) else [])
+        for full in names:
+            parts = full.split(".")
+            for k in range(1, len(parts) + 1):
+                ran = ".".join(parts[:k])
+                if (k == len(parts) or ran not in own) and ran != module and _is_module(ran):
+                    out.append((ran, node.lineno))
+    return out
+
+
+def _module_cycles() -> list[list[str]]:
+    """Every set of modules that import each other (strongly connected, more than one)."""
+    graph = {_module_name(p): {m for m, _ in _module_imports(p)} for p in _sources()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def connect(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return cycles
+
+
+def _private_imports() -> list[str]:
+    """``file:line: name from module`` for each private name imported from another module of the project."""
+    bad = []
+    for path in _sources():
+        for node, name in _import_nodes(path):
+            if isinstance(node, ast.ImportFrom) and _is_module(name):
+                bad.extend(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {alias.name} from {name}"
+                           for alias in node.names
+                           if alias.name.startswith("_") and not alias.name.startswith("__")
+                           and not _is_module(f"{name}.{alias.name}"))
+    return bad
 
 
 def _component(module: str) -> str | None:
@@ -160,6 +253,53 @@ def test_the_rules_see_a_violation(tmp_path):
     try:
         assert _imports(bad) == [("rlthf_plugin.loop", 2), ("rlthf_plugin.loop.iteration", 2), ("sqlalchemy", 3)]
         assert {(s, d) for s, d, *_ in _edges()} == {("store", "loop")}
+    finally:
+        PACKAGE = saved
+
+
+def test_no_import_cycles_between_modules():
+    """Not even through imports inside functions (which only hide a cycle until the call)."""
+    assert _module_cycles() == []
+
+
+def test_no_private_name_imported_from_another_module():
+    assert _private_imports() == []
+
+
+def test_no_module_over_the_size_goal():
+    long = {str(p.relative_to(PACKAGE.parent)): n for p in _sources()
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}, f"split these by concern (at most {MAX_LINES} lines)"
+
+
+def test_the_module_rules_see_a_violation(tmp_path):
+    """The checkers themselves: a cycle hidden in a function, a cycle through a package's
+    ``__init__`` and a private import are found; ``from . import module`` is no cycle."""
+    root = tmp_path / "rlthf_plugin"
+    files = {
+        "__init__.py": "",
+        "loop/__init__.py": "",
+        "loop/a.py": "from .b import run\n",
+        "loop/b.py": "def run():\n    from . import a\n    from .c import _hidden\n",
+        "loop/c.py": "_hidden = 1\n",
+        "store/__init__.py": "from .d import x\n",
+        "store/d.py": "x = 1\n",
+        "store/e.py": "from . import d\n",
+        "models/__init__.py": "from .f import y\n",
+        "models/f.py": "y = 1\n",
+        "models/g.py": "def h():\n    from ..models import f\n    from rlthf_plugin.models import y\n",
+        "io/__init__.py": "from .p import z\n",
+        "io/p.py": "z = 1\n\ndef k():\n    from ..io import z\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, root
+    try:
+        assert _module_cycles() == [["rlthf_plugin.io", "rlthf_plugin.io.p"],
+                                    ["rlthf_plugin.loop.a", "rlthf_plugin.loop.b"]]
+        assert _private_imports() == ["rlthf_plugin/loop/b.py:3: _hidden from rlthf_plugin.loop.c"]
     finally:
         PACKAGE = saved
 

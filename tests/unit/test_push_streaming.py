@@ -2,7 +2,8 @@
 
 import pytest
 
-from rlthf_plugin.backends.base import Task, batched, by_priority
+from rlthf_plugin.backends.base import Task, by_priority
+from rlthf_plugin.batching import batched
 from rlthf_plugin.backends.local import LocalBackend
 from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.io.importer import import_files

@@ -22,7 +22,7 @@ from ...config import JudgeConfig
 from ...errors import JudgeError, require
 from ...pairs import PARSE_ERROR
 from .base import KNOWN_PRICES, Call, Reply
-from .prompt import _PREFERENCE, parse_answer
+from .prompt import PREFERENCE_LINE, parse_answer
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: Statuses the openai client retries (with exponential backoff and Retry-After): timeouts,
@@ -229,7 +229,7 @@ def verdict_confidence(content: Sequence[dict], label: str) -> float | None:
     for item in content:
         starts.append(len(text))
         text += str(item.get("token", ""))
-    matches = list(_PREFERENCE.finditer(text))
+    matches = list(PREFERENCE_LINE.finditer(text))
     if not matches:
         return None
     begin = matches[-1].start("rest")

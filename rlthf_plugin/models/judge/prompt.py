@@ -156,7 +156,8 @@ def prompt_version(template_bytes: bytes) -> str:
     return hashlib.sha256(template_bytes).hexdigest()[:12]
 
 
-_PREFERENCE = re.compile(r"[*_#\s]*preference[*_\s]*[:=：][*_\s]*(?P<rest>[^\n]*)", re.IGNORECASE)
+#: A "Preference: ..." line of a judge's answer (markdown decoration allowed); ``rest`` is its value.
+PREFERENCE_LINE = re.compile(r"[*_#\s]*preference[*_\s]*[:=：][*_\s]*(?P<rest>[^\n]*)", re.IGNORECASE)
 _NAMED = re.compile(r"response[\s_]*[\"'“”‘’]?\s*(?P<letter>[ab])\b", re.IGNORECASE)
 _BARE = re.compile(r"(?<![\w'])(?P<letter>[AB])(?![\w'])")
 _TIE = re.compile(r"\b(tie|equal(ly)?|neither|both)\b", re.IGNORECASE)
@@ -172,7 +173,7 @@ def parse_answer(text: str | None) -> str:
     """
     if not text:
         return PARSE_ERROR
-    matches = list(_PREFERENCE.finditer(text))
+    matches = list(PREFERENCE_LINE.finditer(text))
     if not matches:
         return PARSE_ERROR
     last = matches[-1]
@@ -214,4 +215,4 @@ def combine_orders(ab: Answer, ba: Answer) -> Answer:
 
 
 __all__ = ["Answer", "JudgeTemplate", "load_template", "prompt_version", "parse_answer", "to_stored_order",
-           "combine_orders", "ORDERS", "DEFAULT_TEMPLATE", "A", "B", "TIE"]
+           "combine_orders", "ORDERS", "DEFAULT_TEMPLATE", "PREFERENCE_LINE", "A", "B", "TIE"]

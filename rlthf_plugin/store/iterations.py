@@ -206,6 +206,19 @@ def curation_inputs(ledger: Ledger) -> CurationInputs:
     return CurationInputs(its, labels, latest, rows)
 
 
+def latest_margins(ledger: Ledger, pair_ids: Sequence[str]) -> dict[str, float]:
+    """pair id -> the margin of its latest decision (any iteration), for ``pair_ids`` that have
+    one: only those pairs' (iteration, margin) are read (e.g. the human-labeled ones)."""
+    d = S.decisions
+    latest: dict[str, tuple[int, float]] = {}
+    with ledger.engine.connect() as conn:
+        for pid, it, margin in select_in(conn, lambda c: sa.select(d.c.pair_id, d.c.iteration, d.c.margin)
+                                         .where(d.c.pair_id.in_(c), d.c.margin.is_not(None)), pair_ids):
+            if pid not in latest or it > latest[pid][0]:
+                latest[pid] = (it, float(margin))
+    return {pid: m for pid, (_, m) in latest.items()}
+
+
 def decision_reasons(ledger: Ledger, iteration: int, pair_ids: Sequence[str]) -> dict[str, Any]:
     """pair id -> the machine reason of its decision in ``iteration``, for ``pair_ids``."""
     d = S.decisions
@@ -218,5 +231,5 @@ def decision_reasons(ledger: Ledger, iteration: int, pair_ids: Sequence[str]) ->
 __all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_order", "asked_pair_ids", "begin_iteration",
            "iteration_params",
            "count_iterations", "curation_inputs", "decision_reasons", "decisions", "finish_iteration", "iteration_rows",
-           "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "pair_decisions", "record_selection",
-           "set_iteration_state", "shown_reason"]
+           "iteration_stats", "latest_iteration", "latest_margins", "latest_row", "latest_selected", "pair_decisions",
+           "record_selection", "set_iteration_state", "shown_reason"]

@@ -1,6 +1,7 @@
 """``rlthf embed``: fills the vector store for every text (or the pending pairs' texts); the
-shards of ``--shard i/n`` run as two processes at once, and the ranks of ``torchrun
---nproc_per_node 2`` (gloo, CPU), leave the store complete and equal to a one-process run."""
+shards of ``--shard i/n`` run as two processes at once, the ranks of ``torchrun
+--nproc_per_node 2`` and of ``accelerate launch --num_processes 2`` (gloo, CPU), each leave
+the store complete and equal to a one-process run."""
 
 from __future__ import annotations
 
@@ -58,13 +59,13 @@ def workspaces(tmp_path_factory):
 
     import_files(ws.ledger, [str(data)])
     ws.close()
-    for name in ("shards", "torchrun", "pending"):
+    for name in ("shards", "torchrun", "accelerate", "pending"):
         shutil.copytree(root / "one", root / name)
     return root
 
 
 def test_shards_and_torchrun_ranks_fill_the_store_as_one_process_does(workspaces):
-    one, shards, ranks = workspaces / "one", workspaces / "shards", workspaces / "torchrun"
+    one, shards, ranks, accelerated = (workspaces / n for n in ("one", "shards", "torchrun", "accelerate"))
     out, = finish(cli(one))
     assert "0 embedded now" not in out
     single = stored(one)
@@ -72,14 +73,20 @@ def test_shards_and_torchrun_ranks_fill_the_store_as_one_process_does(workspaces
     # two shards as two processes at once, appending to one store
     outs = finish(cli(shards, "--shard", "0/2"), cli(shards, "--shard", "1/2"))
     assert all("embedded now" in o for o in outs)
-    # torchrun: each rank takes RANK/WORLD_SIZE; rank 0 checks the store after a gloo barrier
-    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
-    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29531", "-m", "rlthf_plugin", "-w",
-                           str(ranks), "embed", "--no-progress"], capture_output=True, text=True, env=ENV, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "shard 0/2" in proc.stdout and "shard 1/2" in proc.stdout
-    assert "all ranks done: 0 text(s) still missing" in proc.stdout
-    for ws in (shards, ranks):
+    # torchrun and accelerate launch (2 CPU processes): each rank takes RANK/WORLD_SIZE; rank 0
+    # checks the store after a gloo barrier
+    bin_dir = os.path.dirname(sys.executable)
+    launchers = {ranks: [shutil.which("torchrun", path=bin_dir), "--nproc_per_node", "2", "--master_port", "29531"],
+                 accelerated: [shutil.which("accelerate", path=bin_dir), "launch", "--multi_gpu", "--num_processes", "2",
+                               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                               "--main_process_port", "29533"]}
+    for ws, launch in launchers.items():
+        proc = subprocess.run([*launch, "-m", "rlthf_plugin", "-w", str(ws), "embed", "--no-progress"],
+                              capture_output=True, text=True, env=ENV, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "shard 0/2" in proc.stdout and "shard 1/2" in proc.stdout
+        assert "all ranks done: 0 text(s) still missing" in proc.stdout
+    for ws in (shards, ranks, accelerated):
         got = stored(ws)
         assert set(got) == set(single)  # complete, nothing twice (keys are unique per store)
         for k, v in single.items():

@@ -3,6 +3,7 @@ stats) and one ``decisions`` row per pair it decided on (action, region, margin.
 
 from __future__ import annotations
 
+import math
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Sequence
 
@@ -79,6 +80,19 @@ def begin_iteration(ledger: Ledger, iteration: int, params: dict, *, fence: Fenc
                                                   started_at=now()))
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) as None: PostgreSQL's JSON type has no
+    NaN (SQLite's JSON text took it), so stats such as an unfitted error model's intercept
+    would fail the whole iteration's write there."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def record_selection(ledger: Ledger, iteration: int, decisions: Iterable[dict], stats: dict, *,
                      fence: Fence | None = None) -> None:
     """Store an iteration's decisions and stats and mark it ``selected``, in one transaction;
@@ -90,7 +104,7 @@ def record_selection(ledger: Ledger, iteration: int, decisions: Iterable[dict], 
         while chunk := list(islice(rows, INSERT_CHUNK)):
             insert_ignore(conn, S.decisions, chunk)
         conn.execute(S.iterations.update().where(S.iterations.c.id == iteration)
-                     .values(state=IterationState.SELECTED.value, stats=stats))
+                     .values(state=IterationState.SELECTED.value, stats=json_safe(stats)))
 
 
 def set_iteration_state(ledger: Ledger, iteration: int, state: str, *, stats: dict | None = None,
@@ -98,7 +112,7 @@ def set_iteration_state(ledger: Ledger, iteration: int, state: str, *, stats: di
     """Set an iteration's state (and its stats; ``finished`` stamps finished_at)."""
     values: dict[str, Any] = {"state": IterationState(state).value}
     if stats is not None:
-        values["stats"] = stats
+        values["stats"] = json_safe(stats)
     if finished:
         values["finished_at"] = now()
     with ledger.engine.begin() as conn:
@@ -116,7 +130,7 @@ def finish_iteration(ledger: Ledger, iteration: int, state: str, update: Callabl
         if fence is not None:
             fence(conn)
         stats = conn.execute(sa.select(t.c.stats).where(t.c.id == iteration)).scalar() or {}
-        conn.execute(t.update().where(t.c.id == iteration).values(state=IterationState(state).value, stats=update(stats),
+        conn.execute(t.update().where(t.c.id == iteration).values(state=IterationState(state).value, stats=json_safe(update(stats)),
                                                                   finished_at=now()))
 
 
@@ -231,5 +245,5 @@ def decision_reasons(ledger: Ledger, iteration: int, pair_ids: Sequence[str]) ->
 __all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_order", "asked_pair_ids", "begin_iteration",
            "iteration_params",
            "count_iterations", "curation_inputs", "decision_reasons", "decisions", "finish_iteration", "iteration_rows",
-           "iteration_stats", "latest_iteration", "latest_margins", "latest_row", "latest_selected", "pair_decisions",
+           "iteration_stats", "json_safe", "latest_iteration", "latest_margins", "latest_row", "latest_selected", "pair_decisions",
            "record_selection", "set_iteration_state", "shown_reason"]

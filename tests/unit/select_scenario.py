@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rlthf_plugin.config import Config
 from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.loop.iteration import select_iteration
@@ -43,9 +44,14 @@ def cache_vectors(ws: Workspace) -> None:
     save_vectors(ws.ledger, EMBEDDER, hashes, np.stack([seeded_vector(h) for h in hashes]))
 
 
-def run(root: Path, strategy: str) -> list[dict]:
-    """Decision rows (iteration, pair id, action, region, rank, priority, margin) of the scenario."""
-    ws = Workspace.init(root)
+def run(root: Path, strategy: str, ledger_url: str | None = None) -> list[dict]:
+    """Decision rows (iteration, pair id, action, region, rank, priority, margin) of the scenario
+    (on the ledger at ``ledger_url`` when given, e.g. PostgreSQL; else the workspace's SQLite)."""
+    config = None
+    if ledger_url is not None:
+        config = Config()
+        config.ledger.url = ledger_url
+    ws = Workspace.init(root, config)
     try:
         import_files(ws.ledger, [str(DEV_PAIRS)], skip_invalid=True)
         cache_vectors(ws)

@@ -103,6 +103,11 @@ class ModelVectors:
         self.rows, self.dim = rows, dim
         self.matrix = (np.memmap(self.folder / "vectors.f32", dtype=np.float32, mode="r", shape=(rows, dim))
                        if rows else np.zeros((0, dim), dtype=np.float32))
+        mm = getattr(self.matrix, "_mmap", None)
+        if mm is not None and hasattr(mmap, "MADV_RANDOM"):
+            # Rows are gathered, not scanned: without this, each fault maps its neighbours too
+            # (fault-around, readahead), and a batch of rows spread over the store maps many MB.
+            mm.madvise(mmap.MADV_RANDOM)
 
     def _merge(self, keys: np.ndarray, first_row: int) -> None:
         """Insert ``keys`` (rows ``first_row``, ``first_row + 1``, ...) into the sorted index."""

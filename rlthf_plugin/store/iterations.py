@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from ..selection.rlthf import Action
 from ..vocab import SELECTING_STATES, IterationState, derived_reason
 from . import schema as S
-from ._sql import INSERT_CHUNK, Fence, insert_ignore, now, select_in
+from ._sql import INSERT_CHUNK, Fence, insert_ignore_bulk, now, select_in
 from .labels import LabelRow, label_row_query
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def record_selection(ledger: Ledger, iteration: int, decisions: Iterable[dict], 
             fence(conn)
         rows = iter(decisions)
         while chunk := list(islice(rows, INSERT_CHUNK)):
-            insert_ignore(conn, S.decisions, chunk)
+            insert_ignore_bulk(conn, S.decisions, chunk)  # tuples to the driver: no per-row SQLAlchemy work
         conn.execute(S.iterations.update().where(S.iterations.c.id == iteration)
                      .values(state=IterationState.SELECTED.value, stats=json_safe(stats)))
 

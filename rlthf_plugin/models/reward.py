@@ -135,9 +135,8 @@ class EmbeddingRewardModel:
 
     # -- features ---------------------------------------------------------------------------
     def _phi(self, p_rows: np.ndarray, r_rows: np.ndarray) -> np.ndarray:
-        mat = self.table.matrix
-        er = mat[r_rows]
-        return np.concatenate([er, er * mat[p_rows], self.table.lengths[r_rows, None]], axis=1)
+        er = self.table.gather(r_rows)
+        return np.concatenate([er, er * self.table.gather(p_rows), self.table.lengths[r_rows, None]], axis=1)
 
     def _tensor(self, x: np.ndarray):
         import torch

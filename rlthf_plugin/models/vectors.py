@@ -160,6 +160,10 @@ class TextTable:
             by_text[t] = self.rows[h]
         return np.fromiter((by_text[t] for t in texts), dtype=np.int64, count=len(texts))
 
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """(N, d) float32 copy of the matrix's ``rows``."""
+        return self.matrix[rows]
+
     def release(self) -> None:
         """Nothing to release: the matrix is in memory."""
 
@@ -243,6 +247,13 @@ class StoredTextTable:
                                                                   dtype=np.float32)])
         self.lengths[rows] = np.log1p([len(t) for t in texts])
         return rows
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """(N, d) float32 copy of the matrix's ``rows``; the mapped pages it read are dropped
+        from resident memory at once (the page cache keeps them): RSS stays one gather."""
+        out = np.asarray(self.matrix[rows])
+        self.release()
+        return out
 
     def release(self) -> None:
         """Drop the mapped matrix's pages from resident memory (a scan stays bounded)."""

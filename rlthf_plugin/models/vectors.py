@@ -45,10 +45,14 @@ class ArrayVectorStore(VectorStore, Protocol):
         """Drop the matrix's pages from resident memory (read again on the next access)."""
         ...
 
+    def gather(self, model: str, rows: np.ndarray) -> np.ndarray:
+        """(N, d) float32 copy of ``rows`` of :meth:`matrix`, read without mapping them."""
+        ...
+
 
 def is_array_store(store: object) -> bool:
     """Whether ``store`` is read as one array (:class:`ArrayVectorStore`)."""
-    return all(callable(getattr(store, m, None)) for m in ("rows_of", "matrix", "release"))
+    return all(callable(getattr(store, m, None)) for m in ("rows_of", "matrix", "release", "gather"))
 
 
 def fill_store(embedder: Embedder, store: VectorStore, texts: Sequence[str], *, chunk: int = 2048,
@@ -249,11 +253,9 @@ class StoredTextTable:
         return rows
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
-        """(N, d) float32 copy of the matrix's ``rows``; the mapped pages it read are dropped
-        from resident memory at once (the page cache keeps them): RSS stays one gather."""
-        out = np.asarray(self.matrix[rows])
-        self.release()
-        return out
+        """(N, d) float32 copy of the matrix's ``rows``, read from the store without mapping
+        (RSS stays the rows asked for; :meth:`ArrayVectorStore.gather`)."""
+        return self.store.gather(self.embedder.name, rows)
 
     def release(self) -> None:
         """Drop the mapped matrix's pages from resident memory (a scan stays bounded)."""

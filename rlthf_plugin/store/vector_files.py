@@ -128,6 +128,36 @@ class ModelVectors:
         pos = np.minimum(np.searchsorted(self._sorted, keys), self.rows - 1)
         return np.where(self._sorted[pos] == keys, self._order[pos], -1).astype(np.int64)
 
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """(N, d) float32 copy of ``rows``, read with ``preadv`` (one read per run of
+        consecutive rows), not through the mapping: on kernels whose page cache holds large
+        folios a mapped read maps the whole folio (up to 2 MB for one 1.5 KB row), so
+        gathering rows spread over the store would map most of it; a read keeps RSS at the
+        rows asked for."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out_dim = self.dim
+        if rows.size == 0:
+            return np.zeros((0, out_dim), dtype=np.float32)
+        if rows.min() < 0 or rows.max() >= self.rows:
+            raise IndexError(f"row out of range [0, {self.rows})")
+        unique, inverse = np.unique(rows, return_inverse=True)
+        buf = np.empty((unique.size, out_dim), dtype=np.float32)
+        breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+        row_bytes = out_dim * 4
+        fd = self._fd()
+        for a, b in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [unique.size]])):
+            view = memoryview(buf[a:b]).cast("B")
+            got = os.preadv(fd, [view], int(unique[a]) * row_bytes)
+            if got != view.nbytes:
+                raise OSError(f"{self.folder / 'vectors.f32'}: short read ({got} of {view.nbytes} bytes)")
+        return buf[inverse.reshape(-1)]
+
+    def _fd(self) -> int:
+        """A read-only descriptor of ``vectors.f32`` (opened once; the file only grows)."""
+        if getattr(self, "_file", None) is None:
+            self._file = os.open(self.folder / "vectors.f32", os.O_RDONLY)
+        return self._file
+
     def release(self) -> None:
         """Drop the mapped pages from this process's resident memory (the page cache keeps
         them): a scan over every row stays within its chunk's memory."""
@@ -241,6 +271,10 @@ class VectorFiles:
     def matrix(self, model: str) -> np.ndarray:
         """``(rows, d)`` float32, memory-mapped read-only: every vector stored under ``model``."""
         return self.open_model(model).matrix
+
+    def gather(self, model: str, rows: np.ndarray) -> np.ndarray:
+        """(N, d) float32 copy of ``model``'s ``rows``, read without mapping (see :meth:`ModelVectors.gather`)."""
+        return self.open_model(model).gather(rows)
 
     def release(self, model: str) -> None:
         """Drop ``model``'s mapped pages from resident memory (see :meth:`ModelVectors.release`)."""

@@ -176,3 +176,15 @@ def test_stored_text_table_maps_the_store_and_embeds_only_what_it_lacks(tmp_path
     assert np.allclose(table.lengths[rows], np.log1p([len(t) for t in texts + texts[:5]]))
     table.release()
     assert np.array_equal(table.matrix[rows[3]], vec(text_hash(texts[3])))  # read again after the release
+
+
+def test_gather_reads_the_rows_asked_for_in_their_order(tmp_path):
+    store = VectorFiles(tmp_path / "v")
+    hs = ids(300)
+    store.save_vectors(MODEL, hs, np.stack([vec(h) for h in hs]))
+    rows = np.array([5, 3, 4, 299, 0, 3, 150, 151, 152, 5])  # runs, duplicates, any order
+    got = store.gather(MODEL, rows)
+    assert got.dtype == np.float32 and np.array_equal(got, np.asarray(store.matrix(MODEL))[rows])
+    assert store.gather(MODEL, np.zeros(0, dtype=np.int64)).shape == (0, 8)
+    with pytest.raises(IndexError):
+        store.gather(MODEL, np.array([300]))

@@ -162,5 +162,5 @@ def rank_device(env: dict | None = None) -> str | None:
     return f"cuda:{int(env['LOCAL_RANK']) % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
 
 
-__all__ = ["EmbedReport", "PAGE", "Shard", "embed_workspace", "finish_ranks", "missing_texts", "pending_filter", "rank_device", "shard_of",
-           "shard_texts"]
+__all__ = ["EmbedReport", "PAGE", "Shard", "embed_workspace", "finish_ranks", "missing_texts", "pending_filter",
+           "rank_device", "shard_of", "shard_texts"]

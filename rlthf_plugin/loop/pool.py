@@ -227,9 +227,10 @@ def previous_actions(ledger: Ledger, pool: Pool, iteration: int | None) -> np.nd
     if iteration is None:
         return None
     out = np.full(len(pool.ai), "", dtype=object)
-    for d in iterations_db.decisions(ledger, iteration):
-        if d["pair_id"] in pool.index:
-            out[pool.index[d["pair_id"]]] = d["action"]
+    for pid, action in iterations_db.decision_actions(ledger, iteration):  # two columns, not whole rows
+        i = pool.index.get(pid)
+        if i is not None:
+            out[i] = action
     return out.astype(str)
 
 

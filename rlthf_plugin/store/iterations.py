@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import sqlalchemy as sa
 
@@ -130,7 +130,8 @@ def finish_iteration(ledger: Ledger, iteration: int, state: str, update: Callabl
         if fence is not None:
             fence(conn)
         stats = conn.execute(sa.select(t.c.stats).where(t.c.id == iteration)).scalar() or {}
-        conn.execute(t.update().where(t.c.id == iteration).values(state=IterationState(state).value, stats=json_safe(update(stats)),
+        conn.execute(t.update().where(t.c.id == iteration).values(state=IterationState(state).value,
+                                                                  stats=json_safe(update(stats)),
                                                                   finished_at=now()))
 
 
@@ -220,6 +221,13 @@ def curation_inputs(ledger: Ledger) -> CurationInputs:
     return CurationInputs(its, labels, latest, rows)
 
 
+def decision_actions(ledger: Ledger, iteration: int) -> Iterator[tuple[str, str]]:
+    """(pair id, action) of every decision of ``iteration``, read without the other columns."""
+    d = S.decisions
+    with ledger.engine.connect() as conn:
+        yield from conn.execute(sa.select(d.c.pair_id, d.c.action).where(d.c.iteration == iteration)).tuples()
+
+
 def latest_margins(ledger: Ledger, pair_ids: Sequence[str]) -> dict[str, float]:
     """pair id -> the margin of its latest decision (any iteration), for ``pair_ids`` that have
     one: only those pairs' (iteration, margin) are read (e.g. the human-labeled ones)."""
@@ -244,6 +252,7 @@ def decision_reasons(ledger: Ledger, iteration: int, pair_ids: Sequence[str]) ->
 
 __all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_order", "asked_pair_ids", "begin_iteration",
            "iteration_params",
-           "count_iterations", "curation_inputs", "decision_reasons", "decisions", "finish_iteration", "iteration_rows",
+           "count_iterations", "curation_inputs", "decision_actions", "decision_reasons", "decisions", "finish_iteration",
+           "iteration_rows",
            "iteration_stats", "json_safe", "latest_iteration", "latest_margins", "latest_row", "latest_selected", "pair_decisions",
            "record_selection", "set_iteration_state", "shown_reason"]

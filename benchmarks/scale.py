@@ -24,7 +24,13 @@ its wall time and peak RSS (``wait4``'s ``ru_maxrss``) are recorded:
 The growth exponent is the slope of log(time) (and log(RSS)) against log(N) between the
 two largest sizes measured for a step (1 = linear).
 
+With ``--select-baseline DIR`` a checkout's code (e.g. ``git archive main``) fills the cache and
+selects on a copy of the workspace at ``--select-baseline-at`` pairs, in the same run; with
+``--embed-pairs N``, ``rlthf embed`` (packaged MiniLM, CPU, nothing cached) of N pairs runs
+with one process and with ``torchrun --nproc_per_node 2``.
+
     PYTHONPATH=. python -m benchmarks.scale [--sizes 10000,100000,1000000] [--select-max 100000]
+        [--select-baseline /tmp/main --select-baseline-at 200000] [--embed-pairs 300]
         [--platforms label-studio,argilla --push-max 100000 --labeled 0.05 --new-labels 100] [--sync-only]
 """
 

@@ -23,7 +23,7 @@ from benchmarks._report import write_section
 from rlthf_plugin.selection.rlthf import analyze_curve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.unit._curve_reference import analyze_curve_reference  # noqa: E402
+from tests.unit._curve_reference import analyze_curve_reference
 
 
 def synthetic_margins(n: int, seed: int = 0) -> np.ndarray:

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     torch_emb = SentenceEmbedder(backend="torch", max_length=args.max_length)
     t0 = time.perf_counter()
     onnx_emb = SentenceEmbedder(backend="onnx", max_length=args.max_length)
-    onnx_emb.resolved_backend  # export (first time only) or load
+    _ = onnx_emb.resolved_backend  # export (first time only) or load
     setup = time.perf_counter() - t0
     q8 = int8_encoder(args.max_length)
     runs = {

@@ -29,9 +29,9 @@ from typing import Callable, Sequence
 from benchmarks._report import write_section
 from rlthf_plugin.loop import sync
 from rlthf_plugin.backends.base import MAX_TASKS_PER_BULK, Task
+from rlthf_plugin.batching import batched
 from rlthf_plugin.data import DEV_PAIRS
 from rlthf_plugin.io.importer import import_files
-from rlthf_plugin.store.ledger import iter_chunks
 from rlthf_plugin.workspace import Workspace
 
 
@@ -109,7 +109,7 @@ def label_studio(n: int, repeats: int, workdir: Path) -> str:
         client = LabelStudio(base_url=server.url, api_key=server.admin_token, timeout=300)
         rows = []
         for shown in (False, True):
-            def adapter_push(with_ledger: bool) -> float:
+            def adapter_push(with_ledger: bool, shown: bool = shown) -> float:
                 env.configure(ws, name=f"bench-{uuid.uuid4().hex[:8]}", show_predictions=shown)
                 backend = env.backend(ws)
                 backend.ensure_project()  # project creation is not part of the rate
@@ -123,12 +123,12 @@ def label_studio(n: int, repeats: int, workdir: Path) -> str:
                 backend.close()
                 return elapsed
 
-            def raw_push() -> float:
+            def raw_push(shown: bool = shown) -> float:
                 pid = client.projects.create(title=f"raw-{uuid.uuid4().hex[:8]}",
                                              label_config=TEMPLATE.read_text(encoding="utf-8")).id
                 payload = [raw_payload(t, shown) for t in tasks]
                 start = time.perf_counter()
-                for batch in iter_chunks(payload, MAX_TASKS_PER_BULK):
+                for batch in batched(payload, MAX_TASKS_PER_BULK):
                     client.projects.import_tasks(pid, request=list(batch), return_task_ids=True)
                 return time.perf_counter() - start
 
@@ -149,7 +149,7 @@ def label_studio(n: int, repeats: int, workdir: Path) -> str:
                  "completed_by": users[email]}
                 for k, email in enumerate(("annotator1@rlthf.test", "annotator2@rlthf.test"))]
             annotated.append(payload)
-        for batch in iter_chunks(annotated, MAX_TASKS_PER_BULK):
+        for batch in batched(annotated, MAX_TASKS_PER_BULK):
             client.projects.import_tasks(int(backend.target), request=list(batch))
         labels = 2 * n
 

@@ -332,7 +332,7 @@ def load_config(workspace: Path, env: Mapping[str, str] | None = None) -> Config
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: {e}") from e
         for section, table in data.items():
-            for key, value in table.items():
+            for key in table:
                 if "api_key" in key or "secret" in key:
                     raise ConfigError(f"{path}: [{section}] {key}: secrets belong in {SECRETS_FILE} or the environment")
         _apply(cfg, data, str(path))

@@ -67,7 +67,7 @@ def check_server(client: Any, url: str) -> None:
         r = http_request(client, "api/current-user/whoami", method="GET")
     except httpx.HTTPError as e:
         raise BackendError(f"cannot reach Label Studio at {url}: {type(e).__name__}: {e}") from e
-    except Exception as e:  # noqa: BLE001 - the SDK's token refresh against a server that is not LS
+    except Exception as e:
         raise NotThePlatformError(f"{url} answers, but not as Label Studio does ({type(e).__name__}): "
                                   "check [label_studio] url") from e
     if r.status_code in (401, 403):

@@ -30,7 +30,8 @@ def check_embeddings(embeddings: Any, name: str = "embeddings") -> np.ndarray:
     if zero.size:
         raise ValueError(f"{name} has {zero.size} all-zero row(s) (first: row {zero[0]}); "
                          "cosine similarity is undefined for them")
-    return x / norms[:, None]
+    unit: np.ndarray = x / norms[:, None]
+    return unit
 
 
 def check_groups(groups: Any, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -65,7 +65,8 @@ class Batch:
 
     def of(self, kind: str) -> np.ndarray:
         """Indices of one kind, in queue order."""
-        return self.index[self.kind == kind]
+        chosen: np.ndarray = self.index[self.kind == kind]
+        return chosen
 
 
 def allocate(p_wrong: Any, *, budget: int, eligible: Any = None, real_dissimilarity: Any = None,
@@ -141,7 +142,10 @@ def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: 
     chosen_r = real_order[: take[Kind.REAL.value]]
     parts = [(Kind.SUSPECT.value, chosen_s, p[chosen_s]), (Kind.REAL.value, chosen_r, real[chosen_r]),
              (Kind.EXPLORE.value, np.asarray(chosen_e, dtype=np.int64), p[np.asarray(chosen_e, dtype=np.int64)])]
-    kind, index, score, key = [], [], [], []
+    kind: list[str] = []
+    index: list[np.ndarray] = []
+    score: list[np.ndarray] = []
+    key: list[np.ndarray] = []
     for name, idx, sc in parts:
         kind += [name] * idx.size
         index.append(idx.astype(np.int64))
@@ -151,6 +155,6 @@ def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: 
     index_a = np.concatenate(index) if index else np.zeros(0, dtype=np.int64)
     score_a = np.concatenate(score) if score else np.zeros(0)
     order = np.argsort(np.concatenate(key), kind="stable")
-    k = order.size
-    priority = 1.0 - np.arange(k) / max(k, 1)
+    n = order.size
+    priority = 1.0 - np.arange(n) / max(n, 1)
     return Batch(kind_a[order], index_a[order], score_a[order], priority)

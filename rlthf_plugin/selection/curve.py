@@ -154,7 +154,8 @@ def _moving_average(y: np.ndarray, width: int) -> np.ndarray:
     half = width // 2
     padded = np.concatenate([np.full(half, y[0]), y, np.full(half, y[-1])])
     csum = np.concatenate([[0.0], np.cumsum(padded)])
-    return (csum[width:] - csum[:-width]) / width
+    smooth: np.ndarray = (csum[width:] - csum[:-width]) / width
+    return smooth
 
 
 def finite_or_none(x: float) -> float | None:

@@ -125,8 +125,8 @@ def _annotators(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -
         cols += [as_class[:, 0]] if same else [as_class[:, 0], as_class[:, 1]]
     if "sibling_margin" in table.names:  # the siblings' Bradley-Terry order: one more annotator (SIBLING_MIN)
         sib = table.column("sibling_margin")
-        same = cols[0]
-        cols.append(np.where(sib == 0, np.nan, np.where(sib > SIBLING_MIN, same, 1 - same)))
+        primary = cols[0]
+        cols.append(np.where(sib == 0, np.nan, np.where(sib > SIBLING_MIN, primary, 1 - primary)))
     rm_col = -1
     if np.isfinite(margin).any():
         cols.append(np.where(np.isfinite(margin), np.where(margin >= 0, 0.0, 1.0), np.nan))
@@ -141,7 +141,7 @@ def _dawid_skene(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) 
     labels, _ = _annotators(table, x, j, margin)
     rows, cols = np.nonzero(np.isfinite(labels))
     df = pd.DataFrame({"task": rows, "worker": cols, "label": labels[rows, cols].astype(int)})
-    probas = DawidSkene(n_iter=100).fit(df).probas_
+    probas: pd.DataFrame = DawidSkene(n_iter=100).fit(df).probas_
     p_b = np.full(labels.shape[0], np.nan)
     p_b[probas.index.to_numpy(dtype=np.int64)] = probas.reindex(columns=[0, 1], fill_value=0.0)[1].to_numpy()
     chose_b = labels[:, 0] == 1

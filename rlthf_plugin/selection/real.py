@@ -88,22 +88,27 @@ class PoolSelection:
 # -- strategies: (E (g,s,d), sim (g,s,s), iu, ju, rng, options) -> scores (g,p), lower first --
 
 
-def _score_easy(E, sim, iu, ju, rng, **_):
+def _score_easy(E: np.ndarray, sim: np.ndarray, iu: np.ndarray, ju: np.ndarray, rng: np.random.Generator,
+                **_: Any) -> np.ndarray:
     return sim[:, iu, ju]
 
 
-def _score_hard(E, sim, iu, ju, rng, **_):
+def _score_hard(E: np.ndarray, sim: np.ndarray, iu: np.ndarray, ju: np.ndarray, rng: np.random.Generator,
+                **_: Any) -> np.ndarray:
     return -sim[:, iu, ju]
 
 
-def _score_random(E, sim, iu, ju, rng, **_):
+def _score_random(E: np.ndarray, sim: np.ndarray, iu: np.ndarray, ju: np.ndarray, rng: np.random.Generator,
+                  **_: Any) -> np.ndarray:
     return rng.random((E.shape[0], iu.shape[0]))
 
 
-def _score_centroid(E, sim, iu, ju, rng, *, n_init: int, max_iter: int, **_):
+def _score_centroid(E: np.ndarray, sim: np.ndarray, iu: np.ndarray, ju: np.ndarray, rng: np.random.Generator,
+                    *, n_init: int, max_iter: int, **_: Any) -> np.ndarray:
     dist = np.sqrt(_kmeans2(E, rng, n_init=n_init, max_iter=max_iter))  # (g, s, 2)
     # The pair whose two responses sit nearest the two centroids, one each.
-    return np.minimum(dist[:, iu, 0] + dist[:, ju, 1], dist[:, iu, 1] + dist[:, ju, 0])
+    nearest: np.ndarray = np.minimum(dist[:, iu, 0] + dist[:, ju, 1], dist[:, iu, 1] + dist[:, ju, 0])
+    return nearest
 
 
 #: Strategy name -> scorer of a bucket's pairs (lower score = chosen first).
@@ -124,9 +129,11 @@ def _kmeans2(E: np.ndarray, rng: np.random.Generator, *, n_init: int, max_iter: 
     rows = np.arange(g)
     sq = np.einsum("gsd,gsd->gs", E, E)
 
-    def sqdist(centers):  # (g, 2, d) -> (g, s, 2)
+    def sqdist(centers: np.ndarray) -> np.ndarray:  # (g, 2, d) -> (g, s, 2)
         cross = np.einsum("gsd,gkd->gsk", E, centers)
-        return np.maximum(sq[:, :, None] - 2 * cross + np.einsum("gkd,gkd->gk", centers, centers)[:, None, :], 0.0)
+        d2: np.ndarray = np.maximum(sq[:, :, None] - 2 * cross + np.einsum("gkd,gkd->gk", centers, centers)[:, None, :],
+                                    0.0)
+        return d2
 
     best_inertia = np.full(g, np.inf)
     best = np.zeros((g, s, 2))
@@ -277,7 +284,8 @@ def pair_similarity(embeddings_a: Any, embeddings_b: Any) -> np.ndarray:
     a = V.check_embeddings(embeddings_a, "embeddings_a")
     b = V.check_embeddings(embeddings_b, "embeddings_b")
     V.check_same_shape(a, b, ("embeddings_a", "embeddings_b"))
-    return np.clip(np.einsum("md,md->m", a, b), -1.0, 1.0)
+    cos: np.ndarray = np.clip(np.einsum("md,md->m", a, b), -1.0, 1.0)
+    return cos
 
 
 def select_from_pool(embeddings_a: Any, embeddings_b: Any, *, fraction: float = 0.5) -> PoolSelection:

@@ -141,14 +141,16 @@ def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np
     return out
 
 
-def _solve(rows, pos, n_prompts, m, la, lb, win, lose, labeled, w, l2, steps, out) -> None:
+def _solve(rows: np.ndarray, pos: np.ndarray, n_prompts: int, m: int, la: np.ndarray, lb: np.ndarray,
+           win: np.ndarray, lose: np.ndarray, labeled: np.ndarray, w: np.ndarray, l2: float, steps: int,
+           out: np.ndarray) -> None:
     """Fit the prompts of one size class together and write the margins of ``rows``."""
     fit = rows[labeled[rows]]
     fp = pos[labeled[rows]]
     u, v, wt = win[fit], lose[fit], w[fit]
-    s = np.zeros((n_prompts, m))
+    s: np.ndarray = np.zeros((n_prompts, m))
     eye = np.eye(m)
-    h = None
+    h: np.ndarray = np.empty(0)  # the last step's Hessians (steps >= 1)
     for _ in range(steps):
         d = s[fp, u] - s[fp, v]
         p = 1 / (1 + np.exp(-d))

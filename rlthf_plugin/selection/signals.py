@@ -144,11 +144,11 @@ def encode_votes(pair_index: Any, judge_index: Any, order: Any, label: Any, *, n
     p : ndarray of float, shape (N, J, 2)
         P(A) per slot (the mean of its votes'), ``NaN`` where unknown.
     """
-    pi = np.asarray(pair_index, dtype=np.int64).reshape(-1)
-    ji = np.asarray(judge_index, dtype=np.int64).reshape(-1)
-    od = np.asarray(order, dtype=str).reshape(-1)
-    lab = np.asarray(label, dtype=str).reshape(-1)
-    pa = np.full(pi.shape, np.nan) if p_a is None else np.asarray(p_a, dtype=np.float64).reshape(-1)
+    pi: np.ndarray = np.asarray(pair_index, dtype=np.int64).reshape(-1)
+    ji: np.ndarray = np.asarray(judge_index, dtype=np.int64).reshape(-1)
+    od: np.ndarray = np.asarray(order, dtype=str).reshape(-1)
+    lab: np.ndarray = np.asarray(label, dtype=str).reshape(-1)
+    pa: np.ndarray = np.full(pi.shape, np.nan) if p_a is None else np.asarray(p_a, dtype=np.float64).reshape(-1)
     v = pi.shape[0]
     for name, arr in (("judge_index", ji), ("order", od), ("label", lab), ("p_a", pa)):
         if arr.shape[0] != v:
@@ -265,7 +265,8 @@ def audited_labels(votes: Any, primary: int, *, coverage: Any = None) -> tuple[n
 
 def _coverage(x: np.ndarray, coverage: Any) -> np.ndarray:
     if coverage is None:
-        return np.isfinite(x).any(axis=2).sum(axis=0)
+        voted: np.ndarray = np.isfinite(x).any(axis=2).sum(axis=0)
+        return voted
     c = np.asarray(coverage, dtype=np.float64)
     if c.shape != (x.shape[1],):
         raise ValueError(f"coverage must have shape ({x.shape[1]},) (one count per judge), got {c.shape}")

@@ -160,7 +160,7 @@ class Worker:
             except RlthfError as e:  # a user-fixable problem: shown on /health, retried next tick
                 log.error("worker: %s", e.message)
                 self.error, self.state = e.message, "error"
-            except Exception as e:  # noqa: BLE001 - keep serving; the traceback goes to the log
+            except Exception as e:
                 log.exception("worker step failed")
                 self.error, self.state = f"{type(e).__name__}: {e}", "error"
             self._wake.wait(self.config.serve.poll_seconds)

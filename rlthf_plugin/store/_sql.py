@@ -56,12 +56,14 @@ def dialect_insert(conn: Connection) -> Callable[[sa.Table], Any]:
     """The ``insert`` construct with ON CONFLICT support for the connection's database."""
     dialect = conn.dialect.name
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # pragma: no cover
-        raise WorkspaceError(f"unsupported ledger database '{dialect}' (SQLite or PostgreSQL)")
-    return insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    raise WorkspaceError(f"unsupported ledger database '{dialect}' (SQLite or PostgreSQL)")  # pragma: no cover
 
 
 def conflict_keys(table: sa.Table) -> list[str]:

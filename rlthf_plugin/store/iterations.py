@@ -214,7 +214,7 @@ def curation_inputs(ledger: Ledger) -> CurationInputs:
         labels = [LabelRow(*r) for r in conn.execute(label_row_query())]
         done = [r for r in its if r["state"] not in _UNFINISHED]
         latest = done[-1] if done else None
-        rows: dict[str, dict] = {}
+        rows: dict[str, tuple[str, float | None]] = {}
         if latest is not None:
             q = sa.select(d.c.pair_id, d.c.action, d.c.margin).where(d.c.iteration == latest["id"])
             rows = {pid: (action, margin) for pid, action, margin in conn.execute(q)}

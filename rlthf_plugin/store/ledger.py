@@ -62,7 +62,7 @@ class Ledger:
         engine = sa.create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
             @sa.event.listens_for(engine, "connect")
-            def _sqlite_pragmas(dbapi_conn, _record):  # WAL: readers never block the writer
+            def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # WAL: readers never block the writer
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA busy_timeout=30000")

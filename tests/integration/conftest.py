@@ -20,8 +20,8 @@ from rlthf_plugin.workspace import Workspace
 
 # Each platform's harness lives in its own module; its fixtures are made visible here
 # (pytest_plugins is only allowed in the rootdir's conftest).
-from .argilla_env import argilla_env, argilla_server  # noqa: E402,F401
-from .label_studio_env import label_studio_env, label_studio_server  # noqa: E402,F401
+from .argilla_env import argilla_env, argilla_server  # noqa: F401
+from .label_studio_env import label_studio_env, label_studio_server  # noqa: F401
 
 
 def free_port() -> int:

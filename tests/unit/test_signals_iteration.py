@@ -155,7 +155,7 @@ def test_the_siblings_of_a_prompt_speak_against_a_label_that_breaks_their_order(
     out, wrong = [], set()
     for q in range(6):
         answers = [f"Answer {r} of {q}: " + "detail " * (5 - r) for r in range(5)]  # rank 0 is best
-        for k, (i, j) in enumerate([(i, j) for i in range(5) for j in range(i + 1, 5)]):
+        for k, (i, j) in enumerate([(x, y) for x in range(5) for y in range(x + 1, 5)]):
             a, b = (answers[i], answers[j]) if rng.random() < 0.5 else (answers[j], answers[i])
             truth = "A" if a == answers[i] else "B"
             label = truth if (i, j) != (0, 4) else ("B" if truth == "A" else "A")

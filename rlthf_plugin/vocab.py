@@ -82,5 +82,12 @@ def derived_reason(action: str, region: str, margin: float | None, rank: int | N
     return out
 
 
-__all__ = ["DROP_WHY", "DROP_WHY_DEFAULT", "IterationState", "LABEL_SOURCES", "LabelSource", "SELECTING_STATES",
-           "derived_reason"]
+__all__ = [
+    "DROP_WHY",
+    "DROP_WHY_DEFAULT",
+    "IterationState",
+    "LABEL_SOURCES",
+    "LabelSource",
+    "SELECTING_STATES",
+    "derived_reason",
+]

@@ -30,7 +30,7 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -73,16 +73,18 @@ class ModelVectors:
         self.folder, self.model = folder, model
         self.rows, self.dim = 0, 0
         self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self._order = np.zeros(0, dtype=np.int64)
-        self._sorted = np.zeros(0, dtype=KEY_DTYPE)
+        self._order: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._sorted: np.ndarray = np.zeros(0, dtype=KEY_DTYPE)
+        self._file: int | None = None
         self.refresh()
 
     # -- reading ------------------------------------------------------------------------
-    def manifest(self) -> dict:
+    def manifest(self) -> dict[str, Any]:
         path = self.folder / "manifest.json"
         if not path.exists():
             return {"rows": 0, "dim": 0}
-        return json.loads(path.read_text(encoding="utf-8"))
+        content: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return content
 
     def refresh(self) -> None:
         """Map the rows the manifest counts (after another process appended): the keys added
@@ -146,15 +148,16 @@ class ModelVectors:
         row_bytes = out_dim * 4
         fd = self._fd()
         for a, b in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [unique.size]])):
-            view = memoryview(buf[a:b]).cast("B")
+            view = memoryview(buf[a:b]).cast("B")  # type: ignore[arg-type]  # an ndarray is a buffer
             got = os.preadv(fd, [view], int(unique[a]) * row_bytes)
             if got != view.nbytes:
                 raise OSError(f"{self.folder / 'vectors.f32'}: short read ({got} of {view.nbytes} bytes)")
-        return buf[inverse.reshape(-1)]
+        out: np.ndarray = buf[inverse.reshape(-1)]
+        return out
 
     def _fd(self) -> int:
         """A read-only descriptor of ``vectors.f32`` (opened once; the file only grows)."""
-        if getattr(self, "_file", None) is None:
+        if self._file is None:
             self._file = os.open(self.folder / "vectors.f32", os.O_RDONLY)
         return self._file
 
@@ -238,19 +241,19 @@ class VectorFiles:
         if mv is None:
             mv = ModelVectors(self.root / folder_name(model), model)
             if self.ledger is not None:
-                self._migrate(mv)
+                self._migrate(mv, self.ledger)
             self._models[model] = mv
         else:
             mv.refresh()
         return mv
 
-    def _migrate(self, mv: ModelVectors) -> None:
+    def _migrate(self, mv: ModelVectors, ledger: Ledger) -> None:
         """Move ``mv.model``'s vectors from the ledger's table into the files, a page at a time."""
-        if not embeddings_db.has_vectors(self.ledger, mv.model):
+        if not embeddings_db.has_vectors(ledger, mv.model):
             return
-        for hashes, vectors in embeddings_db.iter_vector_pages(self.ledger, mv.model):
+        for hashes, vectors in embeddings_db.iter_vector_pages(ledger, mv.model):
             mv.append(keys_of(hashes), vectors, migrated_from_ledger=True)
-        embeddings_db.delete_vectors(self.ledger, mv.model)
+        embeddings_db.delete_vectors(ledger, mv.model)
 
     # -- the VectorStore protocol ---------------------------------------------------------
     def load_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:

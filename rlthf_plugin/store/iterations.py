@@ -206,8 +206,10 @@ class CurationInputs(NamedTuple):
     decisions: dict[str, tuple[str, float | None]]
 
 
-def curation_inputs(ledger: Ledger) -> CurationInputs:
-    """Iterations, human labels and the latest finished selection's decisions, read together."""
+def curation_inputs(ledger: Ledger, *, with_decisions: bool = True) -> CurationInputs:
+    """Iterations, human labels and the latest finished selection's decisions, read together
+    (without the decisions: ``decisions`` is empty, read them a page at a time with
+    :func:`page_decisions`)."""
     d = S.decisions
     with ledger.engine.connect() as conn:
         its = [dict(r) for r in conn.execute(sa.select(S.iterations).order_by(S.iterations.c.id)).mappings()]
@@ -215,7 +217,7 @@ def curation_inputs(ledger: Ledger) -> CurationInputs:
         done = [r for r in its if r["state"] not in _UNFINISHED]
         latest = done[-1] if done else None
         rows: dict[str, tuple[str, float | None]] = {}
-        if latest is not None:
+        if latest is not None and with_decisions:
             q = sa.select(d.c.pair_id, d.c.action, d.c.margin).where(d.c.iteration == latest["id"])
             rows = {pid: (action, margin) for pid, action, margin in conn.execute(q)}
     return CurationInputs(its, labels, latest, rows)
@@ -241,6 +243,22 @@ def latest_margins(ledger: Ledger, pair_ids: Sequence[str]) -> dict[str, float]:
     return {pid: m for pid, (_, m) in latest.items()}
 
 
+def page_decisions(ledger: Ledger, iteration: int,
+                   pair_ids: Sequence[str]) -> tuple[dict[str, tuple[str, float | None]], dict[str, Any]]:
+    """For ``pair_ids`` (a page of pairs): pair id -> (action, margin) and pair id -> the
+    machine reason as shown, of their decisions in ``iteration``, in one read."""
+    d = S.decisions
+    actions: dict[str, tuple[str, float | None]] = {}
+    reasons: dict[str, Any] = {}
+    with ledger.engine.connect() as conn:
+        for r in select_in(conn, lambda c: sa.select(d.c.pair_id, d.c.reason, d.c.action, d.c.region, d.c.margin,
+                                                     d.c.rank).where(d.c.iteration == iteration, d.c.pair_id.in_(c)),
+                           pair_ids):
+            actions[r.pair_id] = (r.action, r.margin)
+            reasons[r.pair_id] = shown_reason(r._asdict())
+    return actions, reasons
+
+
 def decision_reasons(ledger: Ledger, iteration: int, pair_ids: Sequence[str]) -> dict[str, Any]:
     """pair id -> the machine reason of its decision in ``iteration``, for ``pair_ids``."""
     d = S.decisions
@@ -254,5 +272,6 @@ __all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_orde
            "iteration_params",
            "count_iterations", "curation_inputs", "decision_actions", "decision_reasons", "decisions", "finish_iteration",
            "iteration_rows",
-           "iteration_stats", "json_safe", "latest_iteration", "latest_margins", "latest_row", "latest_selected", "pair_decisions",
+           "iteration_stats", "json_safe", "latest_iteration", "latest_margins", "latest_row", "latest_selected",
+           "page_decisions", "pair_decisions",
            "record_selection", "set_iteration_state", "shown_reason"]

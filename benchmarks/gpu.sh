@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU figures for docs/benchmarks.md: embedding 1M texts, `rlthf train reward` (transformer
-# RM, bf16) on 10k pairs, `rlthf train policy` (DPO) on a small model. Needs an NVIDIA GPU
+# RM, bf16) on 10k pairs, `rlthf train policy` (DPO) on a small model, and `rlthf embed` of
+# 100k pairs with one process and sharded by torchrun over every GPU. Needs an NVIDIA GPU
 # and the project installed with its train extra (`pip install -e '.[all]'`, torch with CUDA).
 #
 #   bash benchmarks/gpu.sh [OUT_DIR]        # default OUT_DIR: benchmarks/.gpu
@@ -101,6 +102,45 @@ gpu_peak "$PY" -m rlthf_plugin train policy --model "$OUT/smollm2" --data "$OUT/
 read -r S PEAK < "$OUT/step"
 echo "train policy: $S s, peak $PEAK MiB"
 echo "| train policy (DPO, SmolLM2-135M, bf16, 1 epoch) | 2,000 pairs | $S | $(awk "BEGIN{printf \"%.1f\", 1900 / $S}") pairs/s | $PEAK MiB (nvidia-smi) |" >> "$REPORT"
+
+echo "== 4. rlthf embed, sharded: 100k synthetic pairs (real dev texts, numbered), 1 process vs torchrun on every GPU"
+NGPU="$(nvidia-smi --list-gpus | wc -l)"
+"$PY" - "$OUT" <<'PY'
+import gzip, json, sys
+from pathlib import Path
+from rlthf_plugin.data import DEV_PAIRS
+out = Path(sys.argv[1])
+rows = [json.loads(l) for l in gzip.open(DEV_PAIRS, "rt")]
+rows = [r for r in rows if all(isinstance(r.get(k), str) and r[k] for k in ("prompt", "response_a", "response_b"))
+        and r["response_a"] != r["response_b"]]
+with (out / "pairs100k.jsonl").open("w") as f:
+    for i in range(100_000):
+        r = rows[i % len(rows)]
+        f.write(json.dumps({"prompt": f"{r['prompt']} (#{i // 4})", "response_a": f"{r['response_a']} #{i}a",
+                            "response_b": f"{r['response_b']} #{i}b", "ai_label": "AB"[i % 2]}) + "\n")
+PY
+for MODE in one sharded; do
+  rm -rf "$OUT/ws-$MODE"; "$PY" -m rlthf_plugin init "$OUT/ws-$MODE" > /dev/null
+  "$PY" -m rlthf_plugin -w "$OUT/ws-$MODE" import "$OUT/pairs100k.jsonl" > /dev/null
+  if [ "$MODE" = one ]; then LAUNCH=("$PY" -m rlthf_plugin); N=1
+  else LAUNCH=(torchrun --nproc_per_node "$NGPU" -m rlthf_plugin); N="$NGPU"; fi
+  gpu_peak "${LAUNCH[@]}" -w "$OUT/ws-$MODE" embed --no-progress > "$OUT/step"
+  read -r S PEAK < "$OUT/step"
+  echo "rlthf embed ($N process(es)): $S s, peak $PEAK MiB"
+  echo "| rlthf embed, $N process(es) (torchrun, one GPU each) | 100,000 pairs (225,000 texts) | $S | $(awk "BEGIN{printf \"%.0f\", 225000 / $S}") texts/s | $PEAK MiB (nvidia-smi, all GPUs) |" >> "$REPORT"
+done
+"$PY" - "$OUT" <<'PY'
+import sys, numpy as np
+from pathlib import Path
+from rlthf_plugin.store.vector_files import VectorFiles
+from rlthf_plugin.models.embedder import SentenceEmbedder
+out, name = Path(sys.argv[1]), SentenceEmbedder().name
+one, many = (VectorFiles(out / f"ws-{m}" / "vectors").open_model(name) for m in ("one", "sharded"))
+a = dict(zip(one.keys().tolist(), range(one.rows))); b = dict(zip(many.keys().tolist(), range(many.rows)))
+assert set(a) == set(b), "the sharded store lacks texts"
+keys = sorted(a); diff = float(np.abs(one.matrix[[a[k] for k in keys]] - many.matrix[[b[k] for k in keys]]).max())
+print(f"sharded store complete: {len(keys):,} texts, max |difference| to one process {diff:.2e}")
+PY
 
 echo; cat "$REPORT"
 

@@ -24,7 +24,13 @@ its wall time and peak RSS (``wait4``'s ``ru_maxrss``) are recorded:
 The growth exponent is the slope of log(time) (and log(RSS)) against log(N) between the
 two largest sizes measured for a step (1 = linear).
 
+With ``--select-baseline DIR`` a checkout's code (e.g. ``git archive main``) fills the cache and
+selects on a copy of the workspace at ``--select-baseline-at`` pairs, in the same run; with
+``--embed-pairs N``, ``rlthf embed`` (packaged MiniLM, CPU, nothing cached) of N pairs runs
+with one process and with ``torchrun --nproc_per_node 2``.
+
     PYTHONPATH=. python -m benchmarks.scale [--sizes 10000,100000,1000000] [--select-max 100000]
+        [--select-baseline /tmp/main --select-baseline-at 200000] [--embed-pairs 300]
         [--platforms label-studio,argilla --push-max 100000 --labeled 0.05 --new-labels 100] [--sync-only]
 """
 
@@ -69,14 +75,13 @@ FILL_CACHE = """
 import sys, numpy as np
 from rlthf_plugin.pairs import text_hash
 from rlthf_plugin.store import pairs as P
-from rlthf_plugin.store.embeddings import save_vectors
 from rlthf_plugin.workspace import Workspace
 ws = Workspace.open(sys.argv[1]); model = sys.argv[2]
 rng = np.random.default_rng(0)
 batch, seen = [], set()
-def flush():
+def flush():  # the workspace's vector store (this code: its vector files; older code: the ledger's table)
     v = rng.normal(size=(len(batch), 384)).astype(np.float32)
-    save_vectors(ws.ledger, model, batch, v / np.linalg.norm(v, axis=1, keepdims=True)); batch.clear()
+    ws.ledger.save_vectors(model, batch, v / np.linalg.norm(v, axis=1, keepdims=True)); batch.clear()
 for p in P.iter_pairs(ws.ledger):
     for t in (p.prompt, p.response_a, p.response_b):
         h = text_hash(t)
@@ -136,7 +141,12 @@ def report(results: dict[str, dict[int, tuple[float, float]]], sizes: list[int],
         "",
         *table(results, sizes),
         "",
-        f"Reproduce: `PYTHONPATH=. python -m benchmarks.scale --sizes {args.sizes} --select-max {args.select_max}`",
+        "Rows tagged [branch@commit] ran that checkout's code (`--select-baseline`) on a copy of the same workspace "
+        "in the same run, right before this code's rows." if args.select_baseline
+        else "",
+        f"Reproduce: `PYTHONPATH=. python -m benchmarks.scale --sizes {args.sizes} --select-max {args.select_max}"
+        + (f" --select-baseline {args.select_baseline} --select-baseline-at {args.select_baseline_at}"
+           if args.select_baseline else "") + (f" --embed-pairs {args.embed_pairs}" if args.embed_pairs else "") + "`",
     ])
     if write:
         write_section("scale", md)
@@ -309,6 +319,27 @@ def sync_report(results: dict[str, dict[int, tuple[float, float]]], sizes: list[
     return md
 
 
+def embed_rows(cli: list[str], env: dict, n: int) -> dict[str, dict[int, tuple[float, float]]]:
+    """`rlthf embed` (packaged MiniLM on CPU, nothing cached) of ``n`` synthetic pairs: one
+    process, then the two ranks of ``torchrun --nproc_per_node 2`` (each half the texts,
+    one thread each; RSS: the largest process)."""
+    out: dict[str, dict[int, tuple[float, float]]] = {}
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    with tempfile.TemporaryDirectory(prefix="rlthf-scale-embed-") as tmp:
+        data = Path(tmp) / "pairs.jsonl"
+        write_pairs(data, n)
+        for name, launch in (("embed, MiniLM on CPU, 1 process", [*cli]),
+                             ("embed, MiniLM on CPU, torchrun 2 processes",
+                              [torchrun, "--nproc_per_node", "2", "--master_port", "29547", "-m", "rlthf_plugin"])):
+            ws = Path(tmp) / name.split()[-2]
+            subprocess.run([*cli, "init", str(ws)], check=True, env=env, capture_output=True)
+            run_step([*cli, "-w", str(ws), "import", str(data)], env)
+            s, rss, tail = run_step([*launch, "-w", str(ws), "embed", "--no-progress"], env)
+            out[name] = {n: (s, rss)}
+            print(f"{n:>9,} {name:<42} {s:8.1f} s {rss:8.0f} MB   {tail[:100]}", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
@@ -326,6 +357,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--baseline", type=Path, default=None,
                     help="a checkout (e.g. of main) whose rlthf_plugin runs the same push and pull steps, "
                          "side by side in the same run, on its own workspace and project / dataset")
+    ap.add_argument("--select-baseline", type=Path, default=None,
+                    help="a checkout (e.g. of main) whose code also fills the cache and selects, side by side in "
+                         "the same run, on a copy of the workspace, at --select-baseline-at pairs")
+    ap.add_argument("--select-baseline-at", type=int, default=200_000)
+    ap.add_argument("--embed-pairs", type=int, default=0,
+                    help="also time `rlthf embed` (packaged MiniLM, CPU) on this many pairs with 1 process and "
+                         "with torchrun --nproc_per_node 2 (0: skip)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -380,6 +418,17 @@ def main(argv: list[str] | None = None) -> None:
                         run_step(cmd, env)
                     else:
                         record(name, n, cmd, into=results)
+                    if name == "status" and args.select_baseline and n == args.select_baseline_at \
+                            and n <= args.select_max:  # the baseline's code on a copy, before this code's
+                        base_ws = Path(tmp) / f"ws{n}-select-baseline"
+                        shutil.copytree(ws, base_ws)
+                        tag = f" [{baseline_label(args.select_baseline)}]"
+                        benv = {**env, "PYTHONPATH": os.pathsep.join([str(args.select_baseline), *sys.path])}
+                        record(f"embed (synthetic vectors cached){tag}", n,
+                               [sys.executable, "-c", FILL_CACHE, str(base_ws), EMBEDDER], into=results, step_env=benv)
+                        record(f"select (embeddings cached){tag}", n,
+                               [*cli, "-w", str(base_ws), "select", "--no-plot"], into=results, step_env=benv)
+                        shutil.rmtree(base_ws, ignore_errors=True)
                 if not args.baseline:
                     data.unlink()
                 if not args.sync_only:
@@ -405,6 +454,9 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             for server in servers.values():
                 server.stop()
+    if args.embed_pairs:
+        results.update(embed_rows(cli, env, args.embed_pairs))
+        sizes = sorted({*sizes, args.embed_pairs})
     if not args.sync_only:
         print(report(results, sizes, args, not args.no_write))
     if servers:

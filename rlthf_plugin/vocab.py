@@ -61,4 +61,33 @@ class LabelSource(str, Enum):
 #: Every label source, in the order of trust.
 LABEL_SOURCES = tuple(s.value for s in LabelSource)
 
-__all__ = ["IterationState", "LABEL_SOURCES", "LabelSource", "SELECTING_STATES"]
+#: Why a pair was dropped, by the decision's region: a dropped pair's decision stores no
+#: reason (its code is the action and region; at 1M pairs a JSON reason each was most of
+#: the write), and this text stands for it where a reason is shown.
+DROP_WHY = {
+    "none": "neither flip nor trust proven: the AI label stays",
+    "flip": "flip region, not flipped: the flip gate is closed",
+}
+#: The dropped-pair text of every other region (the margin curve's ambiguous middle).
+DROP_WHY_DEFAULT = "ambiguous middle: left out of the next training set"
+
+
+def derived_reason(action: str, region: str, margin: float | None, rank: int | None = None) -> dict:
+    """The reason shown for a decision stored without one (a dropped pair): from its code."""
+    out: dict = {"action": action, "region": region, "why": DROP_WHY.get(region, DROP_WHY_DEFAULT)}
+    if margin is not None:
+        out["margin"] = margin
+    if rank is not None:
+        out["rank"] = rank
+    return out
+
+
+__all__ = [
+    "DROP_WHY",
+    "DROP_WHY_DEFAULT",
+    "IterationState",
+    "LABEL_SOURCES",
+    "LabelSource",
+    "SELECTING_STATES",
+    "derived_reason",
+]

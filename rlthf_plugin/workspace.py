@@ -20,6 +20,10 @@ def resolve_ledger_url(url: str, root: Path) -> str:
     return url
 
 
+#: The folder of the workspace's vector store (one memory-mapped matrix per embedder).
+VECTORS_DIR = "vectors"
+
+
 @dataclass
 class Workspace:
     """An opened workspace. ``config`` is the effective config (file + env + options)."""
@@ -27,6 +31,11 @@ class Workspace:
     root: Path
     config: Config
     ledger: Ledger
+
+    def __post_init__(self) -> None:
+        # Vectors live in files beside the ledger (any database): store/vector_files.py.
+        if self.ledger.vectors is None:
+            self.ledger.attach_vectors(self.root / VECTORS_DIR)
 
     @classmethod
     def init(cls, root: str | os.PathLike, config: Config | None = None) -> "Workspace":
@@ -40,7 +49,7 @@ class Workspace:
         ledger = Ledger.open(resolve_ledger_url(cfg.ledger.url, root), create=True)
         ignore = root / ".gitignore"
         if not ignore.exists():  # the ledger, secrets and caches stay out of version control
-            ignore.write_text("ledger.db*\n.rlthf-secrets.toml\ncache/\n", encoding="utf-8")
+            ignore.write_text(f"ledger.db*\n.rlthf-secrets.toml\ncache/\n{VECTORS_DIR}/\n", encoding="utf-8")
         return cls(root, cfg, ledger)
 
     @classmethod

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "abandon": "sync_cmds:abandon",
     "candidates": "real_cmds:candidates",
     "label-ai": "judge_cmds:label_ai",
+    "embed": "embed_cmds:embed",
     "select": "loop_cmds:select",
     "label": "loop_cmds:label",
     "run": "loop_cmds:run",

@@ -35,7 +35,7 @@ from ..config import Config, ground_truth_platforms
 from ..errors import RlthfError
 from ..pairs import A, B, majority, swap_label
 from ..selection.rlthf import Action
-from ..store.iterations import curation_inputs, decision_reasons
+from ..store.iterations import curation_inputs, page_decisions
 from ..store.ledger import Ledger
 from ..store.pairs import iter_pair_pages
 from ..store.votes import audited_labels
@@ -59,7 +59,7 @@ def iter_curated_rows(ledger: Ledger, *, only: Iterable[str] | None = None,
         raise RlthfError(f"unknown label source(s) {sorted(bad)}; known: {', '.join(LABEL_SOURCES)}")
     config = config or Config()
     truth = ground_truth_platforms(config)
-    its, labels, latest, decisions = curation_inputs(ledger)
+    its, labels, latest, _ = curation_inputs(ledger, with_decisions=False)  # decisions: a page at a time
     human_rows = [r for r in labels if r.platform not in truth]
     alpha = {r["id"]: int(round(float((r["params"] or {}).get("amplification", 1)))) for r in its}
     rm_ok = bool(latest and ((latest["stats"] or {}).get("rm_check") or {}).get("better"))
@@ -71,7 +71,7 @@ def iter_curated_rows(ledger: Ledger, *, only: Iterable[str] | None = None,
             asked[r.pair_id] = r.iteration
     audited = audited_labels(ledger, config.selection.primary_judge)
     for page in iter_pair_pages(ledger):
-        reasons = decision_reasons(ledger, latest["id"], [p.id for p in page]) if latest else {}
+        decisions, reasons = page_decisions(ledger, latest["id"], [p.id for p in page]) if latest else ({}, {})
         for p in page:
             row = _best(p.id, votes, asked, alpha, decisions, rm_ok, audited.labels, latest["id"] if latest else None)
             if row is None or (only_set is not None and row[1] not in only_set):

@@ -13,6 +13,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..models.reward import RewardModel
+from ..models.vectors import TextRows, choose, take
 
 
 def cross_fit_margins(factory: Callable[[], RewardModel], prompts: Sequence[str], response_a: Sequence[str],
@@ -46,11 +47,13 @@ def cross_fit_margins(factory: Callable[[], RewardModel], prompts: Sequence[str]
     if not np.isin(labels[train], ["A", "B"]).all():
         raise ValueError("training labels must be 'A' or 'B'")
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    prompts, a, b = list(prompts), list(response_a), list(response_b)
+    # Texts, or a pool's text rows in the vector store (TextRows: no per-pair objects).
+    prompts, a, b = (t if isinstance(t, TextRows) else list(t) for t in (prompts, response_a, response_b))
 
-    def triples(idx: np.ndarray) -> tuple[list[str], list[str], list[str]]:
-        return ([prompts[i] for i in idx], [a[i] if labels[i] == "A" else b[i] for i in idx],
-                [b[i] if labels[i] == "A" else a[i] for i in idx])
+    def triples(idx: np.ndarray):
+        is_a = labels[idx] == "A"
+        ai, bi = take(a, idx), take(b, idx)
+        return take(prompts, idx), choose(is_a, ai, bi), choose(is_a, bi, ai)
 
     def fit(idx: np.ndarray) -> RewardModel:
         return factory().fit(*triples(idx), weights=w[idx])
@@ -72,7 +75,7 @@ def cross_fit_margins(factory: Callable[[], RewardModel], prompts: Sequence[str]
         model = models[k] if models is not None else fit(tr[fold_of != k])
         held = tr[fold_of == k]
         idx = np.concatenate([held, rest])
-        m = np.asarray(model.margins([prompts[i] for i in idx], [a[i] for i in idx], [b[i] for i in idx]))
+        m = np.asarray(model.margins(take(prompts, idx), take(a, idx), take(b, idx)))
         out[held] = m[: held.size]
         out[rest] += m[held.size:] / folds
     return out

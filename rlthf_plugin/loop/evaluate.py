@@ -154,7 +154,7 @@ def load_trl_reward_model(path: str | Path, *, split: float = 0.0):
         model = TransformerRewardModel.load(path)
     except RlthfError:
         raise
-    except Exception as e:  # noqa: BLE001 - a broken folder fails in transformers, torch or json in many ways
+    except Exception as e:
         first = str(e).strip().splitlines()[0].strip().rstrip(":") if str(e).strip() else type(e).__name__
         raise WorkspaceError(f"--rm {path}: the reward model does not load: {first}") from e
     return model

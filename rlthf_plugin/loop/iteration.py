@@ -34,7 +34,7 @@ from . import strategy_margin_curve, strategy_signals
 from .cascade import cascade
 from .escalation import escalate
 from .owner import IterationOwner, owned
-from .pool import read_pool
+from .pool import make_factory, read_pool, stored_table
 from .strategy import IterationReport, SelectionStrategy
 
 #: ``selection.strategy`` -> the strategy that decides an iteration.
@@ -80,7 +80,9 @@ def _select_iteration(ledger: Ledger, config: Config, factory: Callable[[], Rewa
     # The signals strategy escalates on its own P(wrong) and refits; the others before reading the pool.
     own = strategy is strategy_signals.STRATEGY
     escalated = escalate(ledger, config, judges=judges, progress=progress) if cascade(config) and not own else None
-    pool = read_pool(ledger, config)
+    # The embedding reward model over the workspace's vector store reads the pool as columns.
+    factory = factory or make_factory(ledger, config, progress=progress)
+    pool = read_pool(ledger, config, table=stored_table(factory))
     if not pool.pairs:
         raise RlthfError("the workspace has no pairs: run 'rlthf import' first")
     params = {"budget": sel.budget, "shard": sel.shard, "amplification": alpha, "back_off": beta,

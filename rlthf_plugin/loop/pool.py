@@ -25,6 +25,7 @@ from ..config import Config, ground_truth_platforms
 from ..errors import ConfigError, require
 from ..models.embedder import SentenceEmbedder
 from ..models.reward import EmbeddingRewardModel, RewardModel
+from ..models.vectors import StoredTextTable, TextRows
 from ..pairs import A, B, PreferencePair, majority
 from ..selection.rlthf import Action, schedule
 from ..store import iterations as iterations_db
@@ -32,6 +33,7 @@ from ..store.labels import label_rows
 from ..store.ledger import Ledger
 from ..store.votes import VoteTable, audited_of, read_votes
 from .cascade import settler_names
+from .pair_columns import LedgerPairs, PairColumns, read_columns
 
 #: The platform name of the simulated annotator's labels (:mod:`rlthf_plugin.loop.oracle`).
 ORACLE_PLATFORM = "oracle"
@@ -74,7 +76,7 @@ def training_set(ai: np.ndarray, human: np.ndarray, human_weight: np.ndarray,
 class Pool:
     """Everything an iteration reads from the ledger, as aligned arrays."""
 
-    pairs: list[PreferencePair]
+    pairs: Sequence[PreferencePair]  # a list, or LedgerPairs (read when asked) with ``columns``
     ai: np.ndarray             # (N,) the audited AI label ("" when none; may be tie_inconsistent)
     human: np.ndarray          # (N,) counted human majority label ("" when none)
     human_any: np.ndarray      # (N,) bool: any counted human answer (also tie / skip)
@@ -84,17 +86,76 @@ class Pool:
     primary_judge: str = ""    # whose label ``ai`` is where it voted
     label_judge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # (N,) whose ``ai`` it is
     votes: VoteTable | None = None  # every AI vote of ``pairs``, in their order
+    #: The pairs as columns (a select over the vector store): then ``pairs`` reads from the ledger.
+    columns: PairColumns | None = None
+
+    # What the strategies read: columns when there are, else from the pairs.
+    @property
+    def ids(self) -> list[str]:
+        return self.columns.ids if self.columns is not None else [p.id for p in self.pairs]
+
+    def texts(self) -> tuple[Sequence[str] | TextRows, Sequence[str] | TextRows, Sequence[str] | TextRows]:
+        """(prompts, responses A, responses B): text rows of the vector store, or the texts."""
+        if self.columns is not None:
+            return self.columns.prompt, self.columns.response_a, self.columns.response_b
+        return [p.prompt for p in self.pairs], [p.response_a for p in self.pairs], [p.response_b for p in self.pairs]
+
+    def text_ids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N,) int ids of the prompt, response A and response B: equal texts, equal ids."""
+        if self.columns is not None:
+            return self.columns.prompt.rows, self.columns.response_a.rows, self.columns.response_b.rows
+        prompts, a, b = self.texts()
+        responses: dict[str, int] = {}
+        ab = np.fromiter((responses.setdefault(t, len(responses)) for t in [*a, *b]), dtype=np.int64)
+        by_prompt: dict[str, int] = {}
+        return (np.fromiter((by_prompt.setdefault(t, len(by_prompt)) for t in prompts), dtype=np.int64),
+                ab[:len(a)], ab[len(a):])
+
+    def lengths(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) characters of response A and of response B."""
+        if self.columns is not None:
+            return self.columns.length_a, self.columns.length_b
+        return (np.array([len(p.response_a) for p in self.pairs]), np.array([len(p.response_b) for p in self.pairs]))
+
+    def similarity(self) -> np.ndarray:
+        """(N,) float: a REAL candidate pair's similarity, NaN for the other pairs."""
+        if self.columns is not None:
+            return self.columns.similarity
+        return np.array([_similarity(p.metadata) for p in self.pairs], dtype=np.float64)
+
+    def pairs_at(self, positions: Sequence[int]) -> Sequence[PreferencePair]:
+        """The pairs at ``positions`` (read from the ledger when iterated, for columns)."""
+        if self.columns is not None:
+            return LedgerPairs(self.pairs.ledger, [self.columns.ids[int(i)] for i in positions])
+        return [self.pairs[int(i)] for i in positions]
 
 
-def read_pool(ledger: Ledger, config: Config) -> Pool:
-    pairs = ledger.get_pairs()
-    index = {p.id: i for i, p in enumerate(pairs)}
+def _similarity(meta: dict | None) -> float:
+    meta = meta or {}
+    sim = meta.get("similarity")
+    return float(sim) if meta.get("origin") == "candidates" and isinstance(sim, (int, float)) else np.nan
+
+
+def stored_table(factory: Callable[[], RewardModel] | None) -> StoredTextTable | None:
+    """The vector-store table of a factory's reward models (``make_factory``'s embedding
+    model on a workspace), or None: then the pool keeps texts."""
+    table = getattr(getattr(factory, "__self__", None), "table", None)
+    return table if isinstance(table, StoredTextTable) else None
+
+
+def read_pool(ledger: Ledger, config: Config, *, table: StoredTextTable | None = None) -> Pool:
+    """The pool as aligned arrays; with ``table``, the pairs as columns of text rows in it
+    (:mod:`.pair_columns`: no pair object nor text kept per pair)."""
+    columns = read_columns(ledger, table) if table is not None else None
+    pairs: Sequence[PreferencePair] = LedgerPairs(ledger, columns.ids) if columns is not None else ledger.get_pairs()
+    ids = columns.ids if columns is not None else [p.id for p in pairs]
+    index = {pid: i for i, pid in enumerate(ids)}
     n = len(pairs)
     ai = np.full(n, "", dtype=object)
     judge = np.full(n, "", dtype=object)
     # The audited AI label is the primary judge's, or a fallback judge's where the primary did
     # not vote (the other judges are signals, never the label).
-    ai_votes = read_votes(ledger, [p.id for p in pairs])  # read once: select_signals takes them from the pool
+    ai_votes = read_votes(ledger, ids)  # read once: select_signals takes them from the pool
     audited = audited_of(ledger, ai_votes, config.selection.primary_judge, settler_names(config),
                          ties_only=config.escalation.settle == "ties")
     for pid, label in audited.labels.items():
@@ -127,7 +188,7 @@ def read_pool(ledger: Ledger, config: Config) -> Pool:
         if pid in index:
             truth[index[pid]] = majority(votes).label or ""
     return Pool(pairs, ai.astype(str), human.astype(str), human_any, human_iteration, truth.astype(str), index,
-                audited.primary, judge.astype(str), ai_votes)
+                audited.primary, judge.astype(str), ai_votes, columns)
 
 
 def label_judge_counts(pool: Pool) -> dict[str, int]:
@@ -155,7 +216,7 @@ def make_factory(ledger: Ledger, config: Config, *, progress: bool = False) -> C
         emb = config.embedding
         base = EmbeddingRewardModel(SentenceEmbedder(emb.model, batch_size=emb.batch_size, max_length=emb.max_length,
                                                         backend=emb.backend),
-                                    ledger=ledger, head=sel.head, seed=sel.seed, progress=progress)
+                                    ledger=ledger.vector_store, head=sel.head, seed=sel.seed, progress=progress)
         return base.spawn
     if sel.reward_model == "transformer":
         module = require("rlthf_plugin.models.reward_trl", "train")
@@ -167,10 +228,11 @@ def previous_actions(ledger: Ledger, pool: Pool, iteration: int | None) -> np.nd
     """(N,) str: each pair's action in ``iteration`` ("" where none); None when ``iteration`` is None."""
     if iteration is None:
         return None
-    out = np.full(len(pool.pairs), "", dtype=object)
-    for d in iterations_db.decisions(ledger, iteration):
-        if d["pair_id"] in pool.index:
-            out[pool.index[d["pair_id"]]] = d["action"]
+    out = np.full(len(pool.ai), "", dtype=object)
+    for pid, action in iterations_db.decision_actions(ledger, iteration):  # two columns, not whole rows
+        i = pool.index.get(pid)
+        if i is not None:
+            out[i] = action
     return out.astype(str)
 
 
@@ -209,5 +271,5 @@ def amplification_of(rows: list[dict], config: Config) -> dict[int, float]:
 
 
 __all__ = ["ORACLE_PLATFORM", "Pool", "amplification_of", "human_weights", "in_shard", "label_judge_counts",
-           "make_factory", "previous_actions", "read_pool", "training_labels", "training_set",
+           "make_factory", "previous_actions", "read_pool", "stored_table", "training_labels", "training_set",
            "training_set_after"]

@@ -23,7 +23,7 @@ import numpy as np
 from ..config import Config
 from ..models.reward import RewardModel
 from ..pairs import A, B
-from ..selection.rlthf import Region, Selection, ai_margins, flip_gate, schedule, select_actions
+from ..selection.rlthf import Action, Region, Selection, ai_margins, flip_gate, schedule, select_actions
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
 from ..vocab import Strategy
@@ -93,23 +93,23 @@ def select_margin_curve(ledger: Ledger, config: Config, *, it: int, rows: list[d
     pool_size = int(winner.sum())
     prev_action = previous_actions(ledger, pool, rows[-1]["id"] if rows else None)
     human_weight = human_weights(pool, rows, config, alpha)
-    candidates = winner & ~pool.human_any & in_shard([p.id for p in pool.pairs], sel.shard, sel.seed)
+    candidates = winner & ~pool.human_any & in_shard(pool.ids, sel.shard, sel.seed)
     errors, n_evidence = gate_evidence(ledger, pool)
     gate = flip_gate(errors, n_evidence, mode=sel.flip, min_precision=sel.flip_min_precision,
                      min_evidence=sel.min_evidence)
     budget = int(round(sel.budget * pool_size))
     factory = factory or make_factory(ledger, config, progress=progress)
-    plan = plan_iteration([p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
-                          [p.response_b for p in pool.pairs], pool.ai, pool.human, human_weight, prev_action,
+    plan = plan_iteration(*pool.texts(), pool.ai, pool.human, human_weight, prev_action,
                           factory=factory, budget=budget, back_off=beta, candidates=candidates, gate=gate,
                           folds=sel.folds, probe=sel.probe, audit=sel.audit, seed=sel.seed + it, progress=progress)
     s = plan.selection
-    cand_pairs = [pool.pairs[i] for i in plan.candidates]
+    cand_pairs = pool.pairs_at(plan.candidates)
+    ids = pool.ids
     decision_rows = [
-        {"iteration": it, "pair_id": p.id, "action": str(s.action[k]), "region": str(s.region[k]),
+        {"iteration": it, "pair_id": ids[i], "action": str(s.action[k]), "region": str(s.region[k]),
          "margin": float(s.margins[k]), "rank": int(s.rank[k]), "priority": batch_priority(it, s.priority[k]),
-         "reason": s.reason(k)}
-        for k, p in enumerate(cand_pairs)
+         "reason": {} if s.action[k] == Action.DROP else s.reason(k)}  # a drop's code is its reason
+        for k, i in enumerate(plan.candidates)
     ]
     stats = {
         "pool": pool_size, "candidates": int(plan.candidates.size), "train": int(plan.train.sum()),

@@ -59,7 +59,8 @@ from .cascade import cascade, settler_names
 from .cross_fit import cross_fit_margins
 from .owner import IterationOwner
 from .escalation import escalate
-from .pool import Pool, human_weights, read_pool, in_shard, label_judge_counts, make_factory, previous_actions
+from .pool import (Pool, human_weights, in_shard, label_judge_counts, make_factory, previous_actions, read_pool,
+                   stored_table)
 from .strategy import IterationReport, SelectionStrategy, rm_check
 from .batch import batch_priority
 
@@ -105,23 +106,11 @@ def check_quality_settings(config: Config) -> None:
         raise ConfigError(f"serve.stop_when must be one of {', '.join(STOP_WHEN)}, got {config.serve.stop_when!r}")
 
 
-def _ids(texts) -> np.ndarray:
-    """An integer id per text, equal texts equal ids (first seen first)."""
-    index: dict[str, int] = {}
-    return np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64)
-
-
 def _real_candidates(pool: Pool) -> tuple[np.ndarray, np.ndarray]:
     """(pool rows, dissimilarity) of REAL candidate pairs with no AI and no human label."""
-    rows, dis = [], []
-    for i, p in enumerate(pool.pairs):
-        meta = p.metadata or {}
-        if meta.get("origin") == "candidates" and not pool.ai[i] and not pool.human_any[i]:
-            sim = meta.get("similarity")
-            if isinstance(sim, (int, float)):
-                rows.append(i)
-                dis.append(1.0 - float(sim))
-    return np.asarray(rows, dtype=np.int64), np.asarray(dis, dtype=np.float64)
+    sim = pool.similarity()
+    rows = np.flatnonzero(np.isfinite(sim) & (pool.ai == "") & ~pool.human_any)
+    return rows.astype(np.int64), 1.0 - sim[rows]
 
 
 @dataclass(frozen=True)
@@ -139,7 +128,7 @@ def _labels(pool: Pool, prev: np.ndarray | None) -> np.ndarray:
     the previous iteration flipped it); "" where none."""
     winner = np.isin(pool.ai, [A, B])
     labels = np.where(winner, pool.ai, "")
-    was_flipped = (prev == Action.FLIP.value) & winner if prev is not None else np.zeros(len(pool.pairs), dtype=bool)
+    was_flipped = (prev == Action.FLIP.value) & winner if prev is not None else np.zeros(len(pool.ai), dtype=bool)
     labels[was_flipped] = np.where(pool.ai[was_flipped] == A, B, A)
     human_win = np.isin(pool.human, [A, B])
     labels[human_win] = pool.human[human_win]
@@ -155,12 +144,11 @@ def _evidence(pool: Pool, votes, config: Config, raw: np.ndarray, labels: np.nda
                 if s in votes.judges and s != pool.primary_judge]  # strongest first, as the pool settled
     winner, human_win = np.isin(pool.ai, [A, B]), np.isin(pool.human, [A, B])
     # what the other labels of each prompt say (the same labels and weights as the RM)
-    sibling = sibling_margins(_ids(p.prompt for p in pool.pairs), *np.split(_ids(
-        [p.response_a for p in pool.pairs] + [p.response_b for p in pool.pairs]), 2),
-        np.where(labels == A, 1.0, np.where(labels == B, -1.0, 0.0)), weights=weights)
+    sibling = sibling_margins(*pool.text_ids(), np.where(labels == A, 1.0, np.where(labels == B, -1.0, 0.0)),
+                              weights=weights)
+    length_a, length_b = pool.lengths()
     table = signal_table(votes.votes, primary, judge_names=votes.judges, rm_margin=raw,
-                         length_a=[len(p.response_a) for p in pool.pairs],
-                         length_b=[len(p.response_b) for p in pool.pairs], p_a=votes.p_a,
+                         length_a=length_a, length_b=length_b, p_a=votes.p_a,
                          coverage=coverage(votes), sibling_margin=sibling, settlers=settlers,
                          settle_only=(~np.isin(audited_labels(votes.votes, primary, coverage=coverage(votes))[0],
                                                [A, B]) if config.escalation.settle == "ties" else None))
@@ -187,8 +175,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     """
     _check(config)
     sel = config.selection
-    n = len(pool.pairs)
-    ids = [p.id for p in pool.pairs]
+    n = len(pool.ai)
+    ids = pool.ids
     votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
     # 1. the reward model's margins on the current labels
     prev = previous_actions(ledger, pool, rows[-1]["id"] if rows else None)
@@ -198,8 +186,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     weights = np.where(human_win, human_weights(pool, rows, config, alpha), 1.0)
     factory = factory or make_factory(ledger, config, progress=progress)
     train = labels != ""
-    raw = cross_fit_margins(factory, [p.prompt for p in pool.pairs], [p.response_a for p in pool.pairs],
-                            [p.response_b for p in pool.pairs], labels.astype(str), train=train, weights=weights,
+    raw = cross_fit_margins(factory, *pool.texts(), labels.astype(str), train=train, weights=weights,
                             folds=sel.folds, seed=sel.seed + it, progress=progress)
     # 2-4. signals, prior, error model; flips and trust
     ev = _evidence(pool, votes, config, raw, labels, weights, it)
@@ -208,7 +195,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         # Escalate where the answer is worth the most on this P(wrong), then refit on the new votes.
         escalated = escalate(ledger, config, judges=judges, progress=progress, pool=pool,
                              scores=(ev.model.p_wrong, ev.dec.decision == "trust"))
-        pool = read_pool(ledger, config)
+        pool = read_pool(ledger, config, table=stored_table(factory))
         votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
         labels = _labels(pool, prev)
         ev = _evidence(pool, votes, config, raw, labels, weights, it)
@@ -240,31 +227,41 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     ranks = np.empty(n, dtype=np.int64)
     order = np.argsort(-np.nan_to_num(score, nan=-1.0), kind="stable")
     ranks[order] = np.arange(n)
-    action = {i: _ACTION[str(certified[i])] for i in np.flatnonzero(eligible)}
-    region = {i: (INCONSISTENT if inconsistent[i] else _REGION[a]) for i, a in action.items()}
-    priority = {i: 0.0 for i in action}
-    asked_kind: dict[int, str] = {}
+    # Per-pair action, region, priority and asked kind as arrays ("" = not a candidate).
+    action = np.full(n, "", dtype=object)
+    action[eligible] = [_ACTION[str(x)] for x in certified[eligible]]
+    region = np.where(inconsistent, INCONSISTENT, [_REGION.get(a, "") for a in action]).astype(object)
+    priority = np.zeros(n)
+    asked_kind = np.full(n, None, dtype=object)
     for kind, idx, pr in zip(batch.kind, batch.index, batch.priority):
         row = int(real_rows[idx]) if kind == Kind.REAL.value else int(idx)
         asked_kind[row] = str(kind)
         action[row], region[row], priority[row] = Action.ASK.value, str(kind), float(pr)
     margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
-    decision_rows = []
-    for i, a in action.items():
-        why = _why(a, region[i], asked_kind.get(i), score[i], (trusted, dec), i)
-        reason = {"action": a, "region": region[i], "kind": asked_kind.get(i), "why": why,
-                  "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
-                  "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
-                  "label_judge": str(pool.label_judge[i]) or None,
-                  "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}}
-        decision_rows.append({
-            "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
-            "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
-            "reason": {k: v for k, v in reason.items() if v is not None},
-        })
-    counts = {k.value: sum(1 for a in action.values() if a == k.value) for k in Action}
+    decided = np.flatnonzero(action != "")
+
+    def decision_rows():  # one at a time: a million pairs never hold a million dicts
+        for i in decided:
+            a = action[i]
+            if a == Action.DROP.value:  # its code (action, region) is its reason: derived when shown
+                yield {"iteration": it, "pair_id": ids[i], "action": a, "region": region[i],
+                       "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
+                       "reason": {}}
+                continue
+            why = _why(a, region[i], asked_kind[i], score[i], (trusted, dec), i)
+            reason = {"action": a, "region": region[i], "kind": asked_kind[i], "why": why,
+                      "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
+                      "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
+                      "label_judge": str(pool.label_judge[i]) or None,
+                      "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}}
+            yield {
+                "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
+                "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
+                "reason": {k: v for k, v in reason.items() if v is not None},
+            }
+    counts = {k.value: int(np.sum(action == k.value)) for k in Action}
     stats: dict[str, Any] = {
-        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": len(action), "train": int(train.sum()),
+        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(decided.size), "train": int(train.sum()),
         "human_labeled": int(human_win.sum()), "budget": budget, "counts": counts,
         "kinds": batch.counts(), "primary_judge": votes.judges[primary], "judges": votes.labeled,
         "label_judges": label_judge_counts(pool),
@@ -282,8 +279,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     }
     if escalated is not None:
         stats["escalation"] = escalated.summary()
-    iterations_db.record_selection(ledger, it, decision_rows, stats, fence=owner.fence if owner else None)
-    asked = [pool.pairs[i] for i in action if action[i] == Action.ASK.value]
+    iterations_db.record_selection(ledger, it, decision_rows(), stats, fence=owner.fence if owner else None)
+    asked = pool.pairs_at(np.flatnonzero(action == Action.ASK.value))
     return IterationReport(it, counts, stats, None, asked)
 
 

@@ -40,15 +40,12 @@ def labeled_margins(ledger: Ledger, config: Config) -> tuple[np.ndarray, np.ndar
     answer = {pid: lab for pid, lab in answer.items() if lab in (A, B)}
     if not answer:
         return np.zeros(0), np.zeros(0, dtype=bool)
-    latest: dict[str, tuple[int, float]] = {}
-    for d in iterations_db.decisions(ledger):
-        if d["pair_id"] in answer and d["margin"] is not None:
-            if d["pair_id"] not in latest or d["iteration"] > latest[d["pair_id"]][0]:
-                latest[d["pair_id"]] = (d["iteration"], float(d["margin"]))
+    # Only the latest margin of the labeled pairs is read (not every decision of every iteration).
+    latest = iterations_db.latest_margins(ledger, sorted(answer))
     # Decisions orient margins by the audited label (the primary judge's, or a fallback judge's).
     ai = audited_labels(ledger, config.selection.primary_judge).labels
     margins, y = [], []
-    for pid, (_, m) in sorted(latest.items()):
+    for pid, m in sorted(latest.items()):
         ai_label = ai.get(pid)
         if ai_label not in (A, B) or not np.isfinite(m):
             continue

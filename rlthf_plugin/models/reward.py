@@ -48,6 +48,8 @@ HEADS = ("linear", "mlp")
 #: (the amplified human labels). 769 weights are pinned down long before 200k pairs, and the
 #: Gram pass is the one step of a fit whose cost grows as N d^2.
 MAX_GRAM_PAIRS = 200_000
+#: Batches between releases of a memory-mapped vector store's pages (bounded RSS at 1M pairs).
+RELEASE_BATCHES = 1
 #: How the linear head is fit: ``newton`` (Newton steps of the Bradley-Terry loss in numpy,
 #: the first one in closed form) or ``adamw`` (minibatch AdamW in torch, as the MLP head).
 SOLVERS = ("newton", "adamw")
@@ -133,9 +135,8 @@ class EmbeddingRewardModel:
 
     # -- features ---------------------------------------------------------------------------
     def _phi(self, p_rows: np.ndarray, r_rows: np.ndarray) -> np.ndarray:
-        mat = self.table.matrix
-        er = mat[r_rows]
-        return np.concatenate([er, er * mat[p_rows], self.table.lengths[r_rows, None]], axis=1)
+        er = self.table.gather(r_rows)
+        return np.concatenate([er, er * self.table.gather(p_rows), self.table.lengths[r_rows, None]], axis=1)
 
     def _tensor(self, x: np.ndarray):
         import torch
@@ -143,6 +144,12 @@ class EmbeddingRewardModel:
         if self._scale is not None:
             x = x / self._scale
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self._device)
+
+    def _release(self, start: int) -> None:
+        """Every :data:`RELEASE_BATCHES` batches, drop the vectors read from resident memory
+        (a memory-mapped store's pages; the page cache keeps them)."""
+        if start and start % (RELEASE_BATCHES * BATCH_SIZE) == 0:
+            self.table.release()
 
     # -- training -------------------------------------------------------------------------
     def _triples(self, prompts, chosen, rejected, weights):
@@ -165,14 +172,21 @@ class EmbeddingRewardModel:
         """
         rng = np.random.default_rng(self.seed)
         sample = rng.choice(len(p), size=min(len(p), 20000), replace=False)
-        diff = self._phi(p[sample], c[sample]) - self._phi(p[sample], r[sample])
-        return np.maximum(np.sqrt((diff ** 2).mean(axis=0)), 1e-6).astype(np.float32)
+        sample = np.sort(sample)
+        squares = 0.0
+        for start in range(0, sample.size, BATCH_SIZE):  # bounded memory: the rows are spread over the store
+            sl = sample[start:start + BATCH_SIZE]
+            diff = self._phi(p[sl], c[sl]) - self._phi(p[sl], r[sl])
+            squares = squares + (diff.astype(np.float64) ** 2).sum(axis=0)
+            self.table.release()
+        return np.maximum(np.sqrt(squares / sample.size), 1e-6).astype(np.float32)
 
     def _diffs(self, p, c, r, w):
         """Batches ``(rows, x, w)`` of standardised ``phi(chosen) - phi(rejected)``, bounded memory."""
         for start in range(0, len(p), BATCH_SIZE):
             sl = slice(start, start + BATCH_SIZE)
             yield sl, (self._phi(p[sl], c[sl]) - self._phi(p[sl], r[sl])) / self._scale, w[sl]
+            self._release(start)
 
     def fit(self, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str], *,
             weights: Sequence[float] | None = None) -> "EmbeddingRewardModel":
@@ -294,6 +308,7 @@ class EmbeddingRewardModel:
             for start in range(0, len(r_rows), BATCH_SIZE):
                 sl = slice(start, start + BATCH_SIZE)
                 out[sl] = (self._phi(p_rows[sl], r_rows[sl]) / self._scale) @ self._beta
+                self._release(start)
             return out
         import torch
 

@@ -68,6 +68,51 @@ class ReadOnlyVectors:
         return len(self._memory)
 
 
+class ArrayVectorStore(VectorStore, Protocol):
+    """A :class:`VectorStore` read as one array per embedder (the workspace's vector files)."""
+
+    def rows_of(self, model: str, hashes: Sequence[str]) -> np.ndarray:
+        """(N,) int64 row of each text hash in :meth:`matrix`, -1 where not stored."""
+        ...
+
+    def matrix(self, model: str) -> np.ndarray:
+        """(rows, d) float32 (memory-mapped): every vector stored under ``model``."""
+        ...
+
+    def release(self, model: str) -> None:
+        """Drop the matrix's pages from resident memory (read again on the next access)."""
+        ...
+
+    def gather(self, model: str, rows: np.ndarray) -> np.ndarray:
+        """(N, d) float32 copy of ``rows`` of :meth:`matrix`, read without mapping them."""
+        ...
+
+
+def is_array_store(store: object) -> bool:
+    """Whether ``store`` is read as one array (:class:`ArrayVectorStore`)."""
+    return all(callable(getattr(store, m, None)) for m in ("rows_of", "matrix", "release", "gather"))
+
+
+def fill_store(embedder: Embedder, store: VectorStore, texts: Sequence[str], *, chunk: int = 2048,
+               progress: bool = False, desc: str = "embedding") -> int:
+    """Embed the ``texts`` whose hash ``store`` lacks (distinct texts once, ``chunk`` at a time,
+    each chunk stored as it comes: a crash loses at most one chunk); returns how many."""
+    unique = dict(zip((text_hash(t) for t in texts), texts))
+    if is_array_store(store):
+        hashes = list(unique)
+        todo = [(h, unique[h]) for h, r in zip(hashes, store.rows_of(embedder.name, hashes)) if r < 0]
+    else:
+        known = store.load_vectors(embedder.name, list(unique))
+        todo = [(h, t) for h, t in unique.items() if h not in known]
+    bar = tqdm(total=len(todo), desc=desc, unit=" texts", disable=not progress or not todo)
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        store.save_vectors(embedder.name, [h for h, _ in part], embedder.encode([t for _, t in part]))
+        bar.update(len(part))
+    bar.close()
+    return len(todo)
+
+
 class EmbeddingCache:
     """An embedder in front of a :class:`VectorStore`: each distinct text is embedded once, ever.
 
@@ -126,6 +171,8 @@ class TextTable:
         """A table filled by ``embedder``, through an :class:`EmbeddingCache` on ``store`` when given."""
         if store is None:
             return cls(embedder.encode, progress=progress)
+        if is_array_store(store):
+            return StoredTextTable(embedder, store, progress=progress)  # type: ignore[return-value]
         cache = EmbeddingCache(embedder, store, progress=progress)
         return cls(lambda texts: cache.embed(texts), progress=progress)
 
@@ -168,4 +215,103 @@ class TextTable:
         self.matrix, self.lengths = self.matrix[:n].copy(), self.lengths[:n].copy()
 
 
-__all__ = ["EmbeddingCache", "ReadOnlyVectors", "TextTable", "VectorStore"]
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """(N, d) float32 copy of the matrix's ``rows``."""
+        return self.matrix[rows]
+
+    def release(self) -> None:
+        """Nothing to release: the matrix is in memory."""
+
+
+class TextRows:
+    """Texts as their rows in a :class:`StoredTextTable`'s matrix: what a million-pair pool
+    passes to the reward model instead of the texts (``rows`` (N,) int64, ``lengths`` (N,)
+    float32 ``log1p(characters)``). Indexing with an int array or a bool mask gives a
+    :class:`TextRows`; :meth:`StoredTextTable.index` takes them as they are."""
+
+    def __init__(self, rows: np.ndarray, lengths: np.ndarray, model: str):
+        self.rows, self.lengths, self.model = np.asarray(rows, dtype=np.int64), np.asarray(lengths, np.float32), model
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, (int, np.integer)):
+            return int(self.rows[idx])
+        return TextRows(self.rows[idx], self.lengths[idx], self.model)
+
+    @staticmethod
+    def where(cond: np.ndarray, x: "TextRows", y: "TextRows") -> "TextRows":
+        """Element-wise ``x`` where ``cond`` else ``y``."""
+        return TextRows(np.where(cond, x.rows, y.rows), np.where(cond, x.lengths, y.lengths), x.model)
+
+
+def take(texts, idx: np.ndarray):
+    """``texts`` at ``idx`` (int array): a :class:`TextRows` or a list of texts."""
+    return texts[idx] if isinstance(texts, TextRows) else [texts[i] for i in idx]
+
+
+def choose(cond: np.ndarray, x, y):
+    """``x[i] if cond[i] else y[i]``, for :class:`TextRows` or lists of texts."""
+    if isinstance(x, TextRows):
+        return TextRows.where(np.asarray(cond, dtype=bool), x, y)
+    return [a if c else b for c, a, b in zip(cond, x, y)]
+
+
+class StoredTextTable:
+    """A :class:`TextTable` over an :class:`ArrayVectorStore`: :attr:`matrix` is the store's
+    memory-mapped matrix itself (no copy, no per-text vectors in memory), rows are the
+    store's; texts the store lacks are embedded and appended first."""
+
+    def __init__(self, embedder: Embedder, store: ArrayVectorStore, *, progress: bool = False, chunk: int = 2048):
+        self.embedder, self.store, self.progress, self.chunk = embedder, store, progress, chunk
+        self._by_text: dict[str, int] = {}
+        self.lengths = np.zeros(0, dtype=np.float32)  # (rows,) log1p(characters), set for indexed rows
+        self.matrix = store.matrix(embedder.name)
+
+    def index(self, texts: Sequence[str] | TextRows) -> np.ndarray:
+        """(N,) int64 rows of ``texts`` in :attr:`matrix`, embedding the texts the store lacks."""
+        if isinstance(texts, TextRows):  # already rows of this store (a pool's columns)
+            if texts.model != self.embedder.name:
+                raise ValueError(f"rows of {texts.model!r} given to a table of {self.embedder.name!r}")
+            self.matrix = self.store.matrix(self.embedder.name)
+            if self.lengths.size < len(self.matrix):
+                self.lengths = np.concatenate([self.lengths, np.zeros(len(self.matrix) - self.lengths.size,
+                                                                      dtype=np.float32)])
+            self.lengths[texts.rows] = texts.lengths
+            return texts.rows
+        by_text = self._by_text
+        unseen = list(dict.fromkeys(t for t in texts if t not in by_text))
+        if unseen:
+            by_text.update(zip(unseen, self.rows_for(unseen).tolist()))
+        return np.fromiter((by_text[t] for t in texts), dtype=np.int64, count=len(texts))
+
+    def rows_for(self, texts: Sequence[str]) -> np.ndarray:
+        """(N,) int64 rows of ``texts``, embedding and appending those the store lacks; unlike
+        :meth:`index`, nothing is remembered per text (a pool read a page at a time)."""
+        name = self.embedder.name
+        hashes = [text_hash(t) for t in texts]
+        rows = self.store.rows_of(name, hashes)
+        if (rows < 0).any():
+            missing = [t for t, r in zip(texts, rows) if r < 0]
+            fill_store(self.embedder, self.store, missing, chunk=self.chunk, progress=self.progress)
+            rows = self.store.rows_of(name, hashes)
+        self.matrix = self.store.matrix(name)
+        if self.lengths.size < len(self.matrix):
+            self.lengths = np.concatenate([self.lengths, np.zeros(len(self.matrix) - self.lengths.size,
+                                                                  dtype=np.float32)])
+        self.lengths[rows] = np.log1p([len(t) for t in texts])
+        return rows
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """(N, d) float32 copy of the matrix's ``rows``, read from the store without mapping
+        (RSS stays the rows asked for; :meth:`ArrayVectorStore.gather`)."""
+        return self.store.gather(self.embedder.name, rows)
+
+    def release(self) -> None:
+        """Drop the mapped matrix's pages from resident memory (a scan stays bounded)."""
+        self.store.release(self.embedder.name)
+
+
+__all__ = ["ArrayVectorStore", "EmbeddingCache", "ReadOnlyVectors", "StoredTextTable", "TextRows", "TextTable", "VectorStore", "choose",
+           "fill_store", "is_array_store", "take"]

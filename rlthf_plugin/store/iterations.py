@@ -3,14 +3,16 @@ stats) and one ``decisions`` row per pair it decided on (action, region, margin.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
+import math
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import sqlalchemy as sa
 
 from ..selection.rlthf import Action
-from ..vocab import SELECTING_STATES, IterationState
+from ..vocab import SELECTING_STATES, IterationState, derived_reason
 from . import schema as S
-from ._sql import Fence, insert_ignore, now, select_in
+from ._sql import INSERT_CHUNK, Fence, insert_ignore_bulk, now, select_in
 from .labels import LabelRow, label_row_query
 
 if TYPE_CHECKING:
@@ -78,9 +80,23 @@ def begin_iteration(ledger: Ledger, iteration: int, params: dict, *, fence: Fenc
                                                   started_at=now()))
 
 
-def record_selection(ledger: Ledger, iteration: int, decisions: Sequence[dict], stats: dict, *,
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) as None: PostgreSQL's JSON type has no
+    NaN (SQLite's JSON text took it), so stats such as an unfitted error model's intercept
+    would fail the whole iteration's write there."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def record_selection(ledger: Ledger, iteration: int, decisions: Iterable[dict], stats: dict, *,
                      fence: Fence | None = None) -> None:
-    """Store an iteration's decisions and stats and mark it ``selected``, in one transaction.
+    """Store an iteration's decisions and stats and mark it ``selected``, in one transaction;
+    ``decisions`` may be a generator (written a chunk at a time: bounded memory).
 
     The stats get ``selected_at`` (ISO time, UTC): what happened after it (judge calls of
     the next escalation) belongs to the next iteration.
@@ -88,9 +104,12 @@ def record_selection(ledger: Ledger, iteration: int, decisions: Sequence[dict], 
     with ledger.engine.begin() as conn:
         if fence is not None:
             fence(conn)
-        insert_ignore(conn, S.decisions, decisions)
+        rows = iter(decisions)
+        while chunk := list(islice(rows, INSERT_CHUNK)):
+            insert_ignore_bulk(conn, S.decisions, chunk)  # tuples to the driver: no per-row SQLAlchemy work
         conn.execute(S.iterations.update().where(S.iterations.c.id == iteration)
-                     .values(state=IterationState.SELECTED.value, stats={**stats, "selected_at": now().isoformat()}))
+                     .values(state=IterationState.SELECTED.value,
+                             stats=json_safe({**stats, "selected_at": now().isoformat()})))
 
 
 def set_iteration_state(ledger: Ledger, iteration: int, state: str, *, stats: dict | None = None,
@@ -98,7 +117,7 @@ def set_iteration_state(ledger: Ledger, iteration: int, state: str, *, stats: di
     """Set an iteration's state (and its stats; ``finished`` stamps finished_at)."""
     values: dict[str, Any] = {"state": IterationState(state).value}
     if stats is not None:
-        values["stats"] = stats
+        values["stats"] = json_safe(stats)
     if finished:
         values["finished_at"] = now()
     with ledger.engine.begin() as conn:
@@ -116,7 +135,8 @@ def finish_iteration(ledger: Ledger, iteration: int, state: str, update: Callabl
         if fence is not None:
             fence(conn)
         stats = conn.execute(sa.select(t.c.stats).where(t.c.id == iteration)).scalar() or {}
-        conn.execute(t.update().where(t.c.id == iteration).values(state=IterationState(state).value, stats=update(stats),
+        conn.execute(t.update().where(t.c.id == iteration).values(state=IterationState(state).value,
+                                                                  stats=json_safe(update(stats)),
                                                                   finished_at=now()))
 
 
@@ -129,11 +149,20 @@ def decisions(ledger: Ledger, iteration: int | None = None) -> list[dict]:
 
 
 def pair_decisions(ledger: Ledger, pair_id: str) -> list[dict]:
-    """Every decision about one pair, oldest iteration first (with its machine reason)."""
+    """Every decision about one pair, oldest iteration first (with its machine reason; a
+    dropped pair's is derived from its code, :func:`~rlthf_plugin.vocab.derived_reason`)."""
     t = S.decisions
     with ledger.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(sa.select(t).where(t.c.pair_id == pair_id).order_by(t.c.iteration))
+        rows = [dict(r) for r in conn.execute(sa.select(t).where(t.c.pair_id == pair_id).order_by(t.c.iteration))
                 .mappings()]
+    for r in rows:
+        r["reason"] = shown_reason(r)
+    return rows
+
+
+def shown_reason(row: dict) -> dict:
+    """A decision row's reason as shown: the stored one, or the one its code stands for."""
+    return row["reason"] or derived_reason(row["action"], row["region"], row["margin"], row["rank"])
 
 
 def asked_order(ledger: Ledger, iteration: int, *, limit: int | None = None) -> list[str]:
@@ -182,8 +211,10 @@ class CurationInputs(NamedTuple):
     decisions: dict[str, tuple[str, float | None]]
 
 
-def curation_inputs(ledger: Ledger) -> CurationInputs:
-    """Iterations, human labels and the latest finished selection's decisions, read together."""
+def curation_inputs(ledger: Ledger, *, with_decisions: bool = True) -> CurationInputs:
+    """Iterations, human labels and the latest finished selection's decisions, read together
+    (without the decisions: ``decisions`` is empty, read them a page at a time with
+    :func:`page_decisions`)."""
     d = S.decisions
     with ledger.engine.connect() as conn:
         its = [dict(r) for r in conn.execute(sa.select(S.iterations).order_by(S.iterations.c.id)).mappings()]
@@ -191,23 +222,61 @@ def curation_inputs(ledger: Ledger) -> CurationInputs:
         done = [r for r in its if r["state"] not in _UNFINISHED]
         latest = done[-1] if done else None
         rows: dict[str, tuple[str, float | None]] = {}
-        if latest is not None:
+        if latest is not None and with_decisions:
             q = sa.select(d.c.pair_id, d.c.action, d.c.margin).where(d.c.iteration == latest["id"])
             rows = {pid: (action, margin) for pid, action, margin in conn.execute(q)}
     return CurationInputs(its, labels, latest, rows)
+
+
+def decision_actions(ledger: Ledger, iteration: int) -> Iterator[tuple[str, str]]:
+    """(pair id, action) of every decision of ``iteration``, read without the other columns."""
+    d = S.decisions
+    with ledger.engine.connect() as conn:
+        yield from conn.execute(sa.select(d.c.pair_id, d.c.action).where(d.c.iteration == iteration)).tuples()
+
+
+def latest_margins(ledger: Ledger, pair_ids: Sequence[str]) -> dict[str, float]:
+    """pair id -> the margin of its latest decision (any iteration), for ``pair_ids`` that have
+    one: only those pairs' (iteration, margin) are read (e.g. the human-labeled ones)."""
+    d = S.decisions
+    latest: dict[str, tuple[int, float]] = {}
+    with ledger.engine.connect() as conn:
+        for pid, it, margin in select_in(conn, lambda c: sa.select(d.c.pair_id, d.c.iteration, d.c.margin)
+                                         .where(d.c.pair_id.in_(c), d.c.margin.is_not(None)), pair_ids):
+            if pid not in latest or it > latest[pid][0]:
+                latest[pid] = (it, float(margin))
+    return {pid: m for pid, (_, m) in latest.items()}
+
+
+def page_decisions(ledger: Ledger, iteration: int,
+                   pair_ids: Sequence[str]) -> tuple[dict[str, tuple[str, float | None]], dict[str, Any]]:
+    """For ``pair_ids`` (a page of pairs): pair id -> (action, margin) and pair id -> the
+    machine reason as shown, of their decisions in ``iteration``, in one read."""
+    d = S.decisions
+    actions: dict[str, tuple[str, float | None]] = {}
+    reasons: dict[str, Any] = {}
+    with ledger.engine.connect() as conn:
+        for r in select_in(conn, lambda c: sa.select(d.c.pair_id, d.c.reason, d.c.action, d.c.region, d.c.margin,
+                                                     d.c.rank).where(d.c.iteration == iteration, d.c.pair_id.in_(c)),
+                           pair_ids):
+            actions[r.pair_id] = (r.action, r.margin)
+            reasons[r.pair_id] = shown_reason(r._asdict())
+    return actions, reasons
 
 
 def decision_reasons(ledger: Ledger, iteration: int, pair_ids: Sequence[str]) -> dict[str, Any]:
     """pair id -> the machine reason of its decision in ``iteration``, for ``pair_ids``."""
     d = S.decisions
     with ledger.engine.connect() as conn:
-        return {pid: reason for pid, reason in select_in(
-            conn, lambda c: sa.select(d.c.pair_id, d.c.reason).where(d.c.iteration == iteration, d.c.pair_id.in_(c)),
-            pair_ids)}
+        return {r.pair_id: shown_reason(r._asdict()) for r in select_in(
+            conn, lambda c: sa.select(d.c.pair_id, d.c.reason, d.c.action, d.c.region, d.c.margin, d.c.rank)
+            .where(d.c.iteration == iteration, d.c.pair_id.in_(c)), pair_ids)}
 
 
 __all__ = ["CurationInputs", "asked_decisions", "asked_from_region", "asked_order", "asked_pair_ids", "begin_iteration",
            "iteration_params",
-           "count_iterations", "curation_inputs", "decision_reasons", "decisions", "finish_iteration", "iteration_rows",
-           "iteration_stats", "latest_iteration", "latest_row", "latest_selected", "pair_decisions", "record_selection",
-           "set_iteration_state"]
+           "count_iterations", "curation_inputs", "decision_actions", "decision_reasons", "decisions", "finish_iteration",
+           "iteration_rows",
+           "iteration_stats", "json_safe", "latest_iteration", "latest_margins", "latest_row", "latest_selected",
+           "page_decisions", "pair_decisions",
+           "record_selection", "set_iteration_state", "shown_reason"]

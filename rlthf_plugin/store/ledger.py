@@ -15,6 +15,7 @@ missing schema migrations in one transaction; a ledger newer than this code is r
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -31,6 +32,7 @@ from . import sync_state as _sync_state
 from . import votes as _votes
 from ._sql import Fence, LedgerError, insert_ignore, now, utc_naive
 from .sync_state import DELIVERY_PREFIX, ReplayedDelivery
+from .vector_files import VectorFiles
 from .schema import (MIGRATIONS, SCHEMA_VERSION, ai_labels, decisions, embeddings, human_labels, iterations, locks,
                      metadata, pair_sources, pairs, pushes, responses, schema_version, sync_state)
 
@@ -40,6 +42,19 @@ class Ledger:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        #: The workspace's vector files (:meth:`attach_vectors`); None: the ``embeddings`` table.
+        self.vectors: VectorFiles | None = None
+
+    def attach_vectors(self, root: str | os.PathLike) -> VectorFiles:
+        """Keep vectors in files under ``root`` (:mod:`.vector_files`) instead of the
+        ``embeddings`` table; vectors already in the table move there on first use."""
+        self.vectors = VectorFiles(root, self)
+        return self.vectors
+
+    @property
+    def vector_store(self) -> "VectorFiles | Ledger":
+        """Where vectors are kept: the attached files, else this ledger's table."""
+        return self.vectors if self.vectors is not None else self
 
     @classmethod
     def open(cls, url: str, *, create: bool = False) -> "Ledger":
@@ -161,11 +176,17 @@ class Ledger:
         _sync_state.set_state(self, key, value)
 
     # The embedding cache protocol of :class:`~rlthf_plugin.models.vectors.EmbeddingCache`.
+    # Through the attached vector files when there are (:attr:`vectors`).
     def load_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        if self.vectors is not None:
+            return self.vectors.load_vectors(model, hashes)
         return _embeddings.load_vectors(self, model, hashes)
 
     def save_vectors(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        _embeddings.save_vectors(self, model, hashes, vectors)
+        if self.vectors is not None:
+            self.vectors.save_vectors(model, hashes, vectors)
+        else:
+            _embeddings.save_vectors(self, model, hashes, vectors)
 
     def status(self) -> dict[str, Any]:
         """Counts for ``rlthf status``."""

@@ -339,16 +339,19 @@ def judges_overview(ledger: Ledger, primary_judge: str = "") -> tuple[dict, Audi
 
 def top_suspects(ledger: Ledger, top: int) -> list[str]:
     """The ``top`` pairs of the latest iteration most suspect of a wrong AI label and not yet
-    labeled by a human: by P(wrong) (signals) or by the lowest margin (margin-curve)."""
+    labeled by a human: by P(wrong) (signals: the decisions' rank) or by the lowest margin
+    (margin-curve)."""
     it = latest_iteration(ledger)
     if it is None:
         return []
     rows = decisions(ledger, it)
+    signals = iteration_params(ledger, it).get("strategy", "signals") == "signals"
     labeled = {r.pair_id for r in label_rows(ledger) if r.iteration is not None}
 
     def suspicion(r: dict) -> float:
-        p = (r["reason"] or {}).get("p_wrong")
-        return float(p) if p is not None else -float(r["margin"] if r["margin"] is not None else 0.0)
+        if signals:  # ranked by P(wrong), highest first (a dropped pair stores no reason, its rank it has)
+            return -float(r["rank"] if r["rank"] is not None else len(rows))
+        return -float(r["margin"] if r["margin"] is not None else 0.0)
 
     rows = [r for r in rows if r["pair_id"] not in labeled and r["action"] != Action.ASK.value]
     return [r["pair_id"] for r in sorted(rows, key=lambda r: (-suspicion(r), r["pair_id"]))[:top]]

@@ -1,0 +1,93 @@
+"""The pool's pairs as numpy columns: what a million-pair ``select`` holds instead of a
+:class:`~rlthf_plugin.pairs.PreferencePair` (with its three texts) per pair.
+
+:func:`read_columns` reads the ledger's pairs a page at a time; each page's texts are
+turned into their rows in the vector store (:class:`~rlthf_plugin.models.vectors.StoredTextTable`,
+which embeds and appends the texts the store lacks) and dropped. What stays per pair: its
+id, three int64 rows, two lengths and, for REAL candidates only, a similarity.
+:class:`LedgerPairs` stands for the pool's ``pairs`` list: it reads the pairs it is asked
+for from the ledger (a few asked pairs, or a page at a time when iterated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..models.vectors import StoredTextTable, TextRows
+from ..pairs import PreferencePair
+from ..store.ledger import Ledger
+from ..store.pairs import iter_pair_pages
+
+#: Pairs read from the ledger at a time.
+PAGE = 20_000
+
+
+@dataclass
+class PairColumns:
+    """Aligned (N,) columns of the pool's pairs, in pair-id order."""
+
+    ids: list[str]
+    prompt: TextRows
+    response_a: TextRows
+    response_b: TextRows
+    length_a: np.ndarray      # (N,) int64 characters of response A
+    length_b: np.ndarray      # (N,) int64 characters of response B
+    candidate: np.ndarray     # (N,) bool: a REAL candidate pair (origin "candidates" with a similarity)
+    similarity: np.ndarray    # (N,) float64: its similarity (NaN elsewhere)
+
+
+def read_columns(ledger: Ledger, table: StoredTextTable, *, page: int = PAGE) -> PairColumns:
+    """Every pair of the ledger as columns (see the module docstring)."""
+    ids: list[str] = []
+    rows: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    sims: list[np.ndarray] = []
+    for chunk in iter_pair_pages(ledger, page=page):
+        ids.extend(p.id for p in chunk)
+        texts = [t for p in chunk for t in (p.prompt, p.response_a, p.response_b)]
+        rows.append(table.rows_for(texts).reshape(-1, 3))
+        lengths.append(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)).reshape(-1, 3))
+        sims.append(np.array([_similarity(p) for p in chunk], dtype=np.float64))
+    model = table.embedder.name
+    r = np.concatenate(rows) if rows else np.zeros((0, 3), dtype=np.int64)
+    n = np.concatenate(lengths) if lengths else np.zeros((0, 3), dtype=np.int64)
+    sim = np.concatenate(sims) if sims else np.zeros(0)
+    logs = np.log1p(n).astype(np.float32)
+    return PairColumns(ids, TextRows(r[:, 0], logs[:, 0], model), TextRows(r[:, 1], logs[:, 1], model),
+                       TextRows(r[:, 2], logs[:, 2], model), n[:, 1], n[:, 2], np.isfinite(sim), sim)
+
+
+def _similarity(p: PreferencePair) -> float:
+    """A REAL candidate's similarity, NaN for any other pair."""
+    meta = p.metadata or {}
+    sim = meta.get("similarity")
+    return float(sim) if meta.get("origin") == "candidates" and isinstance(sim, (int, float)) else np.nan
+
+
+class LedgerPairs(Sequence[PreferencePair]):
+    """The pool's pairs, read from the ledger when asked (by position, in pair-id order)."""
+
+    def __init__(self, ledger: Ledger, ids: list[str]):
+        self.ledger, self.ids = ledger, ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return self.ledger.get_pairs(self.ids[i])
+        return self.ledger.get_pairs([self.ids[i]])[0]
+
+    def at(self, positions: Sequence[int]) -> list[PreferencePair]:
+        """The pairs at ``positions``, in that order (one read)."""
+        return self.ledger.get_pairs([self.ids[int(i)] for i in positions])
+
+    def __iter__(self) -> Iterator[PreferencePair]:
+        for start in range(0, len(self.ids), PAGE):
+            yield from self.ledger.get_pairs(self.ids[start:start + PAGE])
+
+
+__all__ = ["LedgerPairs", "PAGE", "PairColumns", "read_columns"]

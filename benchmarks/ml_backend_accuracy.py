@@ -88,7 +88,7 @@ def measure(train: list[dict], test: list[dict], root: Path, *, batch: int = 64)
     started = time.perf_counter()
     picks: dict[bool, list[str]] = {False: [], True: []}
     scored = 0
-    with TestClient(create_app(root)) as client:
+    with TestClient(create_app(root, ml_backend=True)) as client:
         for swap in (False, True):
             for lo in range(0, len(test), batch):
                 r = client.post("/ml/predict", json={"tasks": tasks(test[lo:lo + batch], swap), "label_config": config})

@@ -174,16 +174,17 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
     uvicorn = require("uvicorn", "serve")
     ws = open_workspace(ctx)
     configure_escalation(ws, **escalation)  # remembered in rlthf.toml: the worker reads it
-    backends, remembered_port, note = serve_plan(ws.config, ws.ledger, backends)
-    if note:
-        click.echo(f"rlthf serve: {note}", err=True)
-    host, port = host or ws.config.serve.host, port or remembered_port or ws.config.serve.port
+    host = host or ws.config.serve.host
     ml = ws.config.serve.ml_backend if ml_backend is None else ml_backend
     if ml and not ws.config.serve.ml_basic_auth and not _loopback(host):
         raise click.ClickException(f"--ml-backend on {host} needs credentials: set RLTHF_ML_BASIC_AUTH=user:password "
                                    "or [serve] ml_basic_auth in .rlthf-secrets.toml (or listen on 127.0.0.1)")
     if ml and ws.config.serve.ml_basic_auth and ":" not in str(ws.config.serve.ml_basic_auth):
         raise click.ClickException("[serve] ml_basic_auth / RLTHF_ML_BASIC_AUTH must read user:password")
+    backends, remembered_port, note = serve_plan(ws.config, ws.ledger, backends)
+    if note:
+        click.echo(f"rlthf serve: {note}", err=True)
+    port = port or remembered_port or ws.config.serve.port
     # One service per workspace: a second serve names the holder and exits 1 (a killed one's
     # lease, held by a process of this host that has exited, is taken over at once).
     with IterationOwner(ws.ledger, name=SERVE_LEASE, ttl=ws.config.serve.lease_seconds):

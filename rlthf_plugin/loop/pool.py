@@ -25,7 +25,7 @@ from ..config import Config, ground_truth_platforms
 from ..errors import ConfigError, require
 from ..models.embedder import SentenceEmbedder
 from ..models.reward import EmbeddingRewardModel, RewardModel
-from ..models.vectors import StoredTextTable, TextRows
+from ..models.vectors import StoredTextTable, TextRows, VectorStore
 from ..pairs import A, B, PreferencePair, majority
 from ..selection.rlthf import Action, schedule
 from ..store import iterations as iterations_db
@@ -209,14 +209,15 @@ def in_shard(pair_ids: Sequence[str], shard: float, seed: int) -> np.ndarray:
     return np.array([u(p) < shard for p in pair_ids], dtype=bool)
 
 
-def make_factory(ledger: Ledger, config: Config, *, progress: bool = False) -> Callable[[], RewardModel]:
-    """A callable returning untrained reward models of the configured kind."""
+def make_factory(ledger: Ledger | VectorStore, config: Config, *, progress: bool = False) -> Callable[[], RewardModel]:
+    """A callable returning untrained reward models of the configured kind; ``ledger`` is a
+    ledger (its vector store is used) or a vector store itself (the ML backend's read-only view)."""
     sel = config.selection
     if sel.reward_model == "embedding":
         emb = config.embedding
         base = EmbeddingRewardModel(SentenceEmbedder(emb.model, batch_size=emb.batch_size, max_length=emb.max_length,
                                                         backend=emb.backend),
-                                    ledger=ledger.vector_store, head=sel.head, seed=sel.seed, progress=progress)
+                                    ledger=getattr(ledger, "vector_store", ledger), head=sel.head, seed=sel.seed, progress=progress)
         return base.spawn
     if sel.reward_model == "transformer":
         module = require("rlthf_plugin.models.reward_trl", "train")

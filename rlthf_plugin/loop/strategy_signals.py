@@ -246,7 +246,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
             if a == Action.DROP.value:  # its code (action, region) is its reason: derived when shown
                 yield {"iteration": it, "pair_id": ids[i], "action": a, "region": region[i],
                        "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
-                       "reason": {}}
+                       # only P(wrong): the quality estimate's population needs it (loop.quality)
+                       "reason": {} if _f(score[i]) is None else {"p_wrong": round(float(score[i]), 6)}}
                 continue
             why = _why(a, region[i], asked_kind[i], score[i], (trusted, dec), i)
             reason = {"action": a, "region": region[i], "kind": asked_kind[i], "why": why,

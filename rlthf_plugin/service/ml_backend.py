@@ -120,7 +120,7 @@ class CurrentRewardModel:
 
     def __init__(self, workspace: Any, *, max_novel: int = 20_000):
         self.workspace = workspace
-        self.vectors = ReadOnlyVectors(workspace.ledger, capacity=max_novel)
+        self.vectors = ReadOnlyVectors(workspace.ledger.vector_store, capacity=max_novel)
         self.max_novel = max_novel
         self._lock = threading.RLock()  # the state below and calibrations
         self._score_lock = threading.Lock()  # one scoring at a time: the text table is not thread-safe

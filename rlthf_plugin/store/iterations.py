@@ -162,7 +162,11 @@ def pair_decisions(ledger: Ledger, pair_id: str) -> list[dict]:
 
 def shown_reason(row: dict) -> dict:
     """A decision row's reason as shown: the stored one, or the one its code stands for."""
-    return row["reason"] or derived_reason(row["action"], row["region"], row["margin"], row["rank"])
+    stored = row["reason"] or {}
+    if set(stored) - {"p_wrong"}:
+        return stored
+    # a dropped pair stores at most its P(wrong) (the quality estimate reads it); the rest is its code
+    return {**derived_reason(row["action"], row["region"], row["margin"], row["rank"]), **stored}
 
 
 def asked_order(ledger: Ledger, iteration: int, *, limit: int | None = None) -> list[str]:

@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "rlthf_plugin"
 LAYERS = [
     ["errors", "secret", "pairs", "vocab", "batching", "data"],
     ["selection"],
+    ["config_sections"],
     ["config"],
     ["store"],
     ["workspace", "io"],

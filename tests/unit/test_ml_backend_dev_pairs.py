@@ -34,7 +34,7 @@ def test_a_calibrated_score_is_the_probability_of_the_predicted_answer_in_either
     train, _ = dev_split(limit_train=120)
     out = measure(train, [], tmp_path / "ws")
     assert out["test_pairs"] == 0
-    app = create_app(tmp_path / "ws")
+    app = create_app(tmp_path / "ws", ml_backend=True)
     ledger = app.state.receiver.workspace.ledger
     ids = ledger.pair_ids()
     ai = ledger.ai_majority()
@@ -75,7 +75,7 @@ def test_predict_without_a_label_config_answers_in_the_workspace_map_names(tmp_p
     toml.write_text(head + "[label_studio]" + tail.replace(
         'map = ""', 'map = "prompt=question,response_a=answer1,response_b=answer2,label=pick"', 1), encoding="utf-8")
     p = train[0]
-    with TestClient(create_app(tmp_path / "ws")) as client:
+    with TestClient(create_app(tmp_path / "ws", ml_backend=True)) as client:
         r = client.post("/ml/predict", json={"tasks": [{"id": 1, "data": {
             "question": p["prompt"], "answer1": p["response_a"], "answer2": p["response_b"]}}]}).json()
     (item,) = r["results"][0]["result"]

@@ -1,8 +1,15 @@
 """Select decides as it did before the streaming select (issue 22): on the packaged dev pairs,
 same seeds, same cached vectors, two iterations per strategy with the simulated annotator,
-every decision (action, region, rank, priority, margin) equals the frozen reference that the
-code before the change wrote (``tests/unit/data/select_reference.json.gz``, written by
-``python -m tests.unit.select_scenario``)."""
+every decision (action, region, rank, priority, margin) equals the frozen reference
+(``tests/unit/data/select_reference.json.gz``, written by ``python -m tests.unit.select_scenario
+PATH``).
+
+The reference was first written by the code before the streaming select, and the streaming
+select matched it on its branch. It was written again when that work was merged with the
+round's changes that alter decisions on purpose: priorities grow across batches (issue 27),
+the signals strategy's tie share and certified trusted region (issues 26 and 21). Against the
+first reference, margin-curve's decisions were then unchanged but for the priorities, and
+signals' counts per action unchanged."""
 
 from __future__ import annotations
 

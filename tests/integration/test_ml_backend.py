@@ -145,7 +145,7 @@ def test_label_studio_predictions_on_unseen_pairs_are_calibrated_and_not_one_sid
         data.append({"prompt": r["prompt"], "response_a": r["response_a"], "response_b": r["response_b"]})
         data.append({"prompt": r["prompt"], "response_a": r["response_b"], "response_b": r["response_a"]})
 
-    receiver = ReceiverThread(tmp_path / "ws").start()
+    receiver = ReceiverThread(tmp_path / "ws", ml_backend=True).start()
     try:
         with httpx.Client(base_url=env.server.url, timeout=300,
                           headers=env.headers(env.server.admin_token)) as admin:

@@ -106,8 +106,11 @@ class JudgeServer:
         raise RuntimeError(f"transformers serve not healthy after {timeout} s: {self.log_path.read_text()[-3000:]}")
 
     def chat_requests(self) -> int:
-        """Chat completion requests the server has received (from its own log)."""
-        return self.log_path.read_text(errors="replace").count("[Request received]")
+        """Chat completion requests the server has received (from its own log). Older
+        ``transformers serve`` logs each as "[Request received]"; newer ones only write the
+        access-log line, once the answer is sent."""
+        log = self.log_path.read_text(errors="replace")
+        return max(log.count("[Request received]"), log.count("POST /v1/chat/completions"))
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

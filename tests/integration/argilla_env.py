@@ -270,4 +270,14 @@ def argilla_server(tmp_path_factory):
 
 @pytest.fixture
 def argilla_env(argilla_server):
+    _delete_webhooks(argilla_server)  # the server allows 10; the session's tests register more
     return ArgillaEnv(argilla_server)
+
+
+def _delete_webhooks(server: ArgillaServer) -> None:
+    """Remove the webhooks earlier tests registered on the session's server."""
+    with server.owner() as client:
+        r = client.get("/api/v1/webhooks")
+        r.raise_for_status()
+        for hook in r.json().get("items", []):
+            client.delete(f"/api/v1/webhooks/{hook['id']}").raise_for_status()

@@ -40,6 +40,7 @@ def test_two_iterations_with_oracle(runner, tmp_path, sample):
     assert "iteration 0:" in out and "iteration 1:" in out and "AI-error precision" in out
     assert (ws / "plots" / "history.png").exists() and (ws / "plots" / "margin_curve_iter1.png").exists()
 
+    from rlthf_plugin.store.iterations import shown_reason
     from rlthf_plugin.workspace import Workspace
 
     with Workspace.open(ws) as w:
@@ -49,13 +50,15 @@ def test_two_iterations_with_oracle(runner, tmp_path, sample):
                                  .where(L.decisions.c.action == "ask")).all()
             oracle = conn.execute(sa.select(L.human_labels.c.pair_id, L.human_labels.c.iteration)
                                   .where(L.human_labels.c.platform == "oracle")).all()
-            reasons = conn.execute(sa.select(L.decisions.c.reason)).scalars().all()
+            decisions = conn.execute(sa.select(L.decisions)).mappings().all()
         assert [r["state"] for r in its] == ["labeled", "labeled"]
         pool = its[0]["stats"]["pool"]
         assert all(len([a for a in asked if a.iteration == i]) == round(0.1 * pool) for i in (0, 1))
         # Labeled pairs are never asked again, and each answer is stored once with its iteration.
         assert len({a.pair_id for a in asked}) == len(asked) == len(oracle)
         assert {(a.iteration, a.pair_id) for a in asked} == {(o.iteration, o.pair_id) for o in oracle}
+        # a dropped pair stores no reason: the one shown comes from its code
+        reasons = [shown_reason(dict(d)) for d in decisions]
         assert all({"region", "margin", "rank", "why"} <= set(r) for r in reasons)
         # Iteration 1 trained on human + kept/flipped pairs only: fewer than the whole pool.
         assert its[1]["stats"]["train"] < its[0]["stats"]["train"]

@@ -143,12 +143,21 @@ def stored_table(factory: Callable[[], RewardModel] | None) -> StoredTextTable |
     return table if isinstance(table, StoredTextTable) else None
 
 
-def read_pool(ledger: Ledger, config: Config, *, table: StoredTextTable | None = None) -> Pool:
+def read_pool(ledger: Ledger, config: Config, *, table: StoredTextTable | None = None,
+              texts: bool = True) -> Pool:
     """The pool as aligned arrays; with ``table``, the pairs as columns of text rows in it
-    (:mod:`.pair_columns`: no pair object nor text kept per pair)."""
+    (:mod:`.pair_columns`: no pair object nor text kept per pair); with ``texts=False``, no
+    text at all (the pairs are read from the ledger when asked: the quality estimate needs
+    only ids and labels)."""
     columns = read_columns(ledger, table) if table is not None else None
-    pairs: Sequence[PreferencePair] = LedgerPairs(ledger, columns.ids) if columns is not None else ledger.get_pairs()
-    ids = columns.ids if columns is not None else [p.id for p in pairs]
+    pairs: Sequence[PreferencePair]
+    if columns is not None:
+        pairs = LedgerPairs(ledger, columns.ids)
+    elif not texts:
+        pairs = LedgerPairs(ledger, ledger.pair_ids())
+    else:
+        pairs = ledger.get_pairs()
+    ids = columns.ids if columns is not None else (pairs.ids if isinstance(pairs, LedgerPairs) else [p.id for p in pairs])
     index = {pid: i for i, pid in enumerate(ids)}
     n = len(pairs)
     ai = np.full(n, "", dtype=object)

@@ -18,7 +18,7 @@ only reads the ledger and arranges arrays.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -44,12 +44,14 @@ def signals_iterations(ledger: Ledger) -> list[dict]:
             and r["state"] not in {s.value for s in SELECTING_STATES}]
 
 
-def batch_arrays(pool: Pool, batches: list[list[dict]]) -> dict[str, np.ndarray]:
-    """The arrays :func:`curated_accuracy` takes, from each batch's decision rows.
+def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.ndarray]:
+    """The arrays :func:`curated_accuracy` takes, from each batch's decision rows (each batch
+    read once, in order: rows may be streamed).
 
     Returns ``f`` and ``stratum`` (T, N), ``asked_at`` and ``wrong`` (N,), ``suspect`` and
     ``explore`` (T, N) bool (asked as such) over the pool's pairs.
     """
+    batches = list(batches)  # unstarted streams: each is read when its turn comes
     n, t_n = len(pool.pairs), len(batches)
     f = np.full((t_n, n), np.nan)
     pop = np.zeros((t_n, n), dtype=bool)
@@ -88,15 +90,15 @@ def quality_summary(ledger: Ledger, config: Config, *, pool: Pool | None = None)
     its = signals_iterations(ledger)
     if not its:
         return {"available": False, "reason": "no finished iteration of the signals strategy yet"}
-    pool = pool or read_pool(ledger, config)
-    batches = [iterations_db.decisions(ledger, r["id"]) for r in its]
-    arr = batch_arrays(pool, batches)
-    latest = {r["pair_id"]: r for r in batches[-1]}
+    pool = pool or read_pool(ledger, config, texts=False)  # ids and labels only
+    # Each batch's rows are streamed (a page at a time), the latest one twice: never a whole
+    # iteration of rows in memory.
+    arr = batch_arrays(pool, (iterations_db.decision_stream(ledger, r["id"]) for r in its))
     n = len(pool.pairs)
     action = np.full(n, "", dtype=object)
     calibrated = np.full(n, np.nan)
-    for pid, r in latest.items():
-        i = pool.index.get(pid)
+    for r in iterations_db.decision_stream(ledger, its[-1]["id"]):
+        i = pool.index.get(r["pair_id"])
         if i is not None:
             action[i] = r["action"]
             c = (r["reason"] or {}).get("calibrated")
@@ -131,7 +133,7 @@ def quality_curve(ledger: Ledger, config: Config, *, pool: Pool | None = None) -
     its = signals_iterations(ledger)
     if not its:
         return []
-    pool = pool or read_pool(ledger, config)
+    pool = pool or read_pool(ledger, config, texts=False)  # ids and labels only
     batches = [iterations_db.decisions(ledger, r["id"]) for r in its]
     arr = batch_arrays(pool, batches)
     out = []

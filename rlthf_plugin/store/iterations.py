@@ -148,6 +148,16 @@ def decisions(ledger: Ledger, iteration: int | None = None) -> list[dict]:
         return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def decision_stream(ledger: Ledger, iteration: int, *, page: int = 10_000) -> Iterator[dict]:
+    """(pair_id, action, region, reason) of one iteration's decision rows, read a page at a
+    time: a million-pair iteration never sits in memory as rows (the quality estimate)."""
+    t = S.decisions
+    q = sa.select(t.c.pair_id, t.c.action, t.c.region, t.c.reason).where(t.c.iteration == iteration)
+    with ledger.engine.connect() as conn:
+        for r in conn.execution_options(yield_per=page).execute(q).mappings():
+            yield {"pair_id": r["pair_id"], "action": r["action"], "region": r["region"], "reason": r["reason"]}
+
+
 def pair_decisions(ledger: Ledger, pair_id: str) -> list[dict]:
     """Every decision about one pair, oldest iteration first (with its machine reason; a
     dropped pair's is derived from its code, :func:`~rlthf_plugin.vocab.derived_reason`)."""

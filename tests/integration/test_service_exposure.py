@@ -163,8 +163,7 @@ def test_label_studio_connects_to_the_ml_backend_with_basic_auth(label_studio_en
     with Workspace.init(tmp_path / "ws") as ws:
         import_files(ws.ledger, [str(sample)])
         update_config_file(ws.root, "embedding", max_length=64)
-        with ws.ledger.engine.connect() as conn:
-            embeddings_before = conn.execute(sa.select(sa.func.count()).select_from(S.embeddings)).scalar_one()
+        embeddings_before = _stored_vectors(ws)
     rows_ = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines()[:3]]
     data = [{k: r[k] for k in ("prompt", "response_a", "response_b")} for r in rows_]
     data.append({"prompt": "Name a prime number.", "response_a": "Seven is prime.", "response_b": "Banana."})
@@ -194,5 +193,13 @@ def test_label_studio_connects_to_the_ml_backend_with_basic_auth(label_studio_en
     finally:
         receiver.stop()
     assert len(tasks) == len(data) and all(len(t["predictions"]) == 1 for t in tasks)
-    with Workspace.open(tmp_path / "ws") as ws, ws.ledger.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(S.embeddings)).scalar_one() == embeddings_before
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert _stored_vectors(ws) == embeddings_before
+
+
+def _stored_vectors(ws) -> tuple[int, int]:
+    """(the ledger's vector rows, bytes of the workspace's vector files): where vectors are written."""
+    with ws.ledger.engine.connect() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(S.embeddings)).scalar_one()
+    files = ws.root / "vectors"
+    return rows, sum(p.stat().st_size for p in files.rglob("*") if p.is_file()) if files.exists() else 0

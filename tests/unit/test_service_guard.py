@@ -64,9 +64,12 @@ def test_predict_caps_tasks_and_never_writes_the_ledger(workspace, tmp_path, mon
     import_files(workspace.ledger, [str(f)])
     update_config_file(workspace.root, "serve", ml_max_tasks=5)
 
-    def embedding_rows() -> int:
+    def embedding_rows() -> tuple[int, int]:
+        """(the ledger's vector rows, bytes of the workspace's vector files): where vectors are written."""
         with workspace.ledger.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(S.embeddings)).scalar_one()
+            rows = conn.execute(sa.select(sa.func.count()).select_from(S.embeddings)).scalar_one()
+        files = workspace.root / "vectors"
+        return rows, sum(p.stat().st_size for p in files.rglob("*") if p.is_file()) if files.exists() else 0
 
     with TestClient(create_app(workspace.root, ml_backend=True)) as client:
         tasks = [{"id": i, "data": {"prompt": f"novel {i}", "response_a": f"x {i}", "response_b": f"y {i}"}}

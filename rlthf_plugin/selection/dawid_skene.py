@@ -14,6 +14,8 @@ posteriors agree with it to float rounding (tests/unit/test_dawid_skene.py check
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 #: crowd-kit's floor for probabilities (``_EPS``).
@@ -104,13 +106,13 @@ def _em(pat: np.ndarray, w: np.ndarray, n_iter: int, tol: float) -> np.ndarray:
         if new_loss - loss < tol:
             break
         loss = new_loss
-    if 1 in classes:
-        return probas[:, int(np.flatnonzero(classes == 1)[0])]
-    return np.zeros(len(pat))
+    out: np.ndarray = probas[:, int(np.flatnonzero(classes == 1)[0])] if 1 in classes else np.zeros(len(pat))
+    return out
 
 
 def _mean(probas: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return (probas * w[:, None]).sum(axis=0) / w.sum()
+    out: np.ndarray = (probas * w[:, None]).sum(axis=0) / w.sum()
+    return out
 
 
 def _m_step(onehot: np.ndarray, seen: np.ndarray, probas: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -118,19 +120,21 @@ def _m_step(onehot: np.ndarray, seen: np.ndarray, probas: np.ndarray, w: np.ndar
     errors = np.einsum("pmk,pc->mkc", onehot * w[:, None, None], probas)
     errors = np.where(seen[:, :, None], np.maximum(errors, EPS), 0.0)
     total = errors.sum(axis=1, keepdims=True)
-    return errors / np.where(total > 0, total, 1.0)  # an annotator without any answer stays 0 (crowd-kit: absent)
+    out: np.ndarray = errors / np.where(total > 0, total, 1.0)
+    return out  # an annotator without any answer stays 0 (crowd-kit: absent)
 
 
-def _log_errors(errors: np.ndarray, log) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return np.where(errors > 0, log(np.where(errors > 0, errors, 1.0)), 0.0)
+def _log_errors(errors: np.ndarray, log: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    out: np.ndarray = np.where(errors > 0, log(np.where(errors > 0, errors, 1.0)), 0.0)
+    return out
 
 
 def _e_step(onehot: np.ndarray, answered: np.ndarray, priors: np.ndarray, errors: np.ndarray) -> np.ndarray:
     # crowd-kit works in base 2 here
     ll = np.log2(np.maximum(priors, EPS))[None, :] + np.einsum("pmk,mkc->pc", onehot, _log_errors(errors, np.log2))
     scaled = np.exp2(ll - ll.max(axis=1, keepdims=True))
-    return scaled / scaled.sum(axis=1, keepdims=True)
+    out: np.ndarray = scaled / scaled.sum(axis=1, keepdims=True)
+    return out
 
 
 def _elbo(onehot: np.ndarray, answered: np.ndarray, probas: np.ndarray, priors: np.ndarray, errors: np.ndarray,

@@ -290,8 +290,19 @@ def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: S
     audited under its label (:func:`rlthf_plugin.selection.signals.settle`); ``ties_only``:
     only where the label judge named no winner.
     """
+    labels, judge, primary = audited_arrays(ledger, table, primary_judge, settlers, ties_only=ties_only)
+    return AuditedLabels({pid: str(lab) for pid, lab in zip(table.pair_ids, labels) if lab},
+                         {pid: table.judges[k] for pid, lab, k in zip(table.pair_ids, labels, judge) if lab},
+                         primary)
+
+
+def audited_arrays(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: Sequence[str] = (), *,
+                   ties_only: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`audited_of` as arrays in ``table``'s pair order: ``(labels (N,) str ("" where
+    no vote), judge (N,) int index into ``table.judges`` (-1 where none), the primary's name)``."""
+    n = len(table.pair_ids)
     if not table.judges:
-        return AuditedLabels({}, {}, "")
+        return np.full(n, "", dtype="U1"), np.full(n, -1, dtype=np.int64), ""
     if not primary_judge:  # unset: the judge the latest iteration audited, so it does not drift
         recorded = iteration_primary(ledger)
         primary_judge = recorded if recorded in table.judges else ""
@@ -304,9 +315,7 @@ def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: S
         for k in idx:
             labels[judge == k] = _primary_labels(table.votes, k)[judge == k]
         labels = labels.astype(str)
-    return AuditedLabels({pid: str(lab) for pid, lab in zip(table.pair_ids, labels) if lab},
-                         {pid: table.judges[k] for pid, lab, k in zip(table.pair_ids, labels, judge) if lab},
-                         table.judges[j])
+    return labels, judge, table.judges[j]
 
 
 def coverage(table: VoteTable) -> list[int]:
@@ -383,7 +392,8 @@ def top_suspects(ledger: Ledger, top: int) -> list[str]:
     return [r["pair_id"] for r in sorted(rows, key=lambda r: (-suspicion(r), r["pair_id"]))[:top]]
 
 
-__all__ = ["VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "answer_times", "agreement", "ai_majority", "audited_of", "judges_overview",
+__all__ = ["VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "answer_times", "agreement", "ai_majority", "audited_arrays", "audited_of",
+           "judges_overview",
            "ai_votes", "audited_labels", "count_votes", "coverage", "forget_parse_errors", "iteration_primary",
            "judge_answers", "judge_summary", "read_votes", "resolve_primary", "top_suspects", "unjudged_pair_ids",
            "vote_rows"]

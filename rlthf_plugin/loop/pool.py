@@ -250,12 +250,15 @@ def previous_actions(ledger: Ledger, pool: Pool, iteration: int | None) -> np.nd
     """(N,) str: each pair's action in ``iteration`` ("" where none); None when ``iteration`` is None."""
     if iteration is None:
         return None
-    out = np.full(len(pool.ai), "", dtype=object)
+    out = np.zeros(len(pool.ai), dtype="U1")  # "" everywhere; as wide as the longest action read
     for page in batched(iterations_db.decision_actions(ledger, iteration), ACTION_PAGE):  # two columns
         at = positions_of(pool.index, [pid for pid, _ in page])
         found = at >= 0
-        out[at[found]] = np.array([a for _, a in page], dtype=object)[found]
-    return out.astype(str)
+        actions = np.array([a for _, a in page], dtype=str)
+        if actions.dtype.itemsize > out.dtype.itemsize:
+            out = out.astype(actions.dtype)
+        out[at[found]] = actions[found]
+    return out
 
 
 def human_weights(pool: Pool, rows: list[dict], config: Config, alpha: float) -> np.ndarray:

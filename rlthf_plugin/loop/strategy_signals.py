@@ -207,7 +207,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     scored = np.where(pool.human_any & ~np.isin(pool.human, [A, B]), np.nan, model.p_wrong)
     open_pairs = winner & ~pool.human_any & np.isfinite(scored)
     trusted = trusted_region(scored, wrong, candidates=open_pairs, alpha=sel.trust_alpha, delta=sel.trust_delta)
-    certified = np.full(n, "none", dtype=object)
+    certified = _filled(n, "none")
     certified[trusted.members] = "trust"
     certified[dec.decision == "flip"] = "flip"
     # 5. the batch
@@ -227,10 +227,16 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     ranks = np.empty(n, dtype=np.int64)
     order = np.argsort(-np.nan_to_num(score, nan=-1.0), kind="stable")
     ranks[order] = np.arange(n)
-    # Per-pair action, region, priority and asked kind as arrays ("" = not a candidate).
-    action = np.full(n, "", dtype=object)
-    action[eligible] = [_ACTION[str(x)] for x in certified[eligible]]
-    region = np.where(inconsistent, INCONSISTENT, [_REGION.get(a, "") for a in action]).astype(object)
+    del order
+    # Per-pair action, region, priority and asked kind as arrays ("" = not a candidate); object
+    # arrays whose items are the few shared strings (8 bytes a pair, no string per pair).
+    action = _filled(n, "")
+    for name, act in _ACTION.items():
+        action[eligible & (certified == name)] = act
+    region = _filled(n, "")
+    for act, reg in _REGION.items():
+        region[action == act] = reg
+    region[inconsistent] = INCONSISTENT
     priority = np.zeros(n)
     asked_kind = np.full(n, None, dtype=object)
     for kind, idx, pr in zip(batch.kind, batch.index, batch.priority):
@@ -312,6 +318,13 @@ def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) 
         return (f"in the trusted region (P(wrong) <= {trusted.threshold:.3g}): disagreement <= {trusted.level:g} "
                 f"with probability {1 - trusted.delta:g}")
     return "neither flip nor trust proven: the AI label stays"
+
+
+def _filled(n: int, value: str) -> np.ndarray:
+    """(n,) object array holding ``value`` (one string shared; ``np.full`` would make n copies)."""
+    out = np.empty(n, dtype=object)
+    out[:] = value
+    return out
 
 
 def _f(x: Any) -> float | None:

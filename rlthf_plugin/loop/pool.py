@@ -214,8 +214,13 @@ def _compact(values: np.ndarray) -> np.ndarray:
 
 def label_judge_counts(pool: Pool) -> dict[str, int]:
     """judge -> pool pairs (AI winner A or B) audited under its label, most first."""
-    judges, counts = np.unique(pool.label_judge[np.isin(pool.ai, [A, B])], return_counts=True)
-    return {str(judges[k]): int(counts[k]) for k in np.lexsort((judges, -counts))}
+    winner = np.isin(pool.ai, [A, B])
+    if pool.votes is None:
+        names = [str(j) for j in np.unique(pool.label_judge[winner])]
+    else:  # the few judges of the votes: a mask each, no sorted copy of N names
+        names = [*pool.votes.judges, ""]
+    counts = {j: int(np.count_nonzero(winner & (pool.label_judge == j))) for j in names}
+    return dict(sorted(((j, c) for j, c in counts.items() if c), key=lambda jc: (-jc[1], jc[0])))
 
 
 def in_shard(pair_ids: Sequence[str], shard: float, seed: int) -> np.ndarray:

@@ -201,6 +201,11 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         ev = _evidence(pool, votes, config, raw, labels, weights, it)
     primary, settlers, table, model, dec, wrong = ev.primary, ev.settlers, ev.table, ev.model, ev.dec, ev.wrong
     winner = np.isin(pool.ai, [A, B])
+    margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
+    # The stats that read whole columns, before the decision arrays exist (a lower peak at 1M pairs).
+    curve = analyze_curve(margin_of[winner]).summary() if winner.any() else {}
+    checked = rm_check(pool, np.where(winner, margin_of, np.nan), ledger)
+    per_judge = label_judge_counts(pool)
     # ... the trusted region certified as a set (issue 21): fixed-sequence testing over thresholds
     # of P(wrong). Flips stay per pair (decide): the set-certified flips of selection.guarantee
     # flipped at a precision below 0.5 on dev (docs/benchmarks.md, issue 21), so they are not used.
@@ -243,7 +248,6 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         row = int(real_rows[idx]) if kind == Kind.REAL.value else int(idx)
         asked_kind[row] = str(kind)
         action[row], region[row], priority[row] = Action.ASK.value, str(kind), float(pr)
-    margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
     decided = np.flatnonzero(action != "")
 
     def decision_rows():  # one at a time: a million pairs never hold a million dicts
@@ -271,18 +275,18 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(decided.size), "train": int(train.sum()),
         "human_labeled": int(human_win.sum()), "budget": budget, "counts": counts,
         "kinds": batch.counts(), "primary_judge": votes.judges[primary], "judges": votes.labeled,
-        "label_judges": label_judge_counts(pool),
+        "label_judges": per_judge,
         "inconsistent": int(np.sum(pool.ai == TIE_INCONSISTENT)),
         "settled": {votes.judges[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
         "error_model": model.summary(), "prior": sel.prior,
         "calibration": dec.calibration.summary(),
         "certified": {"trusted": trusted.as_dict()},
-        "curve": analyze_curve(margin_of[winner]).summary() if winner.any() else {},
+        "curve": curve,
         "gate": {"open": counts[Action.FLIP.value] > 0, "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum()),
                  "lower_bound": None,
                  "reason": f"flip where the calibrated lower bound >= {sel.flip_min_precision:g}; "
                            f"trusted region: {trusted.reason}"},
-        "rm_check": rm_check(pool, np.where(winner, margin_of, np.nan), ledger),
+        "rm_check": checked,
     }
     if escalated is not None:
         stats["escalation"] = escalated.summary()

@@ -88,7 +88,7 @@ class Pool:
     truth: np.ndarray          # (N,) ground-truth majority label ("" when none)
     index: Mapping[str, int] = field(default_factory=dict)  # pair id -> position (a PairIndex from read_pool)
     primary_judge: str = ""    # whose label ``ai`` is where it voted
-    label_judge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # (N,) whose ``ai`` it is
+    label_judge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # (N,) str: whose ``ai`` it is
     votes: VoteTable | None = None  # every AI vote of ``pairs``, in their order
     #: The pairs as columns (a select over the vector store): then ``pairs`` reads from the ledger.
     columns: PairColumns | None = None
@@ -158,6 +158,8 @@ def read_pool(ledger: Ledger, config: Config, *, table: StoredTextTable | None =
     text at all (the pairs are read from the ledger when asked: the quality estimate needs
     only ids and labels)."""
     columns = read_columns(ledger, table) if table is not None else None
+    if table is not None:
+        table.forget_index()  # the pool holds its rows: the store's text-id index can go (54 B a pair)
     pairs: Sequence[PreferencePair]
     if columns is not None:
         ids = columns.ids
@@ -177,7 +179,8 @@ def read_pool(ledger: Ledger, config: Config, *, table: StoredTextTable | None =
                                                settler_names(config), ties_only=config.escalation.settle == "ties")
     has = labels != ""
     ai = _compact(np.where(has, labels, ""))
-    judge = _compact(np.where(has, np.asarray(ai_votes.judges + [""], dtype=str)[judge_of], ""))
+    # the judges' names shared by reference (8 bytes a pair, not a copy of the name)
+    judge = np.array([*ai_votes.judges, ""], dtype=object)[np.where(has, judge_of, -1)]
     truth_platforms = ground_truth_platforms(config)
     counted: dict[str, list[str]] = defaultdict(list)
     truth_votes: dict[str, list[str]] = defaultdict(list)

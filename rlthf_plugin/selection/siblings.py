@@ -124,8 +124,11 @@ def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np
     r_code = _dense_codes(np.concatenate([ia, ib]))
     n_resp = int(r_code.max()) + 1
     gg = np.concatenate([g_code, g_code])
-    _, inv = np.unique(gg * n_resp + r_code, return_inverse=True)
-    inv = inv.reshape(-1)
+    key = gg * n_resp
+    key += r_code
+    del r_code  # the (2N,) temporaries go as soon as they are used: a million pairs hold 16 MB each
+    inv = np.unique(key, return_inverse=True)[1].reshape(-1)
+    del key
     node_group = np.empty(int(inv.max()) + 1, dtype=np.int64)
     node_group[inv] = gg
     # Keys sort by prompt first: each prompt's nodes are one run, prompts 0..G-1 in order.

@@ -133,9 +133,14 @@ class Pool:
 
     def pairs_at(self, positions: Sequence[int]) -> Sequence[PreferencePair]:
         """The pairs at ``positions`` (read from the ledger when iterated, for columns)."""
-        if self.columns is not None:
-            return LedgerPairs(self.pairs.ledger, [self.columns.ids[int(i)] for i in positions])
+        if isinstance(self.pairs, LedgerPairs):
+            return LedgerPairs(self.pairs.ledger, [self.pairs.ids[int(i)] for i in positions])
         return [self.pairs[int(i)] for i in positions]
+
+    def release_rows(self) -> None:
+        """Drop the text rows and the vote tensors (a select's decision phase reads ids and
+        labels only); :meth:`texts` and :meth:`similarity` read the pairs from the ledger after."""
+        self.columns, self.votes = None, None
 
 
 def _similarity(meta: dict | None) -> float:

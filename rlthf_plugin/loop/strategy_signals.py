@@ -202,10 +202,16 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     primary, settlers, table, model, dec, wrong = ev.primary, ev.settlers, ev.table, ev.model, ev.dec, ev.wrong
     winner = np.isin(pool.ai, [A, B])
     margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
+    # The decision phase reads ids, labels and these: the text rows, the vote tensors and the
+    # training arrays go first (at 1M pairs ~150 MB of the peak).
+    real_rows, real_dis = _real_candidates(pool)
+    judge_names, labeled, n_train = votes.judges, votes.labeled, int(train.sum())
+    per_judge = label_judge_counts(pool)
+    del votes, labels, weights, train, raw
+    pool.release_rows()
     # The stats that read whole columns, before the decision arrays exist (a lower peak at 1M pairs).
     curve = analyze_curve(margin_of[winner]).summary() if winner.any() else {}
     checked = rm_check(pool, np.where(winner, margin_of, np.nan), ledger)
-    per_judge = label_judge_counts(pool)
     # ... the trusted region certified as a set (issue 21): fixed-sequence testing over thresholds
     # of P(wrong). Flips stay per pair (decide): the set-certified flips of selection.guarantee
     # flipped at a precision below 0.5 on dev (docs/benchmarks.md, issue 21), so they are not used.
@@ -221,7 +227,6 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     suspect = winner & ~pool.human_any & shard
     eligible = suspect | inconsistent
     score = np.where(inconsistent, np.nan, model.p_wrong)  # no label to audit: no P(wrong)
-    real_rows, real_dis = _real_candidates(pool)
     budget = int(round(sel.budget * int(winner.sum())))
     batch = allocate(np.where(suspect, score, np.nan), budget=budget, eligible=suspect, tie=inconsistent,
                      real_dissimilarity=real_dis,
@@ -262,7 +267,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
             why = _why(a, region[i], asked_kind[i], score[i], (trusted, dec), i)
             reason = {"action": a, "region": region[i], "kind": asked_kind[i], "why": why,
                       "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
-                      "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
+                      "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": judge_names[primary],
                       "label_judge": str(pool.label_judge[i]) or None,
                       "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}}
             yield {
@@ -272,12 +277,12 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
             }
     counts = {k.value: int(np.sum(action == k.value)) for k in Action}
     stats: dict[str, Any] = {
-        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(decided.size), "train": int(train.sum()),
+        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(decided.size), "train": n_train,
         "human_labeled": int(human_win.sum()), "budget": budget, "counts": counts,
-        "kinds": batch.counts(), "primary_judge": votes.judges[primary], "judges": votes.labeled,
+        "kinds": batch.counts(), "primary_judge": judge_names[primary], "judges": labeled,
         "label_judges": per_judge,
         "inconsistent": int(np.sum(pool.ai == TIE_INCONSISTENT)),
-        "settled": {votes.judges[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
+        "settled": {judge_names[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
         "error_model": model.summary(), "prior": sel.prior,
         "calibration": dec.calibration.summary(),
         "certified": {"trusted": trusted.as_dict()},

@@ -137,10 +137,12 @@ class Pool:
             return LedgerPairs(self.pairs.ledger, [self.pairs.ids[int(i)] for i in positions])
         return [self.pairs[int(i)] for i in positions]
 
-    def release_rows(self) -> None:
-        """Drop the text rows and the vote tensors (a select's decision phase reads ids and
-        labels only); :meth:`texts` and :meth:`similarity` read the pairs from the ledger after."""
-        self.columns, self.votes = None, None
+    def release_rows(self, *, votes: bool = True) -> None:
+        """Drop the text rows and (``votes``) the vote tensors: a select's decision phase reads
+        ids and labels only; :meth:`texts` and :meth:`similarity` read the pairs from the ledger after."""
+        self.columns = None
+        if votes:
+            self.votes = None
 
 
 def _similarity(meta: dict | None) -> float:

@@ -136,8 +136,9 @@ def _labels(pool: Pool, prev: np.ndarray | None) -> np.ndarray:
 
 
 def _evidence(pool: Pool, votes, config: Config, raw: np.ndarray, labels: np.ndarray, weights: np.ndarray,
-              it: int) -> _Evidence:
-    """Steps 2-4 on the pool's current votes: sibling margins, signals, prior, error model, flips and trust."""
+              it: int, *, release: bool = False) -> _Evidence:
+    """Steps 2-4 on the pool's current votes: sibling margins, signals, prior, error model, flips and trust;
+    ``release``: the pool's text rows are dropped once the signal table is built (nothing after reads them)."""
     sel = config.selection
     primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
     settlers = [votes.judges.index(s) for s in settler_names(config)
@@ -152,6 +153,9 @@ def _evidence(pool: Pool, votes, config: Config, raw: np.ndarray, labels: np.nda
                          coverage=coverage(votes), sibling_margin=sibling, settlers=settlers,
                          settle_only=(~np.isin(audited_labels(votes.votes, primary, coverage=coverage(votes))[0],
                                                [A, B]) if config.escalation.settle == "ties" else None))
+    if release:
+        del length_a, length_b
+        pool.release_rows(votes=False)
     prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
     wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
     model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
@@ -189,7 +193,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     raw = cross_fit_margins(factory, *pool.texts(), labels.astype(str), train=train, weights=weights,
                             folds=sel.folds, seed=sel.seed + it, progress=progress)
     # 2-4. signals, prior, error model; flips and trust
-    ev = _evidence(pool, votes, config, raw, labels, weights, it)
+    real_rows, real_dis = _real_candidates(pool)
+    ev = _evidence(pool, votes, config, raw, labels, weights, it, release=not cascade(config))
     escalated = None
     if cascade(config):
         # Escalate where the answer is worth the most on this P(wrong), then refit on the new votes.
@@ -198,13 +203,13 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         pool = read_pool(ledger, config, table=stored_table(factory))
         votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
         labels = _labels(pool, prev)
-        ev = _evidence(pool, votes, config, raw, labels, weights, it)
+        real_rows, real_dis = _real_candidates(pool)
+        ev = _evidence(pool, votes, config, raw, labels, weights, it, release=True)
     primary, settlers, table, model, dec, wrong = ev.primary, ev.settlers, ev.table, ev.model, ev.dec, ev.wrong
     winner = np.isin(pool.ai, [A, B])
     margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
     # The decision phase reads ids, labels and these: the text rows, the vote tensors and the
     # training arrays go first (at 1M pairs ~150 MB of the peak).
-    real_rows, real_dis = _real_candidates(pool)
     judge_names, labeled, n_train = votes.judges, votes.labeled, int(train.sum())
     per_judge = label_judge_counts(pool)
     del votes, labels, weights, train, raw

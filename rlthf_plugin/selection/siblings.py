@@ -123,19 +123,21 @@ def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np
     g_code = _dense_codes(g)
     r_code = _dense_codes(np.concatenate([ia, ib]))
     n_resp = int(r_code.max()) + 1
-    gg = np.concatenate([g_code, g_code])
-    key = gg * n_resp
+    key = np.concatenate([g_code, g_code])  # (2N,) prompt of each side, then its node key
+    key *= n_resp
     key += r_code
     del r_code  # the (2N,) temporaries go as soon as they are used: a million pairs hold 16 MB each
     inv = np.unique(key, return_inverse=True)[1].reshape(-1)
-    del key
     node_group = np.empty(int(inv.max()) + 1, dtype=np.int64)
-    node_group[inv] = gg
+    node_group[inv] = key // n_resp
+    del key
     # Keys sort by prompt first: each prompt's nodes are one run, prompts 0..G-1 in order.
     size = np.bincount(node_group)
     first = np.r_[0, np.cumsum(size)[:-1]]
     gidx = g_code
-    local = inv - first[node_group[inv]]
+    local = node_group[inv]  # in place: inv - first[node_group[inv]]
+    np.take(first, local, out=local)
+    np.subtract(inv, local, out=local)
     la, lb = local[:n], local[n:]
     labeled = (y != 0) & (w > 0) & (la != lb)
     # Orient each label to (winner, loser).

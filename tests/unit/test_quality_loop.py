@@ -74,3 +74,18 @@ def test_worker_stops_pushing_when_the_target_is_reached(workspace, tmp_path, st
         assert latest_row(workspace.ledger)["id"] == 0 and latest_row(workspace.ledger)["state"] == "labeled"
     else:
         assert latest_row(workspace.ledger)["id"] == 1
+    # /health says it (a code, status still ok); the detail goes to the ledger for `rlthf status`.
+    from rlthf_plugin.service.health import HEALTH_KEY, Health
+
+    from types import SimpleNamespace
+
+    # The worker as /health reads it (its thread is not started here: the steps ran in this one).
+    seen = SimpleNamespace(alive=True, error=None, error_code=None, last_reconcile={}, last_success=None,
+                           finished=worker.finished, state=worker.state)
+    health = Health(workspace.ledger, seen)
+    status, body = health.answer()
+    assert status == 200 and body["status"] == "ok"
+    assert body["loop"] == ("target_reached" if stops else "running") == (worker.finished or "running")
+    kept = workspace.ledger.get_state(HEALTH_KEY)
+    assert kept["loop"] == body["loop"]
+    assert ("reached the target 0.05" in kept["loop_detail"]) == stops

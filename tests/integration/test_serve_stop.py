@@ -97,6 +97,13 @@ def test_serve_stops_pushing_once_the_target_is_reached(label_studio_env, tmp_pa
             assert iteration_ids(ws) == [0] and state_of(ws, 0) == "labeled"
             assert env.remote_count(backend) == on_server
             assert health("target_reached")
+            # A restarted service stays stopped: the verdict comes from the ledger, not from memory.
+            proc.terminate()
+            proc.wait(timeout=60)
+            proc = serve_process(ws)
+            wait_for(lambda: health("target_reached"), timeout=120, what="the restarted serve stopped at once")
+            time.sleep(10 * SERVE["poll_seconds"])
+            assert iteration_ids(ws) == [0] and env.remote_count(backend) == on_server
         else:
             wait_for(lambda: state_of(ws, 1) == "pushed", timeout=300, what="iteration 1 selected and pushed")
             asked1 = asked_pair_ids(ws.ledger, 1)

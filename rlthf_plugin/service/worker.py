@@ -271,21 +271,21 @@ class Worker:
     def _next_iteration(self, row: dict | None) -> bool:
         nxt = 0 if row is None else row["id"] + 1
         limit = self.config.serve.max_iterations
+        if row is not None:  # the gauges of the labeled iteration, whatever comes next
+            self._quality_gauges(row["id"])
         if row is not None and not asked_pair_ids(self.ledger, row["id"]):
             self.state, self.finished = f"finished: iteration {row['id']} asked nothing", "nothing_asked"
             return False
         if limit and nxt >= limit:
             self.state, self.finished = f"finished: [serve] max_iterations = {limit} reached", "max_iterations"
             return False
-        if row is not None and self._target_reached(row["id"]):
+        if row is not None and self._target_reached():
             return False
         self.finished = None
         return self._select()
 
-    def _target_reached(self, iteration: int) -> bool:
-        """Quality gauges after a labeled iteration; with ``[serve] stop_when = "target"``,
-        True (and said in the state, so /health shows it, and the log) once the curated
-        accuracy's lower bound reaches ``selection.target_accuracy``."""
+    def _quality_gauges(self, iteration: int) -> None:
+        """The quality after a labeled iteration (computed once per iteration) on /metrics."""
         if self._quality_of != iteration:
             self._quality_of, self._quality = iteration, quality_summary(self.ledger, self.config)
             q = self._quality
@@ -294,8 +294,14 @@ class Worker:
                     self.metrics.set("rlthf_curated_accuracy", q["curated_accuracy"][bound], bound=bound)
                 for source, count in q["split"].items():
                     self.metrics.set("rlthf_curated_pairs", count, source=source)
-                self.metrics.set("rlthf_errors_fixed_per_100_labels", q["stop"]["errors_fixed_per_100_labels"])
+                if q["stop"]["errors_fixed_per_100_labels"] is not None:  # null: not known yet
+                    self.metrics.set("rlthf_errors_fixed_per_100_labels", q["stop"]["errors_fixed_per_100_labels"])
                 self.metrics.set("rlthf_stop", 1.0 if q["stop"]["stop"] else 0.0)
+
+    def _target_reached(self) -> bool:
+        """With ``[serve] stop_when = "target"``, True (and said in the state and ``finished``,
+        so /health shows it, and in the log) once the labeled iteration's curated accuracy
+        lower bound reaches ``selection.target_accuracy``."""
         q = self._quality or {}
         if self.config.serve.stop_when != "target" or not (q.get("stop") or {}).get("target_reached"):
             return False

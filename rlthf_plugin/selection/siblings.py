@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-#: At most this many Hessian cells (prompts x m x m) are solved in one batch (memory).
-_MAX_CELLS = 1 << 22
+#: At most this many Hessian cells (prompts x m x m) are solved in one batch (memory; each prompt is
+#: solved on its own, so the batch size changes no result).
+_MAX_CELLS = 1 << 20  # 8 MB a Hessian stack (the solve and the inverse copy it): a batch costs ~30 MB, not ~100
 
 
 def sibling_margins(group: Any, a: Any, b: Any, label: Any, *, weights: Any = None, l2: float = 1.0,

@@ -108,3 +108,15 @@ def test_dense_codes_are_uniques_inverse(values):
 
     x = np.asarray(values, dtype=np.int64)
     np.testing.assert_array_equal(_dense_codes(x), np.unique(x, return_inverse=True)[1].reshape(-1))
+
+
+def test_the_batch_size_changes_no_margin(monkeypatch):
+    rng = np.random.default_rng(0)
+    n = 20000
+    g = rng.integers(0, 3000, n)
+    a, b = g * 10 + rng.integers(0, 6, n), g * 10 + rng.integers(0, 6, n)
+    y, w = rng.choice([-1.0, 0.0, 1.0], n), rng.random(n) + 0.5
+    monkeypatch.setattr(siblings, "_MAX_CELLS", 1 << 22)
+    big = sibling_margins(g, a, b, y, weights=w)
+    monkeypatch.setattr(siblings, "_MAX_CELLS", 1 << 10)
+    np.testing.assert_array_equal(sibling_margins(g, a, b, y, weights=w), big)

@@ -337,33 +337,41 @@ def _signal_table(x: np.ndarray, j: int, names: list[str], margin: np.ndarray, l
     ok = np.isin(label, ["A", "B"])
     rows, own = np.arange(n), np.maximum(judge, 0)
     sign = np.where(label == "A", 1.0, np.where(label == "B", -1.0, 0.0))  # +1 = the audited label is A
-    cols: dict[str, np.ndarray] = {}
-    cols["rm_margin"] = np.where(ok & np.isfinite(margin), sign * np.nan_to_num(margin), 0.0)
-    cols["sibling_margin"] = np.where(ok, sign * sibling, 0.0)
-    ratio = np.log1p(la) - np.log1p(lb)
-    cols["length_log_ratio"] = np.where(ok, sign * ratio, 0.0)
-    conf = np.zeros(n)
+    others = [k for k in range(len(names)) if k != j]
+    label_judges = [k for k in others if (ok & (judge == k)).any()]
+    columns = ["rm_margin", "sibling_margin", "length_log_ratio", "primary_confidence", "primary_single_order",
+               *(f"{kind}:{names[k]}" for k in others for kind in ("against", "split")),
+               *(f"label_judge:{names[k]}" for k in label_judges)]
+    # Each column is written into the table as it is computed (a million pairs: no second copy
+    # of the table, no list of its columns).
+    values = np.empty((n, len(columns)))
+    values[:, 0] = np.where(ok & np.isfinite(margin), sign * np.nan_to_num(margin), 0.0)
+    values[:, 1] = np.where(ok, sign * sibling, 0.0)
+    values[:, 2] = np.where(ok, sign * (np.log1p(la) - np.log1p(lb)), 0.0)
+    values[:, 3] = 0.0
     if p is not None:
         pp = p[rows, own, :]  # the label judge's P(A) per order
         p_label = np.where(sign[:, None] > 0, pp, 1 - pp)  # P(its label) per order
+        del pp
         known = np.isfinite(p_label)
         cnt = known.sum(axis=1)
         mean = np.where(known, p_label, 0.0).sum(axis=1) / np.maximum(cnt, 1)
-        conf = np.where(ok & (cnt > 0), np.clip(mean - 0.5, 0.0, 0.5), 0.0)
-    cols["primary_confidence"] = conf
-    cols["primary_single_order"] = np.where(ok & (np.isfinite(x[rows, own, :]).sum(axis=1) == 1), 1.0, 0.0)
-    for k, name in enumerate(names):
-        if k == j:
-            continue
+        del p_label, known
+        values[:, 3] = np.where(ok & (cnt > 0), np.clip(mean - 0.5, 0.0, 0.5), 0.0)
+        del cnt, mean
+    values[:, 4] = np.where(ok & (np.isfinite(x[rows, own, :]).sum(axis=1) == 1), 1.0, 0.0)
+    c = 5
+    for k in others:
         v = x[:, k, :]
         other = ok & (judge != k)  # a label judge is no signal about its own label
         present = np.isfinite(v)
         cnt = present.sum(axis=1)
         against = -sign[:, None] * np.where(present, v, 0.0)  # +1 = this order voted against
-        cols[f"against:{name}"] = np.where(other & (cnt > 0), against.sum(axis=1) / np.maximum(cnt, 1), 0.0)
+        values[:, c] = np.where(other & (cnt > 0), against.sum(axis=1) / np.maximum(cnt, 1), 0.0)
         split = (cnt == 2) & (v[:, 0] != v[:, 1])
-        cols[f"split:{name}"] = np.where(other & split, 1.0, 0.0)
-    for k, name in enumerate(names):
-        if k != j and (ok & (judge == k)).any():
-            cols[f"label_judge:{name}"] = np.where(ok & (judge == k), 1.0, 0.0)
-    return SignalTable(tuple(cols), np.column_stack(list(cols.values())), label, judge)
+        values[:, c + 1] = np.where(other & split, 1.0, 0.0)
+        c += 2
+    for k in label_judges:
+        values[:, c] = np.where(ok & (judge == k), 1.0, 0.0)
+        c += 1
+    return SignalTable(tuple(columns), values, label, judge)

@@ -192,6 +192,9 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     train = labels != ""
     raw = cross_fit_margins(factory, *pool.texts(), labels.astype(str), train=train, weights=weights,
                             folds=sel.folds, seed=sel.seed + it, progress=progress)
+    # The curve of the oriented margins (a stat) while little else is held: its sort and smoothing
+    # are ~100 B a pair for a moment (with an escalation cascade the labels change: computed after).
+    curve = None if cascade(config) else _curve(pool, raw)
     # 2-4. signals, prior, error model; flips and trust
     real_rows, real_dis = _real_candidates(pool)
     ev = _evidence(pool, votes, config, raw, labels, weights, it, release=not cascade(config))
@@ -215,7 +218,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     del votes, labels, weights, train, raw
     pool.release_rows()
     # The stats that read whole columns, before the decision arrays exist (a lower peak at 1M pairs).
-    curve = analyze_curve(margin_of[winner]).summary() if winner.any() else {}
+    if curve is None:  # after an escalation cascade: over its labels
+        curve = analyze_curve(margin_of[winner]).summary() if winner.any() else {}
     checked = rm_check(pool, np.where(winner, margin_of, np.nan), ledger)
     # ... the trusted region certified as a set (issue 21): fixed-sequence testing over thresholds
     # of P(wrong). Flips stay per pair (decide): the set-certified flips of selection.guarantee
@@ -332,6 +336,15 @@ def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) 
         return (f"in the trusted region (P(wrong) <= {trusted.threshold:.3g}): disagreement <= {trusted.level:g} "
                 f"with probability {1 - trusted.delta:g}")
     return "neither flip nor trust proven: the AI label stays"
+
+
+def _curve(pool: Pool, raw: np.ndarray) -> dict[str, Any]:
+    """The margin curve's summary over the pairs with an AI winner: ``raw`` (N,) r(A) - r(B),
+    oriented to the audited label."""
+    winner = np.isin(pool.ai, [A, B])
+    if not winner.any():
+        return {}
+    return analyze_curve(np.where(pool.ai == A, raw, -raw)[winner]).summary()
 
 
 def _filled(n: int, value: str) -> np.ndarray:

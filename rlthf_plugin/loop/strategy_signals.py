@@ -244,7 +244,10 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                              Kind.TIE.value: sel.tie_share}, seed=sel.seed + it)
     # Decision rows: every candidate (AI winner or inconsistent, no human answer, in the shard).
     ranks = np.empty(n, dtype=np.int64)
-    order = np.argsort(-np.nan_to_num(score, nan=-1.0), kind="stable")
+    by_score = np.nan_to_num(score, nan=-1.0)
+    np.negative(by_score, out=by_score)
+    order = np.argsort(by_score, kind="stable")
+    del by_score
     ranks[order] = np.arange(n)
     del order
     # Per-pair action, region, priority and asked kind as arrays ("" = not a candidate); object
@@ -263,27 +266,6 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         asked_kind[row] = str(kind)
         action[row], region[row], priority[row] = Action.ASK.value, str(kind), float(pr)
     decided = np.flatnonzero(action != "")
-
-    def decision_rows():  # one at a time: a million pairs never hold a million dicts
-        for i in decided:
-            a = action[i]
-            if a == Action.DROP.value:  # its code (action, region) is its reason: derived when shown
-                yield {"iteration": it, "pair_id": ids[i], "action": a, "region": region[i],
-                       "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
-                       # only P(wrong): the quality estimate's population needs it (loop.quality)
-                       "reason": {} if _f(score[i]) is None else {"p_wrong": round(float(score[i]), 6)}}
-                continue
-            why = _why(a, region[i], asked_kind[i], score[i], (trusted, dec), i)
-            reason = {"action": a, "region": region[i], "kind": asked_kind[i], "why": why,
-                      "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
-                      "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": judge_names[primary],
-                      "label_judge": str(pool.label_judge[i]) or None,
-                      "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}}
-            yield {
-                "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
-                "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
-                "reason": {k: v for k, v in reason.items() if v is not None},
-            }
     counts = {k.value: int(np.sum(action == k.value)) for k in Action}
     stats: dict[str, Any] = {
         "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(decided.size), "train": n_train,
@@ -304,6 +286,37 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     }
     if escalated is not None:
         stats["escalation"] = escalated.summary()
+    # What the rows still read of the evidence: the signals and bounds of the rows that keep a full
+    # reason (asked, flipped, kept); the table, the error model and the per-pair bounds go before the
+    # rows are written (at 1M pairs ~70 MB of the peak).
+    kept = decided[action[decided] != Action.DROP.value]
+    signal_names, signals_kept = table.names, table.values[kept]
+    bounds_kept = np.column_stack([dec.calibrated[kept], dec.lower[kept], dec.upper[kept]])
+    flip_min = dec.flip_min_precision
+    del ev, table, model, dec, wrong, scored, open_pairs, certified, eligible, suspect, shard
+
+    def decision_rows():  # one at a time: a million pairs never hold a million dicts
+        for i in decided:
+            a = action[i]
+            if a == Action.DROP.value:  # its code (action, region) is its reason: derived when shown
+                yield {"iteration": it, "pair_id": ids[i], "action": a, "region": region[i],
+                       "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
+                       # only P(wrong): the quality estimate's population needs it (loop.quality)
+                       "reason": {} if _f(score[i]) is None else {"p_wrong": round(float(score[i]), 6)}}
+                continue
+            slot = int(np.searchsorted(kept, i))
+            calibrated, lower, upper = bounds_kept[slot]
+            why = _why(a, region[i], asked_kind[i], score[i], trusted, flip_min, lower)
+            reason = {"action": a, "region": region[i], "kind": asked_kind[i], "why": why,
+                      "p_wrong": _f(score[i]), "calibrated": _f(calibrated), "lower": _f(lower),
+                      "upper": _f(upper), "margin": _f(margin_of[i]), "primary_judge": judge_names[primary],
+                      "label_judge": str(pool.label_judge[i]) or None,
+                      "signals": {k: round(float(v), 4) for k, v in zip(signal_names, signals_kept[slot]) if v}}
+            yield {
+                "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
+                "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
+                "reason": {k: v for k, v in reason.items() if v is not None},
+            }
     iterations_db.record_selection(ledger, it, decision_rows(), stats, fence=owner.fence if owner else None)
     asked = pool.pairs_at(np.flatnonzero(action == Action.ASK.value))
     return IterationReport(it, counts, stats, None, asked)
@@ -320,7 +333,8 @@ def signals_params(config: Config) -> dict[str, Any]:
 STRATEGY = SelectionStrategy(Strategy.SIGNALS.value, select_signals, signals_params)
 
 
-def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) -> str:
+def _why(action: str, region: str, kind: str | None, score: float, trusted: Any, flip_min: float,
+         lower: float) -> str:
     if action == Action.ASK.value:
         return {Kind.SUSPECT.value: f"P(AI label wrong) {score:.2f}, among the highest",
                 Kind.EXPLORE.value: "uniform exploration sample: keeps the calibration measured",
@@ -329,9 +343,8 @@ def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) 
                                 "it: the tie share"}.get(kind or "", kind or "")
     if region == INCONSISTENT:
         return "the judge of the AI label contradicted itself across orders: never trusted"
-    trusted, per_pair = dec
     if action == Action.FLIP.value:
-        return f"calibrated P(wrong) lower bound {per_pair.lower[i]:.2f} >= {per_pair.flip_min_precision:g}"
+        return f"calibrated P(wrong) lower bound {lower:.2f} >= {flip_min:g}"
     if action == Action.KEEP.value:
         return (f"in the trusted region (P(wrong) <= {trusted.threshold:.3g}): disagreement <= {trusted.level:g} "
                 f"with probability {1 - trusted.delta:g}")

@@ -242,6 +242,18 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                      shares={Kind.SUSPECT.value: 1 - sel.explore - sel.real_share - sel.tie_share,
                              Kind.REAL.value: sel.real_share, Kind.EXPLORE.value: sel.explore,
                              Kind.TIE.value: sel.tie_share}, seed=sel.seed + it)
+    # What the rows still read of the evidence: the signals and bounds of the rows that keep a full
+    # reason (asked, flipped, kept), and the stats; the table, the error model and the per-pair bounds
+    # go before the decision arrays are built (at 1M pairs ~70 MB of the peak).
+    asked_rows = [int(real_rows[idx]) if kind == Kind.REAL.value else int(idx) for kind, idx in zip(batch.kind, batch.index)]
+    kept = np.union1d(np.flatnonzero(eligible & (certified != "none")), np.asarray(asked_rows, dtype=np.int64))
+    signal_names, signals_kept = table.names, table.values[kept]
+    bounds_kept = np.column_stack([dec.calibrated[kept], dec.lower[kept], dec.upper[kept]])
+    flip_min = dec.flip_min_precision
+    evidence_stats = {"settled": {judge_names[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
+                      "error_model": model.summary(), "calibration": dec.calibration.summary(),
+                      "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum())}
+    del ev, table, model, dec, wrong, scored, open_pairs
     # Decision rows: every candidate (AI winner or inconsistent, no human answer, in the shard).
     ranks = np.empty(n, dtype=np.int64)
     by_score = np.nan_to_num(score, nan=-1.0)
@@ -266,6 +278,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         asked_kind[row] = str(kind)
         action[row], region[row], priority[row] = Action.ASK.value, str(kind), float(pr)
     decided = np.flatnonzero(action != "")
+    del certified, eligible, suspect, shard
     counts = {k.value: int(np.sum(action == k.value)) for k in Action}
     stats: dict[str, Any] = {
         "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(decided.size), "train": n_train,
@@ -273,12 +286,12 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         "kinds": batch.counts(), "primary_judge": judge_names[primary], "judges": labeled,
         "label_judges": per_judge,
         "inconsistent": int(np.sum(pool.ai == TIE_INCONSISTENT)),
-        "settled": {judge_names[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
-        "error_model": model.summary(), "prior": sel.prior,
-        "calibration": dec.calibration.summary(),
+        "settled": evidence_stats["settled"],
+        "error_model": evidence_stats["error_model"], "prior": sel.prior,
+        "calibration": evidence_stats["calibration"],
         "certified": {"trusted": trusted.as_dict()},
         "curve": curve,
-        "gate": {"open": counts[Action.FLIP.value] > 0, "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum()),
+        "gate": {"open": counts[Action.FLIP.value] > 0, "errors": evidence_stats["errors"], "n": evidence_stats["n"],
                  "lower_bound": None,
                  "reason": f"flip where the calibrated lower bound >= {sel.flip_min_precision:g}; "
                            f"trusted region: {trusted.reason}"},
@@ -286,15 +299,6 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     }
     if escalated is not None:
         stats["escalation"] = escalated.summary()
-    # What the rows still read of the evidence: the signals and bounds of the rows that keep a full
-    # reason (asked, flipped, kept); the table, the error model and the per-pair bounds go before the
-    # rows are written (at 1M pairs ~70 MB of the peak).
-    kept = decided[action[decided] != Action.DROP.value]
-    signal_names, signals_kept = table.names, table.values[kept]
-    bounds_kept = np.column_stack([dec.calibrated[kept], dec.lower[kept], dec.upper[kept]])
-    flip_min = dec.flip_min_precision
-    del ev, table, model, dec, wrong, scored, open_pairs, certified, eligible, suspect, shard
-
     def decision_rows():  # one at a time: a million pairs never hold a million dicts
         for i in decided:
             a = action[i]

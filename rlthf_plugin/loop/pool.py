@@ -222,13 +222,16 @@ def _compact(values: np.ndarray) -> np.ndarray:
     return values.astype(f"U{width}")
 
 
-def label_judge_counts(pool: Pool) -> dict[str, int]:
-    """judge -> pool pairs (AI winner A or B) audited under its label, most first."""
+def label_judge_counts(pool: Pool, judges: Sequence[str] | None = None) -> dict[str, int]:
+    """judge -> pool pairs (AI winner A or B) audited under its label, most first; ``judges``:
+    the names that can occur (default: the pool's votes' judges, else found by sorting)."""
     winner = np.isin(pool.ai, [A, B])
-    if pool.votes is None:
+    if judges is None and pool.votes is not None:
+        judges = pool.votes.judges
+    if judges is None:
         names = [str(j) for j in np.unique(pool.label_judge[winner])]
     else:  # the few judges of the votes: a mask each, no sorted copy of N names
-        names = [*pool.votes.judges, ""]
+        names = [*judges, ""]
     counts = {j: int(np.count_nonzero(winner & (pool.label_judge == j))) for j in names}
     return dict(sorted(((j, c) for j, c in counts.items() if c), key=lambda jc: (-jc[1], jc[0])))
 

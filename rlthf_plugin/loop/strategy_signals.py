@@ -135,11 +135,15 @@ def _labels(pool: Pool, prev: np.ndarray | None) -> np.ndarray:
     return labels
 
 
-def _evidence(pool: Pool, votes, config: Config, raw: np.ndarray, labels: np.ndarray, weights: np.ndarray,
+def _evidence(pool: Pool, config: Config, raw: np.ndarray, labels: np.ndarray, weights: np.ndarray,
               it: int, *, release: bool = False) -> _Evidence:
-    """Steps 2-4 on the pool's current votes: sibling margins, signals, prior, error model, flips and trust;
-    ``release``: the pool's text rows are dropped once the signal table is built (nothing after reads them)."""
+    """Steps 2-4 on the pool's votes (``pool.votes``): sibling margins, signals, prior, error model, flips and
+    trust; ``release``: the pool's text rows are dropped once the signal table is built, its vote tensors once
+    the prior is (nothing after reads them)."""
     sel = config.selection
+    votes = pool.votes
+    if votes is None:
+        raise ValueError("the pool holds no votes (read_pool reads them)")
     primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
     settlers = [votes.judges.index(s) for s in settler_names(config)
                 if s in votes.judges and s != pool.primary_judge]  # strongest first, as the pool settled
@@ -157,6 +161,9 @@ def _evidence(pool: Pool, votes, config: Config, raw: np.ndarray, labels: np.nda
         del length_a, length_b
         pool.release_rows(votes=False)
     prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
+    if release:
+        del votes
+        pool.release_rows()
     wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
     model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
     # calibrated flips and trust, only for pairs without any human answer
@@ -181,7 +188,9 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     sel = config.selection
     n = len(pool.ai)
     ids = pool.ids
-    votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
+    if pool.votes is None:
+        pool.votes = read_votes(ledger, ids)
+    judge_names, labeled = pool.votes.judges, pool.votes.labeled  # the tensors go in _evidence
     # 1. the reward model's margins on the current labels
     prev = previous_actions(ledger, pool, rows[-1]["id"] if rows else None)
     labels = _labels(pool, prev)
@@ -197,25 +206,27 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     curve = None if cascade(config) else _curve(pool, raw)
     # 2-4. signals, prior, error model; flips and trust
     real_rows, real_dis = _real_candidates(pool)
-    ev = _evidence(pool, votes, config, raw, labels, weights, it, release=not cascade(config))
+    ev = _evidence(pool, config, raw, labels, weights, it, release=not cascade(config))
     escalated = None
     if cascade(config):
         # Escalate where the answer is worth the most on this P(wrong), then refit on the new votes.
         escalated = escalate(ledger, config, judges=judges, progress=progress, pool=pool,
                              scores=(ev.model.p_wrong, ev.dec.decision == "trust"))
         pool = read_pool(ledger, config, table=stored_table(factory))
-        votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
+        if pool.votes is None:
+            pool.votes = read_votes(ledger, ids)
+        judge_names, labeled = pool.votes.judges, pool.votes.labeled
         labels = _labels(pool, prev)
         real_rows, real_dis = _real_candidates(pool)
-        ev = _evidence(pool, votes, config, raw, labels, weights, it, release=True)
+        ev = _evidence(pool, config, raw, labels, weights, it, release=True)
     primary, settlers, table, model, dec, wrong = ev.primary, ev.settlers, ev.table, ev.model, ev.dec, ev.wrong
     winner = np.isin(pool.ai, [A, B])
     margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
     # The decision phase reads ids, labels and these: the text rows, the vote tensors and the
     # training arrays go first (at 1M pairs ~150 MB of the peak).
-    judge_names, labeled, n_train = votes.judges, votes.labeled, int(train.sum())
-    per_judge = label_judge_counts(pool)
-    del votes, labels, weights, train, raw
+    n_train = int(train.sum())
+    per_judge = label_judge_counts(pool, judge_names)
+    del labels, weights, train, raw
     pool.release_rows()
     # The stats that read whole columns, before the decision arrays exist (a lower peak at 1M pairs).
     if curve is None:  # after an escalation cascade: over its labels

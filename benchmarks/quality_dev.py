@@ -124,11 +124,48 @@ def measure(pool, design, seed, budget, p, F, S, asked_at, explored) -> dict:
     run_err = np.cumsum(err[order]) / np.arange(1, order.size + 1)
     ok_k = np.flatnonzero(run_err <= ALPHA)
     r["trust_oracle_share"] = (ok_k.max() + 1) / n if ok_k.size else 0.0
+    r.update(oracle_limits(p, err, cand, int(has.sum())))
     for cal_name, cal in (("explore", explored), ("all", has)):
         t = trusted_region(p, wrong, candidates=cand, calibration=cal, alpha=ALPHA, delta=DELTA)
         r[f"trust_{cal_name}_share"] = t.size / n
         r[f"trust_{cal_name}_err"] = float(err[t.members].mean()) if t.size else float("nan")
     return r
+
+
+def oracle_limits(p, err, cand, n_labels, strata=10) -> dict:
+    """What no design or certificate on this P(wrong) can beat (the truth known).
+
+    - ``oracle_ratio``: the width ratio to the classical interval of a design that spends all
+      ``n_labels`` at random over the open pairs, in ``strata`` quantile strata of P(wrong)
+      with Neyman allocation on the strata's TRUE error variance (stratified estimation,
+      finite-population variance ``(sum N_h s_h)^2 / n - sum N_h s_h^2``); the classical
+      interval is a uniform sample of the same size. A valid interval from these labels
+      cannot be narrower than this in expectation (the difference estimator with P(wrong)
+      as control variate gains on this only what the strata leave, measured below 2%).
+    - ``flip_oracle_net`` / ``flip_oracle_m``: the most errors any flip set of the top-m open
+      pairs by P(wrong) fixes on net (right flips less wrong ones), and its m;
+      ``flip_oracle_labels``: the uniform labels in that set a one-sided test at ``DELTA``
+      needs to show its precision is above 1/2 (normal approximation at its true precision).
+    """
+    idx = np.flatnonzero(cand)
+    out = {"oracle_ratio": float("nan"), "flip_oracle_net": 0.0, "flip_oracle_m": 0, "flip_oracle_labels": 0}
+    if idx.size < 2 * strata or n_labels < 2:
+        return out
+    o = idx[np.argsort(-p[idx], kind="stable")]
+    cuts = np.array_split(o, strata)
+    size = np.array([c.size for c in cuts], float)
+    sd = np.array([err[c].std() for c in cuts])
+    v_opt = (size * sd).sum() ** 2 / n_labels - (size * sd ** 2).sum()
+    v_cls = idx.size ** 2 * err[idx].var() / n_labels - idx.size * err[idx].var()
+    out["oracle_ratio"] = float(np.sqrt(max(v_opt, 0.0) / v_cls)) if v_cls > 0 else float("nan")
+    net = np.cumsum(2 * err[o] - 1)
+    m = int(np.argmax(net)) + 1
+    if net[m - 1] > 0:
+        prec = float(err[o[:m]].mean())
+        z = 1.2816  # one-sided, delta 0.1
+        need = int(np.ceil(z ** 2 * prec * (1 - prec) / (prec - 0.5) ** 2)) if prec > 0.5 else 0
+        out.update(flip_oracle_net=float(net[m - 1]), flip_oracle_m=m, flip_oracle_labels=need)
+    return out
 
 
 def _ms(xs, f="{:.3f}") -> str:
@@ -145,8 +182,9 @@ def table(rows, budgets) -> str:
            "width classical | width ratio (tuned / classical) | errors fixed (today's flips) | "
            "errors fixed (certified flips) | certified flips | flip net | flip precision | "
            "trusted share (explore / all) | trusted err <= alpha (explore / all) | largest share with err <= alpha "
-           "(oracle) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "(oracle) | width ratio, best stratified design (oracle) | best flip net (oracle) | its flips / labels to "
+           "certify it |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in dict.fromkeys(r["set"] for r in rows):
         for b in budgets:
             for d in designs:
@@ -166,7 +204,11 @@ def table(rows, budgets) -> str:
                     f"{_ms(r['fixed_cert'] for r in rs)} | {np.mean([r['flips'] for r in rs]):.1f} | "
                     f"{_ms((r['flip_net'] for r in rs), '{:.1f}')} | {_ms(r['flip_precision'] for r in rs)} | "
                     f"{_ms(r['trust_explore_share'] for r in rs)} / {_ms(r['trust_all_share'] for r in rs)} | "
-                    f"{ok('explore')} / {ok('all')} | {_ms(r.get('trust_oracle_share', np.nan) for r in rs)} |")
+                    f"{ok('explore')} / {ok('all')} | {_ms(r.get('trust_oracle_share', np.nan) for r in rs)} | "
+                    f"{_ms((r.get('oracle_ratio', np.nan) for r in rs), '{:.2f}')} | "
+                    f"{_ms((r.get('flip_oracle_net', np.nan) for r in rs), '{:.1f}')} | "
+                    f"{np.mean([r.get('flip_oracle_m', np.nan) for r in rs]):.0f} / "
+                    f"{np.mean([r.get('flip_oracle_labels', np.nan) for r in rs]):.0f} |")
     return "\n".join(out)
 
 

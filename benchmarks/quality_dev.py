@@ -33,9 +33,10 @@ from collections import defaultdict
 import numpy as np
 
 from rlthf_plugin.selection.allocation import allocate
-from rlthf_plugin.selection.design import design_of_batch, draw_design
+from rlthf_plugin.selection.design import Design, design_of_batch, draw_design, inclusion
+from rlthf_plugin.selection.flip_audit import audit_region, certify_region
 from rlthf_plugin.selection.error_model import fit_error_model
-from rlthf_plugin.selection.guarantee import flip_set, trusted_region
+from rlthf_plugin.selection.guarantee import Certified, flip_set, trusted_region
 from rlthf_plugin.selection.prior import prior_wrong
 from rlthf_plugin.selection.quality import classical_interval, curated_accuracy
 from rlthf_plugin.selection.siblings import sibling_margins
@@ -54,6 +55,8 @@ def run(pool, rm: RM, design: str, seed: int, budgets, step) -> list[dict]:
     asked_at = np.full(n, -1)
     explored = np.zeros(n, bool)
     fs, ss, out = [], [], []
+    flipped = np.zeros(n, bool)
+    audits = []
     amp_of = np.asarray(DEFAULTS.amplification, dtype=float)
     for it in range(int(round(max(budgets) / step))):
         amp = amp_of[np.clip(asked_at, 0, amp_of.size - 1)]
@@ -68,7 +71,11 @@ def run(pool, rm: RM, design: str, seed: int, budgets, step) -> list[dict]:
         p = fit_error_model(table, prior, wrong, prior_strength=DEFAULTS.prior_strength, seed=seed).p_wrong
         k = int(round(step * n))
         open_ = human == ""
-        if design == "signals":
+        flipped &= open_  # a flipped pair a human answered later is the human's
+        region = None
+        if design.startswith("audit"):
+            d, region = audit_batch(p, open_, flipped, k, float(design.removeprefix("audit")), seed + it)
+        elif design == "signals":
             batch = allocate(p, budget=k, eligible=open_, shares={"suspect": 1 - DEFAULTS.explore, "real": 0.0,
                                                                   "explore": DEFAULTS.explore}, seed=seed + it)
             d = design_of_batch(open_, batch.of("suspect"), batch.of("explore"))
@@ -81,13 +88,41 @@ def run(pool, rm: RM, design: str, seed: int, budgets, step) -> list[dict]:
         human[asked] = pool.truth[asked]
         asked_at[asked] = it
         explored |= asked & (d.stratum > 0)
+        if region is not None and region.any():
+            cert = certify_region(np.where(human != "", err, np.nan), region, asked & region, delta=DELTA)
+            flipped |= cert.flipped
+            audits.append(cert)
         b = round((it + 1) * step, 4)
         if any(abs(b - x) < 1e-9 for x in budgets):
-            out.append(measure(pool, design, seed, b, p, np.array(fs), np.array(ss), asked_at, explored))
+            out.append(measure(pool, design, seed, b, p, np.array(fs), np.array(ss), asked_at, explored,
+                               audit=(flipped & (human == ""), audits) if design.startswith("audit") else None))
     return out
 
 
-def measure(pool, design, seed, budget, p, F, S, asked_at, explored) -> dict:
+def audit_batch(p, open_, flipped, k, min_mean, seed):
+    """The ``audit<min_mean>`` design: the suspect budget drawn uniformly from the flip-candidate
+    region (:func:`audit_region`) when there is one, else the band; 10% uniform exploration of
+    every other open pair (flipped ones included: the estimate's population is every open pair)."""
+    rng = np.random.default_rng(seed)
+    n_explore = max(int(round(DEFAULTS.explore * k)), 1)
+    k_s = k - n_explore
+    region = audit_region(p, eligible=open_ & ~flipped, budget=k_s, min_mean=min_mean)
+    stratum = np.where(open_, 2, -1)
+    asked = np.zeros(p.size, bool)
+    if region.any():
+        stratum[region] = 1
+        asked[rng.choice(np.flatnonzero(region), size=k_s, replace=False)] = True
+    else:
+        rows = np.flatnonzero(open_ & ~flipped)
+        band = rows[np.argsort(-p[rows], kind="stable")[:k_s]]
+        stratum[band] = 0
+        asked[band] = True
+    rest = np.flatnonzero(open_ & ~asked & (stratum == 2))
+    asked[rng.choice(rest, size=min(n_explore, rest.size), replace=False)] = True
+    return Design(stratum, asked, inclusion(stratum, asked)), region
+
+
+def measure(pool, design, seed, budget, p, F, S, asked_at, explored, audit=None) -> dict:
     n = pool.truth.size
     err = (pool.ai != pool.truth).astype(float)
     has = asked_at >= 0
@@ -98,6 +133,8 @@ def measure(pool, design, seed, budget, p, F, S, asked_at, explored) -> dict:
                  trust_max_error=DEFAULTS.trust_max_error, min_evidence=DEFAULTS.min_evidence)
     old_flips = dec.decision == "flip"
     flips = flip_set(p, wrong, candidates=cand, delta=DELTA)
+    if audit is not None:  # the audit design's own certified flips
+        flips = Certified(audit[0], np.nan, 0, 0, np.nan, 0.5, DELTA, len(audit[1]), "audit")
     r = {"set": pool.name, "design": design, "seed": seed, "budget": budget, "asked": int(has.sum()),
          "explored": int(explored.sum())}
     for name, fl in (("old", old_flips), ("cert", flips.members)):

@@ -8,7 +8,9 @@ Every finished ``signals`` iteration is one batch of :func:`rlthf_plugin.selecti
   the P(wrong) it recorded (``reason.p_wrong``), known before its labels;
 - its design (:func:`rlthf_plugin.selection.design.design_of_batch`): the suspects it asked
   are the band (known for sure once answered), the exploration sample is a uniform draw of
-  the rest. A pair asked but not answered (yet) counts with the rest, not sampled.
+  the rest. With a flip audit (:mod:`.flip_audit`), its region (``reason.audit``) is a
+  stratum of its own, whose suspects and exploration picks are a uniform sample of it. A
+  pair asked but not answered (yet) counts with the rest, not sampled.
 
 The curated set is the export's (human answers right, the latest iteration's flips and
 kept AI labels); the quality is shown by ``rlthf status`` (and ``--json``), the report, the
@@ -49,7 +51,8 @@ def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.
     read once, in order: rows may be streamed).
 
     Returns ``f`` and ``stratum`` (T, N), ``asked_at`` and ``wrong`` (N,), ``suspect`` and
-    ``explore`` (T, N) bool (asked as such) over the pool's pairs.
+    ``explore`` (T, N) bool (asked as such), ``pop`` and ``audit`` (T, N) bool (in the batch's
+    population, in its audit region) over the pool's pairs.
     """
     batches = list(batches)  # unstarted streams: each is read when its turn comes
     n, t_n = len(pool.pairs), len(batches)
@@ -57,6 +60,7 @@ def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.
     pop = np.zeros((t_n, n), dtype=bool)
     suspect = np.zeros((t_n, n), dtype=bool)
     explore = np.zeros((t_n, n), dtype=bool)
+    audit = np.zeros((t_n, n), dtype=bool)
     for t, rows in enumerate(batches):
         for r in rows:
             i = pool.index.get(r["pair_id"])
@@ -67,6 +71,7 @@ def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.
                 continue
             pop[t, i] = True
             f[t, i] = float(reason["p_wrong"])
+            audit[t, i] = reason.get("audit") is not None
             if r["action"] == Action.ASK.value:
                 suspect[t, i] = reason.get("kind") == Kind.SUSPECT.value
                 explore[t, i] = reason.get("kind") == Kind.EXPLORE.value
@@ -77,11 +82,12 @@ def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.
     wrong = np.where(answered, np.where(np.isin(pool.human, [A, B]), (pool.human != pool.ai).astype(float), 0.0),
                      np.nan)
     stratum = np.where(pop, 1, -1)
+    stratum[pop & audit] = 2  # the audit region: its suspects (and explore picks) are a uniform sample of it
     rows_t = np.arange(t_n)[:, None]
-    known = pop & answered[None, :] & (suspect | ((asked_at[None, :] == rows_t) & ~explore))
+    known = pop & ~audit & answered[None, :] & (suspect | ((asked_at[None, :] == rows_t) & ~explore))
     stratum[known] = 0
     return {"f": f, "stratum": stratum, "asked_at": asked_at, "wrong": wrong, "suspect": suspect,
-            "explore": explore, "pop": pop}
+            "explore": explore, "pop": pop, "audit": audit}
 
 
 def quality_summary(ledger: Ledger, config: Config, *, pool: Pool | None = None) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def run(pool, rm: RM, design: str, seed: int, budgets, step) -> list[dict]:
     explored = np.zeros(n, bool)
     fs, ss, out = [], [], []
     flipped = np.zeros(n, bool)
-    audits = []
+    audits, region, sampled = [], None, None
     amp_of = np.asarray(DEFAULTS.amplification, dtype=float)
     for it in range(int(round(max(budgets) / step))):
         amp = amp_of[np.clip(asked_at, 0, amp_of.size - 1)]
@@ -72,6 +72,11 @@ def run(pool, rm: RM, design: str, seed: int, budgets, step) -> list[dict]:
         k = int(round(step * n))
         open_ = human == ""
         flipped &= open_  # a flipped pair a human answered later is the human's
+        if region is not None and region.any():
+            # as the product does: the previous batch's audit is certified when the next one selects
+            cert = certify_region(np.where(human != "", err, np.nan), region, sampled & region, delta=DELTA)
+            flipped |= cert.flipped & open_
+            audits.append(cert)
         region = None
         if design.startswith("audit"):
             d, region = audit_batch(p, open_, flipped, k, float(design.removeprefix("audit")), seed + it)
@@ -88,10 +93,7 @@ def run(pool, rm: RM, design: str, seed: int, budgets, step) -> list[dict]:
         human[asked] = pool.truth[asked]
         asked_at[asked] = it
         explored |= asked & (d.stratum > 0)
-        if region is not None and region.any():
-            cert = certify_region(np.where(human != "", err, np.nan), region, asked & region, delta=DELTA)
-            flipped |= cert.flipped
-            audits.append(cert)
+        sampled = asked
         b = round((it + 1) * step, 4)
         if any(abs(b - x) < 1e-9 for x in budgets):
             out.append(measure(pool, design, seed, b, p, np.array(fs), np.array(ss), asked_at, explored,
@@ -100,25 +102,21 @@ def run(pool, rm: RM, design: str, seed: int, budgets, step) -> list[dict]:
 
 
 def audit_batch(p, open_, flipped, k, min_mean, seed):
-    """The ``audit<min_mean>`` design: the suspect budget drawn uniformly from the flip-candidate
-    region (:func:`audit_region`) when there is one, else the band; 10% uniform exploration of
-    every other open pair (flipped ones included: the estimate's population is every open pair)."""
-    rng = np.random.default_rng(seed)
-    n_explore = max(int(round(DEFAULTS.explore * k)), 1)
-    k_s = k - n_explore
-    region = audit_region(p, eligible=open_ & ~flipped, budget=k_s, min_mean=min_mean)
-    stratum = np.where(open_, 2, -1)
+    """The ``audit<min_mean>`` design, as the product draws it (``selection.flip_audit``): the
+    suspects a uniform sample of the flip-candidate region (:func:`audit_region`, over the open
+    pairs no audit flipped) when there is one, else the band by P(wrong); the exploration share
+    uniform over every other open pair (flipped ones and the region's rest included)."""
+    to_ask = np.where(open_ & ~flipped, p, np.nan)
+    shares = {"suspect": 1 - DEFAULTS.explore, "real": 0.0, "explore": DEFAULTS.explore}
+    region = audit_region(to_ask, eligible=open_ & ~flipped, budget=int(round(shares["suspect"] * k)),
+                          min_mean=min_mean)
+    batch = allocate(to_ask, budget=k, eligible=open_, shares=shares, seed=seed, audit=region)
+    stratum = np.where(open_, 1, -1)
+    stratum[region] = 2
+    if not region.any():
+        stratum[batch.of("suspect")] = 0
     asked = np.zeros(p.size, bool)
-    if region.any():
-        stratum[region] = 1
-        asked[rng.choice(np.flatnonzero(region), size=k_s, replace=False)] = True
-    else:
-        rows = np.flatnonzero(open_ & ~flipped)
-        band = rows[np.argsort(-p[rows], kind="stable")[:k_s]]
-        stratum[band] = 0
-        asked[band] = True
-    rest = np.flatnonzero(open_ & ~asked & (stratum == 2))
-    asked[rng.choice(rest, size=min(n_explore, rest.size), replace=False)] = True
+    asked[batch.index] = True
     return Design(stratum, asked, inclusion(stratum, asked)), region
 
 

@@ -125,7 +125,7 @@ def quality_summary(ledger: Ledger, config: Config, *, pool: Pool | None = None)
         "pairs": est["pairs"], "human": est["human"], "lam": est["lam"], "batches": est["batches"],
         "trusted_region": {**(cert.get("trusted") or {}), "pairs": int(trusted.sum()),
                            "alpha": sel.trust_alpha, "delta": sel.trust_delta},
-        "flips": {**(cert.get("flips") or {}), "pairs": int(flipped.sum())},
+        "flips": {**(cert.get("flips") or {}), "pairs": int(flipped.sum()), "delta": sel.trust_delta},
         "split": {"human": int(pool.human_any.sum()), "asked_open": int(asked.sum()), "flipped": int(flipped.sum()),
                   "trusted_ai": int(trusted.sum()),
                   "untrusted_ai": int((open_ & arr["pop"][-1] & ~flipped & ~trusted & ~asked).sum())},
@@ -175,6 +175,22 @@ def untrusted_pairs(ledger: Ledger, config: Config, top: int | None = None) -> l
     return [r["pair_id"] for r in rows[:top]]
 
 
+def flips_statement(f: dict[str, Any]) -> str:
+    """What the flips of ``quality.flips`` stand on, in one clause (status, report, card)."""
+    audited = int(f.get("audit_flips") or 0)
+    per_pair = max(int(f.get("pairs") or 0) - audited, 0)
+    last = (f"the audit of iteration {f['audit_iteration']}: {f['errors']} of {f['labels']} sampled AI labels of "
+            f"its region of {f['region']} wrong, p-value {f['p_value']:.3g}") if f.get("audit_iteration") is not None else ""
+    parts = []
+    if audited:
+        parts.append(f"{audited} flipped as sets certified by a uniform audit (precision above 1/2 with probability "
+                     f">= {1 - float(f.get('delta', 0.1)):g})" + (f"; the latest, {last}" if last else ""))
+    elif last:
+        parts.append(f"no audited set certified ({last})")
+    parts.append(f"{per_pair} on per-pair calibrated evidence")
+    return "; ".join(parts)
+
+
 def dataset_card(quality: dict[str, Any], counts: dict[str, int], *, name: str, only: list[str] | None) -> str:
     """The dataset card (``NAME.card.md``) written beside an export: what the set holds and
     what it is worth, from :func:`quality_summary`."""
@@ -195,9 +211,7 @@ def dataset_card(quality: dict[str, Any], counts: dict[str, int], *, name: str, 
         f"- AI errors left in it: {e['estimate']:.1f} [{e['low']:.1f}, {e['high']:.1f}].",
         f"- `trusted_ai`: {t['pairs']} AI labels whose disagreement with humans is at most {t['alpha']:g} with "
         f"probability at least {1 - t['delta']:g} (fixed-sequence testing over thresholds of P(wrong)).",
-        f"- `flipped`: {f['pairs']} AI labels flipped on per-pair calibrated evidence"
-        + (f" (precision >= {f['bound']:.2f} with probability {1 - f['delta']:g})." if f.get("bound") is not None
-           else "."),
+        f"- `flipped`: {f['pairs']} AI labels: {flips_statement(f)}.",
     ]
     if only and set(only) <= {"human", "flipped", "trusted_ai"}:
         lines.append("- This export keeps only human, flipped and trusted labels: each part carries the "
@@ -205,4 +219,4 @@ def dataset_card(quality: dict[str, Any], counts: dict[str, int], *, name: str, 
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["batch_arrays", "dataset_card", "untrusted_pairs", "quality_curve", "quality_summary", "signals_iterations"]
+__all__ = ["batch_arrays", "dataset_card", "flips_statement", "untrusted_pairs", "quality_curve", "quality_summary", "signals_iterations"]

@@ -14,7 +14,7 @@ from rlthf_plugin.errors import ConfigError
 from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.loop.iteration import select_iteration
 from rlthf_plugin.loop.oracle import label_with_oracle
-from rlthf_plugin.loop.quality import batch_arrays, quality_summary
+from rlthf_plugin.loop.quality import batch_arrays, flips_statement, quality_summary
 from rlthf_plugin.loop.pool import read_pool
 from rlthf_plugin.loop.strategy_signals import check_quality_settings
 from rlthf_plugin.models.embedder import SentenceEmbedder
@@ -155,6 +155,9 @@ def test_the_loop_flips_the_rest_of_a_certified_region(workspace, tmp_path):
     # The status reads them; the estimate puts the region in a stratum of its own.
     q = quality_summary(workspace.ledger, cfg)
     assert q["flips"]["pairs"] == q["split"]["flipped"] >= len(flips) and q["flips"]["certified"]
+    said = flips_statement(q["flips"])  # status, report and the export's card say what they stand on
+    assert f"{q['flips']['audit_flips']} flipped as sets certified by a uniform audit" in said
+    assert "the latest, the audit of iteration 0" in said and "probability >= 0.9" in said
     arr = batch_arrays(pool, [iterations_db.decision_stream(workspace.ledger, 0)])
     assert (arr["stratum"][0][arr["audit"][0]] == 2).all() and arr["audit"][0].sum() == len(region)
     # A third iteration keeps them flipped (carried) until a human answers.

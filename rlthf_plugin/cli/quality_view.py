@@ -28,5 +28,6 @@ def echo_quality(q: dict[str, Any]) -> None:
     click.echo(f"  split              human {s['human']}, asked (open) {s['asked_open']}, flipped {s['flipped']}, "
                f"trusted AI {s['trusted_ai']}, untrusted AI {s['untrusted_ai']}")
     v = q["stop"]
-    click.echo(f"  next batch         {v['errors_fixed_per_100_labels']:.1f} AI errors fixed per 100 labels; "
+    per_100 = v["errors_fixed_per_100_labels"]
+    click.echo(f"  next batch         {'?' if per_100 is None else f'{per_100:.1f}'} AI errors fixed per 100 labels; "
                f"{'STOP: ' if v['stop'] else 'continue: '}{v['reason']}")

@@ -164,6 +164,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
     Bodies over [serve] max_body_bytes (1 MiB) get 413; [serve] limit_concurrency caps
     connections; /health answers only a state code and the time of the last success.
     """
+    import signal
     import socket
 
     from ..errors import require
@@ -199,8 +200,19 @@ def serve(ctx: click.Context, host: str | None, port: int | None, backends: tupl
                                            "listens there; pass --port or set [serve] port in rlthf.toml") from e
         app = create_app(ws.root, backends=backends, ml_backend=ml)
         level = (ctx.find_root().obj or {}).get("log_level", "warning")
-        uvicorn.run(app, host=host, port=port, log_level=level, access_log=level in ("debug", "info"),
-                    limit_concurrency=ws.config.serve.limit_concurrency or None)
+        # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: with the
+        # default handler that killed the process before this block released the serve lease.
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        try:
+            uvicorn.run(app, host=host, port=port, log_level=level, access_log=level in ("debug", "info"),
+                        limit_concurrency=ws.config.serve.limit_concurrency or None)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM as a normal exit (status 0), so ``with`` blocks (the serve lease) unwind."""
+    raise SystemExit(0)
 
 
 def _loopback(host: str) -> bool:

@@ -116,8 +116,7 @@ def quality_summary(ledger: Ledger, config: Config, *, pool: Pool | None = None)
     q = curated_accuracy(arr["f"], arr["stratum"], arr["asked_at"], arr["wrong"], flipped=flipped, confidence=0.95)
     stats = its[-1]["stats"] or {}
     cert = stats.get("certified") or {}
-    next_p = calibrated[arr["suspect"][-1]]
-    verdict = stop_verdict(next_p, q.low, target=sel.target_accuracy)
+    verdict = _stop(calibrated, arr, q.low, sel.target_accuracy)
     est = q.as_dict()
     return {
         "available": True, "iteration": its[-1]["id"],
@@ -129,8 +128,34 @@ def quality_summary(ledger: Ledger, config: Config, *, pool: Pool | None = None)
         "split": {"human": int(pool.human_any.sum()), "asked_open": int(asked.sum()), "flipped": int(flipped.sum()),
                   "trusted_ai": int(trusted.sum()),
                   "untrusted_ai": int((open_ & arr["pop"][-1] & ~flipped & ~trusted & ~asked).sum())},
-        "stop": verdict.as_dict(),
+        "stop": verdict,
     }
+
+
+def _stop(calibrated: np.ndarray, arr: dict[str, np.ndarray], low: float, target: float | None) -> dict[str, Any]:
+    """The stopping verdict of the latest batch's suspects (``calibrated``: (N,) their
+    calibrated P(wrong), NaN where none).
+
+    The first batch is chosen before any human label, so its P(wrong) is not calibrated:
+    then the share of its suspects that humans found wrong stands for it, and while none is
+    answered the yield is unknown (``errors_fixed_per_100_labels`` null), never "no pair
+    left to ask", which only an empty batch of suspects means.
+    """
+    suspects = arr["suspect"][-1]
+    next_p = calibrated[suspects]
+    if np.isfinite(next_p).any() or not suspects.any():
+        return stop_verdict(next_p, low, target=target).as_dict()
+    measured = arr["wrong"][suspects]
+    verdict = stop_verdict(measured if np.isfinite(measured).any() else [np.nan], low, target=target).as_dict()
+    if np.isfinite(measured).any():
+        if not verdict["target_reached"]:
+            verdict["reason"] += " (measured: the share of the batch's suspects humans found wrong; no calibration yet)"
+        return verdict
+    verdict.update(errors_fixed_per_100_labels=None, stop=verdict["target_reached"])
+    if not verdict["target_reached"]:
+        verdict["reason"] = ("the next batch's yield is not known yet: no human answer to the first batch's "
+                             "suspects so far" + ("" if target is None else f"; lower bound {low:.3f} < target {target:g}"))
+    return verdict
 
 
 def quality_curve(ledger: Ledger, config: Config, *, pool: Pool | None = None) -> list[dict[str, Any]]:

@@ -250,8 +250,10 @@ def _quality_section(q: dict[str, Any], images: dict[str, str]) -> list[str]:
     out = ["<h2>Quality you can state</h2>",
            f"<p>Estimated curated accuracy <b>{a['estimate']:.3f}</b>, {a['confidence']:.0%} interval "
            f"[{a['low']:.3f}, {a['high']:.3f}], from {q['human']} human answers weighted by the probability "
-           f"that each was asked (no ground truth used). Next batch: about "
-           f"{v['errors_fixed_per_100_labels']:.1f} AI errors fixed per 100 labels; {e(v['reason'])}.</p>"]
+           f"that each was asked (no ground truth used). Next batch: "
+           + ("yield not known yet" if v["errors_fixed_per_100_labels"] is None else
+              f"about {v['errors_fixed_per_100_labels']:.1f} AI errors fixed per 100 labels")
+           + f"; {e(v['reason'])}.</p>"]
     if "quality" in images:
         out.append(f"<figure><img src='{e(images['quality'])}' alt='estimated curated accuracy per iteration'>"
                    "<figcaption>Estimated curated accuracy per iteration with its 95% interval: the curve to watch "

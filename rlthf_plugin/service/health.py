@@ -1,12 +1,16 @@
 """``/health`` as public state codes: what is wrong, never why in detail.
 
-The answer is ``{"status": CODE, "last_success": ISO time or null}``: ``ok``,
+The answer is ``{"status": CODE, "last_success": ISO time or null, "loop": LOOP}``: ``ok``,
 ``ledger_unavailable`` (the database does not answer), ``lease_lost`` (the worker lost
 the iteration lease), ``platform_unreachable`` (a platform failed the worker's last step
 or its last reconciliation), ``worker_stopped`` (the worker thread ended) or
-``worker_error`` (any other failed step). Exception texts, URLs and upstream bodies go to
-the log when the state changes and to the ledger (``sync_state`` key
-:data:`HEALTH_KEY`), where ``rlthf status`` shows them, not to whoever asks the port.
+``worker_error`` (any other failed step). ``loop`` says whether the worker still runs the
+loop: ``running``, ``off`` (no worker: serve only receives webhooks) or why it pushes no more
+batches (``target_reached``, ``max_iterations``, ``nothing_asked``: see
+:data:`rlthf_plugin.service.worker.FINISHED`); a finished loop is no error (the status
+stays ``ok``). Exception texts, URLs and upstream bodies go to the log when the state
+changes and to the ledger (``sync_state`` key :data:`HEALTH_KEY`, with the loop's detail,
+e.g. the target reached), where ``rlthf status`` shows them, not to whoever asks the port.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ log = logging.getLogger(__name__)
 #: The ``sync_state`` key holding the service's last health details (``rlthf status``).
 HEALTH_KEY = "service:health"
 CODES = ("ok", "ledger_unavailable", "lease_lost", "platform_unreachable", "worker_stopped", "worker_error")
+#: ``loop`` codes besides the worker's ``finished`` ones.
+LOOP_CODES = ("running", "off")
 
 
 class Health:
@@ -31,7 +37,7 @@ class Health:
         self.ledger = ledger
         self.worker = worker
         self.last_success: Any = None  # the last stored delivery or successful worker step
-        self._reported: tuple[str, str] | None = None
+        self._reported: tuple[str, str, str] | None = None
         self._lock = threading.Lock()
 
     def success(self) -> None:
@@ -54,27 +60,39 @@ class Health:
             return "platform_unreachable", "; ".join(f"{p}: {e}" for p, e in sorted(failed.items()))
         return "ok", ""
 
+    def loop(self) -> tuple[str, str]:
+        """(code, detail) of the loop: ``off`` without a worker, ``running``, or the worker's
+        ``finished`` code with its state (e.g. the reached target) as the detail."""
+        w = self.worker
+        if w is None:
+            return "off", ""
+        finished = getattr(w, "finished", None)
+        return (finished, str(getattr(w, "state", ""))) if finished else ("running", "")
+
     def answer(self) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) of ``/health``; a changed state is logged and recorded."""
         code, detail = self.check()
+        loop, loop_detail = self.loop()
         latest = max((t for t in (self.last_success, getattr(self.worker, "last_success", None)) if t), default=None)
-        self._report(code, detail, latest)
-        body = {"status": code, "last_success": latest.isoformat() + "Z" if latest else None}
+        self._report(code, detail, latest, loop, loop_detail)
+        body = {"status": code, "last_success": latest.isoformat() + "Z" if latest else None, "loop": loop}
         return (200 if code == "ok" else 503), body
 
-    def _report(self, code: str, detail: str, latest: Any) -> None:
+    def _report(self, code: str, detail: str, latest: Any, loop: str = "off", loop_detail: str = "") -> None:
         with self._lock:
-            if self._reported == (code, detail):
+            if self._reported == (code, detail, loop):
                 return
-            self._reported = code, detail
-        (log.info if code == "ok" else log.error)("service health: %s%s", code, f" ({detail})" if detail else "")
+            self._reported = code, detail, loop
+        (log.info if code == "ok" else log.error)("service health: %s%s; loop: %s", code,
+                                                  f" ({detail})" if detail else "", loop)
         if code == "ledger_unavailable":
             return
         try:
             self.ledger.set_state(HEALTH_KEY, {"status": code, "detail": detail, "at": now().isoformat() + "Z",
-                                               "last_success": latest.isoformat() + "Z" if latest else None})
+                                               "last_success": latest.isoformat() + "Z" if latest else None,
+                                               "loop": loop, "loop_detail": loop_detail})
         except LedgerError as e:
             log.warning("could not record the service health: %s", type(e).__name__)
 
 
-__all__ = ["CODES", "HEALTH_KEY", "Health"]
+__all__ = ["CODES", "HEALTH_KEY", "LOOP_CODES", "Health"]

@@ -17,8 +17,9 @@ and after its step, so a service killed at any point resumes where it stopped::
 - ``labeled``: the batch's labels are tied to the iteration and its AI-error precision is
   recorded; the next iteration starts (unless the iteration asked nothing, or
   ``[serve] max_iterations`` is reached, or with ``[serve] stop_when = "target"`` once the
-  curated accuracy's lower bound reaches ``selection.target_accuracy``: /health and the log
-  say so; the quality gauges of /metrics are set after each labeled iteration).
+  curated accuracy's lower bound reaches ``selection.target_accuracy``: /health says so in
+  ``loop`` (:data:`FINISHED`) and the log with a warning; the quality gauges of /metrics are
+  set after each labeled iteration).
 
 One process at a time moves an iteration: the steps run as the iteration's owner
 (:class:`rlthf_plugin.loop.owner.IterationOwner`, the ledger lease ``iteration``), renewed
@@ -62,6 +63,8 @@ S = IterationState
 STATES = (S.SELECTING, S.SELECTED, S.PUSHING, S.PUSHED, S.LABELED)
 #: States whose tasks still have to be pushed (``asked``: an iteration recorded by hand).
 TO_PUSH = (S.SELECTED, S.PUSHING, S.ASKED)
+#: Why the worker pushes no more batches (its public ``finished`` code, ``loop`` in /health).
+FINISHED = ("nothing_asked", "max_iterations", "target_reached")
 
 
 def parse_platforms(values: Sequence[str] | str, *, also: Iterable[str] = ()) -> list[str]:
@@ -113,6 +116,8 @@ class Worker:
         self._next_reconcile = 0.0
         self._reconcile_due: set[str] = set()
         self.state = "starting"
+        #: One of :data:`FINISHED` once the worker pushes no more batches, else None.
+        self.finished: str | None = None
         self.error: str | None = None
         #: The public code of ``error`` (/health): lease_lost, platform_unreachable,
         #: ledger_unavailable or worker_error; None when the last step worked.
@@ -154,7 +159,8 @@ class Worker:
         return None
 
     def status(self) -> dict[str, Any]:
-        return {"state": self.state, "alive": self.alive, "platforms": self.platforms, "error": self.error,
+        return {"state": self.state, "finished": self.finished, "alive": self.alive, "platforms": self.platforms,
+                "error": self.error,
                 "pending_tasks": self.pending, "last_reconcile": self.last_reconcile}
 
     def run(self) -> None:
@@ -265,20 +271,21 @@ class Worker:
     def _next_iteration(self, row: dict | None) -> bool:
         nxt = 0 if row is None else row["id"] + 1
         limit = self.config.serve.max_iterations
+        if row is not None:  # the gauges of the labeled iteration, whatever comes next
+            self._quality_gauges(row["id"])
         if row is not None and not asked_pair_ids(self.ledger, row["id"]):
-            self.state = f"finished: iteration {row['id']} asked nothing"
+            self.state, self.finished = f"finished: iteration {row['id']} asked nothing", "nothing_asked"
             return False
         if limit and nxt >= limit:
-            self.state = f"finished: [serve] max_iterations = {limit} reached"
+            self.state, self.finished = f"finished: [serve] max_iterations = {limit} reached", "max_iterations"
             return False
-        if row is not None and self._target_reached(row["id"]):
+        if row is not None and self._target_reached():
             return False
+        self.finished = None
         return self._select()
 
-    def _target_reached(self, iteration: int) -> bool:
-        """Quality gauges after a labeled iteration; with ``[serve] stop_when = "target"``,
-        True (and said in the state, so /health shows it, and the log) once the curated
-        accuracy's lower bound reaches ``selection.target_accuracy``."""
+    def _quality_gauges(self, iteration: int) -> None:
+        """The quality after a labeled iteration (computed once per iteration) on /metrics."""
         if self._quality_of != iteration:
             self._quality_of, self._quality = iteration, quality_summary(self.ledger, self.config)
             q = self._quality
@@ -287,15 +294,21 @@ class Worker:
                     self.metrics.set("rlthf_curated_accuracy", q["curated_accuracy"][bound], bound=bound)
                 for source, count in q["split"].items():
                     self.metrics.set("rlthf_curated_pairs", count, source=source)
-                self.metrics.set("rlthf_errors_fixed_per_100_labels", q["stop"]["errors_fixed_per_100_labels"])
+                if q["stop"]["errors_fixed_per_100_labels"] is not None:  # null: not known yet
+                    self.metrics.set("rlthf_errors_fixed_per_100_labels", q["stop"]["errors_fixed_per_100_labels"])
                 self.metrics.set("rlthf_stop", 1.0 if q["stop"]["stop"] else 0.0)
+
+    def _target_reached(self) -> bool:
+        """With ``[serve] stop_when = "target"``, True (and said in the state and ``finished``,
+        so /health shows it, and in the log) once the labeled iteration's curated accuracy
+        lower bound reaches ``selection.target_accuracy``."""
         q = self._quality or {}
         if self.config.serve.stop_when != "target" or not (q.get("stop") or {}).get("target_reached"):
             return False
         state = f"finished: [serve] stop_when = target: {q['stop']['reason']}"
-        if self.state != state:
-            log.info("worker stops pushing batches: %s", q["stop"]["reason"])
-        self.state = state
+        if self.state != state:  # a warning: shown at serve's default log level
+            log.warning("the worker stops pushing batches ([serve] stop_when = target): %s", q["stop"]["reason"])
+        self.state, self.finished = state, "target_reached"
         return True
 
     def _select(self) -> bool:

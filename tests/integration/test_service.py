@@ -10,16 +10,12 @@ mid-push and restarted leaves exactly the planned tasks.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from rlthf_plugin.store import ledger as L
 from rlthf_plugin.backends.label_studio import SECRET_HEADER
@@ -29,12 +25,11 @@ from rlthf_plugin.workspace import Workspace
 from rlthf_plugin.store.iterations import asked_pair_ids
 
 from .conftest import ReceiverThread, write_pandalm_sample, add_asked_iteration, free_port, wait_for
-from .contract import workspace_env
+from .serve_helpers import SERVE, fresh_name, get_json, iteration_row, platform_labels, serve_process, state_of, truth
 
 pytestmark = pytest.mark.integration
 
 PLATFORM = "label-studio"
-SERVE = {"poll_seconds": 0.5, "lease_seconds": 4.0, "reconcile_minutes": 0.0}
 
 
 @pytest.fixture
@@ -50,36 +45,6 @@ def small_workspace(tmp_path):
     ws.config = load_config(ws.root)
     yield ws
     ws.close()
-
-
-def fresh_name() -> str:
-    return f"serve-{uuid.uuid4().hex[:8]}"
-
-
-def state_of(ws: Workspace, iteration: int) -> str | None:
-    with ws.ledger.engine.connect() as conn:
-        return conn.execute(sa.select(L.iterations.c.state).where(L.iterations.c.id == iteration)).scalar()
-
-
-def iteration_row(ws: Workspace, iteration: int) -> dict:
-    with ws.ledger.engine.connect() as conn:
-        return dict(conn.execute(sa.select(L.iterations).where(L.iterations.c.id == iteration)).mappings().one())
-
-
-def platform_labels(ws: Workspace, platform: str = PLATFORM) -> list[dict]:
-    with ws.ledger.engine.connect() as conn:
-        q = sa.select(L.human_labels).where(L.human_labels.c.platform == platform, L.human_labels.c.deleted.is_(False))
-        return [dict(r) for r in conn.execute(q).mappings()]
-
-
-def truth(ws: Workspace, pair_ids) -> dict[str, str]:
-    """The imported human majority of each pair (what a careful annotator would answer)."""
-    votes = ws.ledger.human_votes()
-    out = {}
-    for pid in pair_ids:
-        labels = [lab for _, lab in votes.get(pid, []) if lab in ("A", "B", "tie")]
-        out[pid] = max(("A", "B", "tie"), key=labels.count) if labels else "tie"
-    return out
 
 
 def configure(env, ws: Workspace, receiver: ReceiverThread, **serve) -> None:
@@ -216,12 +181,7 @@ def test_concurrent_and_repeated_deliveries_store_each_label_once(label_studio_e
 
 
 def _serve(ws: Workspace, port: int) -> subprocess.Popen:
-    log = open(ws.root / f"serve-{port}.log", "ab")
-    cmd = [sys.executable, "-m", "rlthf_plugin", "serve", "--backend", PLATFORM, "--port", str(port)]
-    env = {**workspace_env(ws), "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    log.close()
-    return proc
+    return serve_process(ws, "--backend", PLATFORM, "--port", str(port), log_name=f"serve-{port}.log")
 
 
 def test_service_killed_mid_push_resumes_with_exactly_the_planned_tasks(label_studio_env, real_workspace):
@@ -258,16 +218,8 @@ def test_service_killed_mid_push_resumes_with_exactly_the_planned_tasks(label_st
             return "rlthf_iteration_pending_tasks 1000.0" in text
 
         wait_for(waiting_for_all, timeout=60, what="/metrics with 1000 pending tasks")
-        health = _get(f"http://127.0.0.1:{port}/health")
+        health = get_json(f"http://127.0.0.1:{port}/health")
         assert health["status"] == "ok" and health["last_success"]
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-
-
-def _get(url: str) -> dict | None:
-    try:
-        r = httpx.get(url, timeout=5)
-    except httpx.HTTPError:
-        return None
-    return r.json() if r.status_code == 200 else None

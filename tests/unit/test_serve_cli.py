@@ -105,3 +105,23 @@ def test_a_restart_right_after_kill_9_listens_at_once(workspace):
         assert "cannot listen" not in out and "lease is held" not in out, out
     finally:
         client.close()
+
+
+def test_sigterm_stops_serve_cleanly_and_frees_its_lease(workspace):
+    """A supervisor's SIGTERM (systemd, Kubernetes, `kill`): serve shuts down gracefully,
+    exits 0 and releases its lease, so a successor on another host need not wait for the
+    lease to expire. (uvicorn re-raises the signal after its shutdown; with the default
+    handler that killed the process before the lease was released.)"""
+    from rlthf_plugin.loop.owner import SERVE_LEASE
+    from rlthf_plugin.store import lock
+
+    port = _free_port()
+    proc = _serve(workspace.root, port)
+    try:
+        assert _health(port)["status"] == "ok"
+        assert lock.holder_of(workspace.ledger, SERVE_LEASE) is not None
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 0, out
+    assert lock.holder_of(workspace.ledger, SERVE_LEASE) is None, out

@@ -155,7 +155,8 @@ def test_metrics_token_is_optional(workspace):
 def test_health_is_a_state_code(workspace):
     with TestClient(create_app(workspace.root)) as client:
         body = client.get("/health").json()
-        assert set(body) == {"status", "last_success"} and body["status"] == "ok"
+        assert set(body) == {"status", "last_success", "loop"} and body["status"] == "ok"
+        assert body["loop"] == "off"  # no worker: serve only receives webhooks
         workspace.ledger.engine.dispose()
         app = client.app
         app.state.health.ledger = type("Gone", (), {"ping": lambda self: (False, "OperationalError: /secret/path"),

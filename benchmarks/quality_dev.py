@@ -13,9 +13,13 @@ recorded, and at every budget:
   on the uniform exploration labels or on every human label: its share of the pool and its
   realized disagreement against alpha.
 
-Designs: ``signals`` (today's batch: suspects, then 10% uniform exploration) and
+Designs: ``signals`` (today's batch: suspects, then 10% uniform exploration),
 ``band_explore<E>`` (:func:`rlthf_plugin.selection.design.draw_design`: a band of suspects
-and ``E`` of the batch in two Neyman-allocated exploration strata).
+and ``E`` of the batch in two Neyman-allocated exploration strata) and ``audit<c>`` (the
+product's ``selection.flip_audit = c``, :mod:`rlthf_plugin.selection.flip_audit`: the
+suspects a uniform sample of the flip-candidate region, its rest flipped by the next batch
+when certified). Beside each row, :func:`oracle_limits`: what no design or certificate on
+this P(wrong) can beat.
 
     nice -n 10 python -m benchmarks.quality_dev --seeds 30 --write
 
@@ -253,9 +257,13 @@ def markdown(rows, budgets, command, wall) -> str:
         f"Command: `{command}` ({wall / 60:.1f} min on this machine, 2 shared CPU cores). Dev sets only.", "",
         "The `signals` loop of the dev benchmark above (same pools, RM, signals, prior and error model, 2% "
         "iterations), with each batch's design recorded. Designs: `signals` (today's batch: suspects by P(wrong), "
-        "10% uniform exploration of the rest; inclusion probability 1 for suspects, n/N for the rest) and "
+        "10% uniform exploration of the rest; inclusion probability 1 for suspects, n/N for the rest), "
         "`band_explore<E>` (a band of suspects and a share E of the batch drawn in two exploration strata by "
-        "Neyman allocation). Coverage: the share of runs whose 95% interval holds the true curated accuracy "
+        "Neyman allocation) and `audit<c>` (the product's `selection.flip_audit = c`: where the open pairs of highest "
+        "P(wrong) have a mean P(wrong) >= c and outnumber the suspects, the suspects are a uniform sample of them; "
+        "the next batch flips the rest if the sample shows a precision above 1/2 at 1-delta, hypergeometric test; "
+        "flipped pairs are never suspects again but stay explorable; the flips of `audit` rows are these). "
+        "Coverage: the share of runs whose 95% interval holds the true curated accuracy "
         "(human labels right, certified flips applied); `tuned` = PPI++ power-tuned lambda, `AIPW` = lambda 1; "
         "classical = the Wald interval from a uniform sample of the same number of labels. Errors fixed: share "
         "of the primary judge's errors fixed by human labels and flips (a wrong flip un-fixes), with today's "
@@ -264,7 +272,10 @@ def markdown(rows, budgets, command, wall) -> str:
         "labels or on all human labels; share of the pool, and the share of runs whose realized disagreement in "
         "the region is <= alpha (an empty region counts as met); the oracle column is the largest share of the pool "
         "that any threshold of the same P(wrong) could trust with a realized disagreement <= alpha (truth known): "
-        "an upper limit for any certificate. Mean ± sd over seeds.", "",
+        "an upper limit for any certificate. Oracle limits (truth known, `oracle_limits`): the width ratio of the best "
+        "stratified design (all labels random, Neyman allocation over 10 quantile strata of P(wrong) on the strata's "
+        "true error variance) and the best flip set of the top open pairs by P(wrong) (its net, its size, and the "
+        "uniform labels in it a one-sided test at delta needs). Mean ± sd over seeds.", "",
         table(rows, budgets), ""])
 
 

@@ -16,8 +16,10 @@ Dispatched by :func:`rlthf_plugin.loop.iteration.select_iteration` when
 4. trust certified as a set (:mod:`rlthf_plugin.selection.guarantee`): the trusted region
    (disagreement <= ``selection.trust_alpha`` w.p. >= 1 - ``selection.trust_delta``); flips
    on calibrated per-pair evidence (``selection.flip_min_precision``,
-   :mod:`rlthf_plugin.selection.trust`): the set-certified flips were measured and failed
-   (precision below 0.5 on dev, docs/benchmarks.md);
+   :mod:`rlthf_plugin.selection.trust`) and flips certified by an audit
+   (``selection.flip_audit``, :mod:`rlthf_plugin.loop.flip_audit`): the suspects are a
+   uniform sample of the region of highest P(wrong), whose rest is flipped at the next
+   iteration if the sample shows a precision above 1/2;
 5. the human batch (:mod:`rlthf_plugin.selection.allocation`): suspects by P(wrong), REAL
    candidates by dissimilarity (``selection.real_share``) and a uniform exploration share
    (``selection.explore``). A pair whose label judge contradicted itself across orders
@@ -46,6 +48,7 @@ from ..pairs import A, B, TIE_INCONSISTENT
 from ..selection.allocation import Kind, allocate
 from ..selection.trust import decide
 from ..selection.error_model import fit_error_model
+from ..selection.flip_audit import audit_region
 from ..selection.guarantee import trusted_region
 from ..selection.prior import PRIOR_METHODS, prior_wrong
 from ..selection.rlthf import Action, Region, analyze_curve, schedule
@@ -59,6 +62,7 @@ from .cascade import cascade, settler_names
 from .cross_fit import cross_fit_margins
 from .owner import IterationOwner
 from .escalation import escalate
+from .flip_audit import AuditFlips, no_audit, previous_audit
 from .pool import (Pool, human_weights, in_shard, label_judge_counts, make_factory, previous_actions, read_pool,
                    stored_table)
 from .strategy import IterationReport, SelectionStrategy, rm_check
@@ -93,13 +97,15 @@ def _check(config: Config) -> None:
 
 
 def check_quality_settings(config: Config) -> None:
-    """One-line refusal of ``trust_alpha`` / ``trust_delta`` outside (0, 1), a ``target_accuracy``
-    outside [0, 1], an unknown ``serve.stop_when``."""
+    """One-line refusal of ``trust_alpha`` / ``trust_delta`` outside (0, 1), a ``flip_audit``
+    outside [0, 1), a ``target_accuracy`` outside [0, 1], an unknown ``serve.stop_when``."""
     sel = config.selection
     for name in ("trust_alpha", "trust_delta"):
         v = getattr(sel, name)
         if not 0 < v < 1:
             raise ConfigError(f"selection.{name} must be in (0, 1), got {v}")
+    if not 0 <= sel.flip_audit < 1:
+        raise ConfigError(f"selection.flip_audit must be in [0, 1), got {sel.flip_audit}")
     if sel.target_accuracy is not None and not 0 <= sel.target_accuracy <= 1:
         raise ConfigError(f"selection.target_accuracy must be in [0, 1], got {sel.target_accuracy}")
     if config.serve.stop_when not in STOP_WHEN:
@@ -202,14 +208,19 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     primary, settlers, table, model, dec, wrong = ev.primary, ev.settlers, ev.table, ev.model, ev.dec, ev.wrong
     winner = np.isin(pool.ai, [A, B])
     # ... the trusted region certified as a set (issue 21): fixed-sequence testing over thresholds
-    # of P(wrong). Flips stay per pair (decide): the set-certified flips of selection.guarantee
-    # flipped at a precision below 0.5 on dev (docs/benchmarks.md, issue 21), so they are not used.
+    # of P(wrong). Flips: per pair (decide), and sets certified by a uniform audit (loop.flip_audit);
+    # a set checked on earlier suspects (selection.guarantee.flip_set) flipped at a precision
+    # below 0.5 on dev (docs/benchmarks.md, issue 21), so it is not used.
     scored = np.where(pool.human_any & ~np.isin(pool.human, [A, B]), np.nan, model.p_wrong)
     open_pairs = winner & ~pool.human_any & np.isfinite(scored)
     trusted = trusted_region(scored, wrong, candidates=open_pairs, alpha=sel.trust_alpha, delta=sel.trust_delta)
     certified = np.full(n, "none", dtype=object)
     certified[trusted.members] = "trust"
     certified[dec.decision == "flip"] = "flip"
+    # ... and the flips an audit certified (the previous batch's, and earlier ones still open)
+    audit = (previous_audit(ledger, pool, rows[-1]["id"] if rows else None, delta=sel.trust_delta)
+             if sel.flip_audit > 0 else no_audit(n))
+    certified[audit.flipped] = "flip"
     # 5. the batch
     shard = in_shard(ids, sel.shard, sel.seed)
     inconsistent = (pool.ai == TIE_INCONSISTENT) & ~pool.human_any & shard
@@ -218,9 +229,14 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     score = np.where(inconsistent, np.nan, model.p_wrong)  # no label to audit: no P(wrong)
     real_rows, real_dis = _real_candidates(pool)
     budget = int(round(sel.budget * int(winner.sum())))
-    batch = allocate(np.where(suspect, score, np.nan), budget=budget, eligible=suspect, tie=inconsistent,
+    suspect_share = 1 - sel.explore - sel.real_share - sel.tie_share
+    # This batch's audit region: suspects not flipped by an audit (those stay explorable).
+    to_ask = np.where(suspect & ~audit.flipped, score, np.nan)
+    audited = (audit_region(to_ask, eligible=suspect & ~audit.flipped, budget=int(round(suspect_share * budget)),
+                            min_mean=sel.flip_audit) if sel.flip_audit > 0 else np.zeros(n, dtype=bool))
+    batch = allocate(to_ask, budget=budget, eligible=suspect, tie=inconsistent, audit=audited,
                      real_dissimilarity=real_dis,
-                     shares={Kind.SUSPECT.value: 1 - sel.explore - sel.real_share - sel.tie_share,
+                     shares={Kind.SUSPECT.value: suspect_share,
                              Kind.REAL.value: sel.real_share, Kind.EXPLORE.value: sel.explore,
                              Kind.TIE.value: sel.tie_share}, seed=sel.seed + it)
     # Decision rows: every candidate (AI winner or inconsistent, no human answer, in the shard).
@@ -247,10 +263,13 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                 yield {"iteration": it, "pair_id": ids[i], "action": a, "region": region[i],
                        "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
                        # only P(wrong): the quality estimate's population needs it (loop.quality)
-                       "reason": {} if _f(score[i]) is None else {"p_wrong": round(float(score[i]), 6)}}
+                       "reason": {**({} if _f(score[i]) is None else {"p_wrong": round(float(score[i]), 6)}),
+                                  **({"audit": it} if audited[i] else {})}}
                 continue
-            why = _why(a, region[i], asked_kind[i], score[i], (trusted, dec), i)
+            why = _why(a, region[i], asked_kind[i], score[i], (trusted, dec), i, audit)
             reason = {"action": a, "region": region[i], "kind": asked_kind[i], "why": why,
+                      "audit": it if audited[i] else None,
+                      "audit_flip": int(audit.source[i]) if audit.flipped[i] else None,
                       "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
                       "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
                       "label_judge": str(pool.label_judge[i]) or None,
@@ -270,7 +289,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         "settled": {votes.judges[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
         "error_model": model.summary(), "prior": sel.prior,
         "calibration": dec.calibration.summary(),
-        "certified": {"trusted": trusted.as_dict()},
+        "certified": {"trusted": trusted.as_dict(), "flips": audit.summary()},
+        "audit": {"region": int(audited.sum()), "min_mean": sel.flip_audit},
         "curve": analyze_curve(margin_of[winner]).summary() if winner.any() else {},
         "gate": {"open": counts[Action.FLIP.value] > 0, "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum()),
                  "lower_bound": None,
@@ -290,13 +310,13 @@ def signals_params(config: Config) -> dict[str, Any]:
     sel = config.selection
     return dict(prior=sel.prior, prior_strength=sel.prior_strength, explore=sel.explore,
                 real_share=sel.real_share, trust_max_error=sel.trust_max_error, trust_alpha=sel.trust_alpha,
-                trust_delta=sel.trust_delta, tie_share=sel.tie_share)
+                trust_delta=sel.trust_delta, tie_share=sel.tie_share, flip_audit=sel.flip_audit)
 
 
 STRATEGY = SelectionStrategy(Strategy.SIGNALS.value, select_signals, signals_params)
 
 
-def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) -> str:
+def _why(action: str, region: str, kind: str | None, score: float, dec, i: int, audit: AuditFlips) -> str:
     if action == Action.ASK.value:
         return {Kind.SUSPECT.value: f"P(AI label wrong) {score:.2f}, among the highest",
                 Kind.EXPLORE.value: "uniform exploration sample: keeps the calibration measured",
@@ -306,6 +326,13 @@ def _why(action: str, region: str, kind: str | None, score: float, dec, i: int) 
     if region == INCONSISTENT:
         return "the judge of the AI label contradicted itself across orders: never trusted"
     trusted, per_pair = dec
+    if action == Action.FLIP.value and audit.flipped[i]:
+        src = int(audit.source[i])
+        c = audit.certificate
+        if c is not None and src == audit.iteration:
+            return (f"certified by the audit of iteration {src}: {c.errors} of {c.labels} sampled AI labels wrong, "
+                    f"precision > 1/2 with probability >= {1 - dec[0].delta:g}")
+        return f"certified by the audit of iteration {src}"
     if action == Action.FLIP.value:
         return f"calibrated P(wrong) lower bound {per_pair.lower[i]:.2f} >= {per_pair.flip_min_precision:g}"
     if action == Action.KEEP.value:

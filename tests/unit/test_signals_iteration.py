@@ -140,8 +140,8 @@ def test_pairs_only_another_judge_voted_on_are_audited_under_it(workspace, tmp_p
     mine = [d for d in ds if d["pair_id"] in fallback]
     assert len(mine) == len(fallback)  # each one is a candidate
     assert all(d["reason"]["label_judge"] == "second" for d in mine if d["action"] != "drop")
-    # its code is its reason; only its P(wrong) is kept (the quality estimate's population)
-    assert all(set(d["reason"]) <= {"p_wrong"} for d in ds if d["action"] == "drop")
+    # its code is its reason; only its P(wrong) (the quality estimate's population) and audit region are kept
+    assert all(set(d["reason"]) <= {"p_wrong", "audit"} for d in ds if d["action"] == "drop")
     assert all(not any(k.endswith(":second") and not k.startswith("label_judge") for k in d["reason"].get("signals", {}))
                for d in mine)
     assert all(d["region"] == "inconsistent" or d["action"] == "ask" for d in mine if d["pair_id"] in split)

@@ -3,15 +3,12 @@ draws, and the loop that flips the region's rest at the next iteration."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from rlthf_plugin.config import Config
 from rlthf_plugin.errors import ConfigError
-from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.loop.iteration import select_iteration
 from rlthf_plugin.loop.oracle import label_with_oracle
 from rlthf_plugin.loop.quality import batch_arrays, flips_statement, quality_summary
@@ -23,6 +20,8 @@ from rlthf_plugin.selection.allocation import allocate
 from rlthf_plugin.selection.flip_audit import audit_region, certify_region
 from rlthf_plugin.store import iterations as iterations_db
 from rlthf_plugin.store import ledger as L
+
+from ._synthetic_pairs import import_rows, judged_pair
 
 
 def test_the_region_is_the_top_whose_mean_p_wrong_reaches_the_level():
@@ -101,12 +100,8 @@ def _rows(n=120, seed=0):
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        good, bad = f"The capital is city number {i}.", f"I do not know, maybe {i * 7}."
-        a, b = (good, bad) if rng.random() < 0.5 else (bad, good)
-        truth = "A" if a == good else "B"
-        other = "B" if truth == "A" else "A"
-        base = {"id": f"q{i}", "prompt": f"Question {i}: which city is the capital?", "response_a": a,
-                "response_b": b, "human_label": truth}
+        base, truth, other = judged_pair(rng, i, f"The capital is city number {i}.", f"I do not know, maybe {i * 7}.",
+                                         f"Question {i}: which city is the capital?")
         prim = other if i % 10 < 3 else truth
         for judge in ("primary", "second", "third"):
             lab = prim if judge == "primary" else (truth if rng.random() < 0.9 else other)
@@ -115,9 +110,7 @@ def _rows(n=120, seed=0):
 
 
 def test_the_loop_flips_the_rest_of_a_certified_region(workspace, tmp_path):
-    path = tmp_path / "m.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in _rows()), encoding="utf-8")
-    import_files(workspace.ledger, [str(path)])
+    import_rows(workspace.ledger, tmp_path, _rows())
     cfg = workspace.config
     cfg.selection.budget = 0.15
     cfg.selection.folds = 3

@@ -13,9 +13,13 @@ recorded, and at every budget:
   on the uniform exploration labels or on every human label: its share of the pool and its
   realized disagreement against alpha.
 
-Designs: ``signals`` (today's batch: suspects, then 10% uniform exploration) and
+Designs: ``signals`` (today's batch: suspects, then 10% uniform exploration),
 ``band_explore<E>`` (:func:`rlthf_plugin.selection.design.draw_design`: a band of suspects
-and ``E`` of the batch in two Neyman-allocated exploration strata).
+and ``E`` of the batch in two Neyman-allocated exploration strata) and ``audit<c>`` (the
+product's ``selection.flip_audit = c``, :mod:`rlthf_plugin.selection.flip_audit`: the
+suspects a uniform sample of the flip-candidate region, its rest flipped by the next batch
+when certified). Beside each row, :func:`oracle_limits`: what no design or certificate on
+this P(wrong) can beat.
 
     nice -n 10 python -m benchmarks.quality_dev --seeds 30 --write
 
@@ -33,9 +37,10 @@ from collections import defaultdict
 import numpy as np
 
 from rlthf_plugin.selection.allocation import allocate
-from rlthf_plugin.selection.design import design_of_batch, draw_design
+from rlthf_plugin.selection.design import Design, design_of_batch, draw_design, inclusion
+from rlthf_plugin.selection.flip_audit import audit_region, certify_region
 from rlthf_plugin.selection.error_model import fit_error_model
-from rlthf_plugin.selection.guarantee import flip_set, trusted_region
+from rlthf_plugin.selection.guarantee import Certified, flip_set, trusted_region
 from rlthf_plugin.selection.prior import prior_wrong
 from rlthf_plugin.selection.quality import classical_interval, curated_accuracy
 from rlthf_plugin.selection.siblings import sibling_margins
@@ -54,6 +59,8 @@ def run(pool, rm: RM, design: str, seed: int, budgets, step) -> list[dict]:
     asked_at = np.full(n, -1)
     explored = np.zeros(n, bool)
     fs, ss, out = [], [], []
+    flipped = np.zeros(n, bool)
+    audits, region, sampled = [], None, None
     amp_of = np.asarray(DEFAULTS.amplification, dtype=float)
     for it in range(int(round(max(budgets) / step))):
         amp = amp_of[np.clip(asked_at, 0, amp_of.size - 1)]
@@ -68,7 +75,16 @@ def run(pool, rm: RM, design: str, seed: int, budgets, step) -> list[dict]:
         p = fit_error_model(table, prior, wrong, prior_strength=DEFAULTS.prior_strength, seed=seed).p_wrong
         k = int(round(step * n))
         open_ = human == ""
-        if design == "signals":
+        flipped &= open_  # a flipped pair a human answered later is the human's
+        if region is not None and region.any():
+            # as the product does: the previous batch's audit is certified when the next one selects
+            cert = certify_region(np.where(human != "", err, np.nan), region, sampled & region, delta=DELTA)
+            flipped |= cert.flipped & open_
+            audits.append(cert)
+        region = None
+        if design.startswith("audit"):
+            d, region = audit_batch(p, open_, flipped, k, float(design.removeprefix("audit")), seed + it)
+        elif design == "signals":
             batch = allocate(p, budget=k, eligible=open_, shares={"suspect": 1 - DEFAULTS.explore, "real": 0.0,
                                                                   "explore": DEFAULTS.explore}, seed=seed + it)
             d = design_of_batch(open_, batch.of("suspect"), batch.of("explore"))
@@ -81,13 +97,34 @@ def run(pool, rm: RM, design: str, seed: int, budgets, step) -> list[dict]:
         human[asked] = pool.truth[asked]
         asked_at[asked] = it
         explored |= asked & (d.stratum > 0)
+        sampled = asked
         b = round((it + 1) * step, 4)
         if any(abs(b - x) < 1e-9 for x in budgets):
-            out.append(measure(pool, design, seed, b, p, np.array(fs), np.array(ss), asked_at, explored))
+            out.append(measure(pool, design, seed, b, p, np.array(fs), np.array(ss), asked_at, explored,
+                               audit=(flipped & (human == ""), audits) if design.startswith("audit") else None))
     return out
 
 
-def measure(pool, design, seed, budget, p, F, S, asked_at, explored) -> dict:
+def audit_batch(p, open_, flipped, k, min_mean, seed):
+    """The ``audit<min_mean>`` design, as the product draws it (``selection.flip_audit``): the
+    suspects a uniform sample of the flip-candidate region (:func:`audit_region`, over the open
+    pairs no audit flipped) when there is one, else the band by P(wrong); the exploration share
+    uniform over every other open pair (flipped ones and the region's rest included)."""
+    to_ask = np.where(open_ & ~flipped, p, np.nan)
+    shares = {"suspect": 1 - DEFAULTS.explore, "real": 0.0, "explore": DEFAULTS.explore}
+    region = audit_region(to_ask, eligible=open_ & ~flipped, budget=int(round(shares["suspect"] * k)),
+                          min_mean=min_mean)
+    batch = allocate(to_ask, budget=k, eligible=open_, shares=shares, seed=seed, audit=region)
+    stratum = np.where(open_, 1, -1)
+    stratum[region] = 2
+    if not region.any():
+        stratum[batch.of("suspect")] = 0
+    asked = np.zeros(p.size, bool)
+    asked[batch.index] = True
+    return Design(stratum, asked, inclusion(stratum, asked)), region
+
+
+def measure(pool, design, seed, budget, p, F, S, asked_at, explored, audit=None) -> dict:
     n = pool.truth.size
     err = (pool.ai != pool.truth).astype(float)
     has = asked_at >= 0
@@ -98,6 +135,8 @@ def measure(pool, design, seed, budget, p, F, S, asked_at, explored) -> dict:
                  trust_max_error=DEFAULTS.trust_max_error, min_evidence=DEFAULTS.min_evidence)
     old_flips = dec.decision == "flip"
     flips = flip_set(p, wrong, candidates=cand, delta=DELTA)
+    if audit is not None:  # the audit design's own certified flips
+        flips = Certified(audit[0], np.nan, 0, 0, np.nan, 0.5, DELTA, len(audit[1]), "audit")
     r = {"set": pool.name, "design": design, "seed": seed, "budget": budget, "asked": int(has.sum()),
          "explored": int(explored.sum())}
     for name, fl in (("old", old_flips), ("cert", flips.members)):
@@ -124,11 +163,48 @@ def measure(pool, design, seed, budget, p, F, S, asked_at, explored) -> dict:
     run_err = np.cumsum(err[order]) / np.arange(1, order.size + 1)
     ok_k = np.flatnonzero(run_err <= ALPHA)
     r["trust_oracle_share"] = (ok_k.max() + 1) / n if ok_k.size else 0.0
+    r.update(oracle_limits(p, err, cand, int(has.sum())))
     for cal_name, cal in (("explore", explored), ("all", has)):
         t = trusted_region(p, wrong, candidates=cand, calibration=cal, alpha=ALPHA, delta=DELTA)
         r[f"trust_{cal_name}_share"] = t.size / n
         r[f"trust_{cal_name}_err"] = float(err[t.members].mean()) if t.size else float("nan")
     return r
+
+
+def oracle_limits(p, err, cand, n_labels, strata=10) -> dict:
+    """What no design or certificate on this P(wrong) can beat (the truth known).
+
+    - ``oracle_ratio``: the width ratio to the classical interval of a design that spends all
+      ``n_labels`` at random over the open pairs, in ``strata`` quantile strata of P(wrong)
+      with Neyman allocation on the strata's TRUE error variance (stratified estimation,
+      finite-population variance ``(sum N_h s_h)^2 / n - sum N_h s_h^2``); the classical
+      interval is a uniform sample of the same size. A valid interval from these labels
+      cannot be narrower than this in expectation (the difference estimator with P(wrong)
+      as control variate gains on this only what the strata leave, measured below 2%).
+    - ``flip_oracle_net`` / ``flip_oracle_m``: the most errors any flip set of the top-m open
+      pairs by P(wrong) fixes on net (right flips less wrong ones), and its m;
+      ``flip_oracle_labels``: the uniform labels in that set a one-sided test at ``DELTA``
+      needs to show its precision is above 1/2 (normal approximation at its true precision).
+    """
+    idx = np.flatnonzero(cand)
+    out = {"oracle_ratio": float("nan"), "flip_oracle_net": 0.0, "flip_oracle_m": 0, "flip_oracle_labels": 0}
+    if idx.size < 2 * strata or n_labels < 2:
+        return out
+    o = idx[np.argsort(-p[idx], kind="stable")]
+    cuts = np.array_split(o, strata)
+    size = np.array([c.size for c in cuts], float)
+    sd = np.array([err[c].std() for c in cuts])
+    v_opt = (size * sd).sum() ** 2 / n_labels - (size * sd ** 2).sum()
+    v_cls = idx.size ** 2 * err[idx].var() / n_labels - idx.size * err[idx].var()
+    out["oracle_ratio"] = float(np.sqrt(max(v_opt, 0.0) / v_cls)) if v_cls > 0 else float("nan")
+    net = np.cumsum(2 * err[o] - 1)
+    m = int(np.argmax(net)) + 1
+    if net[m - 1] > 0:
+        prec = float(err[o[:m]].mean())
+        z = 1.2816  # one-sided, delta 0.1
+        need = int(np.ceil(z ** 2 * prec * (1 - prec) / (prec - 0.5) ** 2)) if prec > 0.5 else 0
+        out.update(flip_oracle_net=float(net[m - 1]), flip_oracle_m=m, flip_oracle_labels=need)
+    return out
 
 
 def _ms(xs, f="{:.3f}") -> str:
@@ -145,8 +221,9 @@ def table(rows, budgets) -> str:
            "width classical | width ratio (tuned / classical) | errors fixed (today's flips) | "
            "errors fixed (certified flips) | certified flips | flip net | flip precision | "
            "trusted share (explore / all) | trusted err <= alpha (explore / all) | largest share with err <= alpha "
-           "(oracle) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "(oracle) | width ratio, best stratified design (oracle) | best flip net (oracle) | its flips / labels to "
+           "certify it |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in dict.fromkeys(r["set"] for r in rows):
         for b in budgets:
             for d in designs:
@@ -166,7 +243,11 @@ def table(rows, budgets) -> str:
                     f"{_ms(r['fixed_cert'] for r in rs)} | {np.mean([r['flips'] for r in rs]):.1f} | "
                     f"{_ms((r['flip_net'] for r in rs), '{:.1f}')} | {_ms(r['flip_precision'] for r in rs)} | "
                     f"{_ms(r['trust_explore_share'] for r in rs)} / {_ms(r['trust_all_share'] for r in rs)} | "
-                    f"{ok('explore')} / {ok('all')} | {_ms(r.get('trust_oracle_share', np.nan) for r in rs)} |")
+                    f"{ok('explore')} / {ok('all')} | {_ms(r.get('trust_oracle_share', np.nan) for r in rs)} | "
+                    f"{_ms((r.get('oracle_ratio', np.nan) for r in rs), '{:.2f}')} | "
+                    f"{_ms((r.get('flip_oracle_net', np.nan) for r in rs), '{:.1f}')} | "
+                    f"{np.mean([r.get('flip_oracle_m', np.nan) for r in rs]):.0f} / "
+                    f"{np.mean([r.get('flip_oracle_labels', np.nan) for r in rs]):.0f} |")
     return "\n".join(out)
 
 
@@ -176,9 +257,13 @@ def markdown(rows, budgets, command, wall) -> str:
         f"Command: `{command}` ({wall / 60:.1f} min on this machine, 2 shared CPU cores). Dev sets only.", "",
         "The `signals` loop of the dev benchmark above (same pools, RM, signals, prior and error model, 2% "
         "iterations), with each batch's design recorded. Designs: `signals` (today's batch: suspects by P(wrong), "
-        "10% uniform exploration of the rest; inclusion probability 1 for suspects, n/N for the rest) and "
+        "10% uniform exploration of the rest; inclusion probability 1 for suspects, n/N for the rest), "
         "`band_explore<E>` (a band of suspects and a share E of the batch drawn in two exploration strata by "
-        "Neyman allocation). Coverage: the share of runs whose 95% interval holds the true curated accuracy "
+        "Neyman allocation) and `audit<c>` (the product's `selection.flip_audit = c`: where the open pairs of highest "
+        "P(wrong) have a mean P(wrong) >= c and outnumber the suspects, the suspects are a uniform sample of them; "
+        "the next batch flips the rest if the sample shows a precision above 1/2 at 1-delta, hypergeometric test; "
+        "flipped pairs are never suspects again but stay explorable; the flips of `audit` rows are these). "
+        "Coverage: the share of runs whose 95% interval holds the true curated accuracy "
         "(human labels right, certified flips applied); `tuned` = PPI++ power-tuned lambda, `AIPW` = lambda 1; "
         "classical = the Wald interval from a uniform sample of the same number of labels. Errors fixed: share "
         "of the primary judge's errors fixed by human labels and flips (a wrong flip un-fixes), with today's "
@@ -187,7 +272,10 @@ def markdown(rows, budgets, command, wall) -> str:
         "labels or on all human labels; share of the pool, and the share of runs whose realized disagreement in "
         "the region is <= alpha (an empty region counts as met); the oracle column is the largest share of the pool "
         "that any threshold of the same P(wrong) could trust with a realized disagreement <= alpha (truth known): "
-        "an upper limit for any certificate. Mean ± sd over seeds.", "",
+        "an upper limit for any certificate. Oracle limits (truth known, `oracle_limits`): the width ratio of the best "
+        "stratified design (all labels random, Neyman allocation over 10 quantile strata of P(wrong) on the strata's "
+        "true error variance) and the best flip set of the top open pairs by P(wrong) (its net, its size, and the "
+        "uniform labels in it a one-sided test at delta needs). Mean ± sd over seeds.", "",
         table(rows, budgets), ""])
 
 

@@ -118,6 +118,11 @@ class SelectionConfig:
     #: thresholds of P(wrong)); ``trust_delta`` is also the error of the certified flip set.
     trust_alpha: float = 0.05
     trust_delta: float = 0.1
+    #: Flips certified by an audit (signals): where the open pairs of highest P(wrong) have a
+    #: mean P(wrong) of at least this and outnumber the batch's suspects, the suspects are a
+    #: uniform sample of them; if the sample shows a precision above 1/2 at 1 - ``trust_delta``,
+    #: the rest of that region is flipped. 0: off (suspects by P(wrong) alone).
+    flip_audit: float = 0.8
     #: The curated accuracy a team aims at; ``rlthf status`` says when the lower bound of its
     #: estimate reaches it, and ``serve`` stops there with ``[serve] stop_when = "target"``.
     target_accuracy: float | None = None

@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from ..loop.quality import flips_statement
+
 
 def echo_quality(q: dict[str, Any]) -> None:
     """Curated accuracy with its interval, errors left, trusted region, flips, the verdict."""
@@ -21,8 +23,7 @@ def echo_quality(q: dict[str, Any]) -> None:
     t, f = q["trusted_region"], q["flips"]
     click.echo(f"  trusted region     {t['pairs']} AI labels (disagreement <= {t['alpha']:g} with probability "
                f">= {1 - t['delta']:g}){'; ' + t['reason'] if t.get('reason') else ''}")
-    bound = f"; precision >= {f['bound']:.2f}" if f.get("bound") is not None else ""
-    click.echo(f"  flips (per pair)   {f['pairs']}{bound}{'; ' + f['reason'] if f.get('reason') else ''}")
+    click.echo(f"  flips              {f['pairs']}: {flips_statement(f)}")
     s = q["split"]
     click.echo(f"  split              human {s['human']}, asked (open) {s['asked_open']}, flipped {s['flipped']}, "
                f"trusted AI {s['trusted_ai']}, untrusted AI {s['untrusted_ai']}")

@@ -8,7 +8,9 @@ Every finished ``signals`` iteration is one batch of :func:`rlthf_plugin.selecti
   the P(wrong) it recorded (``reason.p_wrong``), known before its labels;
 - its design (:func:`rlthf_plugin.selection.design.design_of_batch`): the suspects it asked
   are the band (known for sure once answered), the exploration sample is a uniform draw of
-  the rest. A pair asked but not answered (yet) counts with the rest, not sampled.
+  the rest. With a flip audit (:mod:`.flip_audit`), its region (``reason.audit``) is a
+  stratum of its own, whose suspects and exploration picks are a uniform sample of it. A
+  pair asked but not answered (yet) counts with the rest, not sampled.
 
 The curated set is the export's (human answers right, the latest iteration's flips and
 kept AI labels); the quality is shown by ``rlthf status`` (and ``--json``), the report, the
@@ -59,7 +61,8 @@ def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.
     read once, in order: rows may be streamed).
 
     Returns ``f`` and ``stratum`` (T, N), ``asked_at`` and ``wrong`` (N,), ``suspect`` and
-    ``explore`` (T, N) bool (asked as such) over the pool's pairs.
+    ``explore`` (T, N) bool (asked as such), ``pop`` and ``audit`` (T, N) bool (in the batch's
+    population, in its audit region) over the pool's pairs.
     """
     batches = list(batches)  # unstarted streams: each is read when its turn comes
     n, t_n = len(pool.pairs), len(batches)
@@ -67,6 +70,7 @@ def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.
     pop = np.zeros((t_n, n), dtype=bool)
     suspect = np.zeros((t_n, n), dtype=bool)
     explore = np.zeros((t_n, n), dtype=bool)
+    audit = np.zeros((t_n, n), dtype=bool)
     for t, rows in enumerate(batches):
         for r, i in _located(pool, rows):
             reason = r["reason"] or {}
@@ -76,6 +80,7 @@ def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.
                 continue
             pop[t, i] = True
             f[t, i] = float(reason["p_wrong"])
+            audit[t, i] = reason.get("audit") is not None
             if r["action"] == Action.ASK.value:
                 suspect[t, i] = reason.get("kind") == Kind.SUSPECT.value
                 explore[t, i] = reason.get("kind") == Kind.EXPLORE.value
@@ -86,11 +91,12 @@ def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.
     wrong = np.where(answered, np.where(np.isin(pool.human, [A, B]), (pool.human != pool.ai).astype(float), 0.0),
                      np.nan)
     stratum = np.where(pop, 1, -1)
+    stratum[pop & audit] = 2  # the audit region: its suspects (and explore picks) are a uniform sample of it
     rows_t = np.arange(t_n)[:, None]
-    known = pop & answered[None, :] & (suspect | ((asked_at[None, :] == rows_t) & ~explore))
+    known = pop & ~audit & answered[None, :] & (suspect | ((asked_at[None, :] == rows_t) & ~explore))
     stratum[known] = 0
     return {"f": f, "stratum": stratum, "asked_at": asked_at, "wrong": wrong, "suspect": suspect,
-            "explore": explore, "pop": pop}
+            "explore": explore, "pop": pop, "audit": audit}
 
 
 def quality_summary(ledger: Ledger, config: Config, *, pool: Pool | None = None) -> dict[str, Any]:
@@ -126,7 +132,7 @@ def quality_summary(ledger: Ledger, config: Config, *, pool: Pool | None = None)
         "pairs": est["pairs"], "human": est["human"], "lam": est["lam"], "batches": est["batches"],
         "trusted_region": {**(cert.get("trusted") or {}), "pairs": int(trusted.sum()),
                            "alpha": sel.trust_alpha, "delta": sel.trust_delta},
-        "flips": {**(cert.get("flips") or {}), "pairs": int(flipped.sum())},
+        "flips": {**(cert.get("flips") or {}), "pairs": int(flipped.sum()), "delta": sel.trust_delta},
         "split": {"human": int(pool.human_any.sum()), "asked_open": int(asked.sum()), "flipped": int(flipped.sum()),
                   "trusted_ai": int(trusted.sum()),
                   "untrusted_ai": int((open_ & arr["pop"][-1] & ~flipped & ~trusted & ~asked).sum())},
@@ -201,6 +207,22 @@ def untrusted_pairs(ledger: Ledger, config: Config, top: int | None = None) -> l
     return [r["pair_id"] for r in rows[:top]]
 
 
+def flips_statement(f: dict[str, Any]) -> str:
+    """What the flips of ``quality.flips`` stand on, in one clause (status, report, card)."""
+    audited = int(f.get("audit_flips") or 0)
+    per_pair = max(int(f.get("pairs") or 0) - audited, 0)
+    last = (f"the audit of iteration {f['audit_iteration']}: {f['errors']} of {f['labels']} sampled AI labels of "
+            f"its region of {f['region']} wrong, p-value {f['p_value']:.3g}") if f.get("audit_iteration") is not None else ""
+    parts = []
+    if audited:
+        parts.append(f"{audited} flipped as sets certified by a uniform audit (precision above 1/2 with probability "
+                     f">= {1 - float(f.get('delta', 0.1)):g})" + (f"; the latest, {last}" if last else ""))
+    elif last:
+        parts.append(f"no audited set certified ({last})")
+    parts.append(f"{per_pair} on per-pair calibrated evidence")
+    return "; ".join(parts)
+
+
 def dataset_card(quality: dict[str, Any], counts: dict[str, int], *, name: str, only: list[str] | None) -> str:
     """The dataset card (``NAME.card.md``) written beside an export: what the set holds and
     what it is worth, from :func:`quality_summary`."""
@@ -221,9 +243,7 @@ def dataset_card(quality: dict[str, Any], counts: dict[str, int], *, name: str, 
         f"- AI errors left in it: {e['estimate']:.1f} [{e['low']:.1f}, {e['high']:.1f}].",
         f"- `trusted_ai`: {t['pairs']} AI labels whose disagreement with humans is at most {t['alpha']:g} with "
         f"probability at least {1 - t['delta']:g} (fixed-sequence testing over thresholds of P(wrong)).",
-        f"- `flipped`: {f['pairs']} AI labels flipped on per-pair calibrated evidence"
-        + (f" (precision >= {f['bound']:.2f} with probability {1 - f['delta']:g})." if f.get("bound") is not None
-           else "."),
+        f"- `flipped`: {f['pairs']} AI labels: {flips_statement(f)}.",
     ]
     if only and set(only) <= {"human", "flipped", "trusted_ai"}:
         lines.append("- This export keeps only human, flipped and trusted labels: each part carries the "
@@ -231,4 +251,4 @@ def dataset_card(quality: dict[str, Any], counts: dict[str, int], *, name: str, 
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["batch_arrays", "dataset_card", "untrusted_pairs", "quality_curve", "quality_summary", "signals_iterations"]
+__all__ = ["batch_arrays", "dataset_card", "flips_statement", "untrusted_pairs", "quality_curve", "quality_summary", "signals_iterations"]

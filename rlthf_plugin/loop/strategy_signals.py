@@ -16,8 +16,10 @@ Dispatched by :func:`rlthf_plugin.loop.iteration.select_iteration` when
 4. trust certified as a set (:mod:`rlthf_plugin.selection.guarantee`): the trusted region
    (disagreement <= ``selection.trust_alpha`` w.p. >= 1 - ``selection.trust_delta``); flips
    on calibrated per-pair evidence (``selection.flip_min_precision``,
-   :mod:`rlthf_plugin.selection.trust`): the set-certified flips were measured and failed
-   (precision below 0.5 on dev, docs/benchmarks.md);
+   :mod:`rlthf_plugin.selection.trust`) and flips certified by an audit
+   (``selection.flip_audit``, :mod:`rlthf_plugin.loop.flip_audit`): the suspects are a
+   uniform sample of the region of highest P(wrong), whose rest is flipped at the next
+   iteration if the sample shows a precision above 1/2;
 5. the human batch (:mod:`rlthf_plugin.selection.allocation`): suspects by P(wrong), REAL
    candidates by dissimilarity (``selection.real_share``) and a uniform exploration share
    (``selection.explore``). A pair whose label judge contradicted itself across orders
@@ -46,6 +48,7 @@ from ..pairs import A, B, TIE_INCONSISTENT
 from ..selection.allocation import Kind, allocate
 from ..selection.trust import decide
 from ..selection.error_model import fit_error_model
+from ..selection.flip_audit import audit_region
 from ..selection.guarantee import trusted_region
 from ..selection.prior import PRIOR_METHODS, prior_wrong
 from ..selection.rlthf import Action, Region, analyze_curve, schedule
@@ -59,6 +62,7 @@ from .cascade import cascade, settler_names
 from .cross_fit import cross_fit_margins
 from .owner import IterationOwner
 from .escalation import escalate
+from .flip_audit import AuditFlips, no_audit, previous_audit
 from .pool import (Pool, human_weights, in_shard, label_judge_counts, make_factory, previous_actions, read_pool,
                    stored_table)
 from .strategy import IterationReport, SelectionStrategy, rm_check
@@ -93,13 +97,15 @@ def _check(config: Config) -> None:
 
 
 def check_quality_settings(config: Config) -> None:
-    """One-line refusal of ``trust_alpha`` / ``trust_delta`` outside (0, 1), a ``target_accuracy``
-    outside [0, 1], an unknown ``serve.stop_when``."""
+    """One-line refusal of ``trust_alpha`` / ``trust_delta`` outside (0, 1), a ``flip_audit``
+    outside [0, 1), a ``target_accuracy`` outside [0, 1], an unknown ``serve.stop_when``."""
     sel = config.selection
     for name in ("trust_alpha", "trust_delta"):
         v = getattr(sel, name)
         if not 0 < v < 1:
             raise ConfigError(f"selection.{name} must be in (0, 1), got {v}")
+    if not 0 <= sel.flip_audit < 1:
+        raise ConfigError(f"selection.flip_audit must be in [0, 1), got {sel.flip_audit}")
     if sel.target_accuracy is not None and not 0 <= sel.target_accuracy <= 1:
         raise ConfigError(f"selection.target_accuracy must be in [0, 1], got {sel.target_accuracy}")
     if config.serve.stop_when not in STOP_WHEN:
@@ -233,14 +239,19 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         curve = analyze_curve(margin_of[winner]).summary() if winner.any() else {}
     checked = rm_check(pool, np.where(winner, margin_of, np.nan), ledger)
     # ... the trusted region certified as a set (issue 21): fixed-sequence testing over thresholds
-    # of P(wrong). Flips stay per pair (decide): the set-certified flips of selection.guarantee
-    # flipped at a precision below 0.5 on dev (docs/benchmarks.md, issue 21), so they are not used.
+    # of P(wrong). Flips: per pair (decide), and sets certified by a uniform audit (loop.flip_audit);
+    # a set checked on earlier suspects (selection.guarantee.flip_set) flipped at a precision
+    # below 0.5 on dev (docs/benchmarks.md, issue 21), so it is not used.
     scored = np.where(pool.human_any & ~np.isin(pool.human, [A, B]), np.nan, model.p_wrong)
     open_pairs = winner & ~pool.human_any & np.isfinite(scored)
     trusted = trusted_region(scored, wrong, candidates=open_pairs, alpha=sel.trust_alpha, delta=sel.trust_delta)
     certified = _filled(n, "none")
     certified[trusted.members] = "trust"
     certified[dec.decision == "flip"] = "flip"
+    # ... and the flips an audit certified (the previous batch's, and earlier ones still open)
+    audit = (previous_audit(ledger, pool, rows[-1]["id"] if rows else None, delta=sel.trust_delta)
+             if sel.flip_audit > 0 else no_audit(n))
+    certified[audit.flipped] = "flip"
     # 5. the batch
     shard = in_shard(ids, sel.shard, sel.seed)
     inconsistent = (pool.ai == TIE_INCONSISTENT) & ~pool.human_any & shard
@@ -248,11 +259,17 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     eligible = suspect | inconsistent
     score = np.where(inconsistent, np.nan, model.p_wrong)  # no label to audit: no P(wrong)
     budget = int(round(sel.budget * int(winner.sum())))
-    batch = allocate(np.where(suspect, score, np.nan), budget=budget, eligible=suspect, tie=inconsistent,
+    suspect_share = 1 - sel.explore - sel.real_share - sel.tie_share
+    # This batch's audit region: suspects not flipped by an audit (those stay explorable).
+    to_ask = np.where(suspect & ~audit.flipped, score, np.nan)
+    audited = (audit_region(to_ask, eligible=suspect & ~audit.flipped, budget=int(round(suspect_share * budget)),
+                            min_mean=sel.flip_audit) if sel.flip_audit > 0 else np.zeros(n, dtype=bool))
+    batch = allocate(to_ask, budget=budget, eligible=suspect, tie=inconsistent, audit=audited,
                      real_dissimilarity=real_dis,
-                     shares={Kind.SUSPECT.value: 1 - sel.explore - sel.real_share - sel.tie_share,
+                     shares={Kind.SUSPECT.value: suspect_share,
                              Kind.REAL.value: sel.real_share, Kind.EXPLORE.value: sel.explore,
                              Kind.TIE.value: sel.tie_share}, seed=sel.seed + it)
+    del to_ask
     # What the rows still read of the evidence: the signals and bounds of the rows that keep a full
     # reason (asked, flipped, kept), and the stats; the table, the error model and the per-pair bounds
     # go before the decision arrays are built (at 1M pairs ~70 MB of the peak).
@@ -300,7 +317,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
         "settled": evidence_stats["settled"],
         "error_model": evidence_stats["error_model"], "prior": sel.prior,
         "calibration": evidence_stats["calibration"],
-        "certified": {"trusted": trusted.as_dict()},
+        "certified": {"trusted": trusted.as_dict(), "flips": audit.summary()},
+        "audit": {"region": int(audited.sum()), "min_mean": sel.flip_audit},
         "curve": curve,
         "gate": {"open": counts[Action.FLIP.value] > 0, "errors": evidence_stats["errors"], "n": evidence_stats["n"],
                  "lower_bound": None,
@@ -310,6 +328,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     }
     if escalated is not None:
         stats["escalation"] = escalated.summary()
+
     def decision_rows():  # one at a time: a million pairs never hold a million dicts
         for i in decided:
             a = action[i]
@@ -317,12 +336,15 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                 yield {"iteration": it, "pair_id": ids[i], "action": a, "region": region[i],
                        "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
                        # only P(wrong): the quality estimate's population needs it (loop.quality)
-                       "reason": {} if _f(score[i]) is None else {"p_wrong": round(float(score[i]), 6)}}
+                       "reason": {**({} if _f(score[i]) is None else {"p_wrong": round(float(score[i]), 6)}),
+                                  **({"audit": it} if audited[i] else {})}}
                 continue
             slot = int(np.searchsorted(kept, i))
             calibrated, lower, upper = bounds_kept[slot]
-            why = _why(a, region[i], asked_kind[i], score[i], trusted, flip_min, lower)
+            why = _why(a, region[i], asked_kind[i], score[i], trusted, flip_min, lower, audit, i)
             reason = {"action": a, "region": region[i], "kind": asked_kind[i], "why": why,
+                      "audit": it if audited[i] else None,
+                      "audit_flip": int(audit.source[i]) if audit.flipped[i] else None,
                       "p_wrong": _f(score[i]), "calibrated": _f(calibrated), "lower": _f(lower),
                       "upper": _f(upper), "margin": _f(margin_of[i]), "primary_judge": judge_names[primary],
                       "label_judge": str(pool.label_judge[i]) or None,
@@ -342,14 +364,14 @@ def signals_params(config: Config) -> dict[str, Any]:
     sel = config.selection
     return dict(prior=sel.prior, prior_strength=sel.prior_strength, explore=sel.explore,
                 real_share=sel.real_share, trust_max_error=sel.trust_max_error, trust_alpha=sel.trust_alpha,
-                trust_delta=sel.trust_delta, tie_share=sel.tie_share)
+                trust_delta=sel.trust_delta, tie_share=sel.tie_share, flip_audit=sel.flip_audit)
 
 
 STRATEGY = SelectionStrategy(Strategy.SIGNALS.value, select_signals, signals_params)
 
 
 def _why(action: str, region: str, kind: str | None, score: float, trusted: Any, flip_min: float,
-         lower: float) -> str:
+         lower: float, audit: AuditFlips, i: int) -> str:
     if action == Action.ASK.value:
         return {Kind.SUSPECT.value: f"P(AI label wrong) {score:.2f}, among the highest",
                 Kind.EXPLORE.value: "uniform exploration sample: keeps the calibration measured",
@@ -358,6 +380,13 @@ def _why(action: str, region: str, kind: str | None, score: float, trusted: Any,
                                 "it: the tie share"}.get(kind or "", kind or "")
     if region == INCONSISTENT:
         return "the judge of the AI label contradicted itself across orders: never trusted"
+    if action == Action.FLIP.value and audit.flipped[i]:
+        src = int(audit.source[i])
+        c = audit.certificate
+        if c is not None and src == audit.iteration:
+            return (f"certified by the audit of iteration {src}: {c.errors} of {c.labels} sampled AI labels wrong, "
+                    f"precision > 1/2 with probability >= {1 - trusted.delta:g}")
+        return f"certified by the audit of iteration {src}"
     if action == Action.FLIP.value:
         return f"calibrated P(wrong) lower bound {lower:.2f} >= {flip_min:g}"
     if action == Action.KEEP.value:

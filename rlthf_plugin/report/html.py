@@ -24,7 +24,7 @@ from ..io.export import curated_rows
 from ..loop.workspace_calibration import labeled_margins
 from ..loop.oracle import flip_precision
 from ..loop.escalation import spend
-from ..loop.quality import quality_curve, quality_summary
+from ..loop.quality import flips_statement, quality_curve, quality_summary
 from ..pairs import A, B, majority
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
@@ -264,9 +264,7 @@ def _quality_section(q: dict[str, Any], images: dict[str, str]) -> list[str]:
                f"&lt;= {t['alpha']:g} with probability &gt;= {1 - t['delta']:g}; {e(str(t.get('reason', '')))}"
                "</td></tr>"
                f"<tr><td class='l'>flipped AI labels</td><td>{s['flipped']}</td><td class='l'>"
-               + (f"precision &gt;= {f['bound']:.2f} as a set" if f.get("bound") is not None
-                  else "flipped on per-pair calibrated evidence (lower bound >= selection.flip_min_precision)")
-               + f"; {e(str(f.get('reason', '')))}</td></tr>"
+               + e(flips_statement(f)) + "</td></tr>"
                f"<tr><td class='l'>asked, not answered yet</td><td>{s['asked_open']}</td><td class='l'>–</td></tr>"
                f"<tr><td class='l'>untrusted AI labels (escalation list)</td><td>{s['untrusted_ai']}</td>"
                "<td class='l'><code>rlthf label-ai --only untrusted</code></td></tr></table>")

@@ -82,7 +82,7 @@ class Batch:
 
 
 def allocate(p_wrong: Any, *, budget: int, eligible: Any = None, real_dissimilarity: Any = None,
-             shares: Mapping[str, float] | None = None, seed: int = 0, tie: Any = None) -> Batch:
+             shares: Mapping[str, float] | None = None, seed: int = 0, tie: Any = None, audit: Any = None) -> Batch:
     """Choose the human batch.
 
     Parameters
@@ -103,6 +103,10 @@ def allocate(p_wrong: Any, *, budget: int, eligible: Any = None, real_dissimilar
     tie : array-like of bool, shape (N,), optional
         Unsettled ``tie_inconsistent`` pool pairs (no label to audit): drawn only by the
         ``tie`` share, never as suspects or exploration. None: none.
+    audit : array-like of bool, shape (N,), optional
+        The flip-candidate region (:func:`.flip_audit.audit_region`): the suspects are drawn
+        uniformly from it (seeded) before any other pair, so they are an audit sample of it.
+        None: suspects by P(wrong) alone.
 
     Returns
     -------
@@ -127,13 +131,21 @@ def allocate(p_wrong: Any, *, budget: int, eligible: Any = None, real_dissimilar
     ties = np.zeros(n, dtype=bool) if tie is None else np.asarray(tie, dtype=bool)
     if ties.shape != (n,):
         raise ValueError(f"tie must have shape ({n},) like p_wrong, got {ties.shape}")
-    return _allocate(p, el & ~ties, real, int(budget), {k: float(sh.get(k, 0.0)) for k in KINDS}, seed, ties)
+    region = np.zeros(n, dtype=bool) if audit is None else np.asarray(audit, dtype=bool)
+    if region.shape != (n,):
+        raise ValueError(f"audit must have shape ({n},) like p_wrong, got {region.shape}")
+    return _allocate(p, el & ~ties, real, int(budget), {k: float(sh.get(k, 0.0)) for k in KINDS}, seed, ties,
+                     region)
 
 
 def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: dict[str, float],
-              seed: int, ties: np.ndarray) -> Batch:
+              seed: int, ties: np.ndarray, region: np.ndarray) -> Batch:
     suspects = np.flatnonzero(el & np.isfinite(p))
     suspects = suspects[np.argsort(-p[suspects], kind="stable")]
+    if region.any():  # the audit: a uniform sample of the region first, then by P(wrong)
+        inside = region[suspects]
+        first = np.random.default_rng([seed, 2]).permutation(suspects[inside])
+        suspects = np.concatenate([first, suspects[~inside]])
     real_order = np.argsort(-real, kind="stable")
     # The tie share first, on its own candidates; what it cannot use flows on below.
     tie_rows = np.flatnonzero(ties)

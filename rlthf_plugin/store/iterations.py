@@ -173,9 +173,10 @@ def pair_decisions(ledger: Ledger, pair_id: str) -> list[dict]:
 def shown_reason(row: dict) -> dict:
     """A decision row's reason as shown: the stored one, or the one its code stands for."""
     stored = row["reason"] or {}
-    if set(stored) - {"p_wrong"}:
+    if set(stored) - {"p_wrong", "audit"}:
         return stored
-    # a dropped pair stores at most its P(wrong) (the quality estimate reads it); the rest is its code
+    # a dropped pair stores at most its P(wrong) (the quality estimate reads it) and its audit
+    # region (loop.flip_audit); the rest is its code
     return {**derived_reason(row["action"], row["region"], row["margin"], row["rank"]), **stored}
 
 

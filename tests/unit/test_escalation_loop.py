@@ -27,6 +27,8 @@ from rlthf_plugin.models.judge.recorded import RecordedJudge
 from rlthf_plugin.models.reward import EmbeddingRewardModel
 from rlthf_plugin.store import ledger as L
 
+from ._synthetic_pairs import judged_pair
+
 N = 50
 STRONG = "strong-judge"
 
@@ -37,12 +39,9 @@ def _data(seed: int = 0) -> tuple[list[dict], list[dict]]:
     rng = np.random.default_rng(seed)
     rows, strong = [], []
     for i in range(N):
-        good, bad = f"The answer to question {i} is {i * 7}.", f"Maybe {i}, I do not know."
-        a, b = (good, bad) if rng.random() < 0.5 else (bad, good)
-        truth = "A" if a == good else "B"
-        other = "B" if truth == "A" else "A"
-        base = {"id": f"q{i}", "prompt": f"Question {i}: what is {i} times 7?", "response_a": a,
-                "response_b": b, "human_label": truth}
+        base, truth, other = judged_pair(rng, i, f"The answer to question {i} is {i * 7}.",
+                                         f"Maybe {i}, I do not know.", f"Question {i}: what is {i} times 7?")
+        a, b = base["response_a"], base["response_b"]
         prim = other if rng.random() < 0.3 else truth
         ba = other if i % 10 == 0 and prim == truth else (truth if i % 10 == 0 else prim)
         if i == 5:  # a judge's tie in both orders: no winner either

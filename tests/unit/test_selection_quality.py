@@ -37,14 +37,16 @@ def _loop(seed, *, bias=1.0, batches=3, per_batch=40, explore=0.3, strata=2, lam
 
 
 @pytest.mark.parametrize("bias,lam,explore", [(1.0, None, 0.3), (0.5, None, 0.3), (1.0, 1.0, 0.3), (0.1, None, 0.05),
-                                              (0.1, 1.0, 0.05)])
+                                              (0.1, 1.0, 0.05), (0.1, None, 0.1), (1.0, None, 0.1)])
 def test_interval_covers_the_truth_at_its_rate(bias, lam, explore):
-    """Over many seeds the 95% interval holds the true curated accuracy >= 90% of the time,
+    """Over many seeds the 95% interval holds the true curated accuracy >= 93% of the time,
     also when the model's P(wrong) is off by a factor of two, or near 0 everywhere (a prior
-    before any label) with two random labels a batch."""
+    before any label) with two or four random labels a batch (the shipped demo's case: twelve
+    random labels, often none of them an error; with two pseudo-labels of 1/4 as the variance
+    floor this covered 91%)."""
     hits = [q.low <= truth <= q.high
             for q, truth in (_loop(s, bias=bias, lam=lam, explore=explore) for s in range(200))]
-    assert np.mean(hits) >= 0.90, np.mean(hits)
+    assert np.mean(hits) >= 0.93, np.mean(hits)
 
 
 def test_interval_narrows_with_a_good_model_and_errors_known_in_the_band():

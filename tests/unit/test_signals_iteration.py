@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from rlthf_plugin.backends.local import LocalBackend
 from rlthf_plugin.backends.reasons import PLAIN, plain_reason
-from rlthf_plugin.io.importer import import_files
 from rlthf_plugin.loop import sync
 from rlthf_plugin.loop.iteration import select_iteration
 from rlthf_plugin.loop.oracle import label_with_oracle
@@ -19,6 +18,8 @@ from rlthf_plugin.loop.tasks import asked_tasks
 from rlthf_plugin.models.embedder import SentenceEmbedder
 from rlthf_plugin.models.reward import EmbeddingRewardModel
 from rlthf_plugin.store import ledger as L
+
+from ._synthetic_pairs import import_rows, judged_pair
 
 N = 60
 
@@ -31,12 +32,9 @@ def rows(seed=0):
     out = []
     for i in range(N):
         city = cities[i % len(cities)]
-        good, bad = f"The capital is {city}, case {i}.", f"I am not sure, maybe somewhere {i}."
-        a, b = (good, bad) if rng.random() < 0.5 else (bad, good)
-        truth = "A" if a == good else "B"
-        other = "B" if truth == "A" else "A"
-        base = {"id": f"q{i}", "prompt": f"Question {i}: what is the capital of the country of {city}?",
-                "response_a": a, "response_b": b, "human_label": truth}
+        base, truth, other = judged_pair(rng, i, f"The capital is {city}, case {i}.",
+                                         f"I am not sure, maybe somewhere {i}.",
+                                         f"Question {i}: what is the capital of the country of {city}?")
         prim = other if rng.random() < 0.25 else truth
         ba = prim if i % 12 else other  # every 12th pair: the primary contradicts itself
         second = truth if rng.random() < 0.85 else other
@@ -53,9 +51,7 @@ def embedder():
 
 
 def test_signals_iteration_decides_asks_by_kind_and_learns(workspace, tmp_path, embedder):
-    path = tmp_path / "m.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows()), encoding="utf-8")
-    import_files(workspace.ledger, [str(path)])
+    import_rows(workspace.ledger, tmp_path, rows())
     cfg = workspace.config
     cfg.selection.budget = 0.1
     cfg.selection.folds = 3
@@ -119,9 +115,7 @@ def test_pairs_only_another_judge_voted_on_are_audited_under_it(workspace, tmp_p
         if i % 20 == 0 and r["ai_judge"] == "second" and r["ai_order"] == "ba":
             r = {**r, "ai_label": "B" if r["ai_label"] == "A" else "A"}  # the fallback judge splits
         data.append(r)
-    path = tmp_path / "m.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in data), encoding="utf-8")
-    import_files(workspace.ledger, [str(path)])
+    import_rows(workspace.ledger, tmp_path, data)
     fallback = {p.id for p in workspace.ledger.get_pairs() if int(p.prompt.split()[1][:-1]) % 5 == 0}
     split = {p.id for p in workspace.ledger.get_pairs() if int(p.prompt.split()[1][:-1]) % 20 == 0}
     cfg = workspace.config
@@ -140,8 +134,8 @@ def test_pairs_only_another_judge_voted_on_are_audited_under_it(workspace, tmp_p
     mine = [d for d in ds if d["pair_id"] in fallback]
     assert len(mine) == len(fallback)  # each one is a candidate
     assert all(d["reason"]["label_judge"] == "second" for d in mine if d["action"] != "drop")
-    # its code is its reason; only its P(wrong) is kept (the quality estimate's population)
-    assert all(set(d["reason"]) <= {"p_wrong"} for d in ds if d["action"] == "drop")
+    # its code is its reason; only its P(wrong) (the quality estimate's population) and audit region are kept
+    assert all(set(d["reason"]) <= {"p_wrong", "audit"} for d in ds if d["action"] == "drop")
     assert all(not any(k.endswith(":second") and not k.startswith("label_judge") for k in d["reason"].get("signals", {}))
                for d in mine)
     assert all(d["region"] == "inconsistent" or d["action"] == "ask" for d in mine if d["pair_id"] in split)
@@ -170,9 +164,7 @@ def test_the_siblings_of_a_prompt_speak_against_a_label_that_breaks_their_order(
                 wrong.add((f"Prompt {q}", a, b))
             out.append({"id": f"p{q}-{k}", "prompt": f"Prompt {q}", "response_a": a, "response_b": b,
                         "human_label": truth, "ai_judge": "j", "ai_label": label})
-    path = tmp_path / "s.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in out), encoding="utf-8")
-    import_files(workspace.ledger, [str(path)])
+    import_rows(workspace.ledger, tmp_path, out, "s.jsonl")
     cfg = workspace.config
     cfg.selection.folds = 3
     cfg.selection.budget = 1.0  # every pair asked: each decision keeps its signals (a drop's reason is its code)

@@ -12,7 +12,8 @@ its wall time and peak RSS (``wait4``'s ``ru_maxrss``) are recorded:
   section for the real rate) so that ``select`` runs with every embedding cached, as the
   target asks; its time is the cache write, reported apart;
 - ``select``: one RLTHF iteration with the embedding reward model (cached vectors);
-- ``export``: the curated set;
+- ``status`` again after ``select`` (the quality estimate over the iteration's decisions);
+- ``export``: the curated set (after ``select`` where it ran: with the decisions and the card);
 - with ``--platforms``, against the real servers of the test harness (Label Studio 1.23.2,
   argilla-server 2.8.0, each started once for the run), up to ``--push-max`` pairs:
   ``push --all`` of every pair to a new project / dataset; then a ``--labeled`` fraction
@@ -411,7 +412,9 @@ def main(argv: list[str] | None = None) -> None:
                     steps.append(("status", [*cli, "-w", str(ws), "status"]))
                     if n <= args.select_max:
                         steps += [("embed (synthetic vectors cached)", [sys.executable, "-c", FILL_CACHE, str(ws), EMBEDDER]),
-                                  ("select (embeddings cached)", [*cli, "-w", str(ws), "select", "--no-plot"])]
+                                  ("select (embeddings cached)", [*cli, "-w", str(ws), "select", "--no-plot"]),
+                                  # after a finished iteration: the quality estimate reads its decisions
+                                  ("status (after select)", [*cli, "-w", str(ws), "status"])]
                     steps += [("export", [*cli, "-w", str(ws), "export", "--out", str(Path(tmp) / f"out{n}.jsonl")])]
                 for name, cmd in steps:
                     if args.sync_only:  # the import is a prerequisite here, not a measurement

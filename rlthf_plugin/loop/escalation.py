@@ -45,6 +45,7 @@ from ..selection.rlthf import Action
 from ..selection.signals import primary_labels, signal_table
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
+from ..store.pair_ids import positions_of
 from ..store.votes import answer_times, coverage, read_votes
 from ..vocab import SELECTING_STATES
 from .cascade import Step, cascade
@@ -79,9 +80,9 @@ def _scores(ledger: Ledger, config: Config, pool: Pool) -> tuple[np.ndarray, np.
     trusted, asked = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     rows = [r for r in iterations_db.iteration_rows(ledger) if r["state"] not in SELECTING_STATES]
     if rows:
-        for d in iterations_db.decisions(ledger, rows[-1]["id"]):
-            i = pool.index.get(d["pair_id"])
-            if i is None:
+        ds = iterations_db.decisions(ledger, rows[-1]["id"])
+        for d, i in zip(ds, positions_of(pool.index, [d["pair_id"] for d in ds]).tolist()):
+            if i < 0:
                 continue
             pw = (d["reason"] or {}).get("p_wrong")
             if pw is not None:
@@ -163,9 +164,9 @@ def _answers(ledger: Ledger, step: Step, ids: list[str], pool: Pool) -> dict[str
     n = len(ids)
     out: dict[str, Any] = {o: np.zeros(n, dtype=bool) for o in (*ORDERS, "both")}
     out["both_at"] = []
-    for pid, _, version, order, at in answer_times(ledger, [step.name]):
-        i = pool.index.get(pid)
-        if i is None or version != step.template.version or order not in out:
+    answers = answer_times(ledger, [step.name])
+    for (pid, _, version, order, at), i in zip(answers, positions_of(pool.index, [a[0] for a in answers]).tolist()):
+        if i < 0 or version != step.template.version or order not in out:
             continue
         out[order][i] = True
         if order == "both":

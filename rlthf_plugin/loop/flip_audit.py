@@ -24,12 +24,17 @@ from typing import Any
 
 import numpy as np
 
+from ..batching import batched
 from ..pairs import A, B
 from ..selection.flip_audit import AuditCertificate, certify_region
 from ..selection.rlthf import Action
 from ..store import iterations as iterations_db
 from ..store.ledger import Ledger
+from ..store.pair_ids import positions_of
 from .pool import Pool
+
+#: Decision rows whose pairs are looked up at a time.
+LOOKUP_PAGE = 5000
 
 
 @dataclass(frozen=True)
@@ -84,16 +89,16 @@ def previous_audit(ledger: Ledger, pool: Pool, iteration: int | None, *, delta: 
     region = np.zeros(n, dtype=bool)
     sampled = np.zeros(n, dtype=bool)
     source = np.full(n, -1, dtype=np.int64)
-    for r in iterations_db.decision_stream(ledger, iteration):
-        i = pool.index.get(r["pair_id"])
-        reason = r["reason"] or {}
-        if i is None:
-            continue
-        if reason.get("audit") is not None:
-            region[i] = True
-            sampled[i] = r["action"] == Action.ASK.value
-        if reason.get("audit_flip") is not None and r["action"] == Action.FLIP.value:
-            source[i] = int(reason["audit_flip"])
+    for page in batched(iterations_db.decision_stream(ledger, iteration), LOOKUP_PAGE):
+        for r, i in zip(page, positions_of(pool.index, [r["pair_id"] for r in page]).tolist()):
+            reason = r["reason"] or {}
+            if i < 0:
+                continue
+            if reason.get("audit") is not None:
+                region[i] = True
+                sampled[i] = r["action"] == Action.ASK.value
+            if reason.get("audit_flip") is not None and r["action"] == Action.FLIP.value:
+                source[i] = int(reason["audit_flip"])
     open_ = ~pool.human_any
     winner = np.isin(pool.ai, [A, B])
     # A human tie says the AI label is not wrong: it counts against the flip.

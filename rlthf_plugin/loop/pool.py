@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..batching import batched
 from ..config import Config, ground_truth_platforms
 from ..errors import ConfigError, require
 from ..models.embedder import SentenceEmbedder
@@ -31,12 +32,15 @@ from ..selection.rlthf import Action, schedule
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
-from ..store.votes import VoteTable, audited_of, read_votes
+from ..store.pair_ids import PairIds, PairIndex, positions_of
+from ..store.votes import VoteTable, audited_arrays, read_votes
 from .cascade import settler_names
 from .pair_columns import LedgerPairs, PairColumns, read_columns
 
 #: The platform name of the simulated annotator's labels (:mod:`rlthf_plugin.loop.oracle`).
 ORACLE_PLATFORM = "oracle"
+#: Decisions read at a time by :func:`previous_actions`.
+ACTION_PAGE = 50_000
 
 
 def training_labels(ai: np.ndarray, human: np.ndarray, prev_action: np.ndarray | None) -> np.ndarray:
@@ -82,17 +86,21 @@ class Pool:
     human_any: np.ndarray      # (N,) bool: any counted human answer (also tie / skip)
     human_iteration: np.ndarray  # (N,) iteration that asked it (-1 when none)
     truth: np.ndarray          # (N,) ground-truth majority label ("" when none)
-    index: dict[str, int] = field(default_factory=dict)
+    index: Mapping[str, int] = field(default_factory=dict)  # pair id -> position (a PairIndex from read_pool)
     primary_judge: str = ""    # whose label ``ai`` is where it voted
-    label_judge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # (N,) whose ``ai`` it is
+    label_judge: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # (N,) str: whose ``ai`` it is
     votes: VoteTable | None = None  # every AI vote of ``pairs``, in their order
     #: The pairs as columns (a select over the vector store): then ``pairs`` reads from the ledger.
     columns: PairColumns | None = None
 
     # What the strategies read: columns when there are, else from the pairs.
     @property
-    def ids(self) -> list[str]:
-        return self.columns.ids if self.columns is not None else [p.id for p in self.pairs]
+    def ids(self) -> Sequence[str]:
+        if self.columns is not None:
+            return self.columns.ids
+        if isinstance(self.index, PairIndex):
+            return self.index.ids
+        return [p.id for p in self.pairs]
 
     def texts(self) -> tuple[Sequence[str] | TextRows, Sequence[str] | TextRows, Sequence[str] | TextRows]:
         """(prompts, responses A, responses B): text rows of the vector store, or the texts."""
@@ -125,9 +133,16 @@ class Pool:
 
     def pairs_at(self, positions: Sequence[int]) -> Sequence[PreferencePair]:
         """The pairs at ``positions`` (read from the ledger when iterated, for columns)."""
-        if self.columns is not None:
-            return LedgerPairs(self.pairs.ledger, [self.columns.ids[int(i)] for i in positions])
+        if isinstance(self.pairs, LedgerPairs):
+            return LedgerPairs(self.pairs.ledger, [self.pairs.ids[int(i)] for i in positions])
         return [self.pairs[int(i)] for i in positions]
+
+    def release_rows(self, *, votes: bool = True) -> None:
+        """Drop the text rows and (``votes``) the vote tensors: a select's decision phase reads
+        ids and labels only; :meth:`texts` and :meth:`similarity` read the pairs from the ledger after."""
+        self.columns = None
+        if votes:
+            self.votes = None
 
 
 def _similarity(meta: dict | None) -> float:
@@ -150,27 +165,29 @@ def read_pool(ledger: Ledger, config: Config, *, table: StoredTextTable | None =
     text at all (the pairs are read from the ledger when asked: the quality estimate needs
     only ids and labels)."""
     columns = read_columns(ledger, table) if table is not None else None
+    if table is not None:
+        table.forget_index()  # the pool holds its rows: the store's text-id index can go (54 B a pair)
     pairs: Sequence[PreferencePair]
     if columns is not None:
-        pairs = LedgerPairs(ledger, columns.ids)
+        ids = columns.ids
+        pairs = LedgerPairs(ledger, ids)
     elif not texts:
-        pairs = LedgerPairs(ledger, ledger.pair_ids())
+        ids = PairIds(ledger.pair_ids())
+        pairs = LedgerPairs(ledger, ids)
     else:
         pairs = ledger.get_pairs()
-    ids = columns.ids if columns is not None else (pairs.ids if isinstance(pairs, LedgerPairs) else [p.id for p in pairs])
-    index = {pid: i for i, pid in enumerate(ids)}
+        ids = PairIds(p.id for p in pairs)
+    index = PairIndex(ids)
     n = len(pairs)
-    ai = np.full(n, "", dtype=object)
-    judge = np.full(n, "", dtype=object)
     # The audited AI label is the primary judge's, or a fallback judge's where the primary did
     # not vote (the other judges are signals, never the label).
     ai_votes = read_votes(ledger, ids)  # read once: select_signals takes them from the pool
-    audited = audited_of(ledger, ai_votes, config.selection.primary_judge, settler_names(config),
-                         ties_only=config.escalation.settle == "ties")
-    for pid, label in audited.labels.items():
-        if pid in index:
-            ai[index[pid]] = label
-            judge[index[pid]] = audited.judges[pid]
+    labels, judge_of, primary = audited_arrays(ledger, ai_votes, config.selection.primary_judge,
+                                               settler_names(config), ties_only=config.escalation.settle == "ties")
+    has = labels != ""
+    ai = _compact(np.where(has, labels, ""))
+    # the judges' names shared by reference (8 bytes a pair, not a copy of the name)
+    judge = np.array([*ai_votes.judges, ""], dtype=object)[np.where(has, judge_of, -1)]
     truth_platforms = ground_truth_platforms(config)
     counted: dict[str, list[str]] = defaultdict(list)
     truth_votes: dict[str, list[str]] = defaultdict(list)
@@ -186,24 +203,37 @@ def read_pool(ledger: Ledger, config: Config, *, table: StoredTextTable | None =
     human_any = np.zeros(n, dtype=bool)
     human_iteration = np.full(n, -1, dtype=np.int64)
     truth = np.full(n, "", dtype=object)
-    for pid, votes in counted.items():
-        i = index.get(pid)
-        if i is None:
+    for (pid, votes), i in zip(counted.items(), index.positions(list(counted))):
+        if i < 0:
             continue
         human_any[i] = True
         human[i] = majority(votes).label or ""
         human_iteration[i] = asked_in.get(pid, -1)
-    for pid, votes in truth_votes.items():
-        if pid in index:
-            truth[index[pid]] = majority(votes).label or ""
-    return Pool(pairs, ai.astype(str), human.astype(str), human_any, human_iteration, truth.astype(str), index,
-                audited.primary, judge.astype(str), ai_votes, columns)
+    for votes, i in zip(truth_votes.values(), index.positions(list(truth_votes))):
+        if i >= 0:
+            truth[i] = majority(votes).label or ""
+    return Pool(pairs, ai, _compact(human), human_any, human_iteration, _compact(truth), index,
+                primary, judge, ai_votes, columns)
 
 
-def label_judge_counts(pool: Pool) -> dict[str, int]:
-    """judge -> pool pairs (AI winner A or B) audited under its label, most first."""
-    judges, counts = np.unique(pool.label_judge[np.isin(pool.ai, [A, B])], return_counts=True)
-    return {str(judges[k]): int(counts[k]) for k in np.lexsort((judges, -counts))}
+def _compact(values: np.ndarray) -> np.ndarray:
+    """(N,) str array as wide as its longest value (a label per pair: 4 bytes, not 64)."""
+    width = max(1, int(np.char.str_len(values.astype(str)).max())) if len(values) else 1
+    return values.astype(f"U{width}")
+
+
+def label_judge_counts(pool: Pool, judges: Sequence[str] | None = None) -> dict[str, int]:
+    """judge -> pool pairs (AI winner A or B) audited under its label, most first; ``judges``:
+    the names that can occur (default: the pool's votes' judges, else found by sorting)."""
+    winner = np.isin(pool.ai, [A, B])
+    if judges is None and pool.votes is not None:
+        judges = pool.votes.judges
+    if judges is None:
+        names = [str(j) for j in np.unique(pool.label_judge[winner])]
+    else:  # the few judges of the votes: a mask each, no sorted copy of N names
+        names = [*judges, ""]
+    counts = {j: int(np.count_nonzero(winner & (pool.label_judge == j))) for j in names}
+    return dict(sorted(((j, c) for j, c in counts.items() if c), key=lambda jc: (-jc[1], jc[0])))
 
 
 def in_shard(pair_ids: Sequence[str], shard: float, seed: int) -> np.ndarray:
@@ -238,12 +268,15 @@ def previous_actions(ledger: Ledger, pool: Pool, iteration: int | None) -> np.nd
     """(N,) str: each pair's action in ``iteration`` ("" where none); None when ``iteration`` is None."""
     if iteration is None:
         return None
-    out = np.full(len(pool.ai), "", dtype=object)
-    for pid, action in iterations_db.decision_actions(ledger, iteration):  # two columns, not whole rows
-        i = pool.index.get(pid)
-        if i is not None:
-            out[i] = action
-    return out.astype(str)
+    out = np.zeros(len(pool.ai), dtype="U1")  # "" everywhere; as wide as the longest action read
+    for page in batched(iterations_db.decision_actions(ledger, iteration), ACTION_PAGE):  # two columns
+        at = positions_of(pool.index, [pid for pid, _ in page])
+        found = at >= 0
+        actions = np.array([a for _, a in page], dtype=str)
+        if actions.dtype.itemsize > out.dtype.itemsize:
+            out = out.astype(actions.dtype)
+        out[at[found]] = actions[found]
+    return out
 
 
 def human_weights(pool: Pool, rows: list[dict], config: Config, alpha: float) -> np.ndarray:

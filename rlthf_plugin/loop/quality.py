@@ -20,10 +20,11 @@ only reads the ledger and arranges arrays.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from ..batching import batched
 from ..config import Config, ground_truth_platforms
 from ..pairs import A, B
 from ..selection.allocation import Kind
@@ -32,11 +33,14 @@ from ..selection.rlthf import Action
 from ..store import iterations as iterations_db
 from ..store.labels import label_rows
 from ..store.ledger import Ledger
+from ..store.pair_ids import positions_of
 from ..vocab import SELECTING_STATES, Strategy
 from .pool import Pool, read_pool
 
 #: Decision regions that are not a pool pair with an AI label to keep.
 _NOT_POOL = {"inconsistent", Kind.REAL.value}
+#: Decision rows whose pairs are looked up at a time.
+LOOKUP_PAGE = 5000
 
 
 def signals_iterations(ledger: Ledger) -> list[dict]:
@@ -44,6 +48,12 @@ def signals_iterations(ledger: Ledger) -> list[dict]:
     return [r for r in iterations_db.iteration_rows(ledger)
             if (r["stats"] or {}).get("strategy") == Strategy.SIGNALS.value
             and r["state"] not in {s.value for s in SELECTING_STATES}]
+
+
+def _located(pool: Pool, rows: Iterable[dict]) -> Iterator[tuple[dict, int]]:
+    """(row, the pool position of its pair or -1), the positions looked up a page of rows at a time."""
+    for page in batched(rows, LOOKUP_PAGE):
+        yield from zip(page, positions_of(pool.index, [r["pair_id"] for r in page]).tolist())
 
 
 def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.ndarray]:
@@ -62,10 +72,9 @@ def batch_arrays(pool: Pool, batches: Iterable[Iterable[dict]]) -> dict[str, np.
     explore = np.zeros((t_n, n), dtype=bool)
     audit = np.zeros((t_n, n), dtype=bool)
     for t, rows in enumerate(batches):
-        for r in rows:
-            i = pool.index.get(r["pair_id"])
+        for r, i in _located(pool, rows):
             reason = r["reason"] or {}
-            if i is None or r["region"] in _NOT_POOL or reason.get("p_wrong") is None:
+            if i < 0 or r["region"] in _NOT_POOL or reason.get("p_wrong") is None:
                 continue
             if pool.ai[i] not in (A, B):
                 continue
@@ -103,9 +112,8 @@ def quality_summary(ledger: Ledger, config: Config, *, pool: Pool | None = None)
     n = len(pool.pairs)
     action = np.full(n, "", dtype=object)
     calibrated = np.full(n, np.nan)
-    for r in iterations_db.decision_stream(ledger, its[-1]["id"]):
-        i = pool.index.get(r["pair_id"])
-        if i is not None:
+    for r, i in _located(pool, iterations_db.decision_stream(ledger, its[-1]["id"])):
+        if i >= 0:
             action[i] = r["action"]
             c = (r["reason"] or {}).get("calibrated")
             calibrated[i] = np.nan if c is None else float(c)
@@ -174,9 +182,8 @@ def quality_curve(ledger: Ledger, config: Config, *, pool: Pool | None = None) -
         wrong = np.where(known, arr["wrong"], np.nan)
         at = np.where(known, arr["asked_at"], -1)
         flipped = np.zeros(len(pool.pairs), dtype=bool)
-        for row in batches[t]:
-            i = pool.index.get(row["pair_id"])
-            if i is not None and row["action"] == Action.FLIP.value and not known[i]:
+        for row, i in _located(pool, batches[t]):
+            if i >= 0 and row["action"] == Action.FLIP.value and not known[i]:
                 flipped[i] = True
         s = arr["stratum"][: t + 1].copy()
         s[(s == 0) & ~known[None, :]] = 1  # not answered by then: with the rest

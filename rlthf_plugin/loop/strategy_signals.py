@@ -141,10 +141,15 @@ def _labels(pool: Pool, prev: np.ndarray | None) -> np.ndarray:
     return labels
 
 
-def _evidence(pool: Pool, votes, config: Config, raw: np.ndarray, labels: np.ndarray, weights: np.ndarray,
-              it: int) -> _Evidence:
-    """Steps 2-4 on the pool's current votes: sibling margins, signals, prior, error model, flips and trust."""
+def _evidence(pool: Pool, config: Config, raw: np.ndarray, labels: np.ndarray, weights: np.ndarray,
+              it: int, *, release: bool = False) -> _Evidence:
+    """Steps 2-4 on the pool's votes (``pool.votes``): sibling margins, signals, prior, error model, flips and
+    trust; ``release``: the pool's text rows are dropped once the signal table is built, its vote tensors once
+    the prior is (nothing after reads them)."""
     sel = config.selection
+    votes = pool.votes
+    if votes is None:
+        raise ValueError("the pool holds no votes (read_pool reads them)")
     primary = votes.judges.index(pool.primary_judge)  # the pool's: its labels are the table's
     settlers = [votes.judges.index(s) for s in settler_names(config)
                 if s in votes.judges and s != pool.primary_judge]  # strongest first, as the pool settled
@@ -158,7 +163,13 @@ def _evidence(pool: Pool, votes, config: Config, raw: np.ndarray, labels: np.nda
                          coverage=coverage(votes), sibling_margin=sibling, settlers=settlers,
                          settle_only=(~np.isin(audited_labels(votes.votes, primary, coverage=coverage(votes))[0],
                                                [A, B]) if config.escalation.settle == "ties" else None))
+    if release:
+        del length_a, length_b
+        pool.release_rows(votes=False)
     prior = prior_wrong(table, votes.votes, primary, rm_margin=raw, method=sel.prior)
+    if release:
+        del votes
+        pool.release_rows()
     wrong = np.where(human_win & winner, (pool.human != pool.ai).astype(float), np.nan)
     model = fit_error_model(table, prior, wrong, prior_strength=sel.prior_strength, seed=sel.seed + it)
     # calibrated flips and trust, only for pairs without any human answer
@@ -183,7 +194,9 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     sel = config.selection
     n = len(pool.ai)
     ids = pool.ids
-    votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
+    if pool.votes is None:
+        pool.votes = read_votes(ledger, ids)
+    judge_names, labeled = pool.votes.judges, pool.votes.labeled  # the tensors go in _evidence
     # 1. the reward model's margins on the current labels
     prev = previous_actions(ledger, pool, rows[-1]["id"] if rows else None)
     labels = _labels(pool, prev)
@@ -194,19 +207,37 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     train = labels != ""
     raw = cross_fit_margins(factory, *pool.texts(), labels.astype(str), train=train, weights=weights,
                             folds=sel.folds, seed=sel.seed + it, progress=progress)
+    # The curve of the oriented margins (a stat) while little else is held: its sort and smoothing
+    # are ~100 B a pair for a moment (with an escalation cascade the labels change: computed after).
+    curve = None if cascade(config) else _curve(pool, raw)
     # 2-4. signals, prior, error model; flips and trust
-    ev = _evidence(pool, votes, config, raw, labels, weights, it)
+    real_rows, real_dis = _real_candidates(pool)
+    ev = _evidence(pool, config, raw, labels, weights, it, release=not cascade(config))
     escalated = None
     if cascade(config):
         # Escalate where the answer is worth the most on this P(wrong), then refit on the new votes.
         escalated = escalate(ledger, config, judges=judges, progress=progress, pool=pool,
                              scores=(ev.model.p_wrong, ev.dec.decision == "trust"))
         pool = read_pool(ledger, config, table=stored_table(factory))
-        votes = pool.votes if pool.votes is not None else read_votes(ledger, ids)
+        if pool.votes is None:
+            pool.votes = read_votes(ledger, ids)
+        judge_names, labeled = pool.votes.judges, pool.votes.labeled
         labels = _labels(pool, prev)
-        ev = _evidence(pool, votes, config, raw, labels, weights, it)
+        real_rows, real_dis = _real_candidates(pool)
+        ev = _evidence(pool, config, raw, labels, weights, it, release=True)
     primary, settlers, table, model, dec, wrong = ev.primary, ev.settlers, ev.table, ev.model, ev.dec, ev.wrong
     winner = np.isin(pool.ai, [A, B])
+    margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
+    # The decision phase reads ids, labels and these: the text rows, the vote tensors and the
+    # training arrays go first (at 1M pairs ~150 MB of the peak).
+    n_train = int(train.sum())
+    per_judge = label_judge_counts(pool, judge_names)
+    del labels, weights, train, raw
+    pool.release_rows()
+    # The stats that read whole columns, before the decision arrays exist (a lower peak at 1M pairs).
+    if curve is None:  # after an escalation cascade: over its labels
+        curve = analyze_curve(margin_of[winner]).summary() if winner.any() else {}
+    checked = rm_check(pool, np.where(winner, margin_of, np.nan), ledger)
     # ... the trusted region certified as a set (issue 21): fixed-sequence testing over thresholds
     # of P(wrong). Flips: per pair (decide), and sets certified by a uniform audit (loop.flip_audit);
     # a set checked on earlier suspects (selection.guarantee.flip_set) flipped at a precision
@@ -214,7 +245,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     scored = np.where(pool.human_any & ~np.isin(pool.human, [A, B]), np.nan, model.p_wrong)
     open_pairs = winner & ~pool.human_any & np.isfinite(scored)
     trusted = trusted_region(scored, wrong, candidates=open_pairs, alpha=sel.trust_alpha, delta=sel.trust_delta)
-    certified = np.full(n, "none", dtype=object)
+    certified = _filled(n, "none")
     certified[trusted.members] = "trust"
     certified[dec.decision == "flip"] = "flip"
     # ... and the flips an audit certified (the previous batch's, and earlier ones still open)
@@ -227,7 +258,6 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     suspect = winner & ~pool.human_any & shard
     eligible = suspect | inconsistent
     score = np.where(inconsistent, np.nan, model.p_wrong)  # no label to audit: no P(wrong)
-    real_rows, real_dis = _real_candidates(pool)
     budget = int(round(sel.budget * int(winner.sum())))
     suspect_share = 1 - sel.explore - sel.real_share - sel.tie_share
     # This batch's audit region: suspects not flipped by an audit (those stay explorable).
@@ -239,22 +269,65 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                      shares={Kind.SUSPECT.value: suspect_share,
                              Kind.REAL.value: sel.real_share, Kind.EXPLORE.value: sel.explore,
                              Kind.TIE.value: sel.tie_share}, seed=sel.seed + it)
+    del to_ask
+    # What the rows still read of the evidence: the signals and bounds of the rows that keep a full
+    # reason (asked, flipped, kept), and the stats; the table, the error model and the per-pair bounds
+    # go before the decision arrays are built (at 1M pairs ~70 MB of the peak).
+    asked_rows = [int(real_rows[idx]) if kind == Kind.REAL.value else int(idx) for kind, idx in zip(batch.kind, batch.index)]
+    kept = np.union1d(np.flatnonzero(eligible & (certified != "none")), np.asarray(asked_rows, dtype=np.int64))
+    signal_names, signals_kept = table.names, table.values[kept]
+    bounds_kept = np.column_stack([dec.calibrated[kept], dec.lower[kept], dec.upper[kept]])
+    flip_min = dec.flip_min_precision
+    evidence_stats = {"settled": {judge_names[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
+                      "error_model": model.summary(), "calibration": dec.calibration.summary(),
+                      "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum())}
+    del ev, table, model, dec, wrong, scored, open_pairs
     # Decision rows: every candidate (AI winner or inconsistent, no human answer, in the shard).
     ranks = np.empty(n, dtype=np.int64)
-    order = np.argsort(-np.nan_to_num(score, nan=-1.0), kind="stable")
+    by_score = np.nan_to_num(score, nan=-1.0)
+    np.negative(by_score, out=by_score)
+    order = np.argsort(by_score, kind="stable")
+    del by_score
     ranks[order] = np.arange(n)
-    # Per-pair action, region, priority and asked kind as arrays ("" = not a candidate).
-    action = np.full(n, "", dtype=object)
-    action[eligible] = [_ACTION[str(x)] for x in certified[eligible]]
-    region = np.where(inconsistent, INCONSISTENT, [_REGION.get(a, "") for a in action]).astype(object)
+    del order
+    # Per-pair action, region, priority and asked kind as arrays ("" = not a candidate); object
+    # arrays whose items are the few shared strings (8 bytes a pair, no string per pair).
+    action = _filled(n, "")
+    for name, act in _ACTION.items():
+        action[eligible & (certified == name)] = act
+    region = _filled(n, "")
+    for act, reg in _REGION.items():
+        region[action == act] = reg
+    region[inconsistent] = INCONSISTENT
     priority = np.zeros(n)
     asked_kind = np.full(n, None, dtype=object)
     for kind, idx, pr in zip(batch.kind, batch.index, batch.priority):
         row = int(real_rows[idx]) if kind == Kind.REAL.value else int(idx)
         asked_kind[row] = str(kind)
         action[row], region[row], priority[row] = Action.ASK.value, str(kind), float(pr)
-    margin_of = np.where(winner, np.where(pool.ai == A, raw, -raw), raw)
     decided = np.flatnonzero(action != "")
+    del certified, eligible, suspect, shard
+    counts = {k.value: int(np.sum(action == k.value)) for k in Action}
+    stats: dict[str, Any] = {
+        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(decided.size), "train": n_train,
+        "human_labeled": int(human_win.sum()), "budget": budget, "counts": counts,
+        "kinds": batch.counts(), "primary_judge": judge_names[primary], "judges": labeled,
+        "label_judges": per_judge,
+        "inconsistent": int(np.sum(pool.ai == TIE_INCONSISTENT)),
+        "settled": evidence_stats["settled"],
+        "error_model": evidence_stats["error_model"], "prior": sel.prior,
+        "calibration": evidence_stats["calibration"],
+        "certified": {"trusted": trusted.as_dict(), "flips": audit.summary()},
+        "audit": {"region": int(audited.sum()), "min_mean": sel.flip_audit},
+        "curve": curve,
+        "gate": {"open": counts[Action.FLIP.value] > 0, "errors": evidence_stats["errors"], "n": evidence_stats["n"],
+                 "lower_bound": None,
+                 "reason": f"flip where the calibrated lower bound >= {sel.flip_min_precision:g}; "
+                           f"trusted region: {trusted.reason}"},
+        "rm_check": checked,
+    }
+    if escalated is not None:
+        stats["escalation"] = escalated.summary()
 
     def decision_rows():  # one at a time: a million pairs never hold a million dicts
         for i in decided:
@@ -266,40 +339,21 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                        "reason": {**({} if _f(score[i]) is None else {"p_wrong": round(float(score[i]), 6)}),
                                   **({"audit": it} if audited[i] else {})}}
                 continue
-            why = _why(a, region[i], asked_kind[i], score[i], (trusted, dec), i, audit)
+            slot = int(np.searchsorted(kept, i))
+            calibrated, lower, upper = bounds_kept[slot]
+            why = _why(a, region[i], asked_kind[i], score[i], trusted, flip_min, lower, audit, i)
             reason = {"action": a, "region": region[i], "kind": asked_kind[i], "why": why,
                       "audit": it if audited[i] else None,
                       "audit_flip": int(audit.source[i]) if audit.flipped[i] else None,
-                      "p_wrong": _f(score[i]), "calibrated": _f(dec.calibrated[i]), "lower": _f(dec.lower[i]),
-                      "upper": _f(dec.upper[i]), "margin": _f(margin_of[i]), "primary_judge": votes.judges[primary],
+                      "p_wrong": _f(score[i]), "calibrated": _f(calibrated), "lower": _f(lower),
+                      "upper": _f(upper), "margin": _f(margin_of[i]), "primary_judge": judge_names[primary],
                       "label_judge": str(pool.label_judge[i]) or None,
-                      "signals": {k: round(float(v), 4) for k, v in zip(table.names, table.values[i]) if v}}
+                      "signals": {k: round(float(v), 4) for k, v in zip(signal_names, signals_kept[slot]) if v}}
             yield {
                 "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
                 "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
                 "reason": {k: v for k, v in reason.items() if v is not None},
             }
-    counts = {k.value: int(np.sum(action == k.value)) for k in Action}
-    stats: dict[str, Any] = {
-        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(decided.size), "train": int(train.sum()),
-        "human_labeled": int(human_win.sum()), "budget": budget, "counts": counts,
-        "kinds": batch.counts(), "primary_judge": votes.judges[primary], "judges": votes.labeled,
-        "label_judges": label_judge_counts(pool),
-        "inconsistent": int(np.sum(pool.ai == TIE_INCONSISTENT)),
-        "settled": {votes.judges[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
-        "error_model": model.summary(), "prior": sel.prior,
-        "calibration": dec.calibration.summary(),
-        "certified": {"trusted": trusted.as_dict(), "flips": audit.summary()},
-        "audit": {"region": int(audited.sum()), "min_mean": sel.flip_audit},
-        "curve": analyze_curve(margin_of[winner]).summary() if winner.any() else {},
-        "gate": {"open": counts[Action.FLIP.value] > 0, "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum()),
-                 "lower_bound": None,
-                 "reason": f"flip where the calibrated lower bound >= {sel.flip_min_precision:g}; "
-                           f"trusted region: {trusted.reason}"},
-        "rm_check": rm_check(pool, np.where(winner, margin_of, np.nan), ledger),
-    }
-    if escalated is not None:
-        stats["escalation"] = escalated.summary()
     iterations_db.record_selection(ledger, it, decision_rows(), stats, fence=owner.fence if owner else None)
     asked = pool.pairs_at(np.flatnonzero(action == Action.ASK.value))
     return IterationReport(it, counts, stats, None, asked)
@@ -316,7 +370,8 @@ def signals_params(config: Config) -> dict[str, Any]:
 STRATEGY = SelectionStrategy(Strategy.SIGNALS.value, select_signals, signals_params)
 
 
-def _why(action: str, region: str, kind: str | None, score: float, dec, i: int, audit: AuditFlips) -> str:
+def _why(action: str, region: str, kind: str | None, score: float, trusted: Any, flip_min: float,
+         lower: float, audit: AuditFlips, i: int) -> str:
     if action == Action.ASK.value:
         return {Kind.SUSPECT.value: f"P(AI label wrong) {score:.2f}, among the highest",
                 Kind.EXPLORE.value: "uniform exploration sample: keeps the calibration measured",
@@ -325,20 +380,35 @@ def _why(action: str, region: str, kind: str | None, score: float, dec, i: int, 
                                 "it: the tie share"}.get(kind or "", kind or "")
     if region == INCONSISTENT:
         return "the judge of the AI label contradicted itself across orders: never trusted"
-    trusted, per_pair = dec
     if action == Action.FLIP.value and audit.flipped[i]:
         src = int(audit.source[i])
         c = audit.certificate
         if c is not None and src == audit.iteration:
             return (f"certified by the audit of iteration {src}: {c.errors} of {c.labels} sampled AI labels wrong, "
-                    f"precision > 1/2 with probability >= {1 - dec[0].delta:g}")
+                    f"precision > 1/2 with probability >= {1 - trusted.delta:g}")
         return f"certified by the audit of iteration {src}"
     if action == Action.FLIP.value:
-        return f"calibrated P(wrong) lower bound {per_pair.lower[i]:.2f} >= {per_pair.flip_min_precision:g}"
+        return f"calibrated P(wrong) lower bound {lower:.2f} >= {flip_min:g}"
     if action == Action.KEEP.value:
         return (f"in the trusted region (P(wrong) <= {trusted.threshold:.3g}): disagreement <= {trusted.level:g} "
                 f"with probability {1 - trusted.delta:g}")
     return "neither flip nor trust proven: the AI label stays"
+
+
+def _curve(pool: Pool, raw: np.ndarray) -> dict[str, Any]:
+    """The margin curve's summary over the pairs with an AI winner: ``raw`` (N,) r(A) - r(B),
+    oriented to the audited label."""
+    winner = np.isin(pool.ai, [A, B])
+    if not winner.any():
+        return {}
+    return analyze_curve(np.where(pool.ai == A, raw, -raw)[winner]).summary()
+
+
+def _filled(n: int, value: str) -> np.ndarray:
+    """(n,) object array holding ``value`` (one string shared; ``np.full`` would make n copies)."""
+    out = np.empty(n, dtype=object)
+    out[:] = value
+    return out
 
 
 def _f(x: Any) -> float | None:

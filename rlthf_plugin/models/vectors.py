@@ -312,6 +312,13 @@ class StoredTextTable:
         """Drop the mapped matrix's pages from resident memory (a scan stays bounded)."""
         self.store.release(self.embedder.name)
 
+    def forget_index(self) -> None:
+        """Drop the store's in-memory index of text ids when it has one (rebuilt when texts are
+        looked up again): a pool read as rows needs no lookup until it is read again."""
+        forget = getattr(self.store, "forget_index", None)
+        if callable(forget):
+            forget(self.embedder.name)
+
 
 __all__ = ["ArrayVectorStore", "EmbeddingCache", "ReadOnlyVectors", "StoredTextTable", "TextRows", "TextTable", "VectorStore", "choose",
            "fill_store", "is_array_store", "take"]

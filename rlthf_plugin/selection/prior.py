@@ -13,7 +13,8 @@ Three methods, chosen by name (:data:`PRIOR_METHODS`):
   one split across its orders adds ``SPLIT_WEIGHT``; the RM margin, scaled by its standard
   deviation over the auditable pairs, orders the pairs within those groups. Each judge
   counts alike: which judge to trust is the error model's job once human labels exist.
-- ``dawid_skene``: Dawid-Skene (1979) EM over the annotators (crowd-kit): the audited
+- ``dawid_skene``: Dawid-Skene (1979) EM over the annotators (crowd-kit's EM, run on the
+  pairs' vote patterns, :mod:`.dawid_skene`): the audited
   label, each other judge per order, the RM's sign and the siblings as two more
   annotators (the siblings agree where the order the other labels of the prompt imply
   backs the label by more than ``SIBLING_MIN``, are against it elsewhere, and cast no vote
@@ -37,6 +38,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .dawid_skene import dawid_skene_patterns, vote_patterns
 from .signals import SignalTable, check_votes
 
 BASE_ERROR = 0.2
@@ -114,6 +116,12 @@ def _annotators(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -
     is unknown) is one annotator, so it is not counted twice. A fallback label judge is no
     annotator of the pairs it labels (it is column 0 there).
     """
+    cols, rm_col = _annotator_columns(table, x, j, margin)
+    return np.column_stack(cols), rm_col
+
+
+def _annotator_columns(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """:func:`_annotators` as a list of (N,) columns, and the RM's column (-1: none)."""
     cols = [np.where(table.label == "A", 0.0, np.where(table.label == "B", 1.0, np.nan))]
     for k in range(x.shape[1]):
         if k == j:
@@ -131,20 +139,16 @@ def _annotators(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -
     if np.isfinite(margin).any():
         cols.append(np.where(np.isfinite(margin), np.where(margin >= 0, 0.0, 1.0), np.nan))
         rm_col = len(cols) - 1
-    return np.column_stack(cols), rm_col
+    return cols, rm_col
 
 
 def _dawid_skene(table: SignalTable, x: np.ndarray, j: int, margin: np.ndarray) -> np.ndarray:
-    import pandas as pd
-    from crowdkit.aggregation import DawidSkene
-
-    labels, _ = _annotators(table, x, j, margin)
-    rows, cols = np.nonzero(np.isfinite(labels))
-    df = pd.DataFrame({"task": rows, "worker": cols, "label": labels[rows, cols].astype(int)})
-    probas: pd.DataFrame = DawidSkene(n_iter=100).fit(df).probas_
-    p_b = np.full(labels.shape[0], np.nan)
-    p_b[probas.index.to_numpy(dtype=np.int64)] = probas.reindex(columns=[0, 1], fill_value=0.0)[1].to_numpy()
-    chose_b = labels[:, 0] == 1
+    # Dawid-Skene over the pairs' vote patterns (crowd-kit's EM, without a frame of every vote)
+    columns, _ = _annotator_columns(table, x, j, margin)
+    patterns, counts, inverse = vote_patterns(columns)
+    chose_b = columns[0] == 1
+    del columns
+    p_b = dawid_skene_patterns(patterns, counts)[inverse]
     return np.where(chose_b, 1 - p_b, p_b)
 
 

@@ -322,11 +322,13 @@ def _select(m: np.ndarray, curve: Curve, budget: int, back_off: float, gate: Fli
     n = m.shape[0]
     rank = curve.ranks()
     keep_end = int((1 - back_off) * curve.knee)
-    region = np.full(n, Region.MIDDLE.value, dtype=object)
+    region = np.empty(n, dtype=object)
+    region[:] = Region.MIDDLE.value  # one shared string (np.full would copy it per pair)
     region[rank < keep_end] = Region.TRUSTED.value
     region[(rank >= curve.knee) & (rank < curve.reflection)] = Region.BAND.value
     region[rank >= curve.reflection] = Region.FLIP.value
-    action = np.full(n, Action.DROP.value, dtype=object)
+    action = np.empty(n, dtype=object)
+    action[:] = Action.DROP.value  # one shared string (np.full would copy it per pair)
     action[region == Region.TRUSTED] = Action.KEEP.value
     if gate.open:
         action[region == Region.FLIP] = Action.FLIP.value

@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-#: At most this many Hessian cells (prompts x m x m) are solved in one batch (memory).
-_MAX_CELLS = 1 << 22
+#: At most this many Hessian cells (prompts x m x m) are solved in one batch (memory; each prompt is
+#: solved on its own, so the batch size changes no result).
+_MAX_CELLS = 1 << 20  # 8 MB a Hessian stack (the solve and the inverse copy it): a batch costs ~30 MB, not ~100
 
 
 def sibling_margins(group: Any, a: Any, b: Any, label: Any, *, weights: Any = None, l2: float = 1.0,
@@ -87,13 +88,30 @@ def sibling_margins(group: Any, a: Any, b: Any, label: Any, *, weights: Any = No
     # A prompt with a single pair has no siblings: its margin is 0 (exactly the leave-one-out
     # fit of an empty prompt), and most prompts of a large import are such: only the others
     # are solved.
-    _, g_inv, g_count = np.unique(g, return_inverse=True, return_counts=True)
-    multi = np.flatnonzero(g_count[g_inv.reshape(-1)] > 1)
+    g_inv = _dense_codes(g)
+    multi = np.flatnonzero(np.bincount(g_inv)[g_inv] > 1)
+    del g_inv
     if multi.size == 0:
         return out
+    if multi.size == n:  # every prompt has siblings: no subset to copy
+        return _margins(g, ia, ib, y, w, l2, steps)
     sub = _margins(g[multi], ia[multi], ib[multi], y[multi], w[multi], l2, steps)
     out[multi] = sub
     return out
+
+
+def _dense_codes(x: np.ndarray) -> np.ndarray:
+    """(N,) int64: the rank of each value among the distinct values of ``x`` (``np.unique``'s
+    inverse), by a presence table when the values are small non-negative ints (text rows, prompt
+    ids: a byte per value instead of the sorted copies ``np.unique`` makes)."""
+    if x.size and x.min() >= 0 and x.max() < 4 * x.size + (1 << 20):
+        present = np.zeros(int(x.max()) + 1, dtype=bool)
+        present[x] = True
+        code = np.cumsum(present, dtype=np.int64) - 1
+        out: np.ndarray = code[x]
+        return out
+    inverse: np.ndarray = np.unique(x, return_inverse=True)[1].reshape(-1)
+    return inverse
 
 
 def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float,
@@ -103,19 +121,24 @@ def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np
     out = np.zeros(n)
     # Nodes: distinct (prompt, response), one int64 key each (codes < 2N, so no overflow),
     # then the local index of each node within its prompt.
-    g_code = np.unique(g, return_inverse=True)[1].reshape(-1)
-    r_code = np.unique(np.concatenate([ia, ib]), return_inverse=True)[1].reshape(-1)
+    g_code = _dense_codes(g)
+    r_code = _dense_codes(np.concatenate([ia, ib]))
     n_resp = int(r_code.max()) + 1
-    gg = np.concatenate([g_code, g_code])
-    _, inv = np.unique(gg * n_resp + r_code, return_inverse=True)
-    inv = inv.reshape(-1)
+    key = np.concatenate([g_code, g_code])  # (2N,) prompt of each side, then its node key
+    key *= n_resp
+    key += r_code
+    del r_code  # the (2N,) temporaries go as soon as they are used: a million pairs hold 16 MB each
+    inv = np.unique(key, return_inverse=True)[1].reshape(-1)
     node_group = np.empty(int(inv.max()) + 1, dtype=np.int64)
-    node_group[inv] = gg
+    node_group[inv] = key // n_resp
+    del key
     # Keys sort by prompt first: each prompt's nodes are one run, prompts 0..G-1 in order.
     size = np.bincount(node_group)
     first = np.r_[0, np.cumsum(size)[:-1]]
     gidx = g_code
-    local = inv - first[node_group[inv]]
+    local = node_group[inv]  # in place: inv - first[node_group[inv]]
+    np.take(first, local, out=local)
+    np.subtract(inv, local, out=local)
     la, lb = local[:n], local[n:]
     labeled = (y != 0) & (w > 0) & (la != lb)
     # Orient each label to (winner, loser).

@@ -81,13 +81,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-#: Order slots of the vote tensor.
-ORDERS = ("ab", "ba")
-#: A vote's label -> its values in the (ab, ba) slots when the order is unknown.
-_BOTH_ORDERS = {"A": (1.0, 1.0), "B": (-1.0, -1.0), "tie": (0.0, 0.0), "tie_inconsistent": (1.0, -1.0)}
-_ONE_ORDER = {"A": 1.0, "B": -1.0, "tie": 0.0}
-#: Labels that carry no verdict (dropped, not an error).
-SKIPPED_LABELS = ("parse_error", "")
+from .vote_tensor import ORDERS, SKIPPED_LABELS, VoteTensor, encode_votes  # noqa: F401 (this module's API)
 
 
 @dataclass(frozen=True)
@@ -121,81 +115,6 @@ class SignalTable:
     def auditable(self) -> np.ndarray:
         """(N,) bool: the audited label is a winner (``A`` or ``B``)."""
         return np.isin(self.label, ["A", "B"])
-
-
-def encode_votes(pair_index: Any, judge_index: Any, order: Any, label: Any, *, n_pairs: int, n_judges: int,
-                 p_a: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Votes as rows -> the ``(N, J, 2)`` vote tensor and its P(A) twin.
-
-    Parameters
-    ----------
-    pair_index, judge_index : array-like of int, shape (V,)
-        Row of the pair (``0 <= . < n_pairs``) and of the judge (``< n_judges``) of each vote.
-    order : array-like of str, shape (V,)
-        ``ab``, ``ba`` or ``""`` (unknown: the verdict fills both slots).
-    label : array-like of str, shape (V,)
-        ``A``, ``B``, ``tie``, ``tie_inconsistent`` (only with an unknown order),
-        ``parse_error`` or ``""`` (both skipped).
-    n_pairs, n_judges : int
-    p_a : array-like of float, shape (V,), optional
-        The judge's P(A) for the vote, ``NaN`` where unknown.
-
-    Returns
-    -------
-    votes : ndarray of float, shape (N, J, 2)
-        ``+1`` A, ``-1`` B, ``0`` tie, ``NaN`` no vote. Several votes for one slot (a
-        pair imported twice with the same judge) count by the sign of their sum:
-        conflicting votes make a tie.
-    p : ndarray of float, shape (N, J, 2)
-        P(A) per slot (the mean of its votes'), ``NaN`` where unknown.
-    """
-    pi: np.ndarray = np.asarray(pair_index, dtype=np.int64).reshape(-1)
-    ji: np.ndarray = np.asarray(judge_index, dtype=np.int64).reshape(-1)
-    od: np.ndarray = np.asarray(order, dtype=str).reshape(-1)
-    lab: np.ndarray = np.asarray(label, dtype=str).reshape(-1)
-    pa: np.ndarray = np.full(pi.shape, np.nan) if p_a is None else np.asarray(p_a, dtype=np.float64).reshape(-1)
-    v = pi.shape[0]
-    for name, arr in (("judge_index", ji), ("order", od), ("label", lab), ("p_a", pa)):
-        if arr.shape[0] != v:
-            raise ValueError(f"{name} has {arr.shape[0]} entries but pair_index has {v}")
-    if v and (pi.min() < 0 or pi.max() >= n_pairs):
-        raise ValueError(f"pair_index must be in [0, {n_pairs}), got values in [{pi.min()}, {pi.max()}]")
-    if v and (ji.min() < 0 or ji.max() >= n_judges):
-        raise ValueError(f"judge_index must be in [0, {n_judges}), got values in [{ji.min()}, {ji.max()}]")
-    bad = ~np.isin(od, ["ab", "ba", ""])
-    if bad.any():
-        raise ValueError(f"order must be 'ab', 'ba' or '' (unknown); got {sorted(set(od[bad]))[:5]}")
-    known = set(_BOTH_ORDERS) | set(SKIPPED_LABELS)
-    bad = ~np.isin(lab, sorted(known))
-    if bad.any():
-        raise ValueError(f"label must be one of {sorted(known)}; got {sorted(set(lab[bad]))[:5]}")
-    bad = (od != "") & (lab == "tie_inconsistent")
-    if bad.any():
-        raise ValueError(f"{int(bad.sum())} vote(s) with a known order are labeled 'tie_inconsistent'; "
-                         "a single order gives A, B or tie")
-    keep = ~np.isin(lab, SKIPPED_LABELS)
-    pi, ji, od, lab, pa = pi[keep], ji[keep], od[keep], lab[keep], pa[keep]
-    both = od == ""
-    # An unknown order fills both slots (tie_inconsistent: A in one, B in the other).
-    first = np.array([_BOTH_ORDERS[x][0] if b else _ONE_ORDER.get(x, 0.0) for x, b in zip(lab, both)])
-    second = np.array([_BOTH_ORDERS[x][1] for x in lab[both]])
-    rows = np.concatenate([pi, pi[both]])
-    cols = np.concatenate([ji, ji[both]])
-    slots = np.concatenate([np.where(od == "ba", 1, 0), np.ones(int(both.sum()), dtype=np.int64)])
-    vals = np.concatenate([first, second])
-    probs = np.concatenate([pa, pa[both]])
-    total = np.zeros((n_pairs, n_judges, 2))
-    count = np.zeros((n_pairs, n_judges, 2))
-    np.add.at(total, (rows, cols, slots), vals)
-    np.add.at(count, (rows, cols, slots), 1.0)
-    votes = np.where(count > 0, np.sign(total), np.nan)
-    known = np.isfinite(probs)
-    p_sum = np.zeros((n_pairs, n_judges, 2))
-    p_cnt = np.zeros((n_pairs, n_judges, 2))
-    np.add.at(p_sum, (rows[known], cols[known], slots[known]), probs[known])
-    np.add.at(p_cnt, (rows[known], cols[known], slots[known]), 1.0)
-    p = np.where(p_cnt > 0, p_sum / np.maximum(p_cnt, 1), np.nan)
-    return votes, p
 
 
 def check_votes(votes: Any, primary: Any) -> tuple[np.ndarray, int]:
@@ -418,33 +337,41 @@ def _signal_table(x: np.ndarray, j: int, names: list[str], margin: np.ndarray, l
     ok = np.isin(label, ["A", "B"])
     rows, own = np.arange(n), np.maximum(judge, 0)
     sign = np.where(label == "A", 1.0, np.where(label == "B", -1.0, 0.0))  # +1 = the audited label is A
-    cols: dict[str, np.ndarray] = {}
-    cols["rm_margin"] = np.where(ok & np.isfinite(margin), sign * np.nan_to_num(margin), 0.0)
-    cols["sibling_margin"] = np.where(ok, sign * sibling, 0.0)
-    ratio = np.log1p(la) - np.log1p(lb)
-    cols["length_log_ratio"] = np.where(ok, sign * ratio, 0.0)
-    conf = np.zeros(n)
+    others = [k for k in range(len(names)) if k != j]
+    label_judges = [k for k in others if (ok & (judge == k)).any()]
+    columns = ["rm_margin", "sibling_margin", "length_log_ratio", "primary_confidence", "primary_single_order",
+               *(f"{kind}:{names[k]}" for k in others for kind in ("against", "split")),
+               *(f"label_judge:{names[k]}" for k in label_judges)]
+    # Each column is written into the table as it is computed (a million pairs: no second copy
+    # of the table, no list of its columns).
+    values = np.empty((n, len(columns)))
+    values[:, 0] = np.where(ok & np.isfinite(margin), sign * np.nan_to_num(margin), 0.0)
+    values[:, 1] = np.where(ok, sign * sibling, 0.0)
+    values[:, 2] = np.where(ok, sign * (np.log1p(la) - np.log1p(lb)), 0.0)
+    values[:, 3] = 0.0
     if p is not None:
         pp = p[rows, own, :]  # the label judge's P(A) per order
         p_label = np.where(sign[:, None] > 0, pp, 1 - pp)  # P(its label) per order
+        del pp
         known = np.isfinite(p_label)
         cnt = known.sum(axis=1)
         mean = np.where(known, p_label, 0.0).sum(axis=1) / np.maximum(cnt, 1)
-        conf = np.where(ok & (cnt > 0), np.clip(mean - 0.5, 0.0, 0.5), 0.0)
-    cols["primary_confidence"] = conf
-    cols["primary_single_order"] = np.where(ok & (np.isfinite(x[rows, own, :]).sum(axis=1) == 1), 1.0, 0.0)
-    for k, name in enumerate(names):
-        if k == j:
-            continue
+        del p_label, known
+        values[:, 3] = np.where(ok & (cnt > 0), np.clip(mean - 0.5, 0.0, 0.5), 0.0)
+        del cnt, mean
+    values[:, 4] = np.where(ok & (np.isfinite(x[rows, own, :]).sum(axis=1) == 1), 1.0, 0.0)
+    c = 5
+    for k in others:
         v = x[:, k, :]
         other = ok & (judge != k)  # a label judge is no signal about its own label
         present = np.isfinite(v)
         cnt = present.sum(axis=1)
         against = -sign[:, None] * np.where(present, v, 0.0)  # +1 = this order voted against
-        cols[f"against:{name}"] = np.where(other & (cnt > 0), against.sum(axis=1) / np.maximum(cnt, 1), 0.0)
+        values[:, c] = np.where(other & (cnt > 0), against.sum(axis=1) / np.maximum(cnt, 1), 0.0)
         split = (cnt == 2) & (v[:, 0] != v[:, 1])
-        cols[f"split:{name}"] = np.where(other & split, 1.0, 0.0)
-    for k, name in enumerate(names):
-        if k != j and (ok & (judge == k)).any():
-            cols[f"label_judge:{name}"] = np.where(ok & (judge == k), 1.0, 0.0)
-    return SignalTable(tuple(cols), np.column_stack(list(cols.values())), label, judge)
+        values[:, c + 1] = np.where(other & split, 1.0, 0.0)
+        c += 2
+    for k in label_judges:
+        values[:, c] = np.where(ok & (judge == k), 1.0, 0.0)
+        c += 1
+    return SignalTable(tuple(columns), values, label, judge)

@@ -226,8 +226,8 @@ def _decide(p: np.ndarray, y: np.ndarray, cal: ErrorCalibration, flip_min: float
         lower[scored], upper[scored] = lo, hi
     else:
         lower[scored], upper[scored] = 0.0, 1.0
-    decision = np.full(n, "none", dtype=object)
+    decision = np.full(n, "none", dtype="U5")  # not an object array: that would hold a string per pair
     open_ = scored & ~np.isfinite(y)
     decision[open_ & (lower >= flip_min)] = "flip"
     decision[open_ & (upper < trust_max)] = "trust"
-    return Decisions(decision.astype(str), calibrated, lower, upper, cal, float(flip_min), float(trust_max))
+    return Decisions(decision, calibrated, lower, upper, cal, float(flip_min), float(trust_max))

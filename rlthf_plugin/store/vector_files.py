@@ -75,6 +75,7 @@ class ModelVectors:
         self.matrix = np.zeros((0, 0), dtype=np.float32)
         self._order: np.ndarray = np.zeros(0, dtype=np.int64)
         self._sorted: np.ndarray = np.zeros(0, dtype=KEY_DTYPE)
+        self._indexed = True  # False after forget_index(): rebuilt by the next rows_of
         self._file: int | None = None
         self.refresh()
 
@@ -93,13 +94,13 @@ class ModelVectors:
         rows, dim = int(m["rows"]), int(m["dim"])
         if rows == self.rows and dim == self.dim:
             return
-        if rows > self.rows > 0 and dim == self.dim:  # appended: keys.bin only grows below the manifest
+        if not self._indexed:  # no index in memory: rows_of builds it for the rows then mapped
+            pass
+        elif rows > self.rows > 0 and dim == self.dim:  # appended: keys.bin only grows below the manifest
             self._merge(np.fromfile(self.folder / "keys.bin", dtype=KEY_DTYPE, count=rows - self.rows,
                                     offset=self.rows * KEY_BYTES), self.rows)
         elif rows:
-            keys = np.fromfile(self.folder / "keys.bin", dtype=KEY_DTYPE, count=rows)
-            self._order = np.argsort(keys, kind="stable")
-            self._sorted = keys[self._order]
+            self._load_index(rows)
         else:
             self._order, self._sorted = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=KEY_DTYPE)
         self.rows, self.dim = rows, dim
@@ -110,6 +111,18 @@ class ModelVectors:
             # Rows are gathered, not scanned: without this, each fault maps its neighbours too
             # (fault-around, readahead), and a batch of rows spread over the store maps many MB.
             mm.madvise(mmap.MADV_RANDOM)
+
+    def _load_index(self, rows: int) -> None:
+        keys = np.fromfile(self.folder / "keys.bin", dtype=KEY_DTYPE, count=rows)
+        self._order = np.argsort(keys, kind="stable")
+        self._sorted = keys[self._order]
+        self._indexed = True
+
+    def forget_index(self) -> None:
+        """Drop the sorted index of the keys from memory (24 bytes a row); the next
+        :meth:`rows_of` reads it again. A select drops it once its pool holds the rows."""
+        self._order, self._sorted = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=KEY_DTYPE)
+        self._indexed = False
 
     def _merge(self, keys: np.ndarray, first_row: int) -> None:
         """Insert ``keys`` (rows ``first_row``, ``first_row + 1``, ...) into the sorted index."""
@@ -127,6 +140,8 @@ class ModelVectors:
         """(N,) int64 row of each key (``S16``), -1 where the store lacks it."""
         if not self.rows or not len(keys):
             return np.full(len(keys), -1, dtype=np.int64)
+        if not self._indexed:
+            self._load_index(self.rows)
         pos = np.minimum(np.searchsorted(self._sorted, keys), self.rows - 1)
         return np.where(self._sorted[pos] == keys, self._order[pos], -1).astype(np.int64)
 
@@ -283,6 +298,12 @@ class VectorFiles:
         """Drop ``model``'s mapped pages from resident memory (see :meth:`ModelVectors.release`)."""
         if model in self._models:
             self._models[model].release()
+
+    def forget_index(self, model: str) -> None:
+        """Drop ``model``'s key index from memory until rows are looked up again
+        (:meth:`ModelVectors.forget_index`)."""
+        if model in self._models:
+            self._models[model].forget_index()
 
 
 __all__ = ["KEY_BYTES", "ModelVectors", "VectorFiles", "folder_name", "keys_of"]

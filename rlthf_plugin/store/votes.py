@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import sqlalchemy as sa
@@ -30,9 +30,10 @@ from ..errors import ConfigError
 from ..pairs import PARSE_ERROR, Majority, majority
 from ..selection.rlthf import Action
 from ..vocab import Strategy
-from ..selection.signals import (ORDERS, SKIPPED_LABELS, audited_labels as _audited_labels, encode_votes,
-                                 primary_labels as _primary_labels, settle)
+from ..selection.signals import audited_labels as _audited_labels, primary_labels as _primary_labels, settle
+from ..selection.vote_tensor import ORDERS, SKIPPED_LABELS, VoteTensor
 from . import schema as S
+from .pair_ids import PairIds, encode_ids
 from ._sql import IN_CHUNK, insert_ignore, select_in
 from .iterations import decisions, iteration_params, iteration_rows, latest_iteration
 from .labels import label_rows
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 #: Orders whose rows are votes: a judge's combined verdict, or an imported label.
 VOTE_ORDERS = ("", "both")
+#: AI label rows read at a time by :func:`read_votes`.
+VOTE_PAGE = 50_000
 
 
 def ai_votes(ledger: Ledger) -> dict[str, list[str]]:
@@ -135,7 +138,7 @@ class VoteTable:
 
     Attributes
     ----------
-    pair_ids : list of str, length N
+    pair_ids : PairIds (a sequence of str), length N
     judges : list of str, length J
         Sorted names of every judge in the workspace (also those without a vote on these pairs).
     votes : ndarray of float, shape (N, J, 2)
@@ -147,7 +150,7 @@ class VoteTable:
         is not a parse error; it ranks the judges, so a subset ranks them as the whole does.
     """
 
-    pair_ids: list[str]
+    pair_ids: Sequence[str]
     judges: list[str]
     votes: np.ndarray
     p_a: np.ndarray
@@ -163,41 +166,64 @@ def vote_rows(ledger: Ledger) -> list[tuple[str, str, str, str, str, float | Non
         return [tuple(r) for r in conn.execute(q.order_by(t.c.id))]
 
 
-def read_votes(ledger: Ledger, pair_ids: Sequence[str] | None = None) -> VoteTable:
-    """Every AI vote of the given pairs (default: every pair with a vote), by judge and order."""
-    rows = vote_rows(ledger)
-    versions: dict[str, set[str]] = defaultdict(set)
-    for _, judge, version, _, _, _ in rows:
-        versions[judge].add(version)
-    single = {(pid, judge, version) for pid, judge, version, order, _, _ in rows if order in ORDERS}
-    if pair_ids is None:
-        pair_ids = sorted({r[0] for r in rows})
-    index = {pid: i for i, pid in enumerate(pair_ids)}
-    kept = []
-    covered: dict[str, set[str]] = defaultdict(set)
-    for pid, judge, version, order, label, conf in rows:
-        name = judge if len(versions[judge]) == 1 else f"{judge}@{version}"
-        covered.setdefault(name, set())
-        if label not in SKIPPED_LABELS:
-            covered[name].add(pid)
-        if pid not in index:
-            continue
-        if order == "both" and (pid, judge, version) in single:
-            continue  # the combined verdict of single-order answers we already have
-        if order not in ORDERS:
-            order = ""
-        if order and label == "tie_inconsistent":  # cannot happen for one order; keep it honest
-            label = "tie"
-        p = np.nan
-        if conf is not None and label in ("A", "B"):
-            p = conf if label == "A" else 1 - conf  # stored: P(its label); wanted: P(A)
-        kept.append((index[pid], name, order, label, p))
-    judges = sorted(covered)
-    jidx = {j: k for k, j in enumerate(judges)}
-    votes, p_a = encode_votes([k[0] for k in kept], [jidx[k[1]] for k in kept], [k[2] for k in kept],
-                              [k[3] for k in kept], n_pairs=len(pair_ids), n_judges=len(judges),
-                              p_a=[k[4] for k in kept])
-    return VoteTable(list(pair_ids), judges, votes, p_a, {j: len(covered[j]) for j in judges})
+def read_votes(ledger: Ledger, pair_ids: Sequence[str] | None = None, *, page: int = VOTE_PAGE) -> VoteTable:
+    """Every AI vote of the given pairs (default: every pair with a vote), by judge and order.
+
+    The rows are read ``page`` at a time and summed into the vote tensor
+    (:class:`~rlthf_plugin.selection.vote_tensor.VoteTensor`); the pairs are found by
+    binary search in a :class:`~rlthf_plugin.store.pair_ids.PairIds` (no row, id string or
+    dict entry kept per vote). A combined verdict (order ``both``) whose single-order
+    answers are stored is left out in the query."""
+    t = S.ai_labels
+    with ledger.engine.connect() as conn:
+        versions: dict[str, set[str]] = defaultdict(set)
+        for judge, version in conn.execute(sa.select(t.c.judge, t.c.prompt_version).distinct()):
+            versions[judge].add(version)
+
+        def name(judge: str, version: str) -> str:
+            return judge if len(versions[judge]) == 1 else f"{judge}@{version}"
+
+        covered: dict[str, int] = {name(j, v): 0 for j, vs in versions.items() for v in vs}
+        for judge, version, count in conn.execute(
+                sa.select(t.c.judge, t.c.prompt_version, sa.func.count(sa.distinct(t.c.pair_id)))
+                .where(t.c.label.not_in(list(SKIPPED_LABELS))).group_by(t.c.judge, t.c.prompt_version)):
+            covered[name(judge, version)] += int(count)
+        if pair_ids is None:
+            ids = PairIds(np.unique(encode_ids(conn.execute(sa.select(t.c.pair_id).distinct()).scalars())))
+        else:
+            ids = pair_ids if isinstance(pair_ids, PairIds) else PairIds(pair_ids)
+        judges = sorted(covered)
+        jidx = {j: k for k, j in enumerate(judges)}
+        tensor = VoteTensor(len(ids), len(judges))
+        s = t.alias("single")
+        has_single = sa.exists().where(s.c.pair_id == t.c.pair_id, s.c.judge == t.c.judge,
+                                       s.c.prompt_version == t.c.prompt_version, s.c.order.in_(list(ORDERS)))
+        q = (sa.select(t.c.pair_id, t.c.judge, t.c.prompt_version, t.c.order, t.c.label, t.c.confidence)
+             .where(sa.not_(sa.and_(t.c.order == "both", has_single))).order_by(t.c.id))
+        for rows in conn.execution_options(yield_per=page).execute(q).partitions(page):
+            _add_votes(tensor, ids, rows, name, jidx)
+    votes, p_a = tensor.result()
+    return VoteTable(ids, judges, votes, p_a, covered)
+
+
+def _add_votes(tensor: VoteTensor, ids: PairIds, rows: Sequence[Any], name: Any, jidx: dict[str, int]) -> None:
+    """Sum a page of ``ai_labels`` rows (pair id, judge, version, order, label, confidence)
+    into ``tensor``; rows of pairs not in ``ids`` are left out."""
+    at = ids.positions([r[0] for r in rows])
+    kept = [(i, r) for i, r in zip(at.tolist(), rows) if i >= 0]
+    if not kept:
+        return
+    pos, judge, order, label, p_a = [], [], [], [], []
+    for i, (_, j, version, od, lab, conf) in kept:
+        od = od if od in ORDERS else ""
+        if od and lab == "tie_inconsistent":  # cannot happen for one order; keep it honest
+            lab = "tie"
+        pos.append(i)
+        judge.append(jidx[name(j, version)])
+        order.append(od)
+        label.append(lab)
+        p_a.append(np.nan if conf is None or lab not in ("A", "B") else (conf if lab == "A" else 1 - conf))
+    tensor.add(pos, judge, order, label, p_a)  # stored: P(its label); wanted: P(A)
 
 
 def resolve_primary(table: VoteTable, name: str = "") -> int:
@@ -264,8 +290,19 @@ def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: S
     audited under its label (:func:`rlthf_plugin.selection.signals.settle`); ``ties_only``:
     only where the label judge named no winner.
     """
+    labels, judge, primary = audited_arrays(ledger, table, primary_judge, settlers, ties_only=ties_only)
+    return AuditedLabels({pid: str(lab) for pid, lab in zip(table.pair_ids, labels) if lab},
+                         {pid: table.judges[k] for pid, lab, k in zip(table.pair_ids, labels, judge) if lab},
+                         primary)
+
+
+def audited_arrays(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: Sequence[str] = (), *,
+                   ties_only: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`audited_of` as arrays in ``table``'s pair order: ``(labels (N,) str ("" where
+    no vote), judge (N,) int index into ``table.judges`` (-1 where none), the primary's name)``."""
+    n = len(table.pair_ids)
     if not table.judges:
-        return AuditedLabels({}, {}, "")
+        return np.full(n, "", dtype="U1"), np.full(n, -1, dtype=np.int64), ""
     if not primary_judge:  # unset: the judge the latest iteration audited, so it does not drift
         recorded = iteration_primary(ledger)
         primary_judge = recorded if recorded in table.judges else ""
@@ -278,9 +315,7 @@ def audited_of(ledger: Ledger, table: VoteTable, primary_judge: str, settlers: S
         for k in idx:
             labels[judge == k] = _primary_labels(table.votes, k)[judge == k]
         labels = labels.astype(str)
-    return AuditedLabels({pid: str(lab) for pid, lab in zip(table.pair_ids, labels) if lab},
-                         {pid: table.judges[k] for pid, lab, k in zip(table.pair_ids, labels, judge) if lab},
-                         table.judges[j])
+    return labels, judge, table.judges[j]
 
 
 def coverage(table: VoteTable) -> list[int]:
@@ -357,7 +392,8 @@ def top_suspects(ledger: Ledger, top: int) -> list[str]:
     return [r["pair_id"] for r in sorted(rows, key=lambda r: (-suspicion(r), r["pair_id"]))[:top]]
 
 
-__all__ = ["VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "answer_times", "agreement", "ai_majority", "audited_of", "judges_overview",
+__all__ = ["VOTE_ORDERS", "AuditedLabels", "VoteTable", "add_ai_labels", "answer_times", "agreement", "ai_majority", "audited_arrays", "audited_of",
+           "judges_overview",
            "ai_votes", "audited_labels", "count_votes", "coverage", "forget_parse_errors", "iteration_primary",
            "judge_answers", "judge_summary", "read_votes", "resolve_primary", "top_suspects", "unjudged_pair_ids",
            "vote_rows"]

@@ -100,3 +100,23 @@ def test_exactly_zero_means_no_other_label_touches_the_pair():
     # Symmetric siblings (x and y both beat z, both lose to w): no order, near 0 but evidence.
     m = sibling_margins([5] * 5, [0, 0, 1, 3, 3], [1, 2, 2, 0, 1], [1, 1, 1, 1, 1])
     assert m[0] != 0.0 and abs(m[0]) < 0.01
+
+
+@pytest.mark.parametrize("values", [[5, 3, 3, 9, 0, 5], [10**12, -4, 7, 7], [2], []])
+def test_dense_codes_are_uniques_inverse(values):
+    from rlthf_plugin.selection.siblings import _dense_codes
+
+    x = np.asarray(values, dtype=np.int64)
+    np.testing.assert_array_equal(_dense_codes(x), np.unique(x, return_inverse=True)[1].reshape(-1))
+
+
+def test_the_batch_size_changes_no_margin(monkeypatch):
+    rng = np.random.default_rng(0)
+    n = 20000
+    g = rng.integers(0, 3000, n)
+    a, b = g * 10 + rng.integers(0, 6, n), g * 10 + rng.integers(0, 6, n)
+    y, w = rng.choice([-1.0, 0.0, 1.0], n), rng.random(n) + 0.5
+    monkeypatch.setattr(siblings, "_MAX_CELLS", 1 << 22)
+    big = sibling_margins(g, a, b, y, weights=w)
+    monkeypatch.setattr(siblings, "_MAX_CELLS", 1 << 10)
+    np.testing.assert_array_equal(sibling_margins(g, a, b, y, weights=w), big)

@@ -188,3 +188,19 @@ def test_gather_reads_the_rows_asked_for_in_their_order(tmp_path):
     assert store.gather(MODEL, np.zeros(0, dtype=np.int64)).shape == (0, 8)
     with pytest.raises(IndexError):
         store.gather(MODEL, np.array([300]))
+
+
+def test_a_forgotten_index_is_read_again_when_rows_are_looked_up(tmp_path):
+    import numpy as np
+
+    from rlthf_plugin.store.vector_files import VectorFiles, keys_of
+
+    store = VectorFiles(tmp_path)
+    hashes = [f"{i:032x}" for i in range(50)]
+    store.save_vectors("m", hashes[:30], np.eye(30, 4, dtype=np.float32))
+    store.forget_index("m")
+    np.testing.assert_array_equal(store.rows_of("m", hashes[25:35]), [25, 26, 27, 28, 29, -1, -1, -1, -1, -1])
+    store.forget_index("m")
+    store.save_vectors("m", hashes[20:50], np.ones((30, 4), dtype=np.float32))  # appends the 20 new ones
+    np.testing.assert_array_equal(store.rows_of("m", hashes[::10]), [0, 10, 20, 30, 40])
+    assert store.open_model("m").rows == 50 and len(keys_of(hashes)) == 50

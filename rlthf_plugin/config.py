@@ -101,7 +101,7 @@ class SelectionConfig:
     #: The judge whose label is audited (``rlthf status`` lists the judges); empty: the judge
     #: with the most labeled pairs. Other judges are signals, never the label.
     primary_judge: str = ""
-    #: P(AI label wrong) before any human label (signals): ``dawid_skene`` (crowd-kit; the best
+    #: P(AI label wrong) before any human label (signals): ``dawid_skene`` (crowd-kit's EM, in numpy on vote patterns; the best
     #: on the dev sets, docs/benchmarks.md), ``fixed`` or ``crowdlab`` (cleanlab, the ``signals`` extra).
     prior: str = "dawid_skene"
     #: How many human labels the prior is worth in the error model (signals).

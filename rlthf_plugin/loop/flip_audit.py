@@ -89,7 +89,7 @@ def previous_audit(ledger: Ledger, pool: Pool, iteration: int | None, *, delta: 
     region = np.zeros(n, dtype=bool)
     sampled = np.zeros(n, dtype=bool)
     source = np.full(n, -1, dtype=np.int64)
-    for page in batched(iterations_db.decision_stream(ledger, iteration), LOOKUP_PAGE):
+    for page in batched(iterations_db.audit_stream(ledger, iteration), LOOKUP_PAGE):
         for r, i in zip(page, positions_of(pool.index, [r["pair_id"] for r in page]).tolist()):
             reason = r["reason"] or {}
             if i < 0:

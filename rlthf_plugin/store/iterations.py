@@ -158,6 +158,18 @@ def decision_stream(ledger: Ledger, iteration: int, *, page: int = 10_000) -> It
             yield {"pair_id": r["pair_id"], "action": r["action"], "region": r["region"], "reason": r["reason"]}
 
 
+def audit_stream(ledger: Ledger, iteration: int, *, page: int = 10_000) -> Iterator[dict]:
+    """As :func:`decision_stream`, only the rows whose reason names a flip audit (``audit`` or
+    ``audit_flip``, :mod:`rlthf_plugin.loop.flip_audit`): filtered in SQL on the reason's text,
+    so the next select does not parse every dropped row's reason of a million-pair iteration."""
+    t = S.decisions
+    q = (sa.select(t.c.pair_id, t.c.action, t.c.region, t.c.reason)
+         .where(t.c.iteration == iteration, sa.cast(t.c.reason, sa.Text).like('%"audit%')))
+    with ledger.engine.connect() as conn:
+        for r in conn.execution_options(yield_per=page).execute(q).mappings():
+            yield {"pair_id": r["pair_id"], "action": r["action"], "region": r["region"], "reason": r["reason"]}
+
+
 def pair_decisions(ledger: Ledger, pair_id: str) -> list[dict]:
     """Every decision about one pair, oldest iteration first (with its machine reason; a
     dropped pair's is derived from its code, :func:`~rlthf_plugin.vocab.derived_reason`)."""

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from rlthf_plugin.store import embeddings as embeddings_db
+from rlthf_plugin.store import iterations as iterations_db
 from rlthf_plugin.store.vector_files import folder_name
 from rlthf_plugin.workspace import Workspace
 from tests.unit.select_scenario import EMBEDDER, STRATEGIES, run
@@ -53,3 +54,20 @@ def test_postgres_ledger_with_vector_files_decides_as_the_reference(postgres, tm
             stats = [r[0] for r in conn.execute(sa.text("SELECT stats::text FROM iterations ORDER BY id"))]
         assert len(stats) == 2 and all("NaN" not in s for s in stats)
         assert all(_finite(json.loads(s)) for s in stats)
+
+
+def test_postgres_ledger_runs_the_flip_audit_as_sqlite_does(postgres, tmp_path):
+    """With the flip audit on (the default level), the next select finds the audit region's rows
+    by their reason's text in SQL (``store.iterations.audit_stream``): PostgreSQL's JSON column
+    decides exactly as SQLite's text, and iteration 1 certifies iteration 0's region."""
+    url = postgres.create_db(f"audit_{uuid.uuid4().hex[:8]}")
+    on_postgres = run(tmp_path / "pg", "signals", ledger_url=url, flip_audit=0.8)
+    on_sqlite = run(tmp_path / "lite", "signals", flip_audit=0.8)
+    key = ("iteration", "pair_id", "action", "region", "rank", "audit")
+    assert [tuple(r[k] for k in key) for r in on_postgres] == [tuple(r[k] for k in key) for r in on_sqlite]
+    region = sum(r["audit"] == 0 for r in on_postgres)
+    assert region > 0
+    with Workspace.open(tmp_path / "pg") as ws:
+        stats = [r["stats"] for r in iterations_db.iteration_rows(ws.ledger)]
+    flips = stats[1]["certified"]["flips"]
+    assert flips["audit_iteration"] == 0 and flips["region"] == region and flips["labels"] > 0

@@ -44,7 +44,7 @@ def cache_vectors(ws: Workspace) -> None:
     save_vectors(ws.ledger, EMBEDDER, hashes, np.stack([seeded_vector(h) for h in hashes]))
 
 
-def run(root: Path, strategy: str, ledger_url: str | None = None) -> list[dict]:
+def run(root: Path, strategy: str, ledger_url: str | None = None, *, flip_audit: float = 0.0) -> list[dict]:
     """Decision rows (iteration, pair id, action, region, rank, priority, margin) of the scenario
     (on the ledger at ``ledger_url`` when given, e.g. PostgreSQL; else the workspace's SQLite)."""
     config = None
@@ -58,14 +58,15 @@ def run(root: Path, strategy: str, ledger_url: str | None = None) -> list[dict]:
         ws.config.selection.strategy = strategy
         ws.config.selection.budget = 0.05
         # The reference predates the flip audit (issue 21), which changes the batch on purpose
-        # (suspects sampled from its region): pinned off here, tested in test_flip_audit.py.
-        ws.config.selection.flip_audit = 0.0
+        # (suspects sampled from its region): off by default here, tested in test_flip_audit.py.
+        ws.config.selection.flip_audit = flip_audit
         out = []
         for it in range(ITERATIONS):
             select_iteration(ws.ledger, ws.config)
             label_with_oracle(ws.ledger, ws.config, "oracle:human")
             for d in iterations_db.decisions(ws.ledger, it):
                 out.append({"iteration": it, "pair_id": d["pair_id"], "action": d["action"], "region": d["region"],
+                            "audit": (d["reason"] or {}).get("audit"),
                             "rank": d["rank"], "priority": round(float(d["priority"]), 6),
                             "margin": round(float(d["margin"]), 5)})
         return sorted(out, key=lambda r: (r["iteration"], r["pair_id"]))

@@ -69,6 +69,9 @@ def main(ctx: click.Context, workspace: Path, log_level: str) -> None:
     """
     import logging
 
+    from ..memory import map_large_arrays
+
+    map_large_arrays()  # freed arrays go back to the OS: a million-pair select peaks lower, every run
     logging.basicConfig(level=getattr(logging, log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(max(logging.WARNING, getattr(logging, log_level.upper())))

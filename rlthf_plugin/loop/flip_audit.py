@@ -68,7 +68,7 @@ class AuditFlips:
 
 
 def no_audit(n: int) -> AuditFlips:
-    return AuditFlips(np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64), None, None)
+    return AuditFlips(np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int32), None, None)
 
 
 def previous_audit(ledger: Ledger, pool: Pool, iteration: int | None, *, delta: float) -> AuditFlips:
@@ -88,7 +88,7 @@ def previous_audit(ledger: Ledger, pool: Pool, iteration: int | None, *, delta: 
         return no_audit(n)
     region = np.zeros(n, dtype=bool)
     sampled = np.zeros(n, dtype=bool)
-    source = np.full(n, -1, dtype=np.int64)
+    source = np.full(n, -1, dtype=np.int32)
     for page in batched(iterations_db.audit_stream(ledger, iteration), LOOKUP_PAGE):
         for r, i in zip(page, positions_of(pool.index, [r["pair_id"] for r in page]).tolist()):
             reason = r["reason"] or {}
@@ -105,7 +105,7 @@ def previous_audit(ledger: Ledger, pool: Pool, iteration: int | None, *, delta: 
     wrong = np.where(pool.human_any & winner, (np.isin(pool.human, [A, B]) & (pool.human != pool.ai)).astype(float),
                      np.nan)
     flipped = (source >= 0) & open_
-    source = np.where(flipped, source, -1)
+    source = np.where(flipped, source, -1).astype(np.int32)
     cert = None
     if region.any():
         cert = certify_region(wrong, region, sampled, delta=delta)

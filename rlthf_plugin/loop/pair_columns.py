@@ -4,7 +4,8 @@
 :func:`read_columns` reads the ledger's pairs a page at a time; each page's texts are
 turned into their rows in the vector store (:class:`~rlthf_plugin.models.vectors.StoredTextTable`,
 which embeds and appends the texts the store lacks) and dropped. What stays per pair: its
-id (bytes in one array, :class:`~rlthf_plugin.store.pair_ids.PairIds`), three int64 rows, two lengths and, for REAL candidates only, a similarity.
+id (16 bytes in one array, :class:`~rlthf_plugin.store.pair_ids.PairIds`), three int32 rows, two int32 lengths,
+three float32 log-lengths and, for REAL candidates only, a similarity.
 :class:`LedgerPairs` stands for the pool's ``pairs`` list: it reads the pairs it is asked
 for from the ledger (a few asked pairs, or a page at a time when iterated).
 """
@@ -20,7 +21,7 @@ from ..models.vectors import StoredTextTable, TextRows
 from ..pairs import PreferencePair
 from ..store.ledger import Ledger
 from ..store import schema as S
-from ..store.pair_ids import PairIds, encode_ids
+from ..store.pair_ids import HEX_DIGITS, PACKED, PairIds, encode_ids, pack_hex, unpack_hex
 from ..store.pairs import iter_pair_pages
 
 #: Pairs read from the ledger at a time.
@@ -35,8 +36,8 @@ class PairColumns:
     prompt: TextRows
     response_a: TextRows
     response_b: TextRows
-    length_a: np.ndarray      # (N,) int64 characters of response A
-    length_b: np.ndarray      # (N,) int64 characters of response B
+    length_a: np.ndarray      # (N,) int32 characters of response A
+    length_b: np.ndarray      # (N,) int32 characters of response B
     candidate: np.ndarray     # (N,) bool: a REAL candidate pair (origin "candidates" with a similarity)
     similarity: np.ndarray    # (N,) float64: its similarity (NaN elsewhere)
 
@@ -49,32 +50,42 @@ def read_columns(ledger: Ledger, table: StoredTextTable, *, page: int = PAGE) ->
     a page's short-lived objects, so the heap does not keep their holes (measured at 1M: a
     list of per-page arrays concatenated at the end left ~100 MB more resident)."""
     n = ledger.count(S.pairs)
-    rows = np.zeros((n, 3), dtype=np.int64)
-    lengths = np.zeros((n, 3), dtype=np.int64)
+    rows = np.zeros((n, 3), dtype=np.int32)  # rows of the store: int32 holds 2**31 texts
+    logs = np.zeros((n, 3), dtype=np.float32)
+    lengths = np.zeros((n, 2), dtype=np.int32)
     sim = np.full(n, np.nan)
-    ids = np.zeros(n, dtype="S32")  # the ledger's ids are 32 characters; wider ones widen it
+    ids = np.zeros(n, dtype=f"S{PACKED}")  # the ledger's ids, packed; others (unpacked) widen it
+    packed = True
     at = 0
     for chunk in iter_pair_pages(ledger, page=page):
         end = at + len(chunk)
         if end > len(rows):  # pairs imported since the count
             grow = max(end, 2 * len(rows)) - len(rows)
-            rows, lengths = (np.concatenate([x, np.zeros((grow, 3), dtype=np.int64)]) for x in (rows, lengths))
+            rows, logs, lengths = (np.concatenate([x, np.zeros((grow, x.shape[1]), dtype=x.dtype)])
+                                   for x in (rows, logs, lengths))
             sim = np.concatenate([sim, np.full(grow, np.nan)])
             ids = np.concatenate([ids, np.zeros(grow, dtype=ids.dtype)])
         page_ids = encode_ids(p.id for p in chunk)
+        as_hex = pack_hex(page_ids) if packed else None
+        if packed and as_hex is None:  # an id that is not the ledger's hex: keep every id as text
+            ids, packed = np.concatenate([unpack_hex(ids[:at]), np.zeros(len(ids) - at, dtype=f"S{HEX_DIGITS}")]), False
+        if as_hex is not None:
+            page_ids = as_hex
         if page_ids.dtype.itemsize > ids.dtype.itemsize:
             ids = ids.astype(page_ids.dtype)
         ids[at:end] = page_ids
         texts = [t for p in chunk for t in (p.prompt, p.response_a, p.response_b)]
         rows[at:end] = table.rows_for(texts).reshape(-1, 3)
-        lengths[at:end] = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)).reshape(-1, 3)
+        k = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)).reshape(-1, 3)
+        logs[at:end] = np.log1p(k)
+        lengths[at:end] = k[:, 1:]
         sim[at:end] = [_similarity(p) for p in chunk]
         at = end
     model = table.embedder.name
-    r, k, sim = rows[:at], lengths[:at], sim[:at]
-    logs = np.log1p(k).astype(np.float32)
-    return PairColumns(PairIds(ids[:at]), TextRows(r[:, 0], logs[:, 0], model), TextRows(r[:, 1], logs[:, 1], model),
-                       TextRows(r[:, 2], logs[:, 2], model), k[:, 1], k[:, 2], np.isfinite(sim), sim)
+    r, lg, k, sim = rows[:at], logs[:at], lengths[:at], sim[:at]
+    return PairColumns(PairIds(ids[:at], packed=packed), TextRows(r[:, 0], lg[:, 0], model),
+                       TextRows(r[:, 1], lg[:, 1], model), TextRows(r[:, 2], lg[:, 2], model), k[:, 0], k[:, 1],
+                       np.isfinite(sim), sim)
 
 
 def _similarity(p: PreferencePair) -> float:

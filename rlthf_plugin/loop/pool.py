@@ -201,7 +201,7 @@ def read_pool(ledger: Ledger, config: Config, *, table: StoredTextTable | None =
                 asked_in[r.pair_id] = r.iteration
     human = np.full(n, "", dtype=object)
     human_any = np.zeros(n, dtype=bool)
-    human_iteration = np.full(n, -1, dtype=np.int64)
+    human_iteration = np.full(n, -1, dtype=np.int32)
     truth = np.full(n, "", dtype=object)
     for (pid, votes), i in zip(counted.items(), index.positions(list(counted))):
         if i < 0:
@@ -282,8 +282,10 @@ def previous_actions(ledger: Ledger, pool: Pool, iteration: int | None) -> np.nd
 def human_weights(pool: Pool, rows: list[dict], config: Config, alpha: float) -> np.ndarray:
     """(N,) amplification of each pair's human label: that of the iteration that asked it
     (``rows``: the iterations so far), ``alpha`` for labels no iteration asked."""
-    alphas = amplification_of(rows, config)
-    return np.array([alphas.get(int(h), alpha) for h in pool.human_iteration], dtype=np.float64)
+    out = np.full(len(pool.human_iteration), float(alpha))
+    for it, a in amplification_of(rows, config).items():  # a few iterations: a mask each, no float per pair
+        out[pool.human_iteration == it] = a
+    return out
 
 
 def training_set_after(ledger: Ledger, config: Config,

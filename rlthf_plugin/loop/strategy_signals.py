@@ -70,10 +70,17 @@ from .batch import batch_priority
 
 #: Values of ``[serve] stop_when``.
 STOP_WHEN = ("never", "target")
-_ACTION = {"flip": Action.FLIP.value, "trust": Action.KEEP.value, "none": Action.DROP.value}
+#: A pair's certificate before the batch (an int8 code a pair) and the action it becomes.
+_NONE, _TRUST, _FLIP = 0, 1, 2
+_ACTION = {_FLIP: Action.FLIP.value, _TRUST: Action.KEEP.value, _NONE: Action.DROP.value}
 #: Regions of the signals strategy besides the curve's (a decision's ``region``).
 INCONSISTENT, UNPROVEN = "inconsistent", "none"
 _REGION = {Action.FLIP.value: Region.FLIP.value, Action.KEEP.value: Region.TRUSTED.value, Action.DROP.value: UNPROVEN}
+#: A decision's action and region as int8 codes (their index; 0: the pair is not a candidate).
+_ACTIONS = ("", *(a.value for a in Action))
+_REGIONS = ("", Region.FLIP.value, Region.TRUSTED.value, UNPROVEN, INCONSISTENT, *(k.value for k in Kind))
+#: Candidate rows found at a time when the decisions are written.
+_ROW_PAGE = 50_000
 
 
 def _check(config: Config) -> None:
@@ -217,7 +224,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     if cascade(config):
         # Escalate where the answer is worth the most on this P(wrong), then refit on the new votes.
         escalated = escalate(ledger, config, judges=judges, progress=progress, pool=pool,
-                             scores=(ev.model.p_wrong, ev.dec.decision == "trust"))
+                             scores=(ev.model.p_wrong, ev.dec.is_("trust")))
         pool = read_pool(ledger, config, table=stored_table(factory))
         if pool.votes is None:
             pool.votes = read_votes(ledger, ids)
@@ -245,19 +252,29 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     scored = np.where(pool.human_any & ~np.isin(pool.human, [A, B]), np.nan, model.p_wrong)
     open_pairs = winner & ~pool.human_any & np.isfinite(scored)
     trusted = trusted_region(scored, wrong, candidates=open_pairs, alpha=sel.trust_alpha, delta=sel.trust_delta)
-    certified = _filled(n, "none")
-    certified[trusted.members] = "trust"
-    certified[dec.decision == "flip"] = "flip"
+    del scored, open_pairs
+    certified = np.full(n, _NONE, dtype=np.int8)  # a code a pair: _CERTIFIED's index
+    certified[trusted.members] = _TRUST
+    certified[dec.is_("flip")] = _FLIP
     # ... and the flips an audit certified (the previous batch's, and earlier ones still open)
     audit = (previous_audit(ledger, pool, rows[-1]["id"] if rows else None, delta=sel.trust_delta)
              if sel.flip_audit > 0 else no_audit(n))
-    certified[audit.flipped] = "flip"
+    certified[audit.flipped] = _FLIP
+    # What the batch does not read goes before it is drawn: the error model (its P(wrong) is the
+    # score), the labels' errors, the judge and label columns of the table (at 1M pairs ~30 MB).
+    evidence_stats = {"settled": {judge_names[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
+                      "error_model": model.summary(), "calibration": dec.calibration.summary(),
+                      "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum())}
+    signal_names, signal_values = table.names, table.values
+    p_wrong = model.p_wrong
+    del ev, table, model, wrong
     # 5. the batch
     shard = in_shard(ids, sel.shard, sel.seed)
     inconsistent = (pool.ai == TIE_INCONSISTENT) & ~pool.human_any & shard
     suspect = winner & ~pool.human_any & shard
     eligible = suspect | inconsistent
-    score = np.where(inconsistent, np.nan, model.p_wrong)  # no label to audit: no P(wrong)
+    score = np.where(inconsistent, np.nan, p_wrong)  # no label to audit: no P(wrong)
+    del p_wrong
     budget = int(round(sel.budget * int(winner.sum())))
     suspect_share = 1 - sel.explore - sel.real_share - sel.tie_share
     # This batch's audit region: suspects not flipped by an audit (those stay explorable).
@@ -274,42 +291,39 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     # reason (asked, flipped, kept), and the stats; the table, the error model and the per-pair bounds
     # go before the decision arrays are built (at 1M pairs ~70 MB of the peak).
     asked_rows = [int(real_rows[idx]) if kind == Kind.REAL.value else int(idx) for kind, idx in zip(batch.kind, batch.index)]
-    kept = np.union1d(np.flatnonzero(eligible & (certified != "none")), np.asarray(asked_rows, dtype=np.int64))
-    signal_names, signals_kept = table.names, table.values[kept]
-    bounds_kept = np.column_stack([dec.calibrated[kept], dec.lower[kept], dec.upper[kept]])
+    kept = np.union1d(np.flatnonzero(eligible & (certified != _NONE)), np.asarray(asked_rows, dtype=np.int64))
+    signals_kept = signal_values[kept]
+    bounds_kept = dec.bounds(kept)
     flip_min = dec.flip_min_precision
-    evidence_stats = {"settled": {judge_names[k]: int(np.sum((table.judge == k) & winner)) for k in settlers},
-                      "error_model": model.summary(), "calibration": dec.calibration.summary(),
-                      "errors": int(np.nansum(wrong)), "n": int(np.isfinite(wrong).sum())}
-    del ev, table, model, dec, wrong, scored, open_pairs
+    del signal_values, dec
     # Decision rows: every candidate (AI winner or inconsistent, no human answer, in the shard).
-    ranks = np.empty(n, dtype=np.int64)
+    ranks = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)
     by_score = np.nan_to_num(score, nan=-1.0)
     np.negative(by_score, out=by_score)
     order = np.argsort(by_score, kind="stable")
     del by_score
-    ranks[order] = np.arange(n)
+    ranks[order] = np.arange(n, dtype=ranks.dtype)
     del order
-    # Per-pair action, region, priority and asked kind as arrays ("" = not a candidate); object
-    # arrays whose items are the few shared strings (8 bytes a pair, no string per pair).
-    action = _filled(n, "")
-    for name, act in _ACTION.items():
-        action[eligible & (certified == name)] = act
-    region = _filled(n, "")
+    # Per-pair action and region as int8 codes into _ACTIONS / _REGIONS (0: not a candidate; a
+    # byte a pair); the asked pairs' kind and priority by row (the batch: a few percent of them).
+    action = np.zeros(n, dtype=np.int8)
+    for code, act in _ACTION.items():
+        action[eligible & (certified == code)] = _ACTIONS.index(act)
+    region = np.zeros(n, dtype=np.int8)
     for act, reg in _REGION.items():
-        region[action == act] = reg
-    region[inconsistent] = INCONSISTENT
-    priority = np.zeros(n)
-    asked_kind = np.full(n, None, dtype=object)
+        region[action == _ACTIONS.index(act)] = _REGIONS.index(reg)
+    region[inconsistent] = _REGIONS.index(INCONSISTENT)
+    asked_of: dict[int, tuple[str, float]] = {}
     for kind, idx, pr in zip(batch.kind, batch.index, batch.priority):
         row = int(real_rows[idx]) if kind == Kind.REAL.value else int(idx)
-        asked_kind[row] = str(kind)
-        action[row], region[row], priority[row] = Action.ASK.value, str(kind), float(pr)
-    decided = np.flatnonzero(action != "")
+        asked_of[row] = (str(kind), float(pr))
+        action[row], region[row] = _ACTIONS.index(Action.ASK.value), _REGIONS.index(str(kind))
     del certified, eligible, suspect, shard
-    counts = {k.value: int(np.sum(action == k.value)) for k in Action}
+    per_code = np.bincount(action, minlength=len(_ACTIONS))
+    counts = {k.value: int(per_code[_ACTIONS.index(k.value)]) for k in Action}
     stats: dict[str, Any] = {
-        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(decided.size), "train": n_train,
+        "strategy": Strategy.SIGNALS.value, "pool": int(winner.sum()), "candidates": int(np.count_nonzero(action)),
+        "train": n_train,
         "human_labeled": int(human_win.sum()), "budget": budget, "counts": counts,
         "kinds": batch.counts(), "primary_judge": judge_names[primary], "judges": labeled,
         "label_judges": per_judge,
@@ -329,20 +343,25 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     if escalated is not None:
         stats["escalation"] = escalated.summary()
 
+    def decided():  # candidate rows a page at a time (no index array of every candidate)
+        for start in range(0, n, _ROW_PAGE):
+            yield from (np.flatnonzero(action[start:start + _ROW_PAGE]) + start).tolist()
+
     def decision_rows():  # one at a time: a million pairs never hold a million dicts
-        for i in decided:
-            a = action[i]
+        for i in decided():
+            a, reg = _ACTIONS[action[i]], _REGIONS[region[i]]
+            kind, pr = asked_of.get(i, (None, 0.0))
             if a == Action.DROP.value:  # its code (action, region) is its reason: derived when shown
-                yield {"iteration": it, "pair_id": ids[i], "action": a, "region": region[i],
-                       "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
+                yield {"iteration": it, "pair_id": ids[i], "action": a, "region": reg,
+                       "margin": float(margin_of[i]), "rank": int(ranks[i]), "priority": batch_priority(it, pr),
                        # only P(wrong): the quality estimate's population needs it (loop.quality)
                        "reason": {**({} if _f(score[i]) is None else {"p_wrong": round(float(score[i]), 6)}),
                                   **({"audit": it} if audited[i] else {})}}
                 continue
             slot = int(np.searchsorted(kept, i))
             calibrated, lower, upper = bounds_kept[slot]
-            why = _why(a, region[i], asked_kind[i], score[i], trusted, flip_min, lower, audit, i)
-            reason = {"action": a, "region": region[i], "kind": asked_kind[i], "why": why,
+            why = _why(a, reg, kind, score[i], trusted, flip_min, lower, audit, i)
+            reason = {"action": a, "region": reg, "kind": kind, "why": why,
                       "audit": it if audited[i] else None,
                       "audit_flip": int(audit.source[i]) if audit.flipped[i] else None,
                       "p_wrong": _f(score[i]), "calibrated": _f(calibrated), "lower": _f(lower),
@@ -350,12 +369,12 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                       "label_judge": str(pool.label_judge[i]) or None,
                       "signals": {k: round(float(v), 4) for k, v in zip(signal_names, signals_kept[slot]) if v}}
             yield {
-                "iteration": it, "pair_id": ids[i], "action": a, "region": region[i], "margin": float(margin_of[i]),
-                "rank": int(ranks[i]), "priority": batch_priority(it, priority[i]),
+                "iteration": it, "pair_id": ids[i], "action": a, "region": reg, "margin": float(margin_of[i]),
+                "rank": int(ranks[i]), "priority": batch_priority(it, pr),
                 "reason": {k: v for k, v in reason.items() if v is not None},
             }
     iterations_db.record_selection(ledger, it, decision_rows(), stats, fence=owner.fence if owner else None)
-    asked = pool.pairs_at(np.flatnonzero(action == Action.ASK.value))
+    asked = pool.pairs_at(np.flatnonzero(action == _ACTIONS.index(Action.ASK.value)))
     return IterationReport(it, counts, stats, None, asked)
 
 
@@ -402,13 +421,6 @@ def _curve(pool: Pool, raw: np.ndarray) -> dict[str, Any]:
     if not winner.any():
         return {}
     return analyze_curve(np.where(pool.ai == A, raw, -raw)[winner]).summary()
-
-
-def _filled(n: int, value: str) -> np.ndarray:
-    """(n,) object array holding ``value`` (one string shared; ``np.full`` would make n copies)."""
-    out = np.empty(n, dtype=object)
-    out[:] = value
-    return out
 
 
 def _f(x: Any) -> float | None:

@@ -225,12 +225,15 @@ class TextTable:
 
 class TextRows:
     """Texts as their rows in a :class:`StoredTextTable`'s matrix: what a million-pair pool
-    passes to the reward model instead of the texts (``rows`` (N,) int64, ``lengths`` (N,)
+    passes to the reward model instead of the texts (``rows`` (N,) int32 or int64, ``lengths`` (N,)
     float32 ``log1p(characters)``). Indexing with an int array or a bool mask gives a
     :class:`TextRows`; :meth:`StoredTextTable.index` takes them as they are."""
 
     def __init__(self, rows: np.ndarray, lengths: np.ndarray, model: str):
-        self.rows, self.lengths, self.model = np.asarray(rows, dtype=np.int64), np.asarray(lengths, np.float32), model
+        rows = np.asarray(rows)
+        # int32 rows (a pool's columns) stay int32: a copy to int64 would be 4 more bytes a text
+        self.rows = rows if rows.dtype in (np.int32, np.int64) else rows.astype(np.int64)
+        self.lengths, self.model = np.asarray(lengths, np.float32), model
 
     def __len__(self) -> int:
         return len(self.rows)

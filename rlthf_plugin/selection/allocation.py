@@ -175,7 +175,10 @@ def _allocate(p: np.ndarray, el: np.ndarray, real: np.ndarray, budget: int, sh: 
         take[k] += extra
         spare -= extra
     chosen_s = suspects[: take[Kind.SUSPECT.value]]
-    rest = np.setdiff1d(np.flatnonzero(el), chosen_s)
+    left = el.copy()  # the eligible pairs not chosen, in order (setdiff1d's result, without its sorts)
+    left[chosen_s] = False
+    rest = np.flatnonzero(left)
+    del left
     rng = np.random.default_rng(seed)
     chosen_e = rng.choice(rest, size=min(take[Kind.EXPLORE.value], rest.size), replace=False) if rest.size else rest
     chosen_r = real_order[: take[Kind.REAL.value]]

@@ -56,7 +56,15 @@ def audit_region(p_wrong: Any, *, eligible: Any, budget: int, min_mean: float = 
     if el.shape != p.shape:
         raise ValueError(f"eligible must have shape {p.shape} like p_wrong, got {el.shape}")
     min_mean = check_level(min_mean, "min_mean")
-    rows = np.flatnonzero(el)
+    # The region is a prefix of the eligible pairs by P(wrong), descending. Its surplus
+    # sum(p - min_mean) peaks after the pairs >= min_mean, so a pair short of min_mean by more
+    # than that peak (and the summation's rounding) is never in it: only the others are sorted.
+    over = p - min_mean
+    over[~el] = 0.0
+    np.maximum(over, 0.0, out=over)
+    reach = min_mean - float(over.sum()) - 1e-9 * max(int(el.sum()), 1)
+    del over
+    rows = np.flatnonzero(el & (p >= reach))
     order = rows[np.argsort(-p[rows], kind="stable")]
     mean = np.cumsum(p[order]) / np.arange(1, order.size + 1)
     ok = np.flatnonzero(mean >= min_mean)

@@ -67,9 +67,7 @@ def sibling_margins(group: Any, a: Any, b: Any, label: Any, *, weights: Any = No
         where no other label of the prompt touches either response (no evidence; also for a
         pair of identical responses); near 0 where the siblings imply no order between them.
     """
-    g = np.asarray(group, dtype=np.int64).reshape(-1)
-    ia = np.asarray(a, dtype=np.int64).reshape(-1)
-    ib = np.asarray(b, dtype=np.int64).reshape(-1)
+    g, ia, ib = (_ints(x) for x in (group, a, b))  # int32 ids (a pool's text rows) are not copied
     y = np.nan_to_num(np.asarray(label, dtype=np.float64).reshape(-1))
     n = g.size
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
@@ -100,18 +98,44 @@ def sibling_margins(group: Any, a: Any, b: Any, label: Any, *, weights: Any = No
     return out
 
 
+def _ints(x: Any) -> np.ndarray:
+    """(N,) an integer id array as it is (int32 or int64), anything else as int64."""
+    arr = np.asarray(x).reshape(-1)
+    return arr if arr.dtype in (np.int32, np.int64) else arr.astype(np.int64)
+
+
+def _index_dtype(n: int) -> type:
+    """int32 for indices below 2**31 (half the bytes of int64), int64 above."""
+    return np.int32 if n < 2**31 else np.int64
+
+
 def _dense_codes(x: np.ndarray) -> np.ndarray:
-    """(N,) int64: the rank of each value among the distinct values of ``x`` (``np.unique``'s
-    inverse), by a presence table when the values are small non-negative ints (text rows, prompt
-    ids: a byte per value instead of the sorted copies ``np.unique`` makes)."""
+    """(N,) int32 (int64 past 2**31 values): the rank of each value among the distinct values
+    of ``x`` (``np.unique``'s inverse), by a presence table when the values are small
+    non-negative ints (text rows, prompt ids: a byte per value instead of the sorted copies
+    ``np.unique`` makes), else by :func:`_sorted_codes`."""
     if x.size and x.min() >= 0 and x.max() < 4 * x.size + (1 << 20):
         present = np.zeros(int(x.max()) + 1, dtype=bool)
         present[x] = True
-        code = np.cumsum(present, dtype=np.int64) - 1
+        code: np.ndarray = np.cumsum(present, dtype=_index_dtype(present.size)) - 1
         out: np.ndarray = code[x]
         return out
-    inverse: np.ndarray = np.unique(x, return_inverse=True)[1].reshape(-1)
-    return inverse
+    return _sorted_codes(x)
+
+
+def _sorted_codes(x: np.ndarray) -> np.ndarray:
+    """(N,) int32 (int64 past 2**31): ``np.unique(x, return_inverse=True)[1]`` by one sort,
+    without ``np.unique``'s copies of ``x`` and int64 inverse (at a million pairs' 2N node keys,
+    ~30 MB less at once)."""
+    perm = np.argsort(x, kind="stable")
+    sorted_x = x[perm]
+    new = np.empty(x.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(sorted_x[1:], sorted_x[:-1], out=new[1:])
+    del sorted_x
+    out: np.ndarray = np.empty(x.size, dtype=_index_dtype(x.size))
+    out[perm] = np.cumsum(new, dtype=out.dtype) - 1
+    return out
 
 
 def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float,
@@ -124,17 +148,17 @@ def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np
     g_code = _dense_codes(g)
     r_code = _dense_codes(np.concatenate([ia, ib]))
     n_resp = int(r_code.max()) + 1
-    key = np.concatenate([g_code, g_code])  # (2N,) prompt of each side, then its node key
+    key = np.concatenate([g_code, g_code]).astype(np.int64)  # (2N,) prompt of each side, then its node key
     key *= n_resp
     key += r_code
     del r_code  # the (2N,) temporaries go as soon as they are used: a million pairs hold 16 MB each
-    inv = np.unique(key, return_inverse=True)[1].reshape(-1)
-    node_group = np.empty(int(inv.max()) + 1, dtype=np.int64)
+    inv = _sorted_codes(key)
+    node_group = np.empty(int(inv.max()) + 1, dtype=inv.dtype)
     node_group[inv] = key // n_resp
     del key
     # Keys sort by prompt first: each prompt's nodes are one run, prompts 0..G-1 in order.
     size = np.bincount(node_group)
-    first = np.r_[0, np.cumsum(size)[:-1]]
+    first = np.r_[0, np.cumsum(size)[:-1]].astype(inv.dtype)
     gidx = g_code
     local = node_group[inv]  # in place: inv - first[node_group[inv]]
     np.take(first, local, out=local)
@@ -159,7 +183,7 @@ def _margins(g: np.ndarray, ia: np.ndarray, ib: np.ndarray, y: np.ndarray, w: np
     # approximation would leave a small residue; 0 exactly means "no evidence").
     node_a, node_b = inv[:n], inv[n:]
     deg = np.bincount(np.r_[node_a[labeled], node_b[labeled]], minlength=int(inv.max()) + 1)
-    own = labeled.astype(np.int64)
+    own = labeled.astype(np.int8)
     out[(deg[node_a] == own) & (deg[node_b] == own)] = 0.0
     return out
 

@@ -83,6 +83,9 @@ import numpy as np
 
 from .vote_tensor import ORDERS, SKIPPED_LABELS, VoteTensor, encode_votes  # noqa: F401 (this module's API)
 
+#: Rows of the signal table computed at a time (its temporaries are a few per row and judge).
+_ROWS = 65_536
+
 
 @dataclass(frozen=True)
 class SignalTable:
@@ -302,8 +305,8 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
         raise ValueError("judge_names must be distinct")
     margin = _vector(rm_margin, n, "rm_margin", default=np.nan)
     sibling = _vector(sibling_margin, n, "sibling_margin", default=0.0)
-    la = _vector(length_a, n, "length_a", default=0.0)
-    lb = _vector(length_b, n, "length_b", default=0.0)
+    la = _lengths(length_a, n, "length_a")
+    lb = _lengths(length_b, n, "length_b")
     if (la < 0).any() or (lb < 0).any():
         raise ValueError("length_a and length_b must be >= 0")
     p = None
@@ -315,6 +318,14 @@ def signal_table(votes: Any, primary: int, *, judge_names: Sequence[str], rm_mar
             raise ValueError("p_a must be probabilities in [0, 1] (or NaN)")
     return _signal_table(x, j, names, margin, la, lb, p, _coverage(x, coverage), np.nan_to_num(sibling),
                          tuple(settlers), settle_only)
+
+
+def _lengths(value: Any, n: int, name: str) -> np.ndarray:
+    """(n,) lengths as they are when integers (a pool's int32: no float copy), else float64; 0 when None."""
+    if value is None:
+        return np.zeros(n)
+    v = np.asarray(value)
+    return _vector(v, n, name, default=0.0) if v.dtype.kind not in "iu" or v.shape != (n,) else v
 
 
 def _vector(value: Any, n: int, name: str, *, default: float) -> np.ndarray:
@@ -335,16 +346,27 @@ def _signal_table(x: np.ndarray, j: int, names: list[str], margin: np.ndarray, l
         judge = settle(x, judge, settlers, settle_only)
     label = _labels_of(x, judge)
     ok = np.isin(label, ["A", "B"])
-    rows, own = np.arange(n), np.maximum(judge, 0)
-    sign = np.where(label == "A", 1.0, np.where(label == "B", -1.0, 0.0))  # +1 = the audited label is A
     others = [k for k in range(len(names)) if k != j]
     label_judges = [k for k in others if (ok & (judge == k)).any()]
     columns = ["rm_margin", "sibling_margin", "length_log_ratio", "primary_confidence", "primary_single_order",
                *(f"{kind}:{names[k]}" for k in others for kind in ("against", "split")),
                *(f"label_judge:{names[k]}" for k in label_judges)]
-    # Each column is written into the table as it is computed (a million pairs: no second copy
-    # of the table, no list of its columns).
+    # Each column is written into the table as it is computed, a block of rows at a time (every
+    # column is row-wise): a million pairs hold no second copy of the table and no (N, J, 2) temporaries.
     values = np.empty((n, len(columns)))
+    for lo in range(0, n, _ROWS):
+        hi = min(n, lo + _ROWS)
+        _signal_rows(values[lo:hi], x[lo:hi], label[lo:hi], ok[lo:hi], judge[lo:hi], margin[lo:hi], sibling[lo:hi],
+                     la[lo:hi], lb[lo:hi], None if p is None else p[lo:hi], others, label_judges)
+    return SignalTable(tuple(columns), values, label, judge)
+
+
+def _signal_rows(values: np.ndarray, x: np.ndarray, label: np.ndarray, ok: np.ndarray, judge: np.ndarray,
+                 margin: np.ndarray, sibling: np.ndarray, la: np.ndarray, lb: np.ndarray, p: np.ndarray | None,
+                 others: list[int], label_judges: list[int]) -> None:
+    """Fill ``values`` (rows, K), the table's columns for a block of rows (see :func:`_signal_table`)."""
+    rows, own = np.arange(x.shape[0]), np.maximum(judge, 0)
+    sign = np.where(label == "A", 1.0, np.where(label == "B", -1.0, 0.0))  # +1 = the audited label is A
     values[:, 0] = np.where(ok & np.isfinite(margin), sign * np.nan_to_num(margin), 0.0)
     values[:, 1] = np.where(ok, sign * sibling, 0.0)
     values[:, 2] = np.where(ok, sign * (np.log1p(la) - np.log1p(lb)), 0.0)
@@ -352,13 +374,10 @@ def _signal_table(x: np.ndarray, j: int, names: list[str], margin: np.ndarray, l
     if p is not None:
         pp = p[rows, own, :]  # the label judge's P(A) per order
         p_label = np.where(sign[:, None] > 0, pp, 1 - pp)  # P(its label) per order
-        del pp
         known = np.isfinite(p_label)
         cnt = known.sum(axis=1)
         mean = np.where(known, p_label, 0.0).sum(axis=1) / np.maximum(cnt, 1)
-        del p_label, known
         values[:, 3] = np.where(ok & (cnt > 0), np.clip(mean - 0.5, 0.0, 0.5), 0.0)
-        del cnt, mean
     values[:, 4] = np.where(ok & (np.isfinite(x[rows, own, :]).sum(axis=1) == 1), 1.0, 0.0)
     c = 5
     for k in others:
@@ -374,4 +393,3 @@ def _signal_table(x: np.ndarray, j: int, names: list[str], margin: np.ndarray, l
     for k in label_judges:
         values[:, c] = np.where(ok & (judge == k), 1.0, 0.0)
         c += 1
-    return SignalTable(tuple(columns), values, label, judge)

@@ -39,6 +39,8 @@ import numpy as np
 from ._validation import check_aligned
 
 DECISIONS = ("flip", "trust", "none")
+#: Pairs whose bounds are computed at a time by :func:`decide`.
+_BLOCK = 65_536
 
 
 @dataclass(frozen=True)
@@ -88,24 +90,66 @@ class Decisions:
 
     Attributes
     ----------
-    decision : ndarray of str, shape (N,)
-        ``flip``, ``trust`` or ``none`` (always ``none`` for labeled or unscored pairs).
-    calibrated, lower, upper : ndarray of float, shape (N,)
-        Calibrated P(wrong) and its bounds (``NaN`` for unscored pairs).
+    code : ndarray of int8, shape (N,)
+        The decision's index in :data:`DECISIONS` (``flip`` 0, ``trust`` 1, ``none`` 2; always
+        ``none`` for labeled or unscored pairs): one byte a pair, where strings took 20.
+    p_wrong : ndarray of float, shape (N,)
+        The scores decided on (``NaN``: unscored).
     calibration : ErrorCalibration
     flip_min_precision, trust_max_error : float
+    min_evidence : int
+
+    The calibrated P(wrong) and its bounds are not held per pair: :meth:`bounds` computes
+    them for the pairs asked (a reason's), :attr:`calibrated`, :attr:`lower` and
+    :attr:`upper` for all.
     """
 
-    decision: np.ndarray
-    calibrated: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
+    code: np.ndarray
+    p_wrong: np.ndarray
     calibration: ErrorCalibration
     flip_min_precision: float
     trust_max_error: float
+    min_evidence: int = 1
+
+    def bounds(self, rows: Any) -> np.ndarray:
+        """(K, 3) calibrated P(wrong), lower and upper bound of the pairs ``rows`` (K,) (``NaN``: unscored)."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        out = np.full((rows.size, 3), np.nan)
+        p = self.p_wrong[rows]
+        ok = np.isfinite(p)
+        if ok.any():
+            out[ok] = np.column_stack(_bounds(p[ok], self.calibration, self.min_evidence))
+        return out
+
+    @property
+    def calibrated(self) -> np.ndarray:
+        """(N,) calibrated P(wrong) (``NaN`` for unscored pairs)."""
+        return self.bounds(np.arange(self.code.size))[:, 0]
+
+    @property
+    def lower(self) -> np.ndarray:
+        """(N,) its lower bound (``NaN`` for unscored pairs)."""
+        return self.bounds(np.arange(self.code.size))[:, 1]
+
+    @property
+    def upper(self) -> np.ndarray:
+        """(N,) its upper bound (``NaN`` for unscored pairs)."""
+        return self.bounds(np.arange(self.code.size))[:, 2]
+
+    @property
+    def decision(self) -> np.ndarray:
+        """(N,) object array of ``flip`` / ``trust`` / ``none`` (the names shared, not copied)."""
+        names: np.ndarray = np.array(DECISIONS, dtype=object)[self.code]
+        return names
+
+    def is_(self, name: str) -> np.ndarray:
+        """(N,) bool: the pairs whose decision is ``name``."""
+        mask: np.ndarray = self.code == DECISIONS.index(name)
+        return mask
 
     def counts(self) -> dict[str, int]:
-        return {d: int(np.sum(self.decision == d)) for d in DECISIONS}
+        got = np.bincount(self.code, minlength=len(DECISIONS))
+        return {d: int(got[k]) for k, d in enumerate(DECISIONS)}
 
 
 def calibrate(scores: Any, wrong: Any, *, confidence: float = 0.95) -> ErrorCalibration:
@@ -194,40 +238,41 @@ def decide(p_wrong: Any, wrong: Any, *, flip_min_precision: float = 0.8, trust_m
 def _decide(p: np.ndarray, y: np.ndarray, cal: ErrorCalibration, flip_min: float, trust_max: float,
             min_evidence: int) -> Decisions:
     n = p.shape[0]
-    scored = np.isfinite(p)
-    calibrated = np.full(n, np.nan)
-    lower = np.full(n, np.nan)
-    upper = np.full(n, np.nan)
-    if cal.n.size:
-        from scipy.stats import beta
+    code = np.full(n, DECISIONS.index("none"), dtype=np.int8)
+    open_ = np.flatnonzero(np.isfinite(p) & ~np.isfinite(y))
+    # The bounds a block of pairs at a time: only the decision stays per pair (a million pairs
+    # hold no (N,) bounds; Decisions.bounds gives them again for the pairs a reason shows).
+    for lo in range(0, open_.size, _BLOCK):
+        rows = open_[lo:lo + _BLOCK]
+        _, lower, upper = _bounds(p[rows], cal, min_evidence)
+        code[rows[lower >= flip_min]] = DECISIONS.index("flip")
+        code[rows[upper < trust_max]] = DECISIONS.index("trust")
+    return Decisions(code, p, cal, float(flip_min), float(trust_max), min_evidence)
 
-        ps = p[scored]
-        b = cal.block_of(ps)
-        calibrated[scored] = cal.rate[b]
-        # Labels of the pair's block at or below its score (lower bound), at or above (upper).
-        starts = np.r_[0, np.cumsum(cal.n)[:-1]]
-        ends = starts + cal.n
-        cum = np.r_[0.0, np.cumsum(cal.wrong)]
-        at_or_below = np.clip(np.searchsorted(cal.scores, ps, side="right"), starts[b], ends[b])
-        at_or_above = np.clip(np.searchsorted(cal.scores, ps, side="left"), starts[b], ends[b])
-        n_lo, k_lo = at_or_below - starts[b], cum[at_or_below] - cum[starts[b]]
-        n_hi, k_hi = ends[b] - at_or_above, cum[ends[b]] - cum[at_or_above]
-        conf = cal.confidence
-        with np.errstate(invalid="ignore"):
-            lo = np.where((n_lo >= min_evidence) & (k_lo > 0),
-                          beta.ppf(1 - conf, np.maximum(k_lo, 1), n_lo - k_lo + 1), 0.0)
-            hi = np.where((n_hi >= min_evidence) & (k_hi < n_hi),
-                          beta.ppf(conf, k_hi + 1, np.maximum(n_hi - k_hi, 1)), 1.0)
-        # Never bolder than the whole block: labels that happen to be errors at the bottom of
-        # a block (the isotonic fit pooled them with better ones above) must not lift the
-        # lower bound over the block's own (on dev: flips of precision 0 at a bound of 0.5).
-        lo = np.minimum(lo, cal.lower[b])
-        hi = np.maximum(hi, cal.upper[b])
-        lower[scored], upper[scored] = lo, hi
-    else:
-        lower[scored], upper[scored] = 0.0, 1.0
-    decision = np.full(n, "none", dtype="U5")  # not an object array: that would hold a string per pair
-    open_ = scored & ~np.isfinite(y)
-    decision[open_ & (lower >= flip_min)] = "flip"
-    decision[open_ & (upper < trust_max)] = "trust"
-    return Decisions(decision, calibrated, lower, upper, cal, float(flip_min), float(trust_max))
+
+def _bounds(ps: np.ndarray, cal: ErrorCalibration, min_evidence: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(calibrated, lower, upper), each (K,), of finite scores ``ps`` (K,)."""
+    if not cal.n.size:
+        return np.full(ps.size, np.nan), np.zeros(ps.size), np.ones(ps.size)
+    from scipy.stats import beta
+
+    b = cal.block_of(ps)
+    calibrated = cal.rate[b]
+    # Labels of the pair's block at or below its score (lower bound), at or above (upper).
+    starts = np.r_[0, np.cumsum(cal.n)[:-1]]
+    ends = starts + cal.n
+    cum = np.r_[0.0, np.cumsum(cal.wrong)]
+    at_or_below = np.clip(np.searchsorted(cal.scores, ps, side="right"), starts[b], ends[b])
+    at_or_above = np.clip(np.searchsorted(cal.scores, ps, side="left"), starts[b], ends[b])
+    n_lo, k_lo = at_or_below - starts[b], cum[at_or_below] - cum[starts[b]]
+    n_hi, k_hi = ends[b] - at_or_above, cum[ends[b]] - cum[at_or_above]
+    conf = cal.confidence
+    with np.errstate(invalid="ignore"):
+        lo = np.where((n_lo >= min_evidence) & (k_lo > 0),
+                      beta.ppf(1 - conf, np.maximum(k_lo, 1), n_lo - k_lo + 1), 0.0)
+        hi = np.where((n_hi >= min_evidence) & (k_hi < n_hi),
+                      beta.ppf(conf, k_hi + 1, np.maximum(n_hi - k_hi, 1)), 1.0)
+    # Never bolder than the whole block: labels that happen to be errors at the bottom of
+    # a block (the isotonic fit pooled them with better ones above) must not lift the
+    # lower bound over the block's own (on dev: flips of precision 0 at a bound of 0.5).
+    return calibrated, np.minimum(lo, cal.lower[b]), np.maximum(hi, cal.upper[b])

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "rlthf_plugin"
 
 #: Components from the bottom up; a component imports only components of lower layers.
 LAYERS = [
-    ["errors", "secret", "pairs", "vocab", "batching", "data"],
+    ["errors", "secret", "pairs", "vocab", "batching", "data", "memory"],
     ["selection"],
     ["config_sections"],
     ["config"],

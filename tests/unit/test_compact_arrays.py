@@ -128,5 +128,17 @@ def test_the_mapping_threshold_is_pinned_unless_the_environment_sets_one(monkeyp
     import platform
     if platform.libc_ver()[0] == "glibc":
         assert memory.map_large_arrays() is True
+    assert memory.map_large_arrays(0) is False
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
     assert memory.map_large_arrays() is False
+
+
+def test_the_cli_refuses_a_threshold_that_is_not_bytes(tmp_path):
+    from click.testing import CliRunner
+
+    from rlthf_plugin.cli import main
+
+    got = CliRunner().invoke(main, ["--mmap-threshold", "lots", "-w", str(tmp_path / "ws"), "init"])
+    assert got.exit_code == 2 and "--mmap-threshold" in got.output
+    ok = CliRunner().invoke(main, ["-w", str(tmp_path / "ws"), "init"], env={"RLTHF_MMAP_THRESHOLD": "0"})
+    assert ok.exit_code == 0, ok.output

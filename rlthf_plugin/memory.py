@@ -10,9 +10,9 @@ run; docs/benchmarks.md, issue 22, run 6).
 
 :func:`map_large_arrays` pins the threshold (``mallopt(M_MMAP_THRESHOLD)``): an array of
 1 MiB or more is its own mapping, returned when freed, so the resident set follows the
-arrays alive (370 MB, every run). It costs a page fault per page of each such array: the
-reward model's per-batch arrays (each fold's rows, the vectors read) are mapped anew every
-batch, ~18% of ``select``'s time at 200k pairs (13 s against 11 s). The CLI's ``--mmap-threshold``
+arrays alive (370 MB, every run). It costs a page fault per page of each such array, mapped
+anew each time (the reward model's per-batch arrays among them): ~18% of ``select``'s time
+at 200k pairs (13 s against 11 s). The CLI's ``--mmap-threshold``
 (``RLTHF_MMAP_THRESHOLD``) sets another threshold in bytes, ``0`` keeps glibc's own; a threshold the environment gives glibc
 (``MALLOC_MMAP_THRESHOLD_``, ``GLIBC_TUNABLES``) is kept. Elsewhere than glibc it does nothing.
 """

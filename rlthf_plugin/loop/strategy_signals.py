@@ -253,7 +253,7 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
     open_pairs = winner & ~pool.human_any & np.isfinite(scored)
     trusted = trusted_region(scored, wrong, candidates=open_pairs, alpha=sel.trust_alpha, delta=sel.trust_delta)
     del scored, open_pairs
-    certified = np.full(n, _NONE, dtype=np.int8)  # a code a pair: _CERTIFIED's index
+    certified = np.full(n, _NONE, dtype=np.int8)  # a code a pair: _NONE, _TRUST or _FLIP
     certified[trusted.members] = _TRUST
     certified[dec.is_("flip")] = _FLIP
     # ... and the flips an audit certified (the previous batch's, and earlier ones still open)
@@ -288,8 +288,8 @@ def select_signals(ledger: Ledger, config: Config, *, it: int, rows: list[dict],
                              Kind.TIE.value: sel.tie_share}, seed=sel.seed + it)
     del to_ask
     # What the rows still read of the evidence: the signals and bounds of the rows that keep a full
-    # reason (asked, flipped, kept), and the stats; the table, the error model and the per-pair bounds
-    # go before the decision arrays are built (at 1M pairs ~70 MB of the peak).
+    # reason (asked, flipped, kept); the signal table goes before the decision arrays are built
+    # (at 1M pairs 40 MB of the peak).
     asked_rows = [int(real_rows[idx]) if kind == Kind.REAL.value else int(idx) for kind, idx in zip(batch.kind, batch.index)]
     kept = np.union1d(np.flatnonzero(eligible & (certified != _NONE)), np.asarray(asked_rows, dtype=np.int64))
     signals_kept = signal_values[kept]

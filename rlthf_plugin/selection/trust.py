@@ -32,6 +32,7 @@ Without labels every interval is ``[0, 1]``: nothing is flipped, nothing trusted
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -121,20 +122,25 @@ class Decisions:
             out[ok] = np.column_stack(_bounds(p[ok], self.calibration, self.min_evidence))
         return out
 
+    @cached_property
+    def _every_bound(self) -> np.ndarray:
+        """(N, 3) :meth:`bounds` of every pair, computed once when first read."""
+        return self.bounds(np.arange(self.code.size))
+
     @property
     def calibrated(self) -> np.ndarray:
         """(N,) calibrated P(wrong) (``NaN`` for unscored pairs)."""
-        return self.bounds(np.arange(self.code.size))[:, 0]
+        return self._every_bound[:, 0]
 
     @property
     def lower(self) -> np.ndarray:
         """(N,) its lower bound (``NaN`` for unscored pairs)."""
-        return self.bounds(np.arange(self.code.size))[:, 1]
+        return self._every_bound[:, 1]
 
     @property
     def upper(self) -> np.ndarray:
         """(N,) its upper bound (``NaN`` for unscored pairs)."""
-        return self.bounds(np.arange(self.code.size))[:, 2]
+        return self._every_bound[:, 2]
 
     @property
     def decision(self) -> np.ndarray:

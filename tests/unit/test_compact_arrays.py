@@ -142,3 +142,28 @@ def test_the_cli_refuses_a_threshold_that_is_not_bytes(tmp_path):
     assert got.exit_code == 2 and "--mmap-threshold" in got.output
     ok = CliRunner().invoke(main, ["-w", str(tmp_path / "ws"), "init"], env={"RLTHF_MMAP_THRESHOLD": "0"})
     assert ok.exit_code == 0, ok.output
+
+
+def test_the_pools_columns_keep_every_id_when_a_later_page_is_not_hex(workspace):
+    """read_columns packs page by page; a page of ids that are not the ledger's hex (pairs added
+    through the API with their own ids, which sort after the digits) turns the pages already
+    packed back to text."""
+    from rlthf_plugin.loop.pair_columns import read_columns
+    from rlthf_plugin.models.embedder import SentenceEmbedder
+    from rlthf_plugin.models.vectors import StoredTextTable
+    from rlthf_plugin.pairs import pair_id
+    from rlthf_plugin.store.pairs import add_pairs
+    from rlthf_plugin.store._sql import now
+
+    def row(pid, i):
+        return {"id": pid, "prompt_id": f"p{i}", "prompt": f"prompt {i}", "response_a": f"a {i}",
+                "response_b": f"b {i}", "source": "test", "metadata": {}, "origin": "import", "created_at": now()}
+
+    add_pairs(workspace.ledger, [row(pair_id(f"prompt {i}", f"a {i}", f"b {i}"), i) for i in range(5)]
+              + [row(f"pair-{i}", 10 + i) for i in range(3)])
+    want = workspace.ledger.pair_ids()
+    assert [len(i) for i in want] == [32] * 5 + [6] * 3  # the hex ids' pages come first
+    table = StoredTextTable(SentenceEmbedder(), workspace.ledger.vector_store)
+    cols = read_columns(workspace.ledger, table, page=2)
+    assert not cols.ids.packed and list(cols.ids) == want
+    assert cols.ids.positions(want[::-1]).tolist() == list(range(len(want)))[::-1]

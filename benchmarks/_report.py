@@ -17,3 +17,10 @@ def write_section(name: str, markdown: str, doc: Path = DOC) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text, encoding="utf-8")
+
+
+def publish(name: str, markdown: str, write: bool) -> None:
+    """Print a benchmark's results, and with ``write`` put them into their section of the doc."""
+    print(markdown)
+    if write:
+        write_section(name, markdown)

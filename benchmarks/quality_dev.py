@@ -47,6 +47,7 @@ from rlthf_plugin.selection.siblings import sibling_margins
 from rlthf_plugin.selection.signals import signal_table
 from rlthf_plugin.selection.trust import decide
 
+from ._report import publish
 from .signals_dev import DEFAULTS, LOADERS, RM, Embeddings, make_pool, swap
 
 ALPHA, DELTA = 0.05, 0.1
@@ -298,11 +299,7 @@ def main(argv=None):
     if args.merge is not None:
         rows = [r for f in args.merge for r in json.loads(f.read_text())]
         md = markdown(rows, budgets, command, sum(r.get("seconds", 0) for r in rows))
-        print(md)
-        if args.write:
-            from ._report import write_section
-
-            write_section("quality_dev", md)
+        publish("quality_dev", md, args.write)
         return rows
     emb = Embeddings()
     rows = []
@@ -319,11 +316,7 @@ def main(argv=None):
     if args.out:
         args.out.write_text(json.dumps(rows, default=float))
     md = markdown(rows, budgets, command, wall)
-    print(md)
-    if args.write:
-        from ._report import write_section
-
-        write_section("quality_dev", md)
+    publish("quality_dev", md, args.write)
     return rows
 
 

@@ -48,6 +48,7 @@ from rlthf_plugin.selection.prior import prior_wrong
 from rlthf_plugin.selection.siblings import sibling_margins
 from rlthf_plugin.selection.signals import signal_table
 
+from ._report import publish
 from .signals_dev import DEFAULTS, LOADERS, RM, Embeddings, make_pool
 
 
@@ -199,11 +200,7 @@ def main(argv=None):
         results += limits(pool, rm, emb, [float(b) for b in args.budgets.split(",")], args.seeds)
         print(f"{name} done ({(time.perf_counter() - start) / 60:.1f} min)", flush=True)
     md = markdown(results, command, time.perf_counter() - start)
-    print(md)
-    if args.write:
-        from ._report import write_section
-
-        write_section("quality_limits", md)
+    publish("quality_limits", md, args.write)
     return results
 
 

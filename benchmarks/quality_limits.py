@@ -51,6 +51,8 @@ from rlthf_plugin.selection.signals import signal_table
 from ._report import publish
 from .signals_dev import DEFAULTS, LOADERS, RM, Embeddings, make_pool
 
+ALPHA, DELTA = DEFAULTS.trust_alpha, DEFAULTS.trust_delta
+
 
 def neyman_ratio(e: np.ndarray, err: np.ndarray, n: int, strata: int = 10) -> float:
     """Width ratio of stratified sampling (``strata`` quantile strata of ``e``, Neyman
@@ -112,6 +114,21 @@ def oracle_text_model(features: np.ndarray, err: np.ndarray, seed: int) -> np.nd
     return out
 
 
+def labels_to_certify(eps: float, alpha: float = ALPHA, delta: float = DELTA, most: int = 100_000) -> float:
+    """The fewest random labels inside a region whose AI labels are wrong at rate ``eps`` that
+    let a one-sided Clopper-Pearson bound at ``1 - delta`` show its error is at most ``alpha``
+    (with the expected ``round(eps n)`` errors among them); inf where ``eps >= alpha``."""
+    from scipy.stats import beta
+
+    if eps >= alpha:
+        return float("inf")
+    for n in range(1, most):
+        k = int(round(eps * n))
+        if beta.ppf(1 - delta, k + 1, n - k) <= alpha:
+            return float(n)
+    return float("inf")
+
+
 def first_select(pool, rm: RM, seed: int):
     """The product's signal table, prior and P(wrong) at the first select (AI labels only)."""
     labels = pool.ai
@@ -147,6 +164,10 @@ def limits(pool, rm: RM, emb: Embeddings, budgets: list[float], seeds: int) -> l
                   "cont_product": continuous_ratio(isotonic(p, err), err),
                   "cont_oracle": continuous_ratio(isotonic(e_or, err), err),
                   "cont_text": continuous_ratio(isotonic(e_tx, err), err)}
+        for name, score in (("product", p), ("text", e_tx)):  # the trusted region an aim of 50% asks for
+            half = np.argsort(score, kind="stable")[: err.size // 2]
+            common[f"half_err_{name}"] = float(err[half].mean())
+            common[f"half_need_{name}"] = labels_to_certify(common[f"half_err_{name}"])
         for b in budgets:
             n = max(int(round(b * err.size)), 2)
             rows[b].append({**common, "neyman10_product": neyman_ratio(p, err, n),
@@ -154,7 +175,9 @@ def limits(pool, rm: RM, emb: Embeddings, budgets: list[float], seeds: int) -> l
                             "neyman10_text": neyman_ratio(e_tx, err, n)})
     out = []
     for b, rs in rows.items():
-        stats = {k: (float(np.mean([r[k] for r in rs])), float(np.std([r[k] for r in rs]))) for k in rs[0]}
+        # mean and sd; the labels a certificate needs (inf in some seeds) as their least and most
+        stats = {k: ((float(np.min([r[k] for r in rs])), float(np.max([r[k] for r in rs]))) if k.startswith("half_need")
+                     else (float(np.mean([r[k] for r in rs])), float(np.std([r[k] for r in rs])))) for k in rs[0]}
         out.append({"set": pool.name, "budget": b, "pairs": int(err.size), "error_rate": float(err.mean()),
                     "labels": max(int(round(b * err.size)), 2), **stats})
     return out
@@ -179,6 +202,21 @@ def markdown(results: list[dict], command: str, wall: float) -> str:
                      f"{f(r['auc_oracle'])} | {f(r['neyman10_product'])} | {f(r['cont_product'])} | "
                      f"{f(r['neyman10_oracle'])} | {f(r['cont_oracle'])} | {f(r['auc_text'])} | "
                      f"{f(r['neyman10_text'])} | {f(r['cont_text'])} |")
+    lines += [
+        "",
+        f"The trusted region the issue aims at (50% of the pool, alpha {ALPHA}, delta {DELTA}): the true error of the "
+        "half of the pool with the lowest predicted error (the product's P(wrong) at the first select), and the "
+        "random labels inside it that a certificate would need, least and most over the seeds (inf: the half's "
+        "error is at or above alpha, so no number of labels can certify it).",
+        "",
+        "| set | pairs | 6% of the pool | half's error, product P(wrong) | labels to certify it | half's error, "
+        "oracle + text | labels to certify it |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in {r["set"]: r for r in results}.values():
+        need = lambda v: "-".join("inf" if x == float("inf") else f"{x:.0f}" for x in dict.fromkeys(v))  # noqa: E731
+        lines.append(f"| {r['set']} | {r['pairs']} | {round(0.06 * r['pairs'])} | {f(r['half_err_product'])} | "
+                     f"{need(r['half_need_product'])} | {f(r['half_err_text'])} | {need(r['half_need_text'])} |")
     return "\n".join(lines)
 
 

@@ -32,3 +32,11 @@ def test_two_levels_match_the_closed_form() -> None:
     assert continuous_ratio(e, err) == pytest.approx(expected)
     # with 10 strata over two levels (and a large pool), Neyman allocation reaches it too
     assert neyman_ratio(e, err, n=20) == pytest.approx(expected, abs=0.02)
+
+
+def test_labels_to_certify_a_trusted_region() -> None:
+    from benchmarks.quality_limits import labels_to_certify
+
+    assert labels_to_certify(0.0) == 45  # 0.95**45 < 0.1 < 0.95**44
+    assert labels_to_certify(0.02) > 45
+    assert labels_to_certify(0.05) == float("inf")

@@ -48,6 +48,7 @@ from rlthf_plugin.selection.signals import signal_table
 from rlthf_plugin.selection.trust import decide
 
 from ._report import publish
+from .quality_limits import neyman_ratio
 from .signals_dev import DEFAULTS, LOADERS, RM, Embeddings, make_pool, swap
 
 ALPHA, DELTA = 0.05, 0.1
@@ -192,12 +193,7 @@ def oracle_limits(p, err, cand, n_labels, strata=10) -> dict:
     if idx.size < 2 * strata or n_labels < 2:
         return out
     o = idx[np.argsort(-p[idx], kind="stable")]
-    cuts = np.array_split(o, strata)
-    size = np.array([c.size for c in cuts], float)
-    sd = np.array([err[c].std() for c in cuts])
-    v_opt = (size * sd).sum() ** 2 / n_labels - (size * sd ** 2).sum()
-    v_cls = idx.size ** 2 * err[idx].var() / n_labels - idx.size * err[idx].var()
-    out["oracle_ratio"] = float(np.sqrt(max(v_opt, 0.0) / v_cls)) if v_cls > 0 else float("nan")
+    out["oracle_ratio"] = neyman_ratio(p[idx], err[idx], n_labels, strata) if err[idx].var() > 0 else float("nan")
     net = np.cumsum(2 * err[o] - 1)
     m = int(np.argmax(net)) + 1
     if net[m - 1] > 0:

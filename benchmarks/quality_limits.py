@@ -116,15 +116,15 @@ def oracle_text_model(features: np.ndarray, err: np.ndarray, seed: int) -> np.nd
 
 def labels_to_certify(eps: float, alpha: float = ALPHA, delta: float = DELTA, most: int = 100_000) -> float:
     """The fewest random labels inside a region whose AI labels are wrong at rate ``eps`` that
-    let a one-sided Clopper-Pearson bound at ``1 - delta`` show its error is at most ``alpha``
-    (with the expected ``round(eps n)`` errors among them); inf where ``eps >= alpha``."""
-    from scipy.stats import beta
+    pass the product's test (:func:`rlthf_plugin.selection.guarantee.trusted_region`: the exact
+    binomial p-value ``P(Binom(n, alpha) <= k) <= delta``) with the expected ``k = round(eps n)``
+    errors among them; inf where ``eps >= alpha``."""
+    from scipy.stats import binom
 
     if eps >= alpha:
         return float("inf")
     for n in range(1, most):
-        k = int(round(eps * n))
-        if beta.ppf(1 - delta, k + 1, n - k) <= alpha:
+        if binom.cdf(int(round(eps * n)), n, alpha) <= delta:
             return float(n)
     return float("inf")
 
